@@ -1,0 +1,53 @@
+"""The contract between a network's math (a family) and everything above it (training, sampling, eval)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+from trigen.batch import Batch
+from trigen.guidance import NO_GUIDANCE
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """How to sample; each family reads the fields that concern it and ignores the rest."""
+
+    sampler: str = "ddim"  # diffusion: ddpm | ddim | dpmpp_2m | heun
+    steps: int = 50  # diffusion: number of denoiser evaluations' grid points
+    eta: float = 0.0  # diffusion: DDIM stochasticity
+    cfg: float = NO_GUIDANCE  # both: classifier-free guidance scale
+    temperature: float = 1.0  # autoregressive
+    top_k: int | None = None  # autoregressive
+    top_p: float | None = None  # autoregressive
+
+
+@runtime_checkable
+class Family(Protocol):
+    """A generator family: a network plus the math that trains it and samples from it.
+
+    Attributes: ``net`` (the trainable module), ``num_classes`` (0 = unconditional; the null class
+    index equals ``num_classes``), ``image_shape`` (C, H, W).
+    """
+
+    net: nn.Module
+    num_classes: int
+    image_shape: tuple[int, int, int]
+
+    def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        """Per-example training loss (B,); label dropout for guidance happens here."""
+        ...
+
+    def sample(
+        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Images (B, C, H, W) in [-1, 1] for class indices ``labels`` (B,) (the null class = unconditional)."""
+        ...
+
+    def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        """Negative log-likelihood in nats per image (B,): exact for AR, an upper bound (ELBO) for diffusion,
+        of the images discretised to 256 levels."""
+        ...
