@@ -1,0 +1,5 @@
+import sys
+
+from trigen.cli import main
+
+sys.exit(main())

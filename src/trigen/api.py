@@ -1,0 +1,156 @@
+"""The public Python API; it mirrors the CLI (``trigen train`` / ``trigen sample``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from trigen.build import DataSpec, build_family
+from trigen.config import TrainConfig
+from trigen.errors import CheckpointError, ConfigError
+from trigen.families.base import Family, SampleSpec
+from trigen.train import checkpoint as ckpt_io
+from trigen.train.lock import RunLock
+from trigen.train.loop import Trainer, TrainResult
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
+
+
+def data_spec_for(cfg: TrainConfig):
+    """Load the training split named by ``cfg`` and describe it; returns (dataset, DataSpec)."""
+    from trigen.data.datasets import load_dataset
+
+    dataset = load_dataset(cfg.dataset, "train", root=cfg.data_root, resolution=cfg.resolution)
+    num_classes = dataset.num_classes if cfg.conditional else 0
+    spec = DataSpec(tuple(dataset.images.shape[1:]), num_classes, tuple(dataset.class_names))
+    return dataset, spec
+
+
+def train(
+    cfg: TrainConfig,
+    out: Path,
+    *,
+    device: str | torch.device = "auto",
+    resume: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train ``cfg`` into run directory ``out`` (checkpoints, metrics.jsonl, config.json).
+
+    With ``resume`` the newest valid checkpoint in ``out`` is restored first and the run continues
+    exactly; without it, a directory that already holds checkpoints is refused rather than mixed.
+    """
+    from trigen.data.loader import BatchLoader
+
+    out = Path(out)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    with RunLock(out):
+        if not resume and ckpt_io.list_checkpoints(out / "checkpoints"):
+            raise CheckpointError(
+                f"{out} already holds checkpoints; pass --resume to continue that run "
+                "or choose another --out directory"
+            )
+        dataset, spec = data_spec_for(cfg)
+        torch.manual_seed(cfg.seed)
+        family = build_family(cfg, spec, dev)
+        loader = BatchLoader(dataset, cfg.batch_size // cfg.grad_accum, seed=cfg.seed, flip=cfg.flip)
+        trainer = Trainer(family, loader, cfg, out, meta={"data": spec.to_dict()})
+        if resume:
+            trainer.resume_latest(warn=on_warning)
+        _write_json(out / "config.json", {"config": cfg.to_dict(), "data": spec.to_dict()})
+        return trainer.run(should_stop=should_stop, on_log=on_log)
+
+
+@dataclass
+class Loaded:
+    """A family rebuilt from a checkpoint, with the config and data description it was trained on."""
+
+    family: Family
+    config: TrainConfig
+    data: DataSpec
+    step: int
+    images_seen: int
+
+
+def load(path: Path, *, ema: bool = True, device: str | torch.device = "cpu") -> Loaded:
+    """Rebuild the family of a checkpoint (or of a run directory's newest valid one)."""
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    ckpt = ckpt_io.load(Path(path))
+    try:
+        cfg = TrainConfig.from_dict(ckpt.config)
+        spec = DataSpec.from_dict(ckpt.extra["meta"]["data"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path} has an unreadable configuration ({err})") from None
+    family = build_family(cfg, spec, dev)
+    weights = ckpt.tensors["ema.safetensors" if ema else "model.safetensors"]
+    ckpt_io.load_weights(family.net, weights, f"checkpoint {path}")
+    family.net.eval()
+    return Loaded(family, cfg, spec, ckpt.step, ckpt.images_seen)
+
+
+def parse_labels(text: str | None, num_classes: int, n: int) -> Tensor:
+    """``"all"`` → each class n times (one row per class); ``"3,1,4"`` → cycled to n; None → uniform."""
+    null = num_classes
+    if num_classes == 0:
+        if text not in (None, "", "null", "none"):
+            raise ConfigError("this model is unconditional; drop --labels")
+        return torch.full((n,), null, dtype=torch.long)
+    if text in (None, ""):
+        return torch.arange(n) % num_classes
+    if text == "all":
+        return torch.arange(num_classes).repeat_interleave(n)
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--labels must be 'all' or comma-separated class indices, got {text!r}") from None
+    bad = [v for v in values if not 0 <= v < num_classes]
+    if not values or bad:
+        raise ConfigError(f"labels must be class indices in 0..{num_classes - 1}, got {text!r}")
+    return torch.tensor(values, dtype=torch.long).repeat(-(-n // len(values)))[:n]
+
+
+@torch.inference_mode()
+def sample(
+    family: Family,
+    labels: Tensor,
+    spec: SampleSpec = SampleSpec(),
+    *,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """Sample one image per label; returns uint8 (N, H, W, C). Deterministic given ``seed``."""
+    device = next(family.net.parameters()).device
+    generator = torch.Generator(device).manual_seed(seed)
+    chunks = [family.sample(chunk.to(device), spec, generator) for chunk in labels.split(batch_size)]
+    images = torch.cat(chunks)
+    levels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return levels.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
+def with_net(family: Family, net: torch.nn.Module) -> Family:
+    """The same family driving another network (e.g. its EMA copy)."""
+    return dataclasses.replace(family, net=net)

@@ -1,0 +1,91 @@
+"""Config → (network, family): the only name → class registry in trigen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from trigen.config import FamilyName, TrainConfig
+from trigen.errors import ConfigError
+from trigen.families.base import Family
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a family must know about its data: image shape (C, H, W) and class count (0 = unconditional)."""
+
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    class_names: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image_shape": list(self.image_shape), "num_classes": self.num_classes,
+                "class_names": list(self.class_names)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataSpec:
+        c, h, w = data["image_shape"]
+        return cls((int(c), int(h), int(w)), int(data["num_classes"]), tuple(data["class_names"]))
+
+
+def _diffusion_family(net: torch.nn.Module, cfg: TrainConfig, spec: DataSpec) -> Family:
+    from trigen.diffusion.process import Prediction
+    from trigen.diffusion.schedules import NoiseSchedule
+    from trigen.families.diffusion import DiffusionFamily
+
+    opts = cfg.diffusion
+    schedule = NoiseSchedule.cosine() if opts.schedule == "cosine" else NoiseSchedule.linear()
+    return DiffusionFamily(
+        net=net, schedule=schedule, prediction=Prediction(opts.prediction),
+        num_classes=spec.num_classes, image_shape=spec.image_shape,
+        label_dropout=cfg.label_dropout, min_snr_gamma=opts.min_snr_gamma,
+    )
+
+
+def build_network(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
+    """The network named by ``cfg.family`` / ``cfg.preset``, sized for ``spec``."""
+    c, h, w = spec.image_shape
+    common = {"num_classes": spec.num_classes, **cfg.model_overrides}
+    if cfg.family is FamilyName.UNET:
+        from trigen.models.unet import UNet, unet_config
+
+        return UNet(unet_config(cfg.preset, input_size=h, in_channels=c, **common))
+    if cfg.family is FamilyName.DIT:
+        from trigen.models.dit import DiT, dit_config
+
+        return DiT(dit_config(cfg.preset, input_size=h, in_channels=c, **common))
+    if cfg.family is FamilyName.AR:
+        from trigen.models.ar_transformer import ARTransformer, ar_config
+
+        return ARTransformer(ar_config(cfg.preset, image_shape=spec.image_shape, **common))
+    if cfg.family is FamilyName.PIXELCNN:
+        from trigen.models.pixelcnn import PixelCNN, pixelcnn_config
+
+        return PixelCNN(pixelcnn_config(cfg.preset, input_size=h, in_channels=c, **common))
+    raise ConfigError(f"family {cfg.family.value!r} cannot be built from a preset alone")
+
+
+def build_family(cfg: TrainConfig, spec: DataSpec, device: torch.device | str = "cpu") -> Family:
+    """Network + the math that trains and samples it, on ``device``."""
+    if h_w_mismatch(spec):
+        raise ConfigError(f"images must be square, got {spec.image_shape[1]}×{spec.image_shape[2]}")
+    net = build_network(cfg, spec).to(device)
+    if cfg.family in (FamilyName.UNET, FamilyName.DIT):
+        return _diffusion_family(net, cfg, spec)
+    if cfg.family is FamilyName.AR:
+        from trigen.families.autoregressive import AutoregressiveFamily
+
+        return AutoregressiveFamily(net=net, num_classes=spec.num_classes,
+                                    image_shape=spec.image_shape, label_dropout=cfg.label_dropout)
+    if cfg.family is FamilyName.PIXELCNN:
+        from trigen.families.pixelcnn import PixelCNNFamily
+
+        return PixelCNNFamily(net=net, num_classes=spec.num_classes,
+                              image_shape=spec.image_shape, label_dropout=cfg.label_dropout)
+    raise ConfigError(f"family {cfg.family.value!r} is not supported yet")
+
+
+def h_w_mismatch(spec: DataSpec) -> bool:
+    return spec.image_shape[1] != spec.image_shape[2]

@@ -1,0 +1,191 @@
+"""The command line: the only place in trigen that reads argv."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from trigen import api
+from trigen.config import FamilyName, Precision, load_config
+from trigen.errors import TrigenError
+from trigen.families.base import SampleSpec
+from trigen.guidance import NO_GUIDANCE
+
+app = typer.Typer(
+    help="trigen: train, sample and compare U-Net diffusion, DiT and autoregressive image generators.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM ask the training loop to finish its step, checkpoint and exit; a second SIGINT aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def install(self) -> None:
+        def handler(signum: int, _frame) -> None:
+            if self.requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.requested = True
+            console.print(f"[yellow]signal {signal.Signals(signum).name}: finishing the step and "
+                          "writing a checkpoint…[/yellow]")
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+
+@app.command()
+def train(
+    family: Annotated[FamilyName | None, typer.Option(help="generator family [default: dit]")] = None,
+    model: Annotated[str, typer.Option(help="model preset, e.g. DiT-T/4, unet-tiny, ar-tiny")] = "",
+    dataset: Annotated[
+        str | None, typer.Option(help="mnist | fashion_mnist | cifar10 | folder | idx [default: mnist]")
+    ] = None,
+    data_root: Annotated[Path | None, typer.Option(help="directory of the dataset files")] = None,
+    resolution: Annotated[int | None, typer.Option(help="image size in pixels")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="images per optimizer step")] = None,
+    lr: Annotated[float | None, typer.Option(help="peak learning rate")] = None,
+    steps: Annotated[int | None, typer.Option(help="budget: optimizer steps")] = None,
+    images: Annotated[int | None, typer.Option(help="budget: images seen")] = None,
+    minutes: Annotated[float | None, typer.Option(help="budget: wall-clock minutes")] = None,
+    precision: Annotated[Precision | None, typer.Option(help="fp32 or bf16 autocast")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    out: Annotated[Path | None, typer.Option(help="run directory (default runs/<family>-<dataset>)")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file with settings")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override key=value (repeatable)")] = None,
+    resume: Annotated[bool, typer.Option(help="continue from the newest valid checkpoint in --out")] = False,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    sample_grid: Annotated[bool, typer.Option(help="write samples.png (EMA, one row per class) at the end")] = True,
+) -> None:
+    """Train a generator; checkpoints, metrics.jsonl and a sample grid go to the run directory."""
+    cfg = load_config(
+        config, set_, family=family, model=model or None, dataset=dataset,
+        data_root=str(data_root) if data_root else None, resolution=resolution,
+        batch_size=batch_size, lr=lr, max_steps=steps, max_images=images, max_minutes=minutes,
+        precision=precision, seed=seed,
+    )
+    run_dir = out or Path("runs") / f"{cfg.family.value}-{cfg.dataset}"
+    stop = _StopFlag()
+    stop.install()
+    console.print(f"training {cfg.family.value} {cfg.preset} on {cfg.dataset} → {run_dir}")
+
+    def on_log(record: dict[str, float]) -> None:
+        console.print(
+            f"step {record['step']:>6}  images {record['images']:>8}  loss {record['loss']:.4f}  "
+            f"{record['images_per_s']:.0f} img/s  lr {record['lr']:.2e}"
+            + (f"  skipped {record['skipped']}" if record["skipped"] else "")
+        )
+
+    result = api.train(cfg, run_dir, device=device, resume=resume, should_stop=stop, on_log=on_log,
+                       on_warning=lambda m: console.print(f"[yellow]warning: {m}[/yellow]"))
+    console.print(
+        f"done: step {result.step}, {result.images_seen} images, {result.images_per_second:.1f} img/s, "
+        f"checkpoint {result.checkpoint}"
+    )
+    if sample_grid and not stop.requested:
+        loaded = api.load(run_dir, device=device)
+        _write_samples(loaded, SampleSpec(), labels="all", n=8, out=run_dir / "samples.png", seed=0)
+
+
+def _write_samples(loaded: api.Loaded, spec: SampleSpec, *, labels: str | None, n: int, out: Path,
+                   seed: int, images_dir: Path | None = None, batch_size: int = 256) -> None:
+    from trigen.report.grids import save_each, save_grid
+
+    label_tensor = api.parse_labels(labels, loaded.data.num_classes, n)
+    images = api.sample(loaded.family, label_tensor, spec, seed=seed, batch_size=batch_size)
+    nrow = n if labels == "all" else min(len(images), 8)
+    save_grid(images, out, nrow=nrow)
+    if images_dir is not None:
+        save_each(images, images_dir, label_tensor.numpy())
+    console.print(f"wrote {len(images)} samples to {out}")
+
+
+@app.command()
+def sample(
+    checkpoint: Annotated[Path, typer.Option(help="checkpoint directory or run directory")],
+    out: Annotated[Path, typer.Option(help="grid PNG to write")] = Path("samples.png"),
+    sampler: Annotated[str, typer.Option(help="diffusion: ddpm | ddim | dpmpp_2m | heun")] = "ddim",
+    steps: Annotated[int, typer.Option(help="diffusion: sampling steps")] = 50,
+    eta: Annotated[float, typer.Option(help="diffusion: DDIM η")] = 0.0,
+    cfg: Annotated[float, typer.Option(help="classifier-free guidance scale (1 = none)")] = NO_GUIDANCE,
+    labels: Annotated[str | None, typer.Option(help="'all' (a row per class) or e.g. 0,1,2")] = None,
+    n: Annotated[int, typer.Option(help="images (per class with --labels all)")] = 64,
+    temperature: Annotated[float, typer.Option(help="autoregressive: softmax temperature")] = 1.0,
+    top_k: Annotated[int | None, typer.Option(help="autoregressive: keep the k likeliest")] = None,
+    top_p: Annotated[float | None, typer.Option(help="autoregressive: nucleus mass")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    batch_size: Annotated[int, typer.Option(help="images per forward batch")] = 256,
+    images_dir: Annotated[Path | None, typer.Option(help="also write one PNG per image here")] = None,
+    ema: Annotated[bool, typer.Option(help="use the EMA weights")] = True,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+) -> None:
+    """Sample a grid of images from a trained checkpoint."""
+    spec = _sample_spec(sampler, steps, eta, cfg, temperature, top_k, top_p, n, batch_size)
+    loaded = api.load(checkpoint, ema=ema, device=device)
+    _write_samples(loaded, spec, labels=labels, n=n, out=out, seed=seed, images_dir=images_dir,
+                   batch_size=batch_size)
+
+
+def _sample_spec(sampler: str, steps: int, eta: float, cfg: float, temperature: float,
+                 top_k: int | None, top_p: float | None, n: int, batch_size: int) -> SampleSpec:
+    from trigen.errors import ConfigError
+
+    if steps <= 0 or n <= 0 or batch_size <= 0:
+        raise ConfigError("--steps, --n and --batch-size must be positive")
+    if not temperature > 0:
+        raise ConfigError(f"--temperature must be positive, got {temperature}")
+    if top_k is not None and top_k <= 0:
+        raise ConfigError(f"--top-k must be positive, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ConfigError(f"--top-p must be in (0, 1], got {top_p}")
+    if not cfg >= 0:
+        raise ConfigError(f"--cfg must be ≥ 0, got {cfg}")
+    from trigen.diffusion.samplers import Sampler
+
+    try:
+        Sampler(sampler)
+    except ValueError:
+        valid = ", ".join(s.value for s in Sampler)
+        raise ConfigError(f"unknown sampler {sampler!r}; choose one of: {valid}") from None
+    return SampleSpec(sampler=sampler, steps=steps, eta=eta, cfg=cfg, temperature=temperature,
+                      top_k=top_k, top_p=top_p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors print one line and exit 2; nothing else is caught."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except TrigenError as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort,):
+        return 1
+    except Exception as err:  # click usage errors
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            return err.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

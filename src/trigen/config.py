@@ -1,0 +1,236 @@
+"""Run configuration: frozen dataclasses, loaded from TOML and typed ``key=value`` overrides, validated once."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from trigen.errors import ConfigError
+
+
+class FamilyName(StrEnum):
+    """The generator families trigen trains."""
+
+    UNET = "unet"
+    DIT = "dit"
+    AR = "ar"
+    PIXELCNN = "pixelcnn"
+    VQ = "vq"
+
+
+class Precision(StrEnum):
+    """Compute precision of the forward/backward pass; master weights are always fp32."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+
+
+DEFAULT_PRESETS: dict[FamilyName, str] = {
+    FamilyName.UNET: "unet-tiny",
+    FamilyName.DIT: "DiT-T/4",
+    FamilyName.AR: "ar-tiny",
+    FamilyName.PIXELCNN: "pixelcnn-tiny",
+    FamilyName.VQ: "ar-tiny",
+}
+
+
+@dataclass(frozen=True)
+class DiffusionOptions:
+    """Diffusion-specific settings (U-Net and DiT)."""
+
+    schedule: str = "cosine"  # linear | cosine
+    prediction: str = "v"  # eps | v | x0
+    min_snr_gamma: float | None = 5.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run. Training is counted in images seen (EDM), not epochs."""
+
+    family: FamilyName = FamilyName.DIT
+    model: str = ""  # preset name; empty = the family's default preset
+    dataset: str = "mnist"
+    data_root: str | None = None
+    resolution: int | None = None
+    flip: bool = False
+    conditional: bool = True
+    batch_size: int = 64
+    grad_accum: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_images: int = 5_000
+    grad_clip: float = 1.0
+    ema_halflife_images: float = 10_000.0
+    label_dropout: float = 0.1
+    precision: Precision = Precision.FP32
+    seed: int = 0
+    max_steps: int | None = None
+    max_images: int | None = None
+    max_minutes: float | None = None
+    log_every: int = 50
+    checkpoint_every: int = 500  # steps
+    keep_checkpoints: int = 3
+    max_bad_steps: int = 20  # consecutive non-finite steps before giving up
+    diffusion: DiffusionOptions = field(default_factory=DiffusionOptions)
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def preset(self) -> str:
+        return self.model or DEFAULT_PRESETS[self.family]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return _build(cls, data, "")
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Reject values no run can use; each message names the option and the fix."""
+    positive = (
+        "batch_size",
+        "grad_accum",
+        "log_every",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "max_bad_steps",
+    )
+    for name in positive:
+        if getattr(cfg, name) <= 0:
+            raise ConfigError(f"{name} must be a positive integer, got {getattr(cfg, name)}")
+    for name in ("lr", "ema_halflife_images"):
+        value = getattr(cfg, name)
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{name} must be a positive finite number, got {value}")
+    for name in ("weight_decay", "grad_clip", "warmup_images"):
+        value = getattr(cfg, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{name} must be a finite number ≥ 0, got {value}")
+    if not 0.0 <= cfg.label_dropout < 1.0 or math.isnan(cfg.label_dropout):
+        raise ConfigError(f"label_dropout must be in [0, 1), got {cfg.label_dropout}")
+    for name in ("max_steps", "max_images", "max_minutes"):
+        value = getattr(cfg, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{name} must be positive, got {value}")
+    if cfg.resolution is not None and not 4 <= cfg.resolution <= 1024:
+        raise ConfigError(f"resolution must be between 4 and 1024 pixels, got {cfg.resolution}")
+    if cfg.diffusion.schedule not in ("linear", "cosine"):
+        raise ConfigError(f"unknown schedule {cfg.diffusion.schedule!r}; choose linear or cosine")
+    if cfg.diffusion.prediction not in ("eps", "v", "x0"):
+        raise ConfigError(f"unknown prediction {cfg.diffusion.prediction!r}; choose eps, v or x0")
+    gamma = cfg.diffusion.min_snr_gamma
+    if gamma is not None and not (math.isfinite(gamma) and gamma > 0):
+        raise ConfigError(f"min_snr_gamma must be positive or unset, got {gamma}")
+
+
+def load_config(
+    path: Path | None, overrides: list[str] | None = None, **values: Any
+) -> TrainConfig:
+    """Merge a TOML file, explicit ``values`` and ``key=value`` overrides (dotted keys for nested)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    for key, value in values.items():
+        if value is not None:
+            data[key] = value
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} must look like key=value")
+        _set_dotted(data, key.strip(), _parse_scalar(raw.strip()))
+    return TrainConfig.from_dict(data)
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    *parents, last = key.split(".")
+    for part in parents:
+        data = data.setdefault(part, {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"override {key!r}: {part!r} is not a section")
+    data[last] = value
+
+
+def _parse_scalar(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw  # a bare word such as a preset name
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'} must be a table of settings")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {prefix}{unknown[0]!r}; valid: {', '.join(sorted(known))}"
+        )
+    kwargs = {name: _coerce(hints[name], value, prefix + name) for name, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ConfigError(f"invalid configuration: {err}") from None
+
+
+def _coerce(hint: Any, value: Any, name: str) -> Any:
+    """Check ``value`` against the annotation ``hint``; convert where unambiguous (int → float, str → Enum)."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(option, value, name)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{name} has the wrong type: {value!r}")
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, name + ".")
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        try:
+            return hint(str(value))
+        except ValueError:
+            valid = ", ".join(m.value for m in hint)
+            raise ConfigError(f"unknown {name} {value!r}; choose one of: {valid}") from None
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} must be a table")
+        return dict(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name} must be a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
+        return value
+    return value

@@ -1,0 +1,47 @@
+"""One run per output directory: an advisory lock held for the lifetime of a training process."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from trigen.errors import TrigenError
+
+LOCK_NAME = ".trigen.lock"
+
+
+class RunLock:
+    """``with RunLock(run_dir):`` — a second process on the same directory fails at once with a clear error.
+
+    The OS releases the lock when the process dies, so a crashed run never blocks its own resumption.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK_NAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise TrigenError(
+                f"another trigen process is training in {self.path.parent}; wait for it to finish "
+                "or choose another --out directory"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

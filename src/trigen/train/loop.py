@@ -1,0 +1,284 @@
+"""The one training loop every family shares, through the ``family.loss(batch)`` contract."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from trigen.batch import Batch
+from trigen.config import Precision, TrainConfig
+from trigen.errors import CheckpointError, ConfigError, TrigenError
+from trigen.families.base import Family
+from trigen.train import checkpoint as ckpt_io
+from trigen.train.ema import EMA
+from trigen.train.optim import (
+    build_optimizer,
+    learning_rate,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+)
+
+# Settings that may differ between a run and its resumption (budgets, logging); all others must match.
+RESUMABLE_CHANGES = frozenset(
+    {"max_steps", "max_images", "max_minutes", "log_every", "checkpoint_every", "keep_checkpoints"}
+)
+
+
+class TrainingDiverged(TrigenError):
+    """Too many consecutive steps had a non-finite loss or gradient."""
+
+
+class ResumableLoader(Protocol):
+    def __iter__(self) -> Iterator[Batch]: ...
+    def __next__(self) -> Batch: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    step: int
+    images_seen: int
+    seconds: float
+    images_per_second: float
+    last_loss: float
+    skipped_steps: int
+    checkpoint: Path | None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class Trainer:
+    """Optimises ``family.net`` on batches from ``loader``; keeps EMA, counters and RNG for exact resume.
+
+    ``micro_batch`` = cfg.batch_size // cfg.grad_accum images go through each forward; the optimizer steps
+    once per ``cfg.batch_size`` images. Checkpoints land in ``run_dir/checkpoints``.
+    """
+
+    def __init__(
+        self,
+        family: Family,
+        loader: ResumableLoader,
+        cfg: TrainConfig,
+        run_dir: Path,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        if cfg.batch_size % cfg.grad_accum:
+            raise ConfigError(
+                f"batch_size {cfg.batch_size} must be divisible by grad_accum {cfg.grad_accum}"
+            )
+        if cfg.max_steps is None and cfg.max_images is None and cfg.max_minutes is None:
+            raise ConfigError("set a training budget: --steps, --images or --minutes")
+        self.family, self.loader, self.cfg, self.run_dir = family, loader, cfg, Path(run_dir)
+        self.meta = meta or {}
+        self.net = family.net
+        self.device = next(self.net.parameters()).device
+        self.optimizer = build_optimizer(self.net, cfg.lr, cfg.weight_decay)
+        self.ema = EMA(self.net, cfg.ema_halflife_images)
+        self.generator = torch.Generator(self.device).manual_seed(cfg.seed + 1)
+        self.step = 0
+        self.images_seen = 0
+        self.skipped_steps = 0
+        self._bad_in_a_row = 0
+        self._iter = iter(loader)
+
+    # ----------------------------------------------------------------------------------- one step
+    def _autocast(self):
+        if self.cfg.precision is Precision.BF16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def train_step(self) -> tuple[float, float]:
+        """One optimizer step over ``grad_accum`` micro-batches; returns (mean loss, grad norm)."""
+        cfg = self.cfg
+        lr = learning_rate(cfg.lr, self.images_seen, cfg.warmup_images)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.net.train()
+        total = torch.zeros((), device=self.device)
+        for _ in range(cfg.grad_accum):
+            batch = next(self._iter)
+            batch = Batch(
+                batch.images.to(self.device, non_blocking=True),
+                batch.labels.to(self.device, non_blocking=True),
+            )
+            with self._autocast():
+                loss = self.family.loss(batch, self.generator).float().mean() / cfg.grad_accum
+            loss.backward()
+            total += loss.detach()
+        clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), clip)
+        loss_value, norm_value = float(total), float(grad_norm)
+        if math.isfinite(loss_value) and math.isfinite(norm_value):
+            self.optimizer.step()
+            self._bad_in_a_row = 0
+        else:
+            self.skipped_steps += 1
+            self._bad_in_a_row += 1
+            if self._bad_in_a_row >= cfg.max_bad_steps:
+                raise TrainingDiverged(self._divergence_report(loss_value))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.images_seen += cfg.batch_size
+        if self._bad_in_a_row == 0:
+            self.ema.update(self.net, cfg.batch_size)
+        return loss_value, norm_value
+
+    def _divergence_report(self, loss: float) -> str:
+        norms = sorted(
+            ((float(p.detach().float().norm()), n) for n, p in self.net.named_parameters()),
+            key=lambda item: -item[0] if math.isfinite(item[0]) else -math.inf,
+        )
+        worst = ", ".join(f"{n}={v:.3g}" for v, n in norms[:3])
+        return (
+            f"training diverged at step {self.step}: {self._bad_in_a_row} steps in a row had a "
+            f"non-finite loss or gradient (last loss {loss}); largest weight norms: {worst}; "
+            "lower --lr, raise warm-up, or use fp32"
+        )
+
+    # ----------------------------------------------------------------------------------- state
+    def to_checkpoint(self) -> ckpt_io.Checkpoint:
+        opt_tensors, groups = optimizer_to_tensors(self.optimizer)
+        rng = {"torch_cpu": torch.get_rng_state(), "loss_generator": self.generator.get_state()}
+        if self.device.type == "cuda":
+            rng["torch_cuda"] = torch.cuda.get_rng_state(self.device)
+        return ckpt_io.Checkpoint(
+            config=self.cfg.to_dict(),
+            step=self.step,
+            images_seen=self.images_seen,
+            tensors={
+                "model.safetensors": self.net.state_dict(),
+                "ema.safetensors": self.ema.net.state_dict(),
+                "optim.safetensors": opt_tensors,
+                "rng.safetensors": rng,
+            },
+            extra={
+                "param_groups": groups,
+                "loader": self.loader.state_dict(),
+                "skipped_steps": self.skipped_steps,
+                "meta": self.meta,
+            },
+        )
+
+    def restore(self, ckpt: ckpt_io.Checkpoint) -> None:
+        """Continue from ``ckpt`` exactly: weights, EMA, optimizer, counters, data order, RNG."""
+        ours, theirs = self.cfg.to_dict(), ckpt.config
+        changed = sorted(
+            k
+            for k in ours.keys() | theirs.keys()
+            if k not in RESUMABLE_CHANGES and ours.get(k) != theirs.get(k)
+        )
+        if changed:
+            raise CheckpointError(
+                f"cannot resume: the checkpoint was trained with different settings ({', '.join(changed)}); "
+                "resume with the same configuration or start a new run directory"
+            )
+        ckpt_io.load_weights(self.net, ckpt.tensors["model.safetensors"], "checkpoint model")
+        ckpt_io.load_weights(self.ema.net, ckpt.tensors["ema.safetensors"], "checkpoint EMA")
+        optimizer_from_tensors(
+            self.optimizer, ckpt.tensors["optim.safetensors"], ckpt.extra["param_groups"]
+        )
+        rng = ckpt.tensors["rng.safetensors"]
+        torch.set_rng_state(rng["torch_cpu"])
+        self.generator.set_state(rng["loss_generator"])
+        if "torch_cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["torch_cuda"], self.device)
+        self.loader.load_state_dict(ckpt.extra["loader"])
+        self._iter = iter(self.loader)
+        self.step, self.images_seen = ckpt.step, ckpt.images_seen
+        self.skipped_steps = ckpt.extra.get("skipped_steps", 0)
+
+    def save_checkpoint(self) -> Path:
+        weights = [t for t in self.net.state_dict().values() if t.is_floating_point()]
+        if not all(bool(torch.isfinite(t).all()) for t in weights):
+            raise TrainingDiverged(
+                f"refusing to save a checkpoint with non-finite weights at step {self.step}"
+            )
+        directory = self.run_dir / "checkpoints"
+        path = ckpt_io.save(self.to_checkpoint(), directory)
+        ckpt_io.prune(directory, self.cfg.keep_checkpoints)
+        return path
+
+    # ----------------------------------------------------------------------------------- run
+    def _budget_left(self, started: float) -> bool:
+        cfg = self.cfg
+        if cfg.max_steps is not None and self.step >= cfg.max_steps:
+            return False
+        if cfg.max_images is not None and self.images_seen >= cfg.max_images:
+            return False
+        return cfg.max_minutes is None or (time.perf_counter() - started) < cfg.max_minutes * 60
+
+    def run(
+        self,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_log: Callable[[dict[str, float]], None] | None = None,
+    ) -> TrainResult:
+        """Train until the budget is spent or ``should_stop()``; checkpoint periodically and at the end."""
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.run_dir / "metrics.jsonl"
+        started = time.perf_counter()
+        window_start, window_images, loss_sum, loss_n = started, 0, 0.0, 0
+        history: list[dict[str, float]] = []
+        first_images = self.images_seen
+        last_loss, path = math.nan, None
+        with log_path.open("a") as log:
+            while self._budget_left(started) and not should_stop():
+                last_loss, grad_norm = self.train_step()
+                window_images += cfg.batch_size
+                if math.isfinite(last_loss):
+                    loss_sum, loss_n = loss_sum + last_loss, loss_n + 1
+                if self.step % cfg.log_every == 0:
+                    now = time.perf_counter()
+                    record = {
+                        "step": self.step,
+                        "images": self.images_seen,
+                        "loss": loss_sum / max(loss_n, 1),
+                        "grad_norm": grad_norm,
+                        "lr": self.optimizer.param_groups[0]["lr"],
+                        "images_per_s": window_images / max(now - window_start, 1e-9),
+                        "skipped": self.skipped_steps,
+                        "elapsed_s": now - started,
+                    }
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    history.append(record)
+                    if on_log is not None:
+                        on_log(record)
+                    window_start, window_images, loss_sum, loss_n = now, 0, 0.0, 0
+                if self.step % cfg.checkpoint_every == 0:
+                    path = self.save_checkpoint()
+            if (
+                path is None
+                or ckpt_io.list_checkpoints(path.parent)[-1:] != [path]
+                or int(path.name.split("-")[1]) != self.step
+            ):
+                path = self.save_checkpoint()
+        seconds = time.perf_counter() - started
+        trained = self.images_seen - first_images
+        return TrainResult(
+            step=self.step,
+            images_seen=self.images_seen,
+            seconds=seconds,
+            images_per_second=trained / max(seconds, 1e-9),
+            last_loss=last_loss,
+            skipped_steps=self.skipped_steps,
+            checkpoint=path,
+            history=history,
+        )
+
+    def resume_latest(self, warn: Callable[[str], None] | None = None) -> bool:
+        """Restore the newest valid checkpoint of this run directory, if any; True if one was found."""
+        path = ckpt_io.latest_valid(self.run_dir / "checkpoints", warn=warn)
+        if path is None:
+            return False
+        self.restore(ckpt_io.load(path))
+        return True
