@@ -31,14 +31,14 @@ class DataSpec:
 
 
 def _diffusion_family(net: torch.nn.Module, cfg: TrainConfig, spec: DataSpec) -> Family:
-    from trigen.diffusion.process import Prediction
+    from trigen.diffusion.process import parse_prediction
     from trigen.diffusion.schedules import NoiseSchedule
     from trigen.families.diffusion import DiffusionFamily
 
     opts = cfg.diffusion
-    schedule = NoiseSchedule.cosine() if opts.schedule == "cosine" else NoiseSchedule.linear()
     return DiffusionFamily(
-        net=net, schedule=schedule, prediction=Prediction(opts.prediction),
+        net=net, schedule=NoiseSchedule.from_kind(opts.schedule),
+        prediction=parse_prediction(opts.prediction),
         num_classes=spec.num_classes, image_shape=spec.image_shape,
         label_dropout=cfg.label_dropout, min_snr_gamma=opts.min_snr_gamma,
     )

@@ -12,6 +12,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from trigen.diffusion.process import Prediction
+from trigen.diffusion.schedules import ScheduleKind
 from trigen.errors import ConfigError
 
 
@@ -45,8 +47,8 @@ DEFAULT_PRESETS: dict[FamilyName, str] = {
 class DiffusionOptions:
     """Diffusion-specific settings (U-Net and DiT)."""
 
-    schedule: str = "cosine"  # linear | cosine
-    prediction: str = "v"  # eps | v | x0
+    schedule: ScheduleKind = ScheduleKind.COSINE
+    prediction: Prediction = Prediction.V
     min_snr_gamma: float | None = 5.0
 
 
@@ -125,10 +127,6 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"{name} must be positive, got {value}")
     if cfg.resolution is not None and not 4 <= cfg.resolution <= 1024:
         raise ConfigError(f"resolution must be between 4 and 1024 pixels, got {cfg.resolution}")
-    if cfg.diffusion.schedule not in ("linear", "cosine"):
-        raise ConfigError(f"unknown schedule {cfg.diffusion.schedule!r}; choose linear or cosine")
-    if cfg.diffusion.prediction not in ("eps", "v", "x0"):
-        raise ConfigError(f"unknown prediction {cfg.diffusion.prediction!r}; choose eps, v or x0")
     gamma = cfg.diffusion.min_snr_gamma
     if gamma is not None and not (math.isfinite(gamma) and gamma > 0):
         raise ConfigError(f"min_snr_gamma must be positive or unset, got {gamma}")

@@ -8,7 +8,7 @@ EDM view is α = 1, σ = σ_ve).
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from torch import Tensor
 
@@ -16,7 +16,7 @@ from trigen.diffusion.schedules import NoiseSchedule
 from trigen.errors import ConfigError
 
 
-class Prediction(Enum):
+class Prediction(StrEnum):
     """What the network outputs."""
 
     EPS = "eps"

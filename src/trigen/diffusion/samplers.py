@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 
 import torch
 from torch import Tensor
@@ -137,7 +137,7 @@ def sample_heun(
     return x
 
 
-class Sampler(Enum):
+class Sampler(StrEnum):
     """The diffusion samplers trigen offers."""
 
     DDPM = "ddpm"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import torch
 from torch import Tensor
@@ -23,14 +23,14 @@ COSINE_MAX_BETA = 0.999
 """Nichol & Dhariwal 2021 clip β_t here so that the cosine schedule's last steps stay finite."""
 
 
-class ScheduleKind(Enum):
+class ScheduleKind(StrEnum):
     """The β schedules trigen builds."""
 
     LINEAR = "linear"
     COSINE = "cosine"
 
 
-class Spacing(Enum):
+class Spacing(StrEnum):
     """How ``num_steps`` sampling timesteps are picked from the T training steps.
 
     LEADING: t = k·⌊T/n⌋ for k < n (DDIM's original code; does not reach t = T−1).
@@ -151,7 +151,7 @@ class NoiseSchedule:
         elif spacing is Spacing.TRAILING:
             ts = (T - torch.arange(num_steps, dtype=torch.float64) * (T / num_steps)).round() - 1
         else:
-            ts = torch.linspace(0, T - 1, num_steps, dtype=torch.float64).round()
+            ts = torch.linspace(T - 1, 0, num_steps, dtype=torch.float64).round()
         return ts.long().sort(descending=True).values
 
     def sampling_sigmas(self, num_steps: int, spacing: Spacing | str = Spacing.TRAILING) -> Tensor:
