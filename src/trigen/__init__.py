@@ -1,13 +1,34 @@
-"""trigen: U-Net diffusion, DiT and autoregressive image generators under one API, measured side by side."""
+"""trigen: U-Net diffusion, DiT and autoregressive image generators under one API, measured side by side.
 
-from trigen.api import Loaded, load, parse_labels, sample, train
-from trigen.build import DataSpec, build_family
-from trigen.config import FamilyName, Precision, TrainConfig, load_config
-from trigen.errors import TrigenError
-from trigen.families.base import Family, SampleSpec
+The public names below are imported lazily, so that torch-free parts (``trigen.report``) load
+without torch.
+"""
 
-__all__ = [
-    "DataSpec", "Family", "FamilyName", "Loaded", "Precision", "SampleSpec", "TrainConfig",
-    "TrigenError", "build_family", "load", "load_config", "parse_labels", "sample", "train",
-]
+from importlib import import_module
+from typing import Any
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Loaded": "trigen.api",
+    "load": "trigen.api",
+    "parse_labels": "trigen.api",
+    "sample": "trigen.api",
+    "train": "trigen.api",
+    "DataSpec": "trigen.build",
+    "build_family": "trigen.build",
+    "FamilyName": "trigen.config",
+    "Precision": "trigen.config",
+    "TrainConfig": "trigen.config",
+    "load_config": "trigen.config",
+    "TrigenError": "trigen.errors",
+    "Family": "trigen.families.base",
+    "SampleSpec": "trigen.families.base",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'trigen' has no attribute {name!r}")

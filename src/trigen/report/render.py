@@ -1,0 +1,166 @@
+"""results.json → report.md and report/index.html (self-contained: images inlined). No torch."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from trigen.report import plots
+from trigen.report.table import FAMILY_TITLES, comparison_rows, markdown_table, metric_rows
+
+RESULTS_FILE = "results.json"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _figures(results: dict[str, Any], out: Path) -> list[tuple[str, str]]:
+    """Draw every figure the results allow; (title, path relative to ``out``)."""
+    studies = results.get("studies", {})
+    figs = []
+    made = [
+        ("Training loss", plots.loss_curves(results, out / "loss_curves.png")),
+        (
+            "Quality vs NFE (diffusion samplers)",
+            plots.quality_vs_nfe(studies.get("nfe", []), out / "quality_vs_nfe.png"),
+        ),
+        (
+            "Sampling latency and memory vs resolution",
+            plots.scaling_vs_resolution(
+                studies.get("resolution", []), out / "scaling_resolution.png"
+            ),
+        ),
+        (
+            "Classifier-free guidance sweep",
+            plots.cfg_sweep(studies.get("cfg", []), out / "cfg_sweep.png"),
+        ),
+    ]
+    for title, path in made:
+        if path is not None:
+            figs.append((title, path.name))
+    rf = studies.get("receptive_field_png")
+    if rf:
+        figs.append(("Effective receptive field of the centre output (|∂ out / ∂ in|)", rf))
+    return figs
+
+
+def _study_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    from trigen.report.table import fmt
+
+    studies = results.get("studies", {})
+    tables = []
+    spec = [
+        ("nfe", "Quality vs NFE", ["family", "sampler", "steps", "nfe", "domain_fid", "seconds"]),
+        (
+            "resolution",
+            "Scaling with resolution",
+            [
+                "family",
+                "resolution",
+                "tokens",
+                "steps",
+                "latency_s_per_image",
+                "peak_memory_mb",
+                "params",
+            ],
+        ),
+        ("cfg", "Guidance sweep", ["family", "scale", "domain_fid", "cond_accuracy"]),
+        (
+            "conditioning",
+            "DiT condition injection at equal budget",
+            ["variant", "params", "domain_fid", "cond_accuracy", "final_loss"],
+        ),
+    ]
+    for key, title, cols in spec:
+        rows = studies.get(key) or []
+        if rows:
+            tables.append((title, cols, [[fmt(r.get(c)) for c in cols] for r in rows]))
+    return tables
+
+
+def render(run_dir: Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report/index.html`` next to ``results.json`` in ``run_dir``."""
+    run_dir = Path(run_dir)
+    results = json.loads((run_dir / RESULTS_FILE).read_text())
+    figs = _figures(results, run_dir / "report")
+    meta = results.get("meta", {})
+    ch, crow = comparison_rows(results)
+    mh, mrow = metric_rows(results)
+    grids = [
+        (FAMILY_TITLES.get(f, f), r["grid"])
+        for f, r in results["families"].items()
+        if r.get("grid")
+    ]
+
+    md = [f"# trigen comparison on {meta.get('dataset', '?')}", ""]
+    md += [f"- {k}: {v}" for k, v in meta.items()]
+    md += [
+        "",
+        "## The comparison table (measured)",
+        "",
+        markdown_table(ch, crow),
+        "",
+        "## Metrics",
+        "",
+        markdown_table(mh, mrow),
+        "",
+    ]
+    for title, cols, rows in _study_tables(results):
+        md += [f"## {title}", "", markdown_table(cols, rows), ""]
+    md += ["## Samples", ""] + [f"![{t}]({g})" for t, g in grids]
+    md += ["", "## Figures", ""] + [f"![{t}](report/{p})" for t, p in figs]
+    notes = results.get("notes", [])
+    if notes:
+        md += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    md_path = run_dir / "report.md"
+    _atomic_write(md_path, "\n".join(md) + "\n")
+
+    def img(path: Path, alt: str) -> str:
+        data = base64.b64encode(path.read_bytes()).decode()
+        return (
+            f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+        )
+
+    def table(header: list[str], rows: list[list[str]], css: str) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows
+        )
+        return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+    parts = [
+        f"<h1>trigen comparison on {html.escape(str(meta.get('dataset', '?')))}</h1>",
+        "<ul>" + "".join(f"<li>{html.escape(f'{k}: {v}')}</li>" for k, v in meta.items()) + "</ul>",
+        "<h2>The comparison table (measured)</h2>",
+        table(ch, crow, "comparison"),
+        "<h2>Metrics</h2>",
+        table(mh, mrow, "metrics"),
+    ]
+    for title, cols, rows in _study_tables(results):
+        parts += [f"<h2>{html.escape(title)}</h2>", table(cols, rows, "study")]
+    parts += ["<h2>Samples</h2>"] + [img(run_dir / g, t) for t, g in grids]
+    parts += ["<h2>Figures</h2>"] + [img(run_dir / "report" / p, t) for t, p in figs]
+    if notes:
+        parts += ["<h2>Notes</h2><ul>"] + [f"<li>{html.escape(n)}</li>" for n in notes] + ["</ul>"]
+    style = (
+        "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
+        "font-size:13px;vertical-align:top}th{background:#f4f4f4}figure{display:inline-block;"
+        "margin:8px}img{image-rendering:pixelated;max-width:560px}"
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>trigen report</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    )
+    html_path = run_dir / "report" / "index.html"
+    _atomic_write(html_path, page)
+    return md_path, html_path

@@ -1,0 +1,179 @@
+"""The classic comparison table (architecture … best use), filled with measured numbers.
+
+No torch here: the report is rebuilt from a saved ``results.json`` alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FAMILY_TITLES = {
+    "unet": "U-Net diffusion",
+    "dit": "DiT (diffusion transformer)",
+    "ar": "Autoregressive transformer",
+    "pixelcnn": "PixelCNN",
+    "vq": "VQ tokens + transformer",
+}
+
+# What each family *is* (design facts); the measured numbers are appended per row.
+ARCHITECTURE = {
+    "unet": "conv encoder–decoder, ResBlocks, skip connections",
+    "dit": "patchify → transformer blocks at one token count → unpatchify",
+    "ar": "decoder-only causal transformer over pixel tokens",
+    "pixelcnn": "gated masked convolutions (vertical + horizontal stacks)",
+    "vq": "VQ-VAE tokenizer + causal transformer over codes",
+}
+PROCESS = {
+    "unet": "parallel denoising of the whole image over many steps",
+    "dit": "parallel denoising of the whole image over many steps",
+    "ar": "one token at a time, raster order, KV cache",
+    "pixelcnn": "one sub-pixel at a time, full forward per step",
+    "vq": "one code at a time, then decode",
+}
+ATTENTION = {
+    "unet": "local convolutions; attention only at low resolution",
+    "dit": "global self-attention in every block",
+    "ar": "causal (past tokens only), global over the past",
+    "pixelcnn": "causal receptive field that grows with depth",
+    "vq": "causal over codes; decoder is local",
+}
+CONDITIONING = {
+    "unet": "timestep + class embedding → AdaGN scale-shift (FiLM)",
+    "dit": "adaLN-Zero (or adaLN / in-context / cross-attention)",
+    "ar": "class prefix token (null token for CFG)",
+    "pixelcnn": "class embedding as gate bias",
+    "vq": "class prefix token",
+}
+OBJECTIVE = {
+    "unet": "MSE denoising (ε / v / x₀); ELBO upper bound on NLL",
+    "dit": "MSE denoising (ε / v / x₀); ELBO upper bound on NLL",
+    "ar": "cross-entropy = exact NLL",
+    "pixelcnn": "cross-entropy = exact NLL",
+    "vq": "cross-entropy over codes (token NLL, not pixel bits/dim)",
+}
+PRETRAINING = {
+    "unet": "rarely transferred; trained per dataset",
+    "dit": "can start from ViT weights; scales by depth/width",
+    "ar": "can start from GPT-style weights",
+    "pixelcnn": "none in practice",
+    "vq": "tokenizer pretrained, then GPT-style model",
+}
+BEST_USE = {
+    "unet": "high quality at small/medium scale, few-step samplers",
+    "dit": "scaling up (quality tracks GFLOPs), latent space at high resolution",
+    "ar": "exact likelihoods, unified with language models",
+    "pixelcnn": "exact likelihoods on small images",
+    "vq": "long-range structure at low token counts",
+}
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """Human-readable number: significant digits, SI suffix for large counts, '—' for missing."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    v = float(value)
+    if v != v:
+        return "—"
+    for threshold, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e4, "k")):
+        if abs(v) >= threshold:
+            return f"{v / threshold:.{digits}g}{suffix}"
+    return f"{v:.{digits}g}"
+
+
+def _get(d: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(d, dict) or key not in d:
+            return None
+        d = d[key]
+    return d
+
+
+def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the classic table with measured numbers for each family in ``results``."""
+    fams = list(results["families"])
+    header = ["", *(FAMILY_TITLES.get(f, f) for f in fams)]
+    rows: list[list[str]] = []
+
+    def row(name: str, cell) -> None:
+        rows.append([name, *(cell(f, results["families"][f]) for f in fams)])
+
+    row("Architecture", lambda f, r: f"{ARCHITECTURE.get(f, '')}; {fmt(r.get('params'))} params")
+    row(
+        "Generation process",
+        lambda f, r: (
+            f"{PROCESS.get(f, '')}; {fmt(_get(r, 'sampling', 'steps'))} steps "
+            f"({_get(r, 'sampling', 'sampler') or 'ancestral'})"
+        ),
+    )
+    row("Attention range", lambda f, r: ATTENTION.get(f, ""))
+    row(
+        "Condition injection",
+        lambda f, r: (
+            f"{CONDITIONING.get(f, '')}; class accuracy {fmt(_get(r, 'quality', 'cond_accuracy'))}"
+        ),
+    )
+    row(
+        "Training objective",
+        lambda f, r: (
+            f"{OBJECTIVE.get(f, '')}; {fmt(_get(r, 'nll', 'bits_per_dim'))} bits/dim "
+            f"({_get(r, 'nll', 'kind') or 'n/a'})"
+        ),
+    )
+    row(
+        "Inference cost",
+        lambda f, r: (
+            f"{fmt(_get(r, 'cost', 'flops_per_sample'))}FLOP/image, "
+            f"{fmt(_get(r, 'sampling', 'latency_s_per_image'))} s/image, "
+            f"{fmt(_get(r, 'sampling', 'peak_memory_mb'))} MB peak"
+        ),
+    )
+    row("Pretraining", lambda f, r: PRETRAINING.get(f, ""))
+    row(
+        "Best use (measured here)",
+        lambda f, r: (
+            f"{BEST_USE.get(f, '')}; FID {fmt(_get(r, 'quality', 'fid'))} "
+            f"@{fmt(_get(r, 'quality', 'fid_samples'))}"
+        ),
+    )
+    return header, rows
+
+
+METRIC_COLUMNS = [
+    ("family", None),
+    ("params", ("params",)),
+    ("train img/s", ("train", "images_per_second")),
+    ("images seen", ("train", "images_seen")),
+    ("FID", ("quality", "fid")),
+    ("FID samples", ("quality", "fid_samples")),
+    ("KID ×1e3", ("quality", "kid_x1000")),
+    ("precision", ("quality", "precision")),
+    ("recall", ("quality", "recall")),
+    ("domain FID", ("quality", "domain_fid")),
+    ("class acc.", ("quality", "cond_accuracy")),
+    ("bits/dim", ("nll", "bits_per_dim")),
+    ("NFE", ("sampling", "nfe")),
+    ("s/image", ("sampling", "latency_s_per_image")),
+    ("peak MB", ("sampling", "peak_memory_mb")),
+]
+
+
+def metric_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): one row per family with every headline metric."""
+    header = [name for name, _ in METRIC_COLUMNS]
+    rows = []
+    for fam, r in results["families"].items():
+        cells = [FAMILY_TITLES.get(fam, fam)]
+        cells += [fmt(_get(r, *path)) for _, path in METRIC_COLUMNS[1:]]
+        rows.append(cells)
+    return header, rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(esc, r)) + " |" for r in rows]
+    return "\n".join(lines)
