@@ -10,7 +10,7 @@ from PIL import Image
 
 
 def make_grid(images: np.ndarray, nrow: int, pad: int = 2, pad_value: int = 0) -> np.ndarray:
-    """Tile uint8 images (N, H, W, C) into one grid array, row-major, with ``pad`` pixels between."""
+    """Tile uint8 images (N, H, W, C) into one grid array, row-major, ``pad`` pixels apart."""
     n, h, w, c = images.shape
     rows = -(-n // nrow)
     grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), pad_value, np.uint8)
