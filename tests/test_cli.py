@@ -1,4 +1,4 @@
-"""The command line end to end on tiny settings, and its promise: user errors are one line, exit ≠ 0."""
+"""The command line end to end on tiny settings; user errors are one line with exit ≠ 0."""
 
 import json
 
@@ -20,17 +20,46 @@ def run(capsys, *argv):
 @pytest.mark.slow
 def test_train_then_sample(tmp_path, capsys):
     out = tmp_path / "run"
-    code, text = run(capsys, "train", "--family", "dit", "--steps", "6", "--batch-size", "16",
-                     "--out", str(out), "--no-sample-grid", "--set", "log_every=2", *TINY_DIT)
+    code, text = run(
+        capsys,
+        "train",
+        "--family",
+        "dit",
+        "--steps",
+        "6",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--no-sample-grid",
+        "--set",
+        "log_every=2",
+        *TINY_DIT,
+    )
     assert code == 0, text
     assert (out / "checkpoints" / "step-00000006" / "state.json").exists()
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4, 6]
 
     grid = tmp_path / "grid.png"
-    code, text = run(capsys, "sample", "--checkpoint", str(out), "--labels", "0,1", "--n", "4",
-                     "--steps", "3", "--cfg", "2.0", "--out", str(grid), "--images-dir",
-                     str(tmp_path / "each"))
+    code, text = run(
+        capsys,
+        "sample",
+        "--checkpoint",
+        str(out),
+        "--labels",
+        "0,1",
+        "--n",
+        "4",
+        "--steps",
+        "3",
+        "--cfg",
+        "2.0",
+        "--out",
+        str(grid),
+        "--images-dir",
+        str(tmp_path / "each"),
+    )
     assert code == 0, text
     assert Image.open(grid).size[0] > 28
     files = sorted(p.name for p in (tmp_path / "each").iterdir())
@@ -38,13 +67,29 @@ def test_train_then_sample(tmp_path, capsys):
     assert np.asarray(Image.open(tmp_path / "each" / files[0])).shape == (28, 28)
 
     # a second training run into the same directory without --resume must not touch the checkpoints
-    code, text = run(capsys, "train", "--family", "dit", "--steps", "2", "--out", str(out), *TINY_DIT)
+    code, text = run(
+        capsys, "train", "--family", "dit", "--steps", "2", "--out", str(out), *TINY_DIT
+    )
     assert code == 2 and "--resume" in text
     assert (out / "checkpoints" / "step-00000006").exists()
 
-    code, text = run(capsys, "train", "--family", "dit", "--steps", "8", "--batch-size", "16",
-                     "--out", str(out), "--resume", "--no-sample-grid", "--set", "log_every=2",
-                     *TINY_DIT)
+    code, text = run(
+        capsys,
+        "train",
+        "--family",
+        "dit",
+        "--steps",
+        "8",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--resume",
+        "--no-sample-grid",
+        "--set",
+        "log_every=2",
+        *TINY_DIT,
+    )
     assert code == 0, text
     assert (out / "checkpoints" / "step-00000008").exists()
 
@@ -54,8 +99,20 @@ def test_train_then_sample(tmp_path, capsys):
     [
         (["train", "--family", "dit", "--model", "DiT-Q/9", "--steps", "1"], "unknown DiT preset"),
         (["train", "--steps", "1", "--dataset", "nope"], "nope"),
-        (["train", "--steps", "1", "--dataset", "folder", "--data-root", "/no/such/dir",
-          "--resolution", "16"], "/no/such/dir"),
+        (
+            [
+                "train",
+                "--steps",
+                "1",
+                "--dataset",
+                "folder",
+                "--data-root",
+                "/no/such/dir",
+                "--resolution",
+                "16",
+            ],
+            "/no/such/dir",
+        ),
         (["train", "--steps", "0"], "max_steps"),
         (["train", "--lr", "nan", "--steps", "1"], "lr"),
         (["train"], "budget"),

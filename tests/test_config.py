@@ -21,11 +21,18 @@ def test_toml_then_values_then_overrides(tmp_path):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("lr=nan", "lr must be"), ("lr=-1", "lr must be"), ("batch_size=0", "batch_size"),
-        ("family='gan'", "unknown family"), ("colour=1", "unknown setting"), ("lr='fast'", "number"),
-        ("precision='fp8'", "unknown precision"), ("max_steps=-3", "max_steps"),
-        ("diffusion.schedule='sqrt'", "schedule"), ("label_dropout=1.5", "label_dropout"),
-        ("batch_size=2.5", "integer"), ("noequals", "key=value"),
+        ("lr=nan", "lr must be"),
+        ("lr=-1", "lr must be"),
+        ("batch_size=0", "batch_size"),
+        ("family='gan'", "unknown family"),
+        ("colour=1", "unknown setting"),
+        ("lr='fast'", "number"),
+        ("precision='fp8'", "unknown precision"),
+        ("max_steps=-3", "max_steps"),
+        ("diffusion.schedule='sqrt'", "schedule"),
+        ("label_dropout=1.5", "label_dropout"),
+        ("batch_size=2.5", "integer"),
+        ("noequals", "key=value"),
     ],
 )
 def test_bad_values_name_the_setting(override, message):
@@ -43,10 +50,23 @@ def test_missing_and_broken_files(tmp_path):
 
 @settings(max_examples=200, deadline=None)
 @given(
-    key=st.sampled_from(["lr", "batch_size", "family", "precision", "max_minutes", "seed",
-                         "diffusion.prediction", "flip", "resolution", "unknown"]),
-    value=st.one_of(st.integers(-10, 10**6), st.floats(allow_nan=True), st.text(max_size=8),
-                    st.booleans()),
+    key=st.sampled_from(
+        [
+            "lr",
+            "batch_size",
+            "family",
+            "precision",
+            "max_minutes",
+            "seed",
+            "diffusion.prediction",
+            "flip",
+            "resolution",
+            "unknown",
+        ]
+    ),
+    value=st.one_of(
+        st.integers(-10, 10**6), st.floats(allow_nan=True), st.text(max_size=8), st.booleans()
+    ),
 )
 def test_fuzzed_overrides_either_validate_or_raise_config_error(key, value):
     raw = repr(value) if not isinstance(value, bool) else str(value).lower()

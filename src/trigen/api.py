@@ -26,7 +26,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+        raise ConfigError(
+            "--device cuda was asked for but no CUDA GPU is available; use --device cpu"
+        )
     try:
         return torch.device(name)
     except RuntimeError:
@@ -71,7 +73,9 @@ def train(
         dataset, spec = data_spec_for(cfg)
         torch.manual_seed(cfg.seed)
         family = build_family(cfg, spec, dev)
-        loader = BatchLoader(dataset, cfg.batch_size // cfg.grad_accum, seed=cfg.seed, flip=cfg.flip)
+        loader = BatchLoader(
+            dataset, cfg.batch_size // cfg.grad_accum, seed=cfg.seed, flip=cfg.flip
+        )
         trainer = Trainer(family, loader, cfg, out, meta={"data": spec.to_dict()})
         if resume:
             trainer.resume_latest(warn=on_warning)
@@ -81,7 +85,7 @@ def train(
 
 @dataclass
 class Loaded:
-    """A family rebuilt from a checkpoint, with the config and data description it was trained on."""
+    """A family rebuilt from a checkpoint, with the config and data it was trained on."""
 
     family: Family
     config: TrainConfig
@@ -107,7 +111,7 @@ def load(path: Path, *, ema: bool = True, device: str | torch.device = "cpu") ->
 
 
 def parse_labels(text: str | None, num_classes: int, n: int) -> Tensor:
-    """``"all"`` → each class n times (one row per class); ``"3,1,4"`` → cycled to n; None → uniform."""
+    """``"all"`` → each class n times (a row per class); ``"3,1,4"`` → cycled to n; None → all."""
     null = num_classes
     if num_classes == 0:
         if text not in (None, "", "null", "none"):
@@ -120,7 +124,9 @@ def parse_labels(text: str | None, num_classes: int, n: int) -> Tensor:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ConfigError(f"--labels must be 'all' or comma-separated class indices, got {text!r}") from None
+        raise ConfigError(
+            f"--labels must be 'all' or comma-separated class indices, got {text!r}"
+        ) from None
     bad = [v for v in values if not 0 <= v < num_classes]
     if not values or bad:
         raise ConfigError(f"labels must be class indices in 0..{num_classes - 1}, got {text!r}")
@@ -139,7 +145,9 @@ def sample(
     """Sample one image per label; returns uint8 (N, H, W, C). Deterministic given ``seed``."""
     device = next(family.net.parameters()).device
     generator = torch.Generator(device).manual_seed(seed)
-    chunks = [family.sample(chunk.to(device), spec, generator) for chunk in labels.split(batch_size)]
+    chunks = [
+        family.sample(chunk.to(device), spec, generator) for chunk in labels.split(batch_size)
+    ]
     images = torch.cat(chunks)
     levels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return levels.permute(0, 2, 3, 1).cpu().numpy()

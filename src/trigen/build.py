@@ -14,15 +14,18 @@ from trigen.families.base import Family
 
 @dataclass(frozen=True)
 class DataSpec:
-    """What a family must know about its data: image shape (C, H, W) and class count (0 = unconditional)."""
+    """What a family must know of its data: shape (C, H, W) and class count (0 = unconditional)."""
 
     image_shape: tuple[int, int, int]
     num_classes: int
     class_names: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"image_shape": list(self.image_shape), "num_classes": self.num_classes,
-                "class_names": list(self.class_names)}
+        return {
+            "image_shape": list(self.image_shape),
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataSpec:
@@ -37,16 +40,19 @@ def _diffusion_family(net: torch.nn.Module, cfg: TrainConfig, spec: DataSpec) ->
 
     opts = cfg.diffusion
     return DiffusionFamily(
-        net=net, schedule=NoiseSchedule.from_kind(opts.schedule),
+        net=net,
+        schedule=NoiseSchedule.from_kind(opts.schedule),
         prediction=parse_prediction(opts.prediction),
-        num_classes=spec.num_classes, image_shape=spec.image_shape,
-        label_dropout=cfg.label_dropout, min_snr_gamma=opts.min_snr_gamma,
+        num_classes=spec.num_classes,
+        image_shape=spec.image_shape,
+        label_dropout=cfg.label_dropout,
+        min_snr_gamma=opts.min_snr_gamma,
     )
 
 
 def build_network(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
     """The network named by ``cfg.family`` / ``cfg.preset``, sized for ``spec``."""
-    c, h, w = spec.image_shape
+    c, h, _ = spec.image_shape
     common = {"num_classes": spec.num_classes, **cfg.model_overrides}
     if cfg.family is FamilyName.UNET:
         from trigen.models.unet import UNet, unet_config
@@ -77,13 +83,21 @@ def build_family(cfg: TrainConfig, spec: DataSpec, device: torch.device | str = 
     if cfg.family is FamilyName.AR:
         from trigen.families.autoregressive import AutoregressiveFamily
 
-        return AutoregressiveFamily(net=net, num_classes=spec.num_classes,
-                                    image_shape=spec.image_shape, label_dropout=cfg.label_dropout)
+        return AutoregressiveFamily(
+            net=net,
+            num_classes=spec.num_classes,
+            image_shape=spec.image_shape,
+            label_dropout=cfg.label_dropout,
+        )
     if cfg.family is FamilyName.PIXELCNN:
         from trigen.families.pixelcnn import PixelCNNFamily
 
-        return PixelCNNFamily(net=net, num_classes=spec.num_classes,
-                              image_shape=spec.image_shape, label_dropout=cfg.label_dropout)
+        return PixelCNNFamily(
+            net=net,
+            num_classes=spec.num_classes,
+            image_shape=spec.image_shape,
+            label_dropout=cfg.label_dropout,
+        )
     raise ConfigError(f"family {cfg.family.value!r} is not supported yet")
 
 

@@ -17,7 +17,7 @@ from trigen.families.base import SampleSpec
 from trigen.guidance import NO_GUIDANCE
 
 app = typer.Typer(
-    help="trigen: train, sample and compare U-Net diffusion, DiT and autoregressive image generators.",
+    help="trigen: train, sample and compare U-Net diffusion, DiT and autoregressive generators.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -26,7 +26,7 @@ console = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 class _StopFlag:
-    """SIGINT/SIGTERM ask the training loop to finish its step, checkpoint and exit; a second SIGINT aborts."""
+    """SIGINT/SIGTERM: finish the step, checkpoint and exit; a second SIGINT aborts at once."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -39,8 +39,10 @@ class _StopFlag:
             if self.requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self.requested = True
-            console.print(f"[yellow]signal {signal.Signals(signum).name}: finishing the step and "
-                          "writing a checkpoint…[/yellow]")
+            console.print(
+                f"[yellow]signal {signal.Signals(signum).name}: finishing the step and "
+                "writing a checkpoint…[/yellow]"
+            )
 
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
@@ -48,10 +50,13 @@ class _StopFlag:
 
 @app.command()
 def train(
-    family: Annotated[FamilyName | None, typer.Option(help="generator family [default: dit]")] = None,
+    family: Annotated[
+        FamilyName | None, typer.Option(help="generator family [default: dit]")
+    ] = None,
     model: Annotated[str, typer.Option(help="model preset, e.g. DiT-T/4, unet-tiny, ar-tiny")] = "",
     dataset: Annotated[
-        str | None, typer.Option(help="mnist | fashion_mnist | cifar10 | folder | idx [default: mnist]")
+        str | None,
+        typer.Option(help="mnist | fashion_mnist | cifar10 | folder | idx [default: mnist]"),
     ] = None,
     data_root: Annotated[Path | None, typer.Option(help="directory of the dataset files")] = None,
     resolution: Annotated[int | None, typer.Option(help="image size in pixels")] = None,
@@ -62,19 +67,37 @@ def train(
     minutes: Annotated[float | None, typer.Option(help="budget: wall-clock minutes")] = None,
     precision: Annotated[Precision | None, typer.Option(help="fp32 or bf16 autocast")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
-    out: Annotated[Path | None, typer.Option(help="run directory (default runs/<family>-<dataset>)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="run directory (default runs/<family>-<dataset>)")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with settings")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override key=value (repeatable)")] = None,
-    resume: Annotated[bool, typer.Option(help="continue from the newest valid checkpoint in --out")] = False,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override key=value (repeatable)")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="continue from the newest valid checkpoint in --out")
+    ] = False,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
-    sample_grid: Annotated[bool, typer.Option(help="write samples.png (EMA, one row per class) at the end")] = True,
+    sample_grid: Annotated[
+        bool, typer.Option(help="write samples.png (EMA, one row per class) at the end")
+    ] = True,
 ) -> None:
     """Train a generator; checkpoints, metrics.jsonl and a sample grid go to the run directory."""
     cfg = load_config(
-        config, set_, family=family, model=model or None, dataset=dataset,
-        data_root=str(data_root) if data_root else None, resolution=resolution,
-        batch_size=batch_size, lr=lr, max_steps=steps, max_images=images, max_minutes=minutes,
-        precision=precision, seed=seed,
+        config,
+        set_,
+        family=family,
+        model=model or None,
+        dataset=dataset,
+        data_root=str(data_root) if data_root else None,
+        resolution=resolution,
+        batch_size=batch_size,
+        lr=lr,
+        max_steps=steps,
+        max_images=images,
+        max_minutes=minutes,
+        precision=precision,
+        seed=seed,
     )
     run_dir = out or Path("runs") / f"{cfg.family.value}-{cfg.dataset}"
     stop = _StopFlag()
@@ -88,10 +111,18 @@ def train(
             + (f"  skipped {record['skipped']}" if record["skipped"] else "")
         )
 
-    result = api.train(cfg, run_dir, device=device, resume=resume, should_stop=stop, on_log=on_log,
-                       on_warning=lambda m: console.print(f"[yellow]warning: {m}[/yellow]"))
+    result = api.train(
+        cfg,
+        run_dir,
+        device=device,
+        resume=resume,
+        should_stop=stop,
+        on_log=on_log,
+        on_warning=lambda m: console.print(f"[yellow]warning: {m}[/yellow]"),
+    )
     console.print(
-        f"done: step {result.step}, {result.images_seen} images, {result.images_per_second:.1f} img/s, "
+        f"done: step {result.step}, {result.images_seen} images, "
+        f"{result.images_per_second:.1f} img/s, "
         f"checkpoint {result.checkpoint}"
     )
     if sample_grid and not stop.requested:
@@ -99,8 +130,17 @@ def train(
         _write_samples(loaded, SampleSpec(), labels="all", n=8, out=run_dir / "samples.png", seed=0)
 
 
-def _write_samples(loaded: api.Loaded, spec: SampleSpec, *, labels: str | None, n: int, out: Path,
-                   seed: int, images_dir: Path | None = None, batch_size: int = 256) -> None:
+def _write_samples(
+    loaded: api.Loaded,
+    spec: SampleSpec,
+    *,
+    labels: str | None,
+    n: int,
+    out: Path,
+    seed: int,
+    images_dir: Path | None = None,
+    batch_size: int = 256,
+) -> None:
     from trigen.report.grids import save_each, save_grid
 
     label_tensor = api.parse_labels(labels, loaded.data.num_classes, n)
@@ -119,27 +159,50 @@ def sample(
     sampler: Annotated[str, typer.Option(help="diffusion: ddpm | ddim | dpmpp_2m | heun")] = "ddim",
     steps: Annotated[int, typer.Option(help="diffusion: sampling steps")] = 50,
     eta: Annotated[float, typer.Option(help="diffusion: DDIM η")] = 0.0,
-    cfg: Annotated[float, typer.Option(help="classifier-free guidance scale (1 = none)")] = NO_GUIDANCE,
-    labels: Annotated[str | None, typer.Option(help="'all' (a row per class) or e.g. 0,1,2")] = None,
+    cfg: Annotated[
+        float, typer.Option(help="classifier-free guidance scale (1 = none)")
+    ] = NO_GUIDANCE,
+    labels: Annotated[
+        str | None, typer.Option(help="'all' (a row per class) or e.g. 0,1,2")
+    ] = None,
     n: Annotated[int, typer.Option(help="images (per class with --labels all)")] = 64,
     temperature: Annotated[float, typer.Option(help="autoregressive: softmax temperature")] = 1.0,
     top_k: Annotated[int | None, typer.Option(help="autoregressive: keep the k likeliest")] = None,
     top_p: Annotated[float | None, typer.Option(help="autoregressive: nucleus mass")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     batch_size: Annotated[int, typer.Option(help="images per forward batch")] = 256,
-    images_dir: Annotated[Path | None, typer.Option(help="also write one PNG per image here")] = None,
+    images_dir: Annotated[
+        Path | None, typer.Option(help="also write one PNG per image here")
+    ] = None,
     ema: Annotated[bool, typer.Option(help="use the EMA weights")] = True,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
 ) -> None:
     """Sample a grid of images from a trained checkpoint."""
     spec = _sample_spec(sampler, steps, eta, cfg, temperature, top_k, top_p, n, batch_size)
     loaded = api.load(checkpoint, ema=ema, device=device)
-    _write_samples(loaded, spec, labels=labels, n=n, out=out, seed=seed, images_dir=images_dir,
-                   batch_size=batch_size)
+    _write_samples(
+        loaded,
+        spec,
+        labels=labels,
+        n=n,
+        out=out,
+        seed=seed,
+        images_dir=images_dir,
+        batch_size=batch_size,
+    )
 
 
-def _sample_spec(sampler: str, steps: int, eta: float, cfg: float, temperature: float,
-                 top_k: int | None, top_p: float | None, n: int, batch_size: int) -> SampleSpec:
+def _sample_spec(
+    sampler: str,
+    steps: int,
+    eta: float,
+    cfg: float,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    n: int,
+    batch_size: int,
+) -> SampleSpec:
     from trigen.errors import ConfigError
 
     if steps <= 0 or n <= 0 or batch_size <= 0:
@@ -159,8 +222,15 @@ def _sample_spec(sampler: str, steps: int, eta: float, cfg: float, temperature: 
     except ValueError:
         valid = ", ".join(s.value for s in Sampler)
         raise ConfigError(f"unknown sampler {sampler!r}; choose one of: {valid}") from None
-    return SampleSpec(sampler=sampler, steps=steps, eta=eta, cfg=cfg, temperature=temperature,
-                      top_k=top_k, top_p=top_p)
+    return SampleSpec(
+        sampler=sampler,
+        steps=steps,
+        eta=eta,
+        cfg=cfg,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.Exit as exc:
         return exc.exit_code
-    except (typer.Abort,):
+    except typer.Abort:
         return 1
     except Exception as err:  # click usage errors
         import click

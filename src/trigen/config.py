@@ -1,4 +1,4 @@
-"""Run configuration: frozen dataclasses, loaded from TOML and typed ``key=value`` overrides, validated once."""
+"""Run configuration: frozen dataclasses from TOML and typed ``key=value`` overrides."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class DiffusionOptions:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run. Training is counted in images seen (EDM), not epochs."""
+    """Everything that defines a training run; training is counted in images seen, not epochs."""
 
     family: FamilyName = FamilyName.DIT
     model: str = ""  # preset name; empty = the family's default preset
@@ -135,7 +135,7 @@ def validate(cfg: TrainConfig) -> None:
 def load_config(
     path: Path | None, overrides: list[str] | None = None, **values: Any
 ) -> TrainConfig:
-    """Merge a TOML file, explicit ``values`` and ``key=value`` overrides (dotted keys for nested)."""
+    """Merge a TOML file, explicit ``values`` and ``key=value`` overrides (dotted = nested)."""
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -189,7 +189,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 
 
 def _coerce(hint: Any, value: Any, name: str) -> Any:
-    """Check ``value`` against the annotation ``hint``; convert where unambiguous (int → float, str → Enum)."""
+    """Check ``value`` against ``hint``; convert where unambiguous (int → float, str → Enum)."""
     origin = typing.get_origin(hint)
     if origin in (types.UnionType, typing.Union):
         options = typing.get_args(hint)

@@ -10,9 +10,15 @@ from trigen.train import checkpoint as ckpt_io
 def make(step: int) -> ckpt_io.Checkpoint:
     w = torch.arange(6, dtype=torch.float32).reshape(2, 3) + step
     return ckpt_io.Checkpoint(
-        config={"lr": 1e-3}, step=step, images_seen=step * 8,
-        tensors={"model.safetensors": {"w": w}, "ema.safetensors": {"w": w * 2},
-                 "optim.safetensors": {}, "rng.safetensors": {"cpu": torch.get_rng_state()}},
+        config={"lr": 1e-3},
+        step=step,
+        images_seen=step * 8,
+        tensors={
+            "model.safetensors": {"w": w},
+            "ema.safetensors": {"w": w * 2},
+            "optim.safetensors": {},
+            "rng.safetensors": {"cpu": torch.get_rng_state()},
+        },
         extra={"loader": {"epoch": 1}},
     )
 
@@ -20,8 +26,12 @@ def make(step: int) -> ckpt_io.Checkpoint:
 def test_round_trip(tmp_path):
     path = ckpt_io.save(make(5), tmp_path)
     loaded = ckpt_io.load(path)
-    assert loaded.step == 5 and loaded.images_seen == 40 and loaded.extra == {"loader": {"epoch": 1}}
-    assert torch.equal(loaded.tensors["model.safetensors"]["w"], make(5).tensors["model.safetensors"]["w"])
+    assert (
+        loaded.step == 5 and loaded.images_seen == 40 and loaded.extra == {"loader": {"epoch": 1}}
+    )
+    assert torch.equal(
+        loaded.tensors["model.safetensors"]["w"], make(5).tensors["model.safetensors"]["w"]
+    )
     assert torch.equal(loaded.tensors["rng.safetensors"]["cpu"], torch.get_rng_state())
 
 
@@ -29,8 +39,13 @@ def test_no_temporary_left_and_prune_keeps_newest(tmp_path):
     for step in (1, 2, 3, 4):
         ckpt_io.save(make(step), tmp_path)
     ckpt_io.prune(tmp_path, keep=2)
-    assert [p.name for p in tmp_path.iterdir()] and all(not p.name.startswith(".") for p in tmp_path.iterdir())
-    assert [p.name for p in ckpt_io.list_checkpoints(tmp_path)] == ["step-00000003", "step-00000004"]
+    assert [p.name for p in tmp_path.iterdir()] and all(
+        not p.name.startswith(".") for p in tmp_path.iterdir()
+    )
+    assert [p.name for p in ckpt_io.list_checkpoints(tmp_path)] == [
+        "step-00000003",
+        "step-00000004",
+    ]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "state"])

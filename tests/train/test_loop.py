@@ -16,8 +16,14 @@ from .helpers import ListLoader, TinyFamily, TinyNet, fixed_images
 
 
 def make_trainer(tmp_path, **overrides):
-    settings = dict(batch_size=8, lr=3e-3, warmup_images=16, log_every=2, checkpoint_every=3,
-                    ema_halflife_images=64)
+    settings = dict(
+        batch_size=8,
+        lr=3e-3,
+        warmup_images=16,
+        log_every=2,
+        checkpoint_every=3,
+        ema_halflife_images=64,
+    )
     cfg = TrainConfig(**{**settings, **overrides})
     torch.manual_seed(0)
     family = TinyFamily(TinyNet())
@@ -82,7 +88,9 @@ def test_grad_accumulation_matches_big_batch(tmp_path):
 def test_nonfinite_steps_are_skipped_then_stop(tmp_path):
     trainer = make_trainer(tmp_path, max_steps=50, max_bad_steps=3)
     before = weights(trainer)
-    trainer.family.loss = lambda b, g: trainer.net.out.weight.sum() * torch.full((len(b.images),), math.nan)
+    trainer.family.loss = lambda b, g: (
+        trainer.net.out.weight.sum() * torch.full((len(b.images),), math.nan)
+    )
     trainer.train_step()
     assert trainer.skipped_steps == 1
     for key, value in before.items():
@@ -126,8 +134,11 @@ def test_ema_halflife_in_images():
 
 
 def test_run_lock_refuses_second_holder(tmp_path):
-    with RunLock(tmp_path), pytest.raises(TrigenError, match="another trigen process"), \
-            RunLock(tmp_path):
+    with (
+        RunLock(tmp_path),
+        pytest.raises(TrigenError, match="another trigen process"),
+        RunLock(tmp_path),
+    ):
         pass
     with RunLock(tmp_path):  # released after the first holder leaves
         pass

@@ -1,9 +1,10 @@
 """Checkpoints as safetensors (model, EMA, optimizer) + JSON (config, counters, RNG, data order).
 
-A checkpoint is a directory ``step-00001234/`` written under a temporary name, fsynced and renamed, so
-a crash never leaves a half-written checkpoint under a real name. ``state.json`` carries the sha256 of
-every tensor file; :func:`verify` recomputes them, so a truncated or altered file is detected and
-:func:`latest_valid` falls back to the previous good checkpoint. Nothing is ever unpickled.
+A checkpoint is a directory ``step-00001234/`` written under a temporary name, fsynced and
+renamed, so a crash never leaves a half-written checkpoint under a real name. ``state.json``
+carries the sha256 of every tensor file; :func:`verify` recomputes them, so a truncated or
+altered file is detected and :func:`latest_valid` falls back to the previous good one.
+Nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def _read_state(path: Path) -> dict[str, Any]:
 
 
 def verify(path: Path) -> dict[str, Any]:
-    """Check every file's sha256 against ``state.json``; return the state or raise CheckpointError."""
+    """Check every file's sha256 against ``state.json``; return the state or raise."""
     state = _read_state(path)
     for name, expected in state.get("sha256", {}).items():
         file = path / name
@@ -173,7 +174,7 @@ def prune(directory: Path, keep: int) -> None:
 
 
 def load_weights(net: nn.Module, tensors: dict[str, Tensor], source: str) -> None:
-    """Load ``tensors`` into ``net`` strictly; a mismatch means the checkpoint is of another model."""
+    """Load ``tensors`` into ``net`` strictly; a mismatch means another model's checkpoint."""
     own = net.state_dict()
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))
@@ -182,7 +183,8 @@ def load_weights(net: nn.Module, tensors: dict[str, Tensor], source: str) -> Non
         first = (missing or unexpected or wrong)[0]
         raise CheckpointError(
             f"{source} belongs to another model or configuration "
-            f"({len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} mis-shaped tensors, "
+            f"({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(wrong)} mis-shaped tensors, "
             f"e.g. {first!r}); check --model/--family or use the checkpoint's own config"
         )
     with torch.no_grad():

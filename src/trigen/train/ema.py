@@ -1,4 +1,4 @@
-"""Exponential moving average of weights with its half-life counted in images (Karras et al. 2022, EDM)."""
+"""Exponential moving average of weights, its half-life counted in images (Karras et al. 2022)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from torch import nn
 
 
 def ema_decay(batch_images: int, halflife_images: float) -> float:
-    """Per-step decay β such that the contribution of a weight halves every ``halflife_images`` images."""
+    """Per-step decay β such that a weight's contribution halves every ``halflife_images``."""
     return 0.5 ** (batch_images / halflife_images)
 
 
 class EMA:
-    """Holds a frozen copy of ``net`` whose weights follow the live ones: w_ema ← β·w_ema + (1−β)·w."""
+    """A frozen copy of ``net`` following the live weights: w_ema ← β·w_ema + (1−β)·w."""
 
     def __init__(self, net: nn.Module, halflife_images: float) -> None:
         self.halflife_images = halflife_images

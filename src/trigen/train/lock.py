@@ -13,9 +13,9 @@ LOCK_NAME = ".trigen.lock"
 
 
 class RunLock:
-    """``with RunLock(run_dir):`` — a second process on the same directory fails at once with a clear error.
+    """``with RunLock(run_dir):`` — a second process on the same directory fails at once.
 
-    The OS releases the lock when the process dies, so a crashed run never blocks its own resumption.
+    The OS releases the lock when the process dies: a crashed run never blocks its resumption.
     """
 
     def __init__(self, run_dir: Path) -> None:
@@ -39,7 +39,10 @@ class RunLock:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)

@@ -26,7 +26,7 @@ from trigen.train.optim import (
     optimizer_to_tensors,
 )
 
-# Settings that may differ between a run and its resumption (budgets, logging); all others must match.
+# Settings that may differ between a run and its resumption; all others must match.
 RESUMABLE_CHANGES = frozenset(
     {"max_steps", "max_images", "max_minutes", "log_every", "checkpoint_every", "keep_checkpoints"}
 )
@@ -56,10 +56,10 @@ class TrainResult:
 
 
 class Trainer:
-    """Optimises ``family.net`` on batches from ``loader``; keeps EMA, counters and RNG for exact resume.
+    """Optimises ``family.net`` on batches from ``loader``; keeps EMA, counters and RNG.
 
-    ``micro_batch`` = cfg.batch_size // cfg.grad_accum images go through each forward; the optimizer steps
-    once per ``cfg.batch_size`` images. Checkpoints land in ``run_dir/checkpoints``.
+    cfg.batch_size // cfg.grad_accum images go through each forward; the optimizer steps once
+    per ``cfg.batch_size`` images. Checkpoints land in ``run_dir/checkpoints``.
     """
 
     def __init__(
@@ -177,7 +177,8 @@ class Trainer:
         )
         if changed:
             raise CheckpointError(
-                f"cannot resume: the checkpoint was trained with different settings ({', '.join(changed)}); "
+                "cannot resume: the checkpoint was trained with different settings "
+                f"({', '.join(changed)}); "
                 "resume with the same configuration or start a new run directory"
             )
         ckpt_io.load_weights(self.net, ckpt.tensors["model.safetensors"], "checkpoint model")
@@ -221,7 +222,7 @@ class Trainer:
         should_stop: Callable[[], bool] = lambda: False,
         on_log: Callable[[dict[str, float]], None] | None = None,
     ) -> TrainResult:
-        """Train until the budget is spent or ``should_stop()``; checkpoint periodically and at the end."""
+        """Train until the budget is spent or ``should_stop()``; checkpoint along the way."""
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.run_dir / "metrics.jsonl"
@@ -276,7 +277,7 @@ class Trainer:
         )
 
     def resume_latest(self, warn: Callable[[str], None] | None = None) -> bool:
-        """Restore the newest valid checkpoint of this run directory, if any; True if one was found."""
+        """Restore the newest valid checkpoint of this run directory; True if there was one."""
         path = ckpt_io.latest_valid(self.run_dir / "checkpoints", warn=warn)
         if path is None:
             return False

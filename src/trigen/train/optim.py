@@ -1,4 +1,4 @@
-"""Optimizer construction, learning-rate schedule, and optimizer state ↔ safetensors-friendly tensors."""
+"""Optimizer construction, learning-rate schedule, optimizer state ↔ flat tensors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 
 def build_optimizer(net: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW; weight decay only on matrices (≥ 2-D weights), never on biases, norms or embeddings' rows."""
+    """AdamW; weight decay only on matrices (≥ 2-D), never on biases, norms or embeddings."""
     decay, no_decay = [], []
     for name, p in net.named_parameters():
         if not p.requires_grad:
@@ -24,7 +24,7 @@ def build_optimizer(net: nn.Module, lr: float, weight_decay: float) -> torch.opt
 
 
 def learning_rate(base_lr: float, images_seen: int, warmup_images: int) -> float:
-    """Linear warm-up over ``warmup_images`` images, then constant (a function of images, not steps)."""
+    """Linear warm-up over ``warmup_images`` images, then constant (images, not steps)."""
     if warmup_images <= 0:
         return base_lr
     return base_lr * min(1.0, (images_seen + 1) / warmup_images)
@@ -33,7 +33,7 @@ def learning_rate(base_lr: float, images_seen: int, warmup_images: int) -> float
 def optimizer_to_tensors(
     opt: torch.optim.Optimizer,
 ) -> tuple[dict[str, Tensor], list[dict[str, Any]]]:
-    """Split an optimizer state_dict into flat tensors ``state.<param>.<key>`` and JSON param groups."""
+    """Split an optimizer state_dict into tensors ``state.<param>.<key>`` and JSON groups."""
     sd = opt.state_dict()
     tensors = {}
     for idx, entry in sd["state"].items():
