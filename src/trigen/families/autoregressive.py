@@ -1,0 +1,204 @@
+"""Autoregressive families: a causal token model over pixels, or over the codes of a VQ tokenizer.
+
+Both train by exact next-token cross-entropy and sample one token at a time with a KV cache
+(:func:`trigen.autoregressive.generate.generate`). The network follows the stream convention of
+``trigen.models.ar_transformer``: ``net(x[:, :-1], y)`` → logits (B, L, V) predicting every x_i.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from trigen.autoregressive.generate import generate
+from trigen.autoregressive.objectives import token_nll
+from trigen.autoregressive.pixels import images_to_tokens, tokens_to_images
+from trigen.batch import Batch
+from trigen.errors import ConfigError, DataError
+from trigen.families.base import SampleSpec
+
+
+def drop_labels(
+    labels: Tensor, num_classes: int, p: float, generator: torch.Generator | None = None
+) -> Tensor:
+    """Labels (B,) with each replaced by the null class ``num_classes`` with probability ``p``.
+
+    An unconditional model (``num_classes == 0``) always gets the null class.
+    """
+    if num_classes == 0:
+        return torch.full_like(labels, num_classes)
+    if p == 0:
+        return labels
+    drop = torch.rand(labels.shape, generator=generator, device=labels.device) < p
+    return torch.where(drop, torch.full_like(labels, num_classes), labels)
+
+
+def sequence_nll(net: nn.Module, tokens: Tensor, labels: Tensor) -> Tensor:
+    """Exact NLL in nats (B,) of token sequences (B, L) under ``net`` given classes (B,)."""
+    logits = net(tokens[:, :-1], labels)  # (B, L, V): the last token is only a target
+    return token_nll(logits, tokens)
+
+
+def check_family(num_classes: int, label_dropout: float) -> None:
+    if num_classes < 0:
+        raise ConfigError(f"num_classes must be ≥ 0, got {num_classes}")
+    if not 0 <= label_dropout < 1:
+        raise ConfigError(f"label_dropout must be in [0, 1), got {label_dropout}")
+
+
+def check_sample_labels(labels: Tensor, num_classes: int) -> Tensor:
+    """Checked labels (B,) int64 for sampling; an unconditional model maps all to the null class."""
+    if labels.ndim != 1:
+        raise DataError(f"labels must be a 1-D tensor of class indices, got {tuple(labels.shape)}")
+    if num_classes == 0:
+        return torch.full_like(labels, 0, dtype=torch.long)
+    if labels.numel() and (labels.min() < 0 or labels.max() > num_classes):
+        raise DataError(
+            f"labels must be in 0..{num_classes} ({num_classes} = unconditional), "
+            f"got {labels.min().item()}..{labels.max().item()}"
+        )
+    return labels.long()
+
+
+def sample_tokens(
+    net: nn.Module, labels: Tensor, seq_len: int, num_classes: int, spec: SampleSpec,
+    generator: torch.Generator | None,
+) -> Tensor:  # fmt: skip
+    """Token sequences (B, seq_len) sampled from ``net`` with the AR fields of ``spec``."""
+    labels = check_sample_labels(labels, num_classes)
+    return generate(
+        net, labels, seq_len=seq_len, generator=generator, temperature=spec.temperature,
+        top_k=spec.top_k, top_p=spec.top_p, cfg=spec.cfg, null_label=num_classes,
+    )  # fmt: skip
+
+
+@dataclass
+class AutoregressiveFamily:
+    """A token model over the pixels of images ``image_shape`` (C, H, W): 256 levels per sub-pixel.
+
+    ``loss`` and ``nll`` are the exact NLL in nats per image of the 8-bit images (sum over the
+    C·H·W sub-pixels); ``loss`` replaces labels by the null class with ``label_dropout`` so
+    that classifier-free guidance works at sampling time.
+    """
+
+    net: nn.Module
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    label_dropout: float = 0.1
+
+    nll_is_pixel_exact: ClassVar[bool] = True
+    """``nll`` is the exact likelihood of the 8-bit images, so bits/dim is meaningful."""
+
+    def __post_init__(self) -> None:
+        check_family(self.num_classes, self.label_dropout)
+
+    @property
+    def seq_len(self) -> int:
+        c, h, w = self.image_shape
+        return c * h * w
+
+    def tokens(self, images: Tensor) -> Tensor:
+        """Pixel tokens (B, H·W·C) of images (B, C, H, W) in [-1, 1]."""
+        if tuple(images.shape[1:]) != tuple(self.image_shape):
+            raise DataError(
+                f"images of shape {tuple(images.shape[1:])} given to a model of "
+                f"{self.image_shape}; use data at the resolution and channels it was built for"
+            )
+        return images_to_tokens(images)
+
+    def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        """NLL in nats per image (B,) with label dropout."""
+        labels = drop_labels(batch.labels, self.num_classes, self.label_dropout, generator)
+        return sequence_nll(self.net, self.tokens(batch.images), labels)
+
+    @torch.no_grad()
+    def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        """Exact NLL in nats per image (B,) of the 8-bit images given their labels."""
+        labels = drop_labels(batch.labels, self.num_classes, 0.0)
+        return sequence_nll(self.net, self.tokens(batch.images), labels)
+
+    def sample(
+        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Images (B, C, H, W) in [-1, 1], one sub-pixel at a time (temperature, top-k/p, cfg)."""
+        tokens = sample_tokens(self.net, labels, self.seq_len, self.num_classes, spec, generator)
+        return tokens_to_images(tokens, self.image_shape)
+
+
+class Tokenizer(Protocol):
+    """What :class:`VQTokenFamily` needs of a tokenizer (e.g. ``trigen.tokenizers.vqvae.VQVAE``)."""
+
+    @property
+    def token_grid(self) -> tuple[int, int]: ...
+
+    def encode(self, images: Tensor) -> Tensor: ...
+
+    def decode(self, indices: Tensor) -> Tensor: ...
+
+
+@dataclass
+class VQTokenFamily:
+    """A token model over the code grids (h, w) of a frozen VQ ``tokenizer`` of images.
+
+    ``loss`` takes either images (float (B, C, H, W), encoded on the fly) or cached token grids
+    (an integer ``batch.images`` of shape (B, h, w) or (B, h·w), see ``tokenize_dataset``).
+    ``nll`` is the TOKEN NLL in nats per image (sum over h·w codes): a number about the prior over
+    codes, *not* the likelihood of the pixels, so it must not be reported as bits/dim
+    (``nll_is_pixel_exact = False``).
+    """
+
+    net: nn.Module
+    tokenizer: Tokenizer
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    label_dropout: float = 0.1
+
+    nll_is_pixel_exact: ClassVar[bool] = False
+    """``nll`` is the NLL of the VQ codes, not of the pixels: never convert it to bits/dim."""
+
+    def __post_init__(self) -> None:
+        check_family(self.num_classes, self.label_dropout)
+
+    @property
+    def seq_len(self) -> int:
+        h, w = self.tokenizer.token_grid
+        return h * w
+
+    def tokens(self, images: Tensor) -> Tensor:
+        """Code sequences (B, h·w) int64 of images, or of cached grids (integer dtype)."""
+        if not images.is_floating_point():
+            if images.shape[0] and images[0].numel() != self.seq_len:
+                raise DataError(
+                    f"cached token grids of shape {tuple(images.shape[1:])} do not match the "
+                    f"tokenizer's {self.tokenizer.token_grid}; re-run the tokenize step"
+                )
+            return images.reshape(images.shape[0], -1).long()
+        if tuple(images.shape[1:]) != tuple(self.image_shape):
+            raise DataError(
+                f"images of shape {tuple(images.shape[1:])} given to a model of {self.image_shape}"
+            )
+        with torch.no_grad():
+            return self.tokenizer.encode(images).reshape(images.shape[0], -1).long()
+
+    def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        """Token NLL in nats per image (B,) with label dropout."""
+        labels = drop_labels(batch.labels, self.num_classes, self.label_dropout, generator)
+        return sequence_nll(self.net, self.tokens(batch.images), labels)
+
+    @torch.no_grad()
+    def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        """Token NLL in nats per image (B,): NOT pixel bits/dim (see the class docstring)."""
+        labels = drop_labels(batch.labels, self.num_classes, 0.0)
+        return sequence_nll(self.net, self.tokens(batch.images), labels)
+
+    def sample(
+        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Images (B, C, H, W) in [-1, 1]: sample a code grid, then decode it with the tokenizer."""
+        tokens = sample_tokens(self.net, labels, self.seq_len, self.num_classes, spec, generator)
+        h, w = self.tokenizer.token_grid
+        with torch.no_grad():
+            return self.tokenizer.decode(tokens.view(-1, h, w)).clamp(-1, 1)

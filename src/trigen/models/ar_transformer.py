@@ -1,0 +1,252 @@
+"""A decoder-only causal transformer over image tokens (image-GPT / LlamaGen style), class prefix.
+
+The model reads the input stream ``s = [class(y), x_0, x_1, …, x_{L-2}]`` and the logits at stream
+position ``p`` predict data token ``x_p``. Tokens are pixels' 256 intensity levels (grayscale: one
+token per pixel; colour: R, G, B tokens per pixel, raster order) or the indices of a VQ codebook.
+
+``forward(tokens, y, cache)`` reads the stream positions ``[start, start + n)`` where ``start`` is
+the number of positions the cache already holds (0 without a cache): the class token is read iff
+``start == 0`` and the data tokens ``tokens`` (B, T) follow it, so a call returns ``T + 1`` logits
+at ``start == 0`` and ``T`` after. Training calls ``net(x[:, :-1], y)`` → (B, L, V); sampling
+prefills with the class token (``T = 0``) and then decodes one token per call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+import torch
+from torch import Tensor, nn
+
+from trigen.errors import ConfigError
+from trigen.nn.attention import Attention
+from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
+from trigen.nn.kv_cache import KVCache
+from trigen.nn.mlp import Mlp
+
+PIXEL_VOCAB = 256
+"""Vocabulary of a pixel model: the 256 intensity levels of an 8-bit sub-pixel."""
+
+INIT_STD = 0.02
+"""Normal init std of every linear and embedding weight (GPT-2)."""
+
+LN_EPS = 1e-5
+
+
+class Positions(StrEnum):
+    """How a stream position is told where its target token lies in the image."""
+
+    LEARNED = "learned"  # one free vector per position (seq_len rows)
+    TWO_D = "2d"  # fixed 2-D sin-cos of (row, column) + a learned vector per channel
+
+
+@dataclass(frozen=True, kw_only=True)
+class ARTransformerConfig:
+    """Shape of an :class:`ARTransformer`.
+
+    ``grid`` is the token grid ``(h, w, channels)``: (H, W, C) for pixels, (h, w, 1) for VQ tokens;
+    ``seq_len = h · w · channels`` tokens per image, channel-interleaved in raster order.
+    """
+
+    vocab_size: int
+    grid: tuple[int, int, int]
+    num_classes: int
+    width: int
+    depth: int
+    heads: int
+    mlp_ratio: float = 4.0
+    positions: Positions = Positions.LEARNED
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "positions", Positions(self.positions))
+        except ValueError:
+            valid = ", ".join(p.value for p in Positions)
+            raise ConfigError(
+                f"unknown AR positions {self.positions!r}; choose one of: {valid}"
+            ) from None
+        object.__setattr__(self, "grid", tuple(self.grid))
+        if len(self.grid) != 3 or min(self.grid) <= 0:
+            raise ConfigError(f"AR grid must be 3 positive ints (h, w, channels), got {self.grid}")
+        for name in ("vocab_size", "width", "depth", "heads"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"AR {name} must be positive, got {getattr(self, name)}")
+        if self.width % self.heads:
+            raise ConfigError(f"AR width {self.width} is not divisible by heads {self.heads}")
+        if self.positions is Positions.TWO_D and self.width % 4:
+            raise ConfigError(f"AR width {self.width} must be a multiple of 4 for 2-D positions")
+        if self.num_classes < 0 or self.mlp_ratio <= 0:
+            raise ConfigError("AR num_classes must be ≥ 0 and mlp_ratio > 0")
+
+    @property
+    def seq_len(self) -> int:
+        """Data tokens per image (= stream positions)."""
+        h, w, c = self.grid
+        return h * w * c
+
+    @property
+    def null_class(self) -> int:
+        """Index of the null (unconditional) class token."""
+        return self.num_classes
+
+
+AR_PRESETS: dict[str, dict[str, int]] = {
+    "ar-tiny": {"width": 128, "depth": 4, "heads": 4},  # CPU demos and tests
+    "ar-small": {"width": 256, "depth": 8, "heads": 8},
+    "ar-medium": {"width": 512, "depth": 12, "heads": 8},
+    "ar-large": {"width": 768, "depth": 24, "heads": 12},
+}
+"""Preset name → architecture fields (width, depth, heads)."""
+
+
+def ar_config(
+    preset: str,
+    *,
+    num_classes: int,
+    image_shape: tuple[int, int, int] | None = None,
+    grid: tuple[int, int, int] | None = None,
+    vocab_size: int = PIXEL_VOCAB,
+    **overrides,
+) -> ARTransformerConfig:
+    """The :class:`ARTransformerConfig` of ``preset`` (e.g. ``"ar-tiny"``).
+
+    Give ``image_shape`` (C, H, W) for a pixel model (grid (H, W, C), 256 levels) or ``grid``
+    (h, w, channels) with ``vocab_size`` for a token model (a VQ grid is (h, w, 1)).
+    ``overrides`` replace any other field (``positions="2d"``, ``depth=2``, …).
+    """
+    if (image_shape is None) == (grid is None):
+        raise ConfigError("give exactly one of image_shape (pixel model) or grid (token model)")
+    if image_shape is not None:
+        c, h, w = image_shape
+        grid = (h, w, c)
+    if preset not in AR_PRESETS:
+        raise ConfigError(f"unknown AR preset {preset!r}; valid: {', '.join(AR_PRESETS)}")
+    fields = {f.name for f in dataclasses.fields(ARTransformerConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ConfigError(f"unknown AR config field(s) {unknown}; valid: {sorted(fields)}")
+    kwargs = {**AR_PRESETS[preset], **overrides}
+    return ARTransformerConfig(vocab_size=vocab_size, grid=grid, num_classes=num_classes, **kwargs)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: ``x + attn(ln(x))`` then ``x + mlp(ln(x))``, causal attention."""
+
+    def __init__(self, cfg: ARTransformerConfig, layer: int) -> None:
+        super().__init__()
+        self.layer = layer  # index of this block's slot in a KVCache
+        self.norm1 = nn.LayerNorm(cfg.width, eps=LN_EPS)
+        self.attn = Attention(cfg.width, cfg.heads)
+        self.norm2 = nn.LayerNorm(cfg.width, eps=LN_EPS)
+        self.mlp = Mlp(cfg.width, int(cfg.width * cfg.mlp_ratio))
+
+    def forward(self, x: Tensor, cache: KVCache | None) -> Tensor:
+        x = x + self.attn(self.norm1(x), causal=True, cache=cache, layer=self.layer)
+        return x + self.mlp(self.norm2(x))
+
+
+class ARTransformer(nn.Module):
+    """Causal transformer: data tokens (B, T) and classes y (B,) → next-token logits (B, T', V).
+
+    Input vocabulary: ``tok_embedder`` (vocab_size rows) for data tokens and ``y_embedder``
+    (num_classes + 1 rows, the last is the null class) for the class prefix. The output head is
+    *untied*: the input side has class rows the output never predicts, and untying costs only
+    width · vocab parameters. GPT-2 init: N(0, 0.02) weights, residual projections scaled by
+    1/√(2·depth), zero biases.
+    """
+
+    def __init__(self, cfg: ARTransformerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tok_embedder = nn.Embedding(cfg.vocab_size, cfg.width)
+        self.y_embedder = LabelEmbedder(cfg.num_classes, cfg.width)
+        if cfg.positions is Positions.LEARNED:
+            self.pos_embed = nn.Parameter(torch.zeros(cfg.seq_len, cfg.width))
+        else:
+            h, w, c = cfg.grid
+            # the pixel of stream position p is p // c: repeat each (row, col) c times
+            fixed = sincos_pos_embed_2d(cfg.width, h, w).repeat_interleave(c, dim=0)
+            self.register_buffer("pos_fixed", fixed, persistent=False)  # (L, D)
+            self.channel_embed = nn.Parameter(torch.zeros(c, cfg.width))
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.depth))
+        self.norm = nn.LayerNorm(cfg.width, eps=LN_EPS)
+        self.head = nn.Linear(cfg.width, cfg.vocab_size)
+        self.initialize_weights()
+
+    def initialize_weights(self) -> None:
+        """GPT-2 initialisation (see the class docstring)."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=INIT_STD)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, std=INIT_STD)
+        residual_std = INIT_STD / math.sqrt(2 * self.cfg.depth)
+        for block in self.blocks:
+            nn.init.normal_(block.attn.proj.weight, std=residual_std)
+            nn.init.normal_(block.mlp.fc2.weight, std=residual_std)
+        if self.cfg.positions is Positions.LEARNED:
+            nn.init.normal_(self.pos_embed, std=INIT_STD)
+        else:
+            nn.init.normal_(self.channel_embed, std=INIT_STD)
+
+    def new_cache(
+        self, batch: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> KVCache:
+        """An empty :class:`KVCache` for ``batch`` sequences of up to ``seq_len`` positions.
+
+        ``dtype`` defaults to the dtype of the weights.
+        """
+        cfg = self.cfg
+        dtype = self.head.weight.dtype if dtype is None else dtype
+        return KVCache(
+            cfg.depth, batch, cfg.heads, cfg.seq_len, cfg.width // cfg.heads,
+            device=device, dtype=dtype,
+        )  # fmt: skip
+
+    def positions(self, start: int, length: int) -> Tensor:
+        """Position vectors (length, D) of stream positions ``[start, start + length)``."""
+        if self.cfg.positions is Positions.LEARNED:
+            return self.pos_embed[start : start + length]
+        index = torch.arange(start, start + length, device=self.pos_fixed.device)
+        channel = index % self.cfg.grid[2]  # channel-interleaved: position p is channel p % c
+        return self.pos_fixed[start : start + length] + self.channel_embed[channel]
+
+    def embed(self, tokens: Tensor, y: Tensor, start: int = 0) -> Tensor:
+        """Embedded stream positions (B, T', D): the class token iff ``start == 0``, then tokens.
+
+        ``tokens`` (B, T) int64 data tokens, ``y`` (B,) int64 classes (null = num_classes).
+        """
+        x = self.tok_embedder(tokens)  # (B, T, D)
+        if start == 0:
+            x = torch.cat([self.y_embedder(y)[:, None], x], dim=1)  # (B, T + 1, D)
+        if start + x.shape[1] > self.cfg.seq_len:
+            raise ValueError(
+                f"stream positions [{start}, {start + x.shape[1]}) exceed seq_len "
+                f"{self.cfg.seq_len}; feed x[:, :-1] (the last token is only a target)"
+            )
+        return x + self.positions(start, x.shape[1])
+
+    def logits(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+        """Blocks → norm → head on embedded positions x (B, T', D) → logits (B, T', V).
+
+        With a cache, ``x`` continues the cached positions and the cache advances past them.
+        """
+        for block in self.blocks:
+            x = block(x, cache)  # (B, T', D)
+        if cache is not None:
+            cache.advance(x.shape[1])
+        return self.head(self.norm(x))  # (B, T', V)
+
+    def forward(self, tokens: Tensor, y: Tensor, cache: KVCache | None = None) -> Tensor:
+        """Next-token logits (B, T', V) of the stream positions this call reads (module docstring).
+
+        ``tokens`` (B, T) int64, ``y`` (B,) int64. ``T' = T + 1`` when the call starts the stream
+        (no cache, or an empty one), else ``T``; ``logits[:, i]`` predicts ``x_{start + i}``.
+        """
+        start = 0 if cache is None else cache.length
+        x = self.embed(tokens, y, start)  # (B, T', D)
+        return self.logits(x, cache)

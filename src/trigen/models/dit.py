@@ -1,0 +1,294 @@
+"""DiT: a diffusion transformer over image patches (Peebles & Xie 2023), official parameter layout.
+
+``DiT(cfg)(x (B, C, H, W), t (B,), y (B,)) → (B, C_out, H, W)``: patchify → ``depth`` transformer
+blocks at one token count → unpatchify. The timestep and class enter by adaLN-Zero (default), plain
+adaLN, in-context tokens or cross-attention (the paper's four variants).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import StrEnum
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from trigen.errors import ConfigError
+from trigen.nn.attention import Attention
+from trigen.nn.embeddings import LabelEmbedder, TimestepEmbedder, sincos_pos_embed_2d
+from trigen.nn.mlp import Mlp
+from trigen.nn.modulation import adaln_modulation, gate, modulate
+
+LN_EPS = 1e-6
+"""LayerNorm epsilon of the official DiT."""
+
+PATCH_SIZES = (2, 4, 8)
+LABEL_INIT_STD = 0.02
+"""Normal init std of the label table and timestep MLP (official DiT)."""
+
+
+class Conditioning(StrEnum):
+    """How t and y enter the blocks (DiT paper §3.2)."""
+
+    ADALN_ZERO = "adaln_zero"  # regressed scale/shift + zero-initialised residual gates
+    ADALN = "adaln"  # regressed scale/shift only
+    IN_CONTEXT = "in_context"  # t and y appended as two extra tokens
+    CROSS_ATTN = "cross_attn"  # blocks cross-attend to the two condition tokens
+
+
+_INT_FIELDS = ("input_size", "in_channels", "patch_size", "hidden", "depth", "heads", "num_classes")
+_DATA_FIELDS = ("input_size", "in_channels", "num_classes")  # set by the data, not by overrides
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiTConfig:
+    """Shape of a DiT. ``input_size`` is the (square) side in pixels or latent cells."""
+
+    input_size: int
+    in_channels: int
+    patch_size: int
+    hidden: int
+    depth: int
+    heads: int
+    mlp_ratio: float = 4.0
+    num_classes: int
+    learn_sigma: bool = False
+    conditioning: Conditioning = Conditioning.ADALN_ZERO
+
+    def __post_init__(self) -> None:
+        for name in _INT_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"DiT {name} must be an integer, got {value!r}")
+        try:
+            object.__setattr__(self, "conditioning", Conditioning(self.conditioning))
+        except ValueError:
+            valid = ", ".join(c.value for c in Conditioning)
+            raise ConfigError(
+                f"unknown DiT conditioning {self.conditioning!r}; choose one of: {valid}"
+            ) from None
+        if self.patch_size not in PATCH_SIZES:
+            raise ConfigError(f"DiT patch_size must be one of {PATCH_SIZES}, got {self.patch_size}")
+        if self.input_size <= 0 or self.input_size % self.patch_size:
+            raise ConfigError(
+                f"DiT input_size {self.input_size} is not divisible by patch_size "
+                f"{self.patch_size}; pick a patch size that divides it"
+            )
+        for name in ("in_channels", "hidden", "depth", "heads"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"DiT {name} must be positive, got {getattr(self, name)}")
+        if self.hidden % self.heads or self.hidden % 4:
+            raise ConfigError(
+                f"DiT hidden {self.hidden} must be divisible by heads {self.heads} and by 4"
+            )
+        if (
+            self.num_classes < 0
+            or not isinstance(self.mlp_ratio, int | float)
+            or self.mlp_ratio <= 0
+        ):
+            raise ConfigError("DiT num_classes must be ≥ 0 and mlp_ratio > 0")
+
+    @property
+    def out_channels(self) -> int:
+        """Output channels: ε (C), or ε and the σ interpolation (2C) with ``learn_sigma``."""
+        return 2 * self.in_channels if self.learn_sigma else self.in_channels
+
+    @property
+    def grid(self) -> int:
+        """Tokens per side."""
+        return self.input_size // self.patch_size
+
+
+_SIZES = {  # name → (depth, hidden, heads)
+    "T": (6, 128, 2),  # CPU-sized: trains on 28×28 MNIST on two cores
+    "S": (12, 384, 6),
+    "B": (12, 768, 12),
+    "L": (24, 1024, 16),
+    "XL": (28, 1152, 16),
+}
+DIT_PRESETS: dict[str, dict[str, int]] = {
+    f"DiT-{name}/{p}": {"depth": d, "hidden": w, "heads": h, "patch_size": p}
+    for name, (d, w, h) in _SIZES.items()
+    for p in PATCH_SIZES
+}
+"""Preset name → architecture fields; "DiT-T/…" are small enough to train on CPU."""
+
+
+def dit_config(
+    preset: str, *, input_size: int, in_channels: int, num_classes: int, **overrides
+) -> DiTConfig:
+    """The :class:`DiTConfig` of preset ``preset`` (e.g. ``"DiT-XL/2"``) for the given data shape.
+
+    ``overrides`` replace any other field (``learn_sigma=True``, ``conditioning="in_context"``, …).
+    """
+    if preset not in DIT_PRESETS:
+        raise ConfigError(f"unknown DiT preset {preset!r}; valid: {', '.join(DIT_PRESETS)}")
+    allowed = {f.name for f in dataclasses.fields(DiTConfig)} - set(_DATA_FIELDS)
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise ConfigError(f"cannot override DiT field(s) {unknown}; valid: {sorted(allowed)}")
+    kwargs = {**DIT_PRESETS[preset], **overrides}
+    return DiTConfig(
+        input_size=input_size, in_channels=in_channels, num_classes=num_classes, **kwargs
+    )
+
+
+class PatchEmbed(nn.Module):
+    """(B, C, H, W) → (B, T, D) tokens by a Conv2d with kernel = stride = patch (``proj``)."""
+
+    def __init__(self, in_channels: int, hidden: int, patch_size: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_channels, hidden, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        # for channels-last input the transpose is already contiguous: no copy either way
+        return self.proj(x).flatten(2).transpose(1, 2)  # (B, T, D)
+
+
+class CrossAttention(nn.Module):
+    """Queries from tokens x (B, T, D), keys/values from a context (B, S, D); fused ``kv``, SDPA."""
+
+    def __init__(self, dim: int, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, context: Tensor) -> Tensor:
+        B, T, D = x.shape
+        S, H = context.shape[1], self.num_heads
+        q = self.q(x).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
+        k, v = self.kv(context).view(B, S, 2, H, D // H).permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, H, T, Dh)
+        return self.proj(out.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
+
+
+class DiTBlock(nn.Module):
+    """Pre-norm transformer block, (B, T, D) → (B, T, D), conditioned per ``conditioning``.
+
+    adaLN(-Zero): ``adaLN_modulation`` regresses shift/scale (and gates) from c (B, D);
+    LayerNorms have no affine. in_context: a plain block with affine LayerNorms (c unused).
+    cross_attn: plus a cross-attention over the condition tokens c (B, 2, D).
+    """
+
+    def __init__(self, cfg: DiTConfig) -> None:
+        super().__init__()
+        D, mode = cfg.hidden, cfg.conditioning
+        self.mode = mode
+        adaptive = mode in (Conditioning.ADALN_ZERO, Conditioning.ADALN)
+        self.norm1 = nn.LayerNorm(D, elementwise_affine=not adaptive, eps=LN_EPS)
+        self.attn = Attention(D, cfg.heads, qkv_bias=True)
+        if mode is Conditioning.CROSS_ATTN:
+            self.norm_cross = nn.LayerNorm(D, eps=LN_EPS)
+            self.cross_attn = CrossAttention(D, cfg.heads)
+        self.norm2 = nn.LayerNorm(D, elementwise_affine=not adaptive, eps=LN_EPS)
+        self.mlp = Mlp(D, int(D * cfg.mlp_ratio))
+        if adaptive:
+            self.adaLN_modulation = adaln_modulation(D, 6 if mode is Conditioning.ADALN_ZERO else 4)
+
+    def forward(self, x: Tensor, c: Tensor | None) -> Tensor:
+        if self.mode is Conditioning.ADALN_ZERO:
+            mod = self.adaLN_modulation(c).chunk(6, dim=1)  # each (B, D)
+            shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod
+            x = x + gate(self.attn(modulate(self.norm1(x), shift_msa, scale_msa)), gate_msa)
+            return x + gate(self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp)), gate_mlp)
+        if self.mode is Conditioning.ADALN:
+            shift_msa, scale_msa, shift_mlp, scale_mlp = self.adaLN_modulation(c).chunk(4, dim=1)
+            x = x + self.attn(modulate(self.norm1(x), shift_msa, scale_msa))
+            return x + self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
+        x = x + self.attn(self.norm1(x))
+        if self.mode is Conditioning.CROSS_ATTN:
+            x = x + self.cross_attn(self.norm_cross(x), c)
+        return x + self.mlp(self.norm2(x))
+
+
+class FinalLayer(nn.Module):
+    """LayerNorm (adaptive for adaLN variants) → ``linear`` to p·p·C_out values per token."""
+
+    def __init__(self, cfg: DiTConfig) -> None:
+        super().__init__()
+        D = cfg.hidden
+        self.adaptive = cfg.conditioning in (Conditioning.ADALN_ZERO, Conditioning.ADALN)
+        self.norm_final = nn.LayerNorm(D, elementwise_affine=not self.adaptive, eps=LN_EPS)
+        self.linear = nn.Linear(D, cfg.patch_size**2 * cfg.out_channels)
+        if self.adaptive:
+            self.adaLN_modulation = adaln_modulation(D, 2)
+
+    def forward(self, x: Tensor, c: Tensor | None) -> Tensor:
+        x = self.norm_final(x)
+        if self.adaptive:
+            shift, scale = self.adaLN_modulation(c).chunk(2, dim=1)
+            x = modulate(x, shift, scale)
+        return self.linear(x)  # (B, T, p·p·C_out)
+
+
+class DiT(nn.Module):
+    """Diffusion transformer: ``forward(x (B, C, H, W), t (B,), y (B,)) → (B, C_out, H, W)``.
+
+    ``t`` are float timesteps on the DDPM index scale [0, 1000); ``y`` are int64 classes with
+    the null class at index ``num_classes``. Parameter names follow the official DiT checkpoints.
+    """
+
+    def __init__(self, cfg: DiTConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        D = cfg.hidden
+        self.x_embedder = PatchEmbed(cfg.in_channels, D, cfg.patch_size)
+        self.t_embedder = TimestepEmbedder(D)
+        self.y_embedder = LabelEmbedder(cfg.num_classes, D)
+        # fixed, but saved: official checkpoints carry `pos_embed`
+        pos = sincos_pos_embed_2d(D, cfg.grid, cfg.grid)
+        self.register_buffer("pos_embed", pos[None], persistent=True)  # (1, T, D)
+        self.blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.depth))
+        self.final_layer = FinalLayer(cfg)
+        self.initialize_weights()
+
+    @torch.no_grad()
+    def initialize_weights(self) -> None:
+        """The paper's init: Xavier linears, N(0, 0.02) embeddings, zeroed adaLN and output layer.
+
+        With adaLN-Zero every block starts as the identity; in every variant the output starts at 0.
+        """
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        w = self.x_embedder.proj.weight  # like a Linear over the flattened patch
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.x_embedder.proj.bias)
+        nn.init.normal_(self.y_embedder.embedding_table.weight, std=LABEL_INIT_STD)
+        nn.init.normal_(self.t_embedder.mlp[0].weight, std=LABEL_INIT_STD)
+        nn.init.normal_(self.t_embedder.mlp[2].weight, std=LABEL_INIT_STD)
+        for layer in [*self.blocks, self.final_layer]:
+            if hasattr(layer, "adaLN_modulation"):
+                nn.init.zeros_(layer.adaLN_modulation[1].weight)
+                nn.init.zeros_(layer.adaLN_modulation[1].bias)
+        nn.init.zeros_(self.final_layer.linear.weight)
+        nn.init.zeros_(self.final_layer.linear.bias)
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
+        x = self.x_embedder(x) + self.pos_embed  # (B, T, D)
+        num_tokens = x.shape[1]
+        t_emb, y_emb = self.t_embedder(t), self.y_embedder(y)  # (B, D) each
+        c: Tensor | None
+        match self.cfg.conditioning:
+            case Conditioning.IN_CONTEXT:
+                x = torch.cat([x, t_emb[:, None], y_emb[:, None]], dim=1)  # (B, T + 2, D)
+                c = None
+            case Conditioning.CROSS_ATTN:
+                c = torch.stack([t_emb, y_emb], dim=1)  # (B, 2, D) condition tokens
+            case _:
+                c = t_emb + y_emb  # (B, D)
+        for block in self.blocks:
+            x = block(x, c)
+        x = self.final_layer(x[:, :num_tokens], c)  # (B, T, p·p·C_out), condition tokens dropped
+        return self.unpatchify(x)  # (B, C_out, H, W)
+
+    def unpatchify(self, x: Tensor) -> Tensor:
+        """(B, T, p·p·C_out) → (B, C_out, H, W); a token's values are ordered (p_row, p_col, c)."""
+        B, p, c, g = x.shape[0], self.cfg.patch_size, self.cfg.out_channels, self.cfg.grid
+        x = x.view(B, g, g, p, p, c).permute(0, 5, 1, 3, 2, 4)  # (B, c, g, p, g, p)
+        return x.reshape(B, c, g * p, g * p)

@@ -1,0 +1,337 @@
+"""ADM-style U-Net denoiser (Ho et al. 2020; Dhariwal & Nichol 2021).
+
+``UNet(cfg)(x (B, C, H, W), t (B,), y (B,)) → (B, C_out, H, W)``: ResBlocks with AdaGN scale-shift
+conditioning on the summed timestep + label embedding, self-attention at chosen feature-map sizes,
+strided-conv downsampling, nearest + conv upsampling and concatenated skip connections. Odd sizes
+work (28 → 14 → 7 → 4 and back up to the skip's size).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from trigen.errors import ConfigError
+from trigen.nn.attention import Attention
+from trigen.nn.embeddings import LabelEmbedder, TimestepEmbedder
+from trigen.nn.modulation import film
+
+TIME_EMBED_MULT = 4
+"""Width of the conditioning embedding in units of ``model_channels`` (ADM)."""
+
+
+_INT_FIELDS = (
+    "input_size",
+    "in_channels",
+    "model_channels",
+    "num_res_blocks",
+    "num_heads",
+    "num_classes",
+    "num_groups",
+)
+_DATA_FIELDS = ("input_size", "in_channels", "num_classes")  # set by the data, not by overrides
+
+
+@dataclass(frozen=True, kw_only=True)
+class UNetConfig:
+    """Shape of a U-Net. ``attention_resolutions`` are feature-map sides (e.g. (14, 7) at 28×28)."""
+
+    input_size: int
+    in_channels: int
+    out_channels: int | None = None  # None: same as in_channels (before doubling by learn_sigma)
+    model_channels: int
+    channel_mult: tuple[int, ...]
+    num_res_blocks: int
+    attention_resolutions: tuple[int, ...] = ()
+    num_heads: int = 4
+    head_channels: int | None = None  # if set, heads = channels // head_channels
+    mid_attention: bool = True  # ADM always attends in the middle block
+    dropout: float = 0.0
+    num_classes: int
+    learn_sigma: bool = False
+    num_groups: int = 32  # GroupNorm groups, lowered per layer to a divisor of its channels
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channel_mult", tuple(self.channel_mult))
+        object.__setattr__(self, "attention_resolutions", tuple(self.attention_resolutions))
+        ints = [getattr(self, n) for n in _INT_FIELDS] + [*self.channel_mult]
+        ints += [*self.attention_resolutions, self.out_channels or 1, self.head_channels or 1]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in ints):
+            raise ConfigError(f"U-Net sizes, channels and counts must be integers: {self}")
+        for name in ("input_size", "in_channels", "model_channels", "num_res_blocks"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"U-Net {name} must be positive, got {getattr(self, name)}")
+        if not self.channel_mult or min(self.channel_mult) <= 0:
+            raise ConfigError(f"U-Net channel_mult must be positive ints, got {self.channel_mult}")
+        sizes = self.level_sizes
+        missing = sorted(set(self.attention_resolutions) - set(sizes))
+        if missing:
+            raise ConfigError(
+                f"U-Net attention_resolutions {missing} are not feature-map sizes of this "
+                f"network; its levels have sides {sizes}"
+            )
+        attended = [
+            m
+            for m, s in zip(self.channel_mult, sizes, strict=True)
+            if s in self.attention_resolutions
+        ]
+        if self.mid_attention:
+            attended.append(self.channel_mult[-1])
+        for mult in attended:
+            self.heads_for(self.model_channels * mult)  # raises on an impossible head split
+        if not 0.0 <= self.dropout < 1.0 or self.num_classes < 0 or self.num_groups <= 0:
+            raise ConfigError("U-Net needs 0 ≤ dropout < 1, num_classes ≥ 0 and num_groups > 0")
+
+    @property
+    def level_sizes(self) -> tuple[int, ...]:
+        """Feature-map side at each level: a stride-2, pad-1, 3×3 conv maps s to ⌈s/2⌉."""
+        sizes = [self.input_size]
+        for _ in self.channel_mult[1:]:
+            sizes.append((sizes[-1] + 1) // 2)
+        return tuple(sizes)
+
+    @property
+    def net_out_channels(self) -> int:
+        """Output channels: ``out_channels`` (default ``in_channels``), doubled by learn_sigma."""
+        base = self.out_channels or self.in_channels
+        return 2 * base if self.learn_sigma else base
+
+    def heads_for(self, channels: int) -> int:
+        """Number of attention heads for a block of ``channels``."""
+        if self.head_channels is not None:
+            heads, rest = divmod(channels, self.head_channels)
+        else:
+            heads, rest = self.num_heads, channels % self.num_heads
+        if heads <= 0 or rest:
+            raise ConfigError(
+                f"U-Net attention over {channels} channels cannot be split into heads of "
+                f"num_heads={self.num_heads} / head_channels={self.head_channels}"
+            )
+        return heads
+
+
+# name → architecture; "attention_levels" index channel_mult and become sizes for the input size
+UNET_PRESETS: dict[str, dict] = {
+    "unet-tiny": dict(  # CPU-sized (~1M): thin at full resolution, where the FLOPs are
+        model_channels=16,
+        channel_mult=(1, 2, 4),
+        num_res_blocks=2,
+        attention_levels=(2,),
+        head_channels=32,
+        mid_attention=False,  # the lowest level (7×7 at 28) already attends
+        num_groups=8,
+    ),
+    "unet-small": dict(
+        model_channels=64,
+        channel_mult=(1, 2, 2),
+        num_res_blocks=2,
+        attention_levels=(1,),
+        head_channels=32,
+        dropout=0.1,
+    ),
+    "unet-cifar": dict(  # DDPM / ADM CIFAR-10 size (~36M at 32×32)
+        model_channels=128,
+        channel_mult=(1, 2, 2, 2),
+        num_res_blocks=2,
+        attention_levels=(1,),
+        head_channels=64,
+        dropout=0.1,
+    ),
+    "unet-imagenet64": dict(  # ADM ImageNet 64×64 widths (without its ResBlock up/down-sampling)
+        model_channels=192,
+        channel_mult=(1, 2, 3, 4),
+        num_res_blocks=3,
+        attention_levels=(1, 2, 3),
+        head_channels=64,
+        dropout=0.1,
+    ),
+}
+
+
+def unet_config(
+    preset: str, *, input_size: int, in_channels: int, num_classes: int, **overrides
+) -> UNetConfig:
+    """The :class:`UNetConfig` of preset ``preset`` (e.g. ``"unet-tiny"``) for the given data shape.
+
+    ``overrides`` replace any field; ``attention_resolutions`` given here wins over the preset's
+    attention levels.
+    """
+    if preset not in UNET_PRESETS:
+        raise ConfigError(f"unknown U-Net preset {preset!r}; valid: {', '.join(UNET_PRESETS)}")
+    allowed = {f.name for f in dataclasses.fields(UNetConfig)} - set(_DATA_FIELDS)
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise ConfigError(f"cannot override U-Net field(s) {unknown}; valid: {sorted(allowed)}")
+    kwargs = dict(UNET_PRESETS[preset])
+    levels = kwargs.pop("attention_levels")
+    kwargs.update(overrides)
+    if "attention_resolutions" not in overrides:
+        sizes = UNetConfig(
+            input_size=input_size, in_channels=in_channels, num_classes=num_classes, **kwargs
+        ).level_sizes
+        kwargs["attention_resolutions"] = tuple(sizes[i] for i in levels if i < len(sizes))
+    return UNetConfig(
+        input_size=input_size, in_channels=in_channels, num_classes=num_classes, **kwargs
+    )
+
+
+def group_norm(channels: int, max_groups: int) -> nn.GroupNorm:
+    """GroupNorm with the most groups ≤ ``max_groups`` that divide ``channels``."""
+    groups = next(g for g in range(min(max_groups, channels), 0, -1) if channels % g == 0)
+    return nn.GroupNorm(groups, channels)
+
+
+class ResBlock(nn.Module):
+    """``x + F(x, emb)`` for x (B, C_in, H, W), emb (B, E) → (B, C_out, H, W).
+
+    F = GroupNorm → SiLU → conv3×3 → AdaGN (GroupNorm then FiLM from emb) → SiLU → dropout →
+    conv3×3 (zero-initialised, so the block starts as its skip path).
+    """
+
+    def __init__(self, cin: int, cout: int, emb_dim: int, dropout: float, groups: int) -> None:
+        super().__init__()
+        self.norm1 = group_norm(cin, groups)
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.emb_proj = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, 2 * cout))
+        self.norm2 = group_norm(cout, groups)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+        self.skip = nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))  # (B, C_out, H, W)
+        scale, shift = self.emb_proj(emb).chunk(2, dim=1)  # (B, C_out) each
+        h = F.silu(film(self.norm2(h), shift, scale))
+        h = self.conv2(self.dropout(h))
+        return self.skip(x) + h
+
+
+class AttentionBlock(nn.Module):
+    """``x + Attn(GroupNorm(x))`` over the H·W positions of x (B, C, H, W); output proj zeroed."""
+
+    def __init__(self, channels: int, heads: int, groups: int) -> None:
+        super().__init__()
+        self.norm = group_norm(channels, groups)
+        self.attn = Attention(channels, heads)  # qkv / proj Linears = 1×1 convs on tokens
+        nn.init.zeros_(self.attn.proj.weight)
+        nn.init.zeros_(self.attn.proj.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        H, W = x.shape[-2:]
+        # (B, C, H·W) → (B, H·W, C): a free view for channels-last input
+        tokens = self.norm(x).flatten(2).transpose(1, 2)
+        out = self.attn(tokens).transpose(1, 2).unflatten(2, (H, W))  # (B, C, H, W) view
+        return x + out
+
+
+class Downsample(nn.Module):
+    """Stride-2 3×3 conv: (B, C, H, W) → (B, C, ⌈H/2⌉, ⌈W/2⌉)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour resize to ``size`` (twice the side, or an odd skip's side), 3×3 conv."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor, size: tuple[int, int]) -> Tensor:
+        return self.conv(F.interpolate(x, size=size, mode="nearest"))
+
+
+class Level(nn.Module):
+    """One resolution of the encoder or decoder: ResBlocks, each followed by attention or not."""
+
+    def __init__(self, res: list[ResBlock], attn: list[nn.Module], resample: nn.Module | None):
+        super().__init__()
+        self.res = nn.ModuleList(res)
+        self.attn = nn.ModuleList(attn)
+        self.resample = resample
+
+
+class UNet(nn.Module):
+    """ADM-style U-Net: ``forward(x (B, C, H, W), t (B,), y (B,)) → (B, C_out, H, W)``.
+
+    ``t`` are float timesteps on the DDPM index scale [0, 1000); ``y`` are int64 classes with
+    the null class at index ``num_classes``.
+    """
+
+    def __init__(self, cfg: UNetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        mc, g, E = cfg.model_channels, cfg.num_groups, TIME_EMBED_MULT * cfg.model_channels
+        self.t_embedder = TimestepEmbedder(E, freq_dim=mc)
+        self.y_embedder = LabelEmbedder(cfg.num_classes, E)
+        self.conv_in = nn.Conv2d(cfg.in_channels, mc, 3, padding=1)
+
+        def attn(ch: int, size: int) -> nn.Module:
+            if size in cfg.attention_resolutions:
+                return AttentionBlock(ch, cfg.heads_for(ch), g)
+            return nn.Identity()
+
+        def res(cin: int, cout: int) -> ResBlock:
+            return ResBlock(cin, cout, E, cfg.dropout, g)
+
+        skip_ch, ch, sizes, last = [mc], mc, cfg.level_sizes, len(cfg.channel_mult) - 1
+        self.down = nn.ModuleList()
+        for i, mult in enumerate(cfg.channel_mult):
+            blocks, attns = [], []
+            for _ in range(cfg.num_res_blocks):
+                blocks.append(res(ch, mc * mult))
+                ch = mc * mult
+                attns.append(attn(ch, sizes[i]))
+                skip_ch.append(ch)
+            self.down.append(Level(blocks, attns, Downsample(ch) if i < last else None))
+            if i < last:
+                skip_ch.append(ch)
+
+        self.mid_res1 = res(ch, ch)
+        mid_heads = cfg.heads_for(ch)
+        self.mid_attn = AttentionBlock(ch, mid_heads, g) if cfg.mid_attention else nn.Identity()
+        self.mid_res2 = res(ch, ch)
+
+        self.up = nn.ModuleList()
+        for i, mult in reversed(list(enumerate(cfg.channel_mult))):
+            blocks, attns = [], []
+            for _ in range(cfg.num_res_blocks + 1):  # one more: it takes the level's input skip
+                blocks.append(res(ch + skip_ch.pop(), mc * mult))
+                ch = mc * mult
+                attns.append(attn(ch, sizes[i]))
+            self.up.append(Level(blocks, attns, Upsample(ch) if i > 0 else None))
+
+        self.norm_out = group_norm(ch, g)
+        self.conv_out = nn.Conv2d(ch, cfg.net_out_channels, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)  # the network starts by predicting 0
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
+        emb = self.t_embedder(t) + self.y_embedder(y)  # (B, E)
+        h = self.conv_in(x)  # (B, mc, H, W)
+        skips = [h]
+        for level in self.down:
+            for res, attn in zip(level.res, level.attn, strict=True):
+                h = attn(res(h, emb))
+                skips.append(h)
+            if level.resample is not None:
+                h = level.resample(h)  # (B, C, ⌈H/2⌉, ⌈W/2⌉)
+                skips.append(h)
+        h = self.mid_res2(self.mid_attn(self.mid_res1(h, emb)), emb)
+        for level in self.up:
+            for res, attn in zip(level.res, level.attn, strict=True):
+                h = attn(res(torch.cat([h, skips.pop()], dim=1), emb))
+            if level.resample is not None:
+                h = level.resample(h, skips[-1].shape[-2:])  # (B, C, 2H or odd skip size)
+        return self.conv_out(F.silu(self.norm_out(h)))  # (B, C_out, H, W)

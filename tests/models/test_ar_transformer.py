@@ -1,0 +1,129 @@
+"""Properties of the causal pixel/token transformer: causality, KV-cache decoding, configs."""
+
+import pytest
+import torch
+
+from trigen.errors import ConfigError
+from trigen.models.ar_transformer import (
+    AR_PRESETS,
+    ARTransformer,
+    ARTransformerConfig,
+    Positions,
+    ar_config,
+)
+
+NUM_CLASSES = 5
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread: on a busy machine two threads are far slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny(positions: Positions = Positions.LEARNED, grid=(3, 3, 3), vocab=256) -> ARTransformer:
+    cfg = ar_config(
+        "ar-tiny", grid=grid, num_classes=NUM_CLASSES, vocab_size=vocab,
+        width=32, depth=2, heads=4, positions=positions,
+    )  # fmt: skip
+    return ARTransformer(cfg).eval()
+
+
+def random_batch(model: ARTransformer, batch: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    tokens = torch.randint(0, model.cfg.vocab_size, (batch, model.cfg.seq_len))
+    labels = torch.arange(batch) % (NUM_CLASSES + 1)  # includes the null class
+    return tokens, labels
+
+
+@pytest.mark.parametrize("positions", list(Positions))
+def test_logits_depend_only_on_earlier_inputs(positions):
+    model = tiny(positions)
+    tokens, labels = random_batch(model)
+    embedded = model.embed(tokens[:, :-1], labels).detach().requires_grad_()  # (B, L, D)
+    logits = model.logits(embedded)  # (B, L, V)
+    length = logits.shape[1]
+    for i in range(length):
+        (grad,) = torch.autograd.grad(logits[:, i].sum(), embedded, retain_graph=True)
+        assert torch.all(grad[:, i + 1 :] == 0), f"logits {i} see a later input"
+        assert grad[:, i].abs().sum() > 0  # and they do see their own position
+
+
+def test_changing_a_token_changes_only_later_logits():
+    model = tiny()
+    tokens, labels = random_batch(model)
+    base = model(tokens[:, :-1], labels)
+    j = 10
+    changed = tokens.clone()
+    changed[:, j] = (changed[:, j] + 1) % 256
+    out = model(changed[:, :-1], labels)
+    # x_j is read at stream position j + 1, so logits 0..j (which predict x_0..x_j) are unaffected
+    assert torch.equal(out[:, : j + 1], base[:, : j + 1])
+    assert not torch.allclose(out[:, j + 1 :], base[:, j + 1 :])
+
+
+@pytest.mark.parametrize("positions", list(Positions))
+@pytest.mark.parametrize("prefill", [0, 1, 7])
+def test_kv_cache_decoding_equals_full_forward(positions, prefill):
+    model = tiny(positions)
+    tokens, labels = random_batch(model, batch=4)
+    with torch.no_grad():
+        full = model(tokens[:, :-1], labels)  # (B, L, V)
+        cache = model.new_cache(tokens.shape[0])
+        pieces = [model(tokens[:, :prefill], labels, cache)]  # class token + prefill tokens
+        for i in range(prefill, model.cfg.seq_len - 1):
+            pieces.append(model(tokens[:, i : i + 1], labels, cache))  # one new position
+    stepped = torch.cat(pieces, dim=1)
+    assert stepped.shape == full.shape
+    torch.testing.assert_close(stepped, full, atol=1e-5, rtol=1e-5)
+
+
+def test_kv_cache_with_cfg_doubled_batch():
+    model = tiny()
+    tokens, labels = random_batch(model, batch=2)
+    both_tokens = torch.cat([tokens, tokens])
+    both_labels = torch.cat([labels, torch.full_like(labels, NUM_CLASSES)])  # [cond ‖ uncond]
+    with torch.no_grad():
+        full = model(both_tokens[:, :-1], both_labels)
+        cache = model.new_cache(4)
+        pieces = [model(both_tokens[:, :0], both_labels, cache)]
+        for i in range(model.cfg.seq_len - 1):
+            pieces.append(model(both_tokens[:, i : i + 1], both_labels, cache))
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(full[:2], full[2:])  # the two halves really are conditioned apart
+
+
+def test_stream_longer_than_seq_len_is_refused():
+    model = tiny()
+    tokens, labels = random_batch(model)
+    with pytest.raises(ValueError, match="only a target"):
+        model(tokens, labels)  # L data tokens + the class token = L + 1 positions
+
+
+def test_config_validation_and_presets():
+    for preset in AR_PRESETS:
+        cfg = ar_config(preset, grid=(28, 28, 1), num_classes=10)
+        assert cfg.seq_len == 784 and cfg.null_class == 10
+    cfg = ar_config("ar-tiny", image_shape=(3, 4, 5), num_classes=0, positions="2d")
+    assert cfg.seq_len == 60 and cfg.grid == (4, 5, 3) and cfg.vocab_size == 256
+    with pytest.raises(ConfigError, match="exactly one"):
+        ar_config("ar-tiny", image_shape=(1, 4, 4), grid=(4, 4, 1), num_classes=10)
+    with pytest.raises(ConfigError, match="unknown AR preset"):
+        ar_config("ar-huge", grid=(4, 4, 1), num_classes=10)
+    with pytest.raises(ConfigError, match="positions"):
+        ar_config("ar-tiny", grid=(4, 4, 1), num_classes=10, positions="rope")
+    with pytest.raises(ConfigError, match="field"):
+        ar_config("ar-tiny", grid=(4, 4, 1), num_classes=10, widht=3)
+    with pytest.raises(ConfigError, match="divisible"):
+        ARTransformerConfig(
+            vocab_size=256, grid=(2, 2, 1), num_classes=1, width=30, depth=1, heads=4
+        )
+
+
+def test_new_cache_matches_model():
+    model = tiny()
+    cache = model.new_cache(6)
+    assert cache.k.shape == (2, 6, 4, model.cfg.seq_len, 8)
+    assert cache.k.dtype == torch.float32 and cache.length == 0

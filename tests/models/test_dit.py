@@ -1,0 +1,227 @@
+"""Properties of the DiT network: shapes, official layout, adaLN-Zero init, conditioning, fit."""
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from trigen.errors import ConfigError
+from trigen.models.dit import DIT_PRESETS, Conditioning, DiT, dit_config
+from trigen.nn.embeddings import sincos_pos_embed_2d
+
+TINY = {"hidden": 32, "depth": 2, "heads": 2}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread; on a shared machine two threads are far slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_dit(size=16, channels=3, patch=4, num_classes=10, **kw) -> DiT:
+    cfg = dit_config(
+        f"DiT-T/{patch}",
+        input_size=size,
+        in_channels=channels,
+        num_classes=num_classes,
+        **{**TINY, **kw},
+    )
+    return DiT(cfg)
+
+
+def inputs(net: DiT, batch=3):
+    c, s = net.cfg.in_channels, net.cfg.input_size
+    x = torch.randn(batch, c, s, s)
+    t = torch.tensor([0.0, 499.5, 999.9])[:batch]
+    y = torch.tensor([0, 3, net.cfg.num_classes])[:batch]  # includes the null class
+    return x, t, y
+
+
+@torch.no_grad()
+def perturb_zero_init(net: torch.nn.Module, std=0.1) -> None:
+    """Give every all-zero parameter small random values (leave the zero init)."""
+    for p in net.parameters():
+        if not p.any():
+            p.normal_(0.0, std)
+
+
+@pytest.mark.parametrize(
+    ("size", "patch"), [(8, 2), (8, 4), (8, 8), (16, 2), (16, 8), (28, 2), (28, 4), (32, 8)]
+)
+@pytest.mark.parametrize("learn_sigma", [False, True])
+def test_output_shape(size, patch, learn_sigma):
+    net = tiny_dit(size, channels=3, patch=patch, learn_sigma=learn_sigma)
+    out = net(*inputs(net))
+    assert out.shape == (3, 6 if learn_sigma else 3, size, size)
+    assert net.pos_embed.shape == (1, (size // patch) ** 2, TINY["hidden"])
+
+
+def test_config_errors_say_what_to_do():
+    with pytest.raises(ConfigError, match="not divisible by patch_size"):
+        dit_config("DiT-T/8", input_size=28, in_channels=1, num_classes=10)
+    with pytest.raises(ConfigError, match="DiT-XL/2"):  # lists the valid presets
+        dit_config("DiT-XXL/2", input_size=32, in_channels=4, num_classes=10)
+    with pytest.raises(ConfigError, match="cannot override DiT field"):
+        dit_config("DiT-S/2", input_size=32, in_channels=4, num_classes=10, width=3)
+    with pytest.raises(ConfigError, match="must be an integer"):
+        dit_config("DiT-S/2", input_size=32, in_channels=4, num_classes=10, depth="12")
+    with pytest.raises(ConfigError, match="in_context"):
+        dit_config("DiT-S/2", input_size=32, in_channels=4, num_classes=10, conditioning="film")
+    cfg = dit_config("DiT-S/2", input_size=32, in_channels=4, num_classes=10, conditioning="adaln")
+    assert cfg.conditioning is Conditioning.ADALN
+
+
+def test_paper_presets_and_parameter_counts():
+    for name, (depth, hidden, heads) in {
+        "S": (12, 384, 6),
+        "B": (12, 768, 12),
+        "L": (24, 1024, 16),
+        "XL": (28, 1152, 16),
+    }.items():
+        for p in (2, 4, 8):
+            assert DIT_PRESETS[f"DiT-{name}/{p}"] == {
+                "depth": depth,
+                "hidden": hidden,
+                "heads": heads,
+                "patch_size": p,
+            }
+    for name, millions in [("DiT-XL/2", 675), ("DiT-B/2", 130)]:
+        cfg = dit_config(name, input_size=32, in_channels=4, num_classes=1000, learn_sigma=True)
+        with torch.device("meta"):  # no memory, no time
+            net = DiT(cfg)
+        count = sum(p.numel() for p in net.parameters())
+        assert abs(count / 1e6 - millions) / millions < 0.005, (name, count)
+
+
+@pytest.mark.parametrize(("name", "gmacs"), [("DiT-XL/2", 118.6), ("DiT-B/2", 23.0)])
+def test_paper_compute_per_forward(name, gmacs):
+    cfg = dit_config(name, input_size=32, in_channels=4, num_classes=1000, learn_sigma=True)
+    with torch.device("meta"):
+        net = DiT(cfg)
+        x, t, y = torch.randn(1, 4, 32, 32), torch.rand(1), torch.zeros(1, dtype=torch.long)
+    with FlopCounterMode(display=False) as counter:
+        net(x, t, y)
+    assert abs(counter.get_total_flops() / 2e9 - gmacs) / gmacs < 0.01  # paper's Table 4
+
+
+def test_official_state_dict_layout():
+    net = tiny_dit(depth=1)
+    keys = set(net.state_dict())
+    expected = {"pos_embed", "y_embedder.embedding_table.weight"}
+    for module in [
+        "x_embedder.proj",
+        "t_embedder.mlp.0",
+        "t_embedder.mlp.2",
+        "blocks.0.attn.qkv",
+        "blocks.0.attn.proj",
+        "blocks.0.mlp.fc1",
+        "blocks.0.mlp.fc2",
+        "blocks.0.adaLN_modulation.1",
+        "final_layer.linear",
+        "final_layer.adaLN_modulation.1",
+    ]:
+        expected |= {f"{module}.weight", f"{module}.bias"}
+    assert keys == expected  # LayerNorms carry no affine parameters
+    D = TINY["hidden"]
+    assert net.blocks[0].adaLN_modulation[1].weight.shape == (6 * D, D)
+    assert net.y_embedder.embedding_table.weight.shape == (11, D)
+    assert net.x_embedder.proj.kernel_size == net.x_embedder.proj.stride == (4, 4)
+
+
+def test_pos_embed_is_fixed_sincos_and_saved():
+    net = tiny_dit(size=28, patch=4)
+    torch.testing.assert_close(net.pos_embed, sincos_pos_embed_2d(TINY["hidden"], 7, 7)[None])
+    assert not net.pos_embed.requires_grad
+    assert all(p is not net.pos_embed for p in net.parameters())
+    assert "pos_embed" in net.state_dict()
+
+
+def test_adaln_zero_starts_as_identity_with_zero_output():
+    net = tiny_dit()
+    x, t, y = inputs(net)
+    tokens = torch.randn(3, 16, TINY["hidden"])
+    c = torch.randn(3, TINY["hidden"])
+    for block in net.blocks:
+        assert torch.equal(block(tokens, c), tokens)
+    out = net(x, t, y)
+    assert torch.equal(out, torch.zeros_like(out))
+    # at init only the output layer can learn: everything upstream sees a zero gradient
+    (out - x).square().sum().backward()
+    grads = {n for n, p in net.named_parameters() if p.grad is not None and p.grad.any()}
+    assert grads == {"final_layer.linear.weight", "final_layer.linear.bias"}
+
+
+@pytest.mark.parametrize("conditioning", list(Conditioning))
+def test_gradient_reaches_every_parameter_off_zero_init(conditioning):
+    net = tiny_dit(conditioning=conditioning)
+    perturb_zero_init(net)
+    x, t, y = inputs(net)
+    net(x, t, y).square().mean().backward()
+    dead = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.any()]
+    assert dead == []
+
+
+@pytest.mark.parametrize("conditioning", list(Conditioning))
+def test_conditioning_variants_depend_on_t_and_y(conditioning):
+    net = tiny_dit(conditioning=conditioning, learn_sigma=True)
+    perturb_zero_init(net)
+    x, t, y = inputs(net)
+    out = net(x, t, y)
+    assert out.shape == (3, 6, 16, 16)
+    other_y = net(x, t, (y + 1) % (net.cfg.num_classes + 1))
+    other_t = net(x, t + 1.5, y)  # fractional timesteps are fine
+    for b in range(3):  # every example responds to its own condition
+        assert not torch.allclose(out[b], other_y[b])
+        assert not torch.allclose(out[b], other_t[b])
+    # changing one example's label leaves the others alone (no mixing across the batch)
+    y2 = y.clone()
+    y2[0] = 5
+    torch.testing.assert_close(net(x, t, y2)[1:], out[1:])
+
+
+def test_variant_structures():
+    names = lambda net: {n for n, _ in net.named_parameters()}  # noqa: E731
+    in_ctx = names(tiny_dit(conditioning="in_context"))
+    assert not any("adaLN" in n for n in in_ctx)
+    assert "blocks.0.norm1.weight" in in_ctx  # plain pre-norm blocks with affine LayerNorm
+    cross = names(tiny_dit(conditioning="cross_attn"))
+    assert {"blocks.0.cross_attn.q.weight", "blocks.0.cross_attn.kv.weight"} <= cross
+    adaln = tiny_dit(conditioning="adaln")
+    assert adaln.blocks[0].adaLN_modulation[1].out_features == 4 * TINY["hidden"]  # no gates
+
+
+def test_unconditional_model_has_only_the_null_row():
+    net = tiny_dit(num_classes=0)
+    assert net.y_embedder.embedding_table.num_embeddings == 1
+    x = torch.randn(2, 3, 16, 16)
+    assert net(x, torch.rand(2) * 999, torch.zeros(2, dtype=torch.long)).shape == x.shape
+
+
+def test_channels_last_input_gives_same_output():
+    net = tiny_dit()
+    perturb_zero_init(net)
+    x, t, y = inputs(net)
+    cl = x.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(net(cl, t, y), net(x, t, y))
+
+
+def test_tiny_dit_overfits_a_fixed_batch():
+    torch.manual_seed(0)
+    net = tiny_dit(size=8, channels=1, patch=2, hidden=64, depth=2, heads=2)
+    x0 = torch.rand(8, 1, 8, 8) * 2 - 1
+    y = torch.arange(8)
+    t = torch.linspace(50, 950, 8)
+    alpha_bar = torch.cos(t / 1000 * torch.pi / 2)[:, None, None, None] ** 2
+    eps = torch.randn_like(x0)
+    xt = alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * eps
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(100):
+        loss = (net(xt, t, y) - eps).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 10
