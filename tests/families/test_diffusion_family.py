@@ -19,15 +19,6 @@ SHAPE = (2, 4, 4)
 SCHEDULE = NoiseSchedule.linear(T=100, beta_start=1e-3, beta_end=0.1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny ops on a shared 2-core machine: a second intra-op thread only spins (≈15× slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class TinyNet(nn.Module):
     """Channel mixing, timestep and label biases, a per-pixel map; out_mult 2 = learned σ."""
 

@@ -15,15 +15,6 @@ from trigen.models.ar_transformer import (
 NUM_CLASSES = 5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread: on a busy machine two threads are far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny(positions: Positions = Positions.LEARNED, grid=(3, 3, 3), vocab=256) -> ARTransformer:
     cfg = ar_config(
         "ar-tiny", grid=grid, num_classes=NUM_CLASSES, vocab_size=vocab,

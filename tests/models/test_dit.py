@@ -11,15 +11,6 @@ from trigen.nn.embeddings import sincos_pos_embed_2d
 TINY = {"hidden": 32, "depth": 2, "heads": 2}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread; on a shared machine two threads are far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_dit(size=16, channels=3, patch=4, num_classes=10, **kw) -> DiT:
     cfg = dit_config(
         f"DiT-T/{patch}",

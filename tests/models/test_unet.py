@@ -15,15 +15,6 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread; on a shared machine two threads are far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_unet(size=16, channels=3, num_classes=10, **kw) -> UNet:
     cfg = unet_config(
         "unet-tiny",

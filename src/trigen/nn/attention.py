@@ -10,7 +10,7 @@ from trigen.nn.kv_cache import KVCache
 
 
 class Attention(nn.Module):
-    """Self-attention with one fused ``qkv`` projection and an output ``proj`` (official DiT/timm names).
+    """Self-attention with one fused ``qkv`` projection and an output ``proj`` (DiT/timm names).
 
     ``forward(x)`` maps (B, T, D) → (B, T, D). ``causal=True`` masks future positions; with a
     :class:`KVCache` the new tokens attend to every cached token plus the causal part of themselves.
