@@ -233,6 +233,101 @@ def _sample_spec(
     )
 
 
+@app.command()
+def compare(
+    preset: Annotated[
+        str, typer.Option(help="demo (≈15 min on 2 CPU cores) | hour | smoke")
+    ] = "demo",
+    families: Annotated[
+        str | None, typer.Option(help="comma-separated, e.g. unet,dit,ar,pixelcnn")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="mnist | fashion_mnist | cifar10 | folder | idx")
+    ] = None,
+    data_root: Annotated[Path | None, typer.Option(help="directory of the dataset files")] = None,
+    resolution: Annotated[
+        int | None, typer.Option(help="image size shared by every family")
+    ] = None,
+    minutes: Annotated[
+        float | None, typer.Option(help="budget: training minutes per family")
+    ] = None,
+    images: Annotated[int | None, typer.Option(help="budget: images seen per family")] = None,
+    fid_samples: Annotated[
+        int | None, typer.Option(help="generated images per family for FID")
+    ] = None,
+    studies: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated: nfe,cfg,resolution,receptive_field,conditioning,dit_scaling"
+        ),
+    ] = None,
+    reuse: Annotated[
+        list[str] | None, typer.Option(help="family=checkpoint: skip its training (repeatable)")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("runs/compare"),
+    cache_dir: Annotated[
+        Path, typer.Option(help="reference statistics and classifier cache")
+    ] = Path("runs/cache"),
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+) -> None:
+    """Train the families on the same data and budget, measure them, and write the report."""
+    from trigen.compare.run import run_compare
+    from trigen.compare.settings import Study, compare_settings
+    from trigen.config import FamilyName as Fam
+    from trigen.errors import ConfigError
+
+    def parse(text: str | None, enum, what: str):
+        if text is None:
+            return None
+        try:
+            return tuple(enum(v.strip()) for v in text.split(",") if v.strip())
+        except ValueError:
+            valid = ", ".join(m.value for m in enum)
+            raise ConfigError(f"unknown {what} in {text!r}; choose from: {valid}") from None
+
+    reused = {}
+    for item in reuse or []:
+        fam, sep, path = item.partition("=")
+        if not sep or fam not in {f.value for f in Fam}:
+            raise ConfigError(f"--reuse must look like family=path, got {item!r}")
+        reused[fam] = Path(path)
+    settings = compare_settings(
+        preset,
+        families=parse(families, Fam, "family"),
+        dataset=dataset,
+        data_root=str(data_root) if data_root else None,
+        resolution=resolution,
+        minutes_per_family=minutes,
+        images_per_family=images,
+        fid_samples=fid_samples,
+        studies=parse(studies, Study, "study"),
+    )
+    dev = api.resolve_device(device)
+    results = run_compare(
+        settings,
+        out,
+        cache_dir=cache_dir,
+        device=dev,
+        reuse=reused,
+        log=lambda m: console.print(m),
+        command=" ".join(sys.argv),
+    )
+    _print_summary(results)
+    console.print(f"report: {out / 'report.md'} and {out / 'report' / 'index.html'}")
+
+
+def _print_summary(results: dict) -> None:
+    from rich.table import Table
+
+    from trigen.report.table import metric_rows
+
+    header, rows = metric_rows(results)
+    table = Table(*header, title="trigen compare")
+    for row in rows:
+        table.add_row(*row)
+    Console(soft_wrap=False).print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one line and exit 2; nothing else is caught."""
     try:
@@ -247,10 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.Abort:
         return 1
-    except Exception as err:  # click usage errors
-        import click
-
-        if isinstance(err, click.ClickException):
+    except Exception as err:
+        # usage errors of typer's bundled click (unknown option, bad value): shown, not raised
+        if callable(getattr(err, "show", None)) and isinstance(getattr(err, "exit_code", None), int):
             err.show()
             return err.exit_code
         raise

@@ -1,4 +1,4 @@
-"""Multi-head self-attention on fused SDPA (FlashAttention / memory-efficient kernels where available)."""
+"""Multi-head self-attention on fused SDPA (FlashAttention / memory-efficient kernels)."""
 
 from __future__ import annotations
 
