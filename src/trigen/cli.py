@@ -309,7 +309,7 @@ def compare(
         cache_dir=cache_dir,
         device=dev,
         reuse=reused,
-        log=lambda m: console.print(m),
+        log=lambda m: console.print(m, markup=False),
         command=" ".join(sys.argv),
     )
     _print_summary(results)
@@ -317,15 +317,9 @@ def compare(
 
 
 def _print_summary(results: dict) -> None:
-    from rich.table import Table
+    from trigen.report.table import markdown_table, metric_rows
 
-    from trigen.report.table import metric_rows
-
-    header, rows = metric_rows(results)
-    table = Table(*header, title="trigen compare")
-    for row in rows:
-        table.add_row(*row)
-    Console(soft_wrap=False).print(table)
+    print(markdown_table(*metric_rows(results)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,97 @@
+"""The measuring instruments of a comparison, built once and shared by every family."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trigen.data.datasets import ImageDataset
+from trigen.eval.domain import DomainClassifier
+from trigen.eval.fid import fid, kid
+from trigen.eval.inception import InceptionFeatures
+from trigen.eval.precision_recall import precision_recall
+from trigen.eval.stats import FeatureStats
+
+
+def _cached_features(
+    name: str, compute: Callable[[], np.ndarray], cache_dir: Path | None
+) -> np.ndarray:
+    """Features (N, D) from ``cache_dir/name.npz`` or computed and cached (float32 on disk)."""
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"{name}.npz"
+        if path.exists():
+            with np.load(path, allow_pickle=False) as data:
+                return data["features"].astype(np.float64)
+    feats = compute()
+    if cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
+        np.savez(tmp, features=feats.astype(np.float32))
+        os.replace(tmp, path)
+    return feats
+
+
+@dataclass
+class Evaluators:
+    """Inception-v3 (FID/KID/P&R) and the domain classifier, with the test set's features."""
+
+    inception: InceptionFeatures
+    inception_ref: np.ndarray  # (N, 2048) features of the reference test images
+    inception_ref_stats: FeatureStats
+    domain: DomainClassifier
+    domain_ref_stats: FeatureStats
+
+    @classmethod
+    def build(
+        cls,
+        train: ImageDataset,
+        test: ImageDataset,
+        *,
+        reference_images: int,
+        cache_dir: Path | None,
+        domain_seconds: float,
+        device: torch.device,
+        log: Callable[[str], None] = lambda _: None,
+    ) -> Evaluators:
+        n = min(reference_images, len(test))
+        inception = InceptionFeatures(device=device)
+        c, h, w = test.shape
+        key = f"inception-{test.name}-test-{c}x{h}x{w}-{inception.network_id[:12]}-{n}"
+        log(f"reference Inception features of {n} test images (cached after the first run)")
+        ref = _cached_features(key, lambda: inception.features(test.images[:n]), cache_dir)
+        log("domain classifier (cached after the first run)")
+        domain = DomainClassifier.train_or_load(
+            train, test, cache_dir, seconds_budget=domain_seconds, device=device
+        )
+        domain_ref = FeatureStats.from_features(domain.features(test.images[:n]))
+        return cls(inception, ref, FeatureStats.from_features(ref), domain, domain_ref)
+
+    def quality(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        """Every sample-quality metric of uint8 images (N, C, H, W) generated for ``labels``."""
+        feats = self.inception.features(images)
+        k = kid(feats, self.inception_ref)
+        pr = precision_recall(self.inception_ref, feats)
+        return {
+            "fid": fid(FeatureStats.from_features(feats), self.inception_ref_stats),
+            "fid_samples": len(images),
+            "fid_reference_images": len(self.inception_ref),
+            "kid_x1000": 1000 * k.mean,
+            "kid_std_x1000": 1000 * k.std,
+            "precision": pr.precision,
+            "recall": pr.recall,
+            **self.domain_quality(images, labels),
+        }
+
+    def domain_quality(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        """Fast proxies from the domain classifier: domain FID, class accuracy, confidence."""
+        stats = FeatureStats.from_features(self.domain.features(images))
+        return {
+            "domain_fid": fid(stats, self.domain_ref_stats),
+            "cond_accuracy": self.domain.conditional_accuracy(images, labels),
+            "confidence": self.domain.score(images),
+        }

@@ -1,0 +1,163 @@
+"""Measurements of one trained family: samples, quality, likelihood and cost."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from trigen.api import Loaded
+from trigen.compare.evaluators import Evaluators
+from trigen.compare.settings import CompareSettings
+from trigen.config import FamilyName
+from trigen.data.datasets import ImageDataset
+from trigen.eval.cost import count_flops, count_parameters, peak_memory
+from trigen.eval.likelihood import evaluate_nll
+from trigen.families.base import Family, SampleSpec
+
+DIFFUSION = (FamilyName.UNET, FamilyName.DIT)
+MIB = 2**20
+GRID_PER_CLASS = 8
+
+
+def sample_spec(name: FamilyName, settings: CompareSettings, **changes: Any) -> SampleSpec:
+    """The sampling settings a family is measured with (autoregressive families ignore sampler)."""
+    spec = SampleSpec(sampler=settings.sampler, steps=settings.sampling_steps)
+    return dataclasses.replace(spec, **changes)
+
+
+def nfe_of(name: FamilyName, spec: SampleSpec, tokens: int) -> int:
+    """Network evaluations per image: sampler steps for diffusion, tokens for autoregression."""
+    if name in DIFFUSION:
+        from trigen.diffusion.samplers import nfe
+
+        return nfe(spec.sampler, spec.steps)
+    return tokens
+
+
+def cycling_labels(n: int, num_classes: int) -> Tensor:
+    return torch.arange(n) % num_classes if num_classes else torch.zeros(n, dtype=torch.long)
+
+
+def generate(family: Family, labels: Tensor, spec: SampleSpec, *, seed: int, batch: int) -> Tensor:
+    """uint8 images (N, C, H, W) for ``labels``, batched, deterministic given ``seed``."""
+    device = next(family.net.parameters()).device
+    gen = torch.Generator(device).manual_seed(seed)
+    out = []
+    with torch.inference_mode():
+        for chunk in labels.split(batch):
+            x = family.sample(chunk.to(device), spec, gen)
+            out.append(((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu())
+    return torch.cat(out)
+
+
+def grid_images(images: Tensor, labels: Tensor, num_classes: int) -> np.ndarray:
+    """Up to GRID_PER_CLASS images of each class, one row per class: uint8 (N, H, W, C)."""
+    picked = []
+    for c in range(max(num_classes, 1)):
+        idx = (
+            (labels == c).nonzero().flatten()[:GRID_PER_CLASS]
+            if num_classes
+            else torch.arange(min(len(images), GRID_PER_CLASS * 4))
+        )
+        picked.append(images[idx])
+    return torch.cat(picked).permute(0, 2, 3, 1).numpy()
+
+
+def forward_flops(name: FamilyName, family: Family) -> int:
+    """FLOPs of one training-shape forward pass on a single image, counted by torch."""
+    net = family.net
+    device = next(net.parameters()).device
+    c, h, w = family.image_shape
+    y = torch.zeros(1, dtype=torch.long, device=device)
+    with torch.inference_mode():
+        if name in DIFFUSION:
+            x, t = torch.zeros(1, c, h, w, device=device), torch.full((1,), 500.0, device=device)
+            return count_flops(lambda: net(x, t, y))
+        if name is FamilyName.AR:
+            tokens = torch.zeros(1, c * h * w, dtype=torch.long, device=device)
+            return count_flops(lambda: net(tokens[:, :-1], y))  # the last token is a target only
+        x = torch.zeros(1, c, h, w, device=device)
+        return count_flops(lambda: net(x, y))
+
+
+def measure_family(
+    name: FamilyName,
+    loaded: Loaded,
+    train_summary: dict[str, Any],
+    test: ImageDataset,
+    evaluators: Evaluators,
+    settings: CompareSettings,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Headline numbers of one trained family, and its sample grid (N, H, W, C)."""
+    family = loaded.family
+    if name in DIFFUSION:
+        family = dataclasses.replace(family, nll_num_t=settings.elbo_timesteps)
+    spec = sample_spec(name, settings)
+    num_classes = loaded.data.num_classes
+    labels = cycling_labels(settings.fid_samples, num_classes)
+    c, h, w = family.image_shape
+    device = next(family.net.parameters()).device
+
+    holder: dict[str, Tensor] = {}
+
+    def run() -> None:
+        holder["images"] = generate(
+            family, labels, spec, seed=settings.seed, batch=settings.batch_size
+        )
+
+    start = time.perf_counter()
+    memory = peak_memory(run, device)
+    seconds = time.perf_counter() - start
+    images = holder["images"]
+
+    one = labels[:1].to(device)
+    sample_flops = count_flops(
+        lambda: family.sample(one, spec, torch.Generator(device).manual_seed(0))
+    )
+    nll = evaluate_nll(
+        family,
+        test,
+        max_images=settings.nll_images,
+        generator=torch.Generator(device).manual_seed(settings.seed),
+    )
+    kind = {
+        FamilyName.UNET: "ELBO bound",
+        FamilyName.DIT: "ELBO bound",
+        FamilyName.VQ: "token NLL",
+    }.get(name, "exact")
+    record = {
+        "preset": loaded.config.preset,
+        "params": count_parameters(family.net),
+        "train": train_summary,
+        "sampling": {
+            "sampler": spec.sampler
+            if name in DIFFUSION
+            else "ancestral (KV cache)"
+            if name is FamilyName.AR
+            else "ancestral (full forward per sub-pixel)",
+            "steps": spec.steps if name in DIFFUSION else c * h * w,
+            "nfe": nfe_of(name, spec, c * h * w),
+            "batch_size": settings.batch_size,
+            "latency_s_per_image": seconds / len(images),
+            "throughput_images_per_s": len(images) / seconds,
+            "peak_memory_mb": memory.peak_bytes / MIB,
+            "added_memory_mb": memory.added_bytes / MIB,
+        },
+        "cost": {
+            "flops_per_forward": forward_flops(name, family),
+            "flops_per_sample": sample_flops,
+        },
+        "quality": evaluators.quality(images, labels),
+        "nll": {
+            "bits_per_dim": nll.bits_per_dim,
+            "nats_per_image": nll.nats_per_image,
+            "images": nll.num_images,
+            "kind": kind,
+        },
+    }
+    return record, grid_images(images, labels, num_classes)

@@ -1,0 +1,210 @@
+"""``trigen compare``: train every family on the same data and budget, measure, report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trigen import api
+from trigen.compare import studies
+from trigen.compare.evaluators import Evaluators
+from trigen.compare.measure import measure_family
+from trigen.compare.settings import CompareSettings, Study
+from trigen.config import FamilyName, TrainConfig
+from trigen.data.datasets import load_dataset
+from trigen.report.grids import save_grid
+from trigen.report.plots import receptive_fields
+from trigen.report.render import RESULTS_FILE, render
+
+Log = Callable[[str], None]
+
+# Per-family training settings where the shared defaults are not the best choice.
+FAMILY_TRAINING: dict[FamilyName, dict[str, Any]] = {
+    FamilyName.UNET: {"lr": 2e-3},
+    FamilyName.DIT: {"lr": 2e-3},
+    FamilyName.AR: {"lr": 2e-3},
+    FamilyName.PIXELCNN: {"lr": 2e-3},
+}
+
+
+def train_config(name: FamilyName, s: CompareSettings, **changes: Any) -> TrainConfig:
+    """The training run of family ``name`` under the comparison's shared budget."""
+    values: dict[str, Any] = {
+        "family": name,
+        "model": s.models.get(name.value, ""),
+        "dataset": s.dataset,
+        "data_root": s.data_root,
+        "resolution": s.resolution,
+        "batch_size": s.batch_size,
+        "precision": s.precision,
+        "seed": s.seed,
+        "max_minutes": s.minutes_per_family,
+        "max_images": s.images_per_family,
+        "log_every": 10,
+        "checkpoint_every": 10**9,
+        **FAMILY_TRAINING.get(name, {}),
+        **changes,
+    }
+    return TrainConfig.from_dict(values)
+
+
+def _loss_curve(run_dir: Path) -> list[list[float]]:
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [[r["images"], r["loss"]] for r in records]
+
+
+def _train_or_reuse(
+    cfg: TrainConfig, run_dir: Path, reuse: Path | None, device: torch.device, log: Log
+) -> tuple[api.Loaded, dict[str, Any]]:
+    if reuse is None:
+        result = api.train(cfg, run_dir, device=device, on_log=lambda r: None, on_warning=log)
+        summary = {
+            "images_seen": result.images_seen,
+            "seconds": result.seconds,
+            "images_per_second": result.images_per_second,
+            "final_loss": result.last_loss,
+        }
+        source = run_dir
+    else:
+        source, summary = reuse, {}
+    loaded = api.load(source, device=device)
+    summary.setdefault("images_seen", loaded.images_seen)
+    curve = _loss_curve(
+        source if source.is_dir() and (source / "metrics.jsonl").exists() else source.parent.parent
+    )
+    summary["loss_curve"] = curve
+    if "final_loss" not in summary and curve:
+        summary["final_loss"] = curve[-1][1]
+    return loaded, summary
+
+
+def run_compare(
+    s: CompareSettings,
+    out: Path,
+    *,
+    cache_dir: Path | None,
+    device: torch.device,
+    reuse: dict[str, Path] | None = None,
+    log: Log = lambda _: None,
+    command: str = "",
+) -> dict[str, Any]:
+    """Train (or reuse), measure and report every family of ``s``; returns the results dict."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    reuse = reuse or {}
+    train = load_dataset(s.dataset, "train", root=s.data_root, resolution=s.resolution)
+    test = load_dataset(s.dataset, "test", root=s.data_root, resolution=s.resolution)
+    log(f"evaluators on {s.dataset} {test.shape}")
+    ev = Evaluators.build(
+        train,
+        test,
+        reference_images=s.reference_images,
+        cache_dir=cache_dir,
+        domain_seconds=s.domain_seconds,
+        device=device,
+        log=log,
+    )
+    results: dict[str, Any] = {
+        "meta": {
+            "dataset": s.dataset,
+            "image_shape": list(test.shape),
+            "budget": s.budget_text,
+            "batch_size": s.batch_size,
+            "precision": s.precision,
+            "device": str(device),
+            "cpu": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "date": dt.datetime.now().isoformat(timespec="seconds"),
+            "domain_classifier_test_accuracy": ev.domain.info.get("test_accuracy"),
+            "command": command,
+        },
+        "families": {},
+        "studies": {},
+        "notes": [],
+    }
+    runs: dict[FamilyName, api.Loaded] = {}
+    for name in s.families:
+        log(
+            f"[{name.value}] training ({s.budget_text})"
+            if name.value not in reuse
+            else f"[{name.value}] reusing {reuse[name.value]}"
+        )
+        loaded, summary = _train_or_reuse(
+            train_config(name, s), out / name.value, reuse.get(name.value), device, log
+        )
+        runs[name] = loaded
+        log(f"[{name.value}] sampling {s.fid_samples} images and measuring")
+        record, grid = measure_family(name, loaded, summary, test, ev, s)
+        save_grid(grid, out / f"{name.value}_samples.png", nrow=8)
+        record["grid"] = f"{name.value}_samples.png"
+        results["families"][name.value] = record
+        _write_results(out, results)
+        q = record["quality"]
+        log(
+            f"[{name.value}] FID {q['fid']:.1f} (n={q['fid_samples']}), domain FID "
+            f"{q['domain_fid']:.2f}, class acc {q['cond_accuracy']:.3f}, "
+            f"{record['nll']['bits_per_dim']:.3f} bits/dim ({record['nll']['kind']})"
+        )
+    _run_studies(s, out, runs, ev, test, device, results, log)
+    _write_results(out, results)
+    render(out)
+    return results
+
+
+def _run_studies(
+    s: CompareSettings,
+    out: Path,
+    runs: dict[FamilyName, api.Loaded],
+    ev: Evaluators,
+    test,
+    device: torch.device,
+    results: dict[str, Any],
+    log: Log,
+) -> None:
+    st = results["studies"]
+    if Study.NFE in s.studies:
+        log("study: quality vs NFE")
+        st["nfe"] = studies.nfe_study(runs, ev, s)
+    if Study.CFG in s.studies:
+        log("study: guidance sweep")
+        st["cfg"] = studies.cfg_study(runs, ev, s)
+    if Study.RESOLUTION in s.studies:
+        log("study: latency and memory vs resolution")
+        st["resolution"] = studies.resolution_study(runs, s, device)
+    if Study.RECEPTIVE_FIELD in s.studies:
+        log("study: effective receptive fields")
+        maps = studies.receptive_field_maps(runs, test)
+        if receptive_fields(maps, out / "report" / "receptive_fields.png") is not None:
+            st["receptive_field_png"] = "receptive_fields.png"
+    for study, key in ((Study.CONDITIONING, "conditioning"), (Study.DIT_SCALING, "dit_scaling")):
+        if study not in s.studies:
+            continue
+        log(f"study: {key} (DiT variants at equal budget)")
+        rows = []
+        base = train_config(
+            FamilyName.DIT,
+            s,
+            max_minutes=s.conditioning_minutes if s.minutes_per_family is not None else None,
+        )
+        for variant, cfg in studies.variant_configs(base, key):
+            run_dir = out / key / variant.replace(" ", "_").replace("×", "x")
+            loaded, summary = _train_or_reuse(cfg, run_dir, None, device, log)
+            rows.append(studies.variant_row(variant, loaded, summary.get("final_loss"), ev, s))
+        st[key] = rows
+
+
+def _write_results(out: Path, results: dict[str, Any]) -> None:
+    tmp = out / f".{RESULTS_FILE}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(results, indent=1, default=float))
+    tmp.replace(out / RESULTS_FILE)

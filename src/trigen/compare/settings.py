@@ -1,0 +1,123 @@
+"""What ``trigen compare`` runs: families, budget, evaluation sizes and studies, as presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from trigen.config import FamilyName
+from trigen.errors import ConfigError
+
+
+class Study(StrEnum):
+    """Optional measurements beyond the headline table."""
+
+    NFE = "nfe"  # quality vs number of denoiser evaluations, per sampler
+    CFG = "cfg"  # guidance scale sweep: quality vs class accuracy
+    RESOLUTION = "resolution"  # sampling latency / memory vs resolution at comparable size
+    RECEPTIVE_FIELD = "receptive_field"  # |∂ out(centre) / ∂ in| per family
+    CONDITIONING = "conditioning"  # DiT adaLN-Zero / adaLN / in-context / cross-attn, equal budget
+    DIT_SCALING = "dit_scaling"  # a few DiT depths/widths: quality vs GFLOPs at equal images
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """One comparison: every family trains with the same data, budget and hardware."""
+
+    families: tuple[FamilyName, ...] = (FamilyName.UNET, FamilyName.DIT, FamilyName.AR)
+    dataset: str = "mnist"
+    data_root: str | None = None
+    resolution: int | None = None
+    minutes_per_family: float | None = 2.5
+    images_per_family: int | None = None
+    models: dict[str, str] = field(default_factory=dict)  # family → preset (default per family)
+    batch_size: int = 64
+    precision: str = "fp32"
+    seed: int = 0
+    fid_samples: int = 500  # generated images per family for FID/KID/P&R
+    reference_images: int = 2000  # test images for the reference statistics
+    nll_images: int = 200  # test images for bits/dim
+    elbo_timesteps: int = 25  # Monte-Carlo timesteps per image of the diffusion ELBO
+    sampler: str = "ddim"
+    sampling_steps: int = 50
+    study_samples: int = 200  # images per point of the NFE / CFG sweeps (domain-feature metrics)
+    nfe_steps: tuple[int, ...] = (5, 10, 20, 50)
+    nfe_samplers: tuple[str, ...] = ("ddim", "dpmpp_2m", "heun", "ddpm")
+    cfg_scales: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 4.0)
+    resolutions: tuple[int, ...] = (8, 16, 28)
+    studies: tuple[Study, ...] = (Study.NFE, Study.CFG, Study.RESOLUTION, Study.RECEPTIVE_FIELD)
+    conditioning_minutes: float = 2.0
+    domain_seconds: float = 45.0
+
+    def __post_init__(self) -> None:
+        if not self.families:
+            raise ConfigError("compare needs at least one family")
+        if (self.minutes_per_family is None) == (self.images_per_family is None):
+            raise ConfigError("give exactly one budget: minutes per family or images per family")
+        for name in (
+            "fid_samples",
+            "reference_images",
+            "nll_images",
+            "study_samples",
+            "sampling_steps",
+            "batch_size",
+            "elbo_timesteps",
+        ):
+            if getattr(self, name) < 2:
+                raise ConfigError(f"{name} must be at least 2, got {getattr(self, name)}")
+
+    @property
+    def budget_text(self) -> str:
+        if self.minutes_per_family is not None:
+            return f"{self.minutes_per_family:g} wall-clock minutes per family"
+        return f"{self.images_per_family} images seen per family"
+
+
+PRESETS: dict[str, CompareSettings] = {
+    # make demo: ≤ 15 minutes on 2 CPU cores, set-up included
+    "demo": CompareSettings(),
+    # an hour on 2 CPU cores: longer training, full FID sample size, every study
+    "hour": CompareSettings(
+        minutes_per_family=12.0,
+        fid_samples=1000,
+        reference_images=10000,
+        nll_images=1000,
+        study_samples=500,
+        nfe_steps=(5, 10, 20, 50, 250),
+        resolutions=(8, 16, 28, 32),
+        studies=tuple(Study),
+        conditioning_minutes=3.0,
+        domain_seconds=90.0,
+    ),
+    # seconds: a smoke test of the whole pipeline (tests and CI)
+    "smoke": CompareSettings(
+        minutes_per_family=None,
+        images_per_family=128,
+        batch_size=32,
+        fid_samples=20,
+        reference_images=20,
+        nll_images=8,
+        elbo_timesteps=2,
+        sampling_steps=3,
+        study_samples=10,
+        nfe_steps=(2, 3),
+        nfe_samplers=("ddim", "heun"),
+        cfg_scales=(1.0, 2.0),
+        resolutions=(8,),
+        domain_seconds=2.0,
+        conditioning_minutes=0.05,
+    ),
+}
+
+
+def compare_settings(preset: str, **overrides) -> CompareSettings:
+    """The named preset with ``overrides`` (None values ignored) applied."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown compare preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if "images_per_family" in changes:
+        changes.setdefault("minutes_per_family", None)
+    if "minutes_per_family" in changes and changes["minutes_per_family"] is not None:
+        changes.setdefault("images_per_family", None)
+    return dataclasses.replace(PRESETS[preset], **changes)

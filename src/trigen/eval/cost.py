@@ -1,0 +1,155 @@
+"""What a model costs: parameters, FLOPs counted by torch, latency, and peak memory.
+
+Peak memory on CPU is the process's resident-set high-water mark (``VmHWM`` in
+``/proc/self/status``). That mark only ever rises, so a plain before/after difference says nothing
+about a call that stays below an earlier peak. Linux lets a process reset it to the current RSS
+(writing ``5`` to ``/proc/self/clear_refs``, since Linux 4.0), which we do before the call: the
+peak is then exact for this call, in-process, without the cost and pickling limits of a fresh
+subprocess. Where the reset is refused (not Linux, or a locked-down /proc) we fall back to the
+``getrusage`` high-water mark delta and flag the result as a lower bound (``exact=False``).
+On CUDA the peak is ``torch.cuda.max_memory_allocated`` after resetting its statistics.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from trigen.errors import ConfigError
+
+PROC_STATUS = Path("/proc/self/status")
+PROC_CLEAR_REFS = Path("/proc/self/clear_refs")
+RESET_PEAK_RSS = "5"  # clear_refs command: reset the peak RSS to the current RSS
+KIB = 1024
+# getrusage's ru_maxrss is in KiB on Linux but in bytes on macOS
+RUSAGE_UNIT = 1 if sys.platform == "darwin" else KIB
+
+
+def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
+    """Number of scalar parameters of ``module`` (shared tensors counted once)."""
+    seen = {id(p): p for p in module.parameters() if p.requires_grad or not trainable_only}
+    return sum(p.numel() for p in seen.values())
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """Floating-point operations of one call of ``fn()``, as counted by torch's FlopCounterMode.
+
+    A multiply-accumulate counts as 2 FLOPs (a Linear(a, b) on n rows is 2·n·a·b); only the
+    operators torch has formulas for are counted (matmuls, convolutions, attention), which
+    dominate every model here. For a sampler, call the whole sampling: FLOPs per sample follow
+    from NFE × forward cost as counted, KV-cache savings included. A ``fn`` that calls
+    ``backward`` has its backward pass counted too (a training step).
+    """
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def _synchronize(device: torch.device | None) -> None:
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def latency(
+    fn: Callable[[], object],
+    *,
+    warmup: int = 1,
+    repeats: int = 5,
+    device: torch.device | str | None = None,
+) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeats`` calls after ``warmup`` calls.
+
+    ``device``: for CUDA, each call is timed to the end of its kernels (synchronised).
+    """
+    if repeats < 1 or warmup < 0:
+        raise ConfigError(f"latency needs repeats ≥ 1 and warmup ≥ 0, got {repeats}, {warmup}")
+    device = torch.device(device) if device is not None else None
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        _synchronize(device)
+        start = time.perf_counter()
+        fn()
+        _synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@dataclass(frozen=True)
+class PeakMemory:
+    """Memory of one call: ``peak_bytes`` at its high point, ``baseline_bytes`` before it.
+
+    ``peak_bytes − baseline_bytes`` is what the call itself added at its peak. CPU: resident set
+    size of the whole process; CUDA: bytes allocated by torch's caching allocator. ``exact`` is
+    False when the CPU high-water mark could not be reset (then the delta is a lower bound).
+    """
+
+    peak_bytes: int
+    baseline_bytes: int
+    device: str
+    exact: bool
+
+    @property
+    def added_bytes(self) -> int:
+        """Bytes the call added at its peak, above what was in use before it."""
+        return max(self.peak_bytes - self.baseline_bytes, 0)
+
+
+def _status_kib(field: str) -> int | None:
+    """A ``kB`` field of /proc/self/status (e.g. VmRSS, VmHWM), or None where unavailable."""
+    try:
+        match = re.search(rf"^{field}:\s+(\d+) kB", PROC_STATUS.read_text(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the process's RSS high-water mark to its current RSS; False where not allowed."""
+    try:
+        PROC_CLEAR_REFS.write_text(RESET_PEAK_RSS)
+    except OSError:
+        return False
+    return True
+
+
+def _cpu_peak(fn: Callable[[], object]) -> PeakMemory:
+    gc.collect()  # free garbage from before the call, so it is not in the baseline
+    exact = _reset_peak_rss()
+    baseline_kib = _status_kib("VmRSS")
+    if not exact or baseline_kib is None:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * RUSAGE_UNIT
+        fn()
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * RUSAGE_UNIT
+        return PeakMemory(after, before, "cpu", exact=False)
+    fn()
+    peak_kib = _status_kib("VmHWM") or baseline_kib
+    return PeakMemory(peak_kib * KIB, baseline_kib * KIB, "cpu", exact=True)
+
+
+def peak_memory(fn: Callable[[], object], device: torch.device | str = "cpu") -> PeakMemory:
+    """Peak memory while ``fn()`` runs on ``device`` (CPU: process RSS; CUDA: torch allocations)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return _cpu_peak(fn)
+    if device.type != "cuda":
+        raise ConfigError(f"peak memory is measured on cpu or cuda, not {device.type}")
+    torch.cuda.synchronize(device)
+    baseline = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    fn()
+    torch.cuda.synchronize(device)
+    return PeakMemory(torch.cuda.max_memory_allocated(device), baseline, "cuda", exact=True)

@@ -1,0 +1,288 @@
+"""A small CNN classifier trained by trigen on the dataset itself: a fast, domain-specific judge.
+
+Inception-v3 was trained on ImageNet photographs and runs ~10 img/s on a small CPU; this network
+costs ~4 MFLOPs per 28×28 image (Inception: ~5.7 GFLOPs) and knows the dataset's classes. It gives
+(a) penultimate-layer features for a quick FID proxy ("domain FID"),
+(b) conditional accuracy: the fraction of samples classified as the class they were asked for,
+(c) an Inception-score-like confidence exp(E_x KL(p(y|x) ‖ p(y))).
+It is trained once per (dataset, resolution, training data hash) and cached as safetensors + JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from trigen.data.datasets import ImageDataset
+from trigen.data.mnist import sha256_of
+from trigen.data.transforms import to_model_range
+from trigen.errors import CheckpointError, ConfigError, DataError
+from trigen.eval.inception import as_uint8_images
+
+FORMAT_VERSION = 1  # bump when DomainNet or the metadata change: old caches are then retrained
+WIDTH = 16  # channels of the first convolution; the next two stages use 2× and 4×
+POOLED = 4  # the last feature map is average-pooled to POOLED × POOLED at any input size
+FEATURE_DIM = 128  # width of the penultimate layer, the "domain features"
+BATCH = 64
+EVAL_BATCH = 512
+LEARNING_RATE = 3e-3
+WEIGHT_DECAY = 1e-4
+# Stop here even when time is left. Measured on MNIST (one thread of a busy AVX2 EPYC): 1 epoch
+# 98.0% test accuracy in 49 CPU-s, 2 epochs 98.8% in 89 CPU-s.
+MAX_EPOCHS = 2.0
+FIELDS = ("format", "dataset", "shape", "num_classes", "data_sha256")  # must match to reuse a cache
+
+Progress = Callable[[int, int], None]
+
+
+def _conv(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU())
+
+
+class DomainNet(nn.Module):
+    """Images (B, C, H, W) in [-1, 1] → class logits (B, K); ``features`` gives (B, FEATURE_DIM).
+
+    Three 3×3 conv stages with 2× pooling between them: ~4 MFLOPs per 28×28 image, so it trains
+    to ≥ 98% on MNIST in 1–2 CPU minutes. No normalisation layers: a short training leaves
+    batch-norm running statistics unsettled, and this net is shallow enough not to need them.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _conv(in_channels, WIDTH),
+            nn.MaxPool2d(2),
+            _conv(WIDTH, 2 * WIDTH),
+            nn.MaxPool2d(2),
+            _conv(2 * WIDTH, 4 * WIDTH),
+            nn.AdaptiveAvgPool2d(POOLED),  # keeps a coarse layout, unlike a global pool
+            nn.Flatten(),
+            nn.Linear(4 * WIDTH * POOLED * POOLED, FEATURE_DIM),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(FEATURE_DIM, num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.body(x)  # (B, FEATURE_DIM)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))  # (B, K)
+
+
+def data_hash(dataset: ImageDataset) -> str:
+    """sha256 of a dataset's images, labels, shape and class count: the cache's notion of 'same'."""
+    digest = hashlib.sha256(f"{tuple(dataset.images.shape)}|{dataset.num_classes}|".encode())
+    digest.update(dataset.images.contiguous().numpy().tobytes())
+    digest.update(dataset.labels.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def inception_score(probs: Tensor) -> float:
+    """exp(E_x KL(p(y|x) ‖ p(y))) of class probabilities (N, K): 1 (no confidence or one class
+    for all) up to K (confident and every class equally often)."""
+    p = probs.double().clamp_min(1e-12)
+    marginal = p.mean(dim=0, keepdim=True)  # p(y), (1, K)
+    kl = (p * (p.log() - marginal.log())).sum(dim=1)  # (N,)
+    return math.exp(float(kl.mean()))
+
+
+class DomainClassifier:
+    """A trained :class:`DomainNet`, its metadata ``info`` and its weights hash ``network_id``."""
+
+    def __init__(self, net: DomainNet, info: dict, network_id: str) -> None:
+        self.net = net.eval()
+        self.info = info
+        self.network_id = network_id
+        self.shape = tuple(info["shape"])  # (C, H, W) the classifier was trained on
+
+    def _inputs(self, images: Tensor) -> Tensor:
+        """uint8 or [-1, 1] float images → the net's float input, on its device."""
+        if tuple(images.shape[1:]) != self.shape:
+            raise DataError(
+                f"images are {tuple(images.shape[1:])} but the domain classifier was trained on "
+                f"{self.shape}; evaluate at the training resolution and channels"
+            )
+        device = next(self.net.parameters()).device
+        return to_model_range(as_uint8_images(images)).to(device)
+
+    @torch.inference_mode()
+    def _map(self, fn: Callable[[Tensor], Tensor], images: Tensor, progress: Progress | None):
+        out = []
+        for start in range(0, images.shape[0], EVAL_BATCH):
+            out.append(fn(self._inputs(images[start : start + EVAL_BATCH])).float().cpu())
+            if progress is not None:
+                progress(min(start + EVAL_BATCH, images.shape[0]), images.shape[0])
+        return torch.cat(out)
+
+    def features(self, images: Tensor, progress: Progress | None = None) -> np.ndarray:
+        """Penultimate features (N, FEATURE_DIM) float64 of uint8 or [-1, 1] images (N, C, H, W)."""
+        return self._map(self.net.features, images, progress).double().numpy()
+
+    def probabilities(self, images: Tensor) -> Tensor:
+        """Class probabilities p(y|x) (N, K) float32."""
+        return self._map(lambda x: self.net(x).softmax(dim=-1), images, None)
+
+    def predict(self, images: Tensor) -> Tensor:
+        """Most probable class (N,) int64."""
+        return self.probabilities(images).argmax(dim=-1)
+
+    def conditional_accuracy(self, images: Tensor, labels: Tensor) -> float:
+        """Fraction of ``images`` classified as their requested class ``labels`` (N,)."""
+        return float((self.predict(images) == labels.cpu()).double().mean())
+
+    def accuracy(self, dataset: ImageDataset) -> float:
+        """Fraction of ``dataset`` classified correctly."""
+        return self.conditional_accuracy(dataset.images, dataset.labels)
+
+    def score(self, images: Tensor) -> float:
+        """Inception-score-like confidence of ``images`` (see :func:`inception_score`)."""
+        return inception_score(self.probabilities(images))
+
+    @classmethod
+    def train_or_load(
+        cls,
+        dataset_train: ImageDataset,
+        dataset_test: ImageDataset,
+        cache_dir: Path | None,
+        *,
+        seconds_budget: float = 90.0,
+        seed: int = 0,
+        max_epochs: float = MAX_EPOCHS,
+        device: torch.device | str = "cpu",
+        progress: Progress | None = None,
+    ) -> DomainClassifier:
+        """The classifier cached in ``cache_dir`` for this training data, else train and cache one.
+
+        Training stops after ``seconds_budget`` seconds or ``max_epochs`` epochs, whichever comes
+        first (an epoch = len(dataset_train) images drawn with replacement; the learning rate
+        decays linearly to 0 along the way). ``dataset_test`` gives the accuracy stored with it.
+        ``progress(images_seen, max_images)``. No cache if ``cache_dir`` is None.
+        """
+        if not (seconds_budget > 0 and max_epochs > 0):
+            raise ConfigError(
+                f"domain classifier budget must be positive, got {seconds_budget} s and "
+                f"{max_epochs} epochs"
+            )
+        if dataset_train.num_classes < 2:
+            raise DataError(f"{dataset_train.name}: a domain classifier needs ≥ 2 classes")
+        if dataset_test.shape != dataset_train.shape:
+            raise DataError(f"test images {dataset_test.shape} ≠ train {dataset_train.shape}")
+        info = {
+            "format": FORMAT_VERSION,
+            "dataset": dataset_train.name,
+            "shape": list(dataset_train.shape),
+            "num_classes": dataset_train.num_classes,
+            "data_sha256": data_hash(dataset_train),
+        }
+        stem = f"domain-{info['dataset']}-{dataset_train.shape[-1]}px-{info['data_sha256'][:16]}"
+        if cache_dir is not None and (found := _load(Path(cache_dir), stem, info, device)):
+            return found
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+            torch.manual_seed(seed)
+            net = DomainNet(dataset_train.shape[0], dataset_train.num_classes).to(device)
+        stats = _train(net, dataset_train, seconds_budget, max_epochs, seed, progress)
+        classifier = cls(net, info, network_id=_weights_hash(net))
+        info.update(stats, seed=seed, test_accuracy=classifier.accuracy(dataset_test))
+        if cache_dir is not None:
+            _save(Path(cache_dir), stem, net, info)
+        return classifier
+
+
+def _train(
+    net: DomainNet,
+    data: ImageDataset,
+    seconds_budget: float,
+    max_epochs: float,
+    seed: int,
+    progress: Progress | None,
+) -> dict:
+    """Train ``net`` in place with AdamW; returns how long and how much it trained."""
+    device = next(net.parameters()).device
+    optim = torch.optim.AdamW(net.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    rng = torch.Generator().manual_seed(seed)
+    max_images = int(max_epochs * len(data))
+    seen, start = 0, time.perf_counter()
+    net.train()
+    while True:
+        done = max((time.perf_counter() - start) / seconds_budget, seen / max_images)
+        if done >= 1:
+            break
+        for group in optim.param_groups:
+            group["lr"] = LEARNING_RATE * (1 - done)  # linear decay over the budget (time or data)
+        index = torch.randint(len(data), (BATCH,), generator=rng)
+        images, labels = data[index]
+        loss = F.cross_entropy(net(images.to(device)), labels.to(device))
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        seen += BATCH
+        if progress is not None:
+            progress(min(seen, max_images), max_images)
+    net.eval()
+    return {"images_seen": seen, "train_seconds": round(time.perf_counter() - start, 2)}
+
+
+def _weights_hash(net: nn.Module) -> str:
+    """sha256 of the weights' names and bytes: the same for a net in memory and its cached copy."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(net.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it onto ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save(cache_dir: Path, stem: str, net: DomainNet, info: dict) -> None:
+    """Write the weights, then the JSON that vouches for them (last: its presence = complete)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    weights, meta = cache_dir / f"{stem}.safetensors", cache_dir / f"{stem}.json"
+    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    _atomic_write(weights, lambda tmp: save_file(tensors, str(tmp)))
+    info = {**info, "weights_sha256": sha256_of(weights)}
+    _atomic_write(meta, lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
+
+
+def _load(cache_dir: Path, stem: str, info: dict, device) -> DomainClassifier | None:
+    """The cached classifier matching ``info``, None if absent; CheckpointError if damaged."""
+    weights, meta = cache_dir / f"{stem}.safetensors", cache_dir / f"{stem}.json"
+    if not meta.is_file():
+        return None
+    hint = f"delete {meta} and {weights} to retrain"
+    try:
+        stored = json.loads(meta.read_text())
+        if any(stored.get(k) != info[k] for k in FIELDS):
+            return None  # another format version: retrain and replace
+        if not weights.is_file() or sha256_of(weights) != stored["weights_sha256"]:
+            raise CheckpointError(
+                f"domain classifier weights {weights} are missing or altered; {hint}"
+            )
+        net = DomainNet(info["shape"][0], info["num_classes"])
+        net.load_state_dict(load_file(str(weights)))
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        raise CheckpointError(
+            f"domain classifier cache {meta} is unreadable ({err}); {hint}"
+        ) from None
+    return DomainClassifier(net.to(device), stored, _weights_hash(net))
