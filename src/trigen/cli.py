@@ -338,7 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as err:
         # usage errors of typer's bundled click (unknown option, bad value): shown, not raised
-        if callable(getattr(err, "show", None)) and isinstance(getattr(err, "exit_code", None), int):
+        if callable(getattr(err, "show", None)) and isinstance(
+            getattr(err, "exit_code", None), int
+        ):
             err.show()
             return err.exit_code
         raise

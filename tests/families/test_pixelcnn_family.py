@@ -234,6 +234,8 @@ def test_user_errors_are_clear() -> None:
         fam.nll(Batch(_images(2, 1, 8), torch.tensor([0, 1])))  # wrong size
     with pytest.raises(DataError):
         fam.sample(torch.tensor([4]), SampleSpec())  # beyond the null class
+    with pytest.raises(DataError):
+        fam.loss(Batch(_images(2, 1, 6), torch.tensor([0, -1])))
     with pytest.raises(ConfigError):
         fam.sample(torch.tensor([0]), SampleSpec(temperature=0.0))
     with pytest.raises(ConfigError):

@@ -98,11 +98,13 @@ def test_receptive_field_has_no_blind_spot(kernel_size: int, num_layers: int) ->
 @pytest.mark.parametrize("output", ["softmax256", "logistic_mixture"])
 def test_a_window_of_context_rows_gives_the_full_output(output: str) -> None:
     """Row i computed from rows [i - context_rows, i] alone equals row i of the whole image."""
-    config = PixelCNNConfig(in_channels=3, input_size=12, channels=9, num_layers=3, output=output)
+    config = PixelCNNConfig(
+        in_channels=3, input_size=12, channels=9, num_layers=3, kernel_size=3, output=output
+    )
     net = PixelCNN(config).double()
     x, y = torch.rand(2, 3, 12, 12, dtype=torch.float64) * 2 - 1, torch.tensor([1, 10])
     full = net(x, y)
-    for i in (4, 7, 11):
+    for i in (5, 8, 11):
         top = i - config.context_rows
         assert top >= 0
         window = net(x[:, :, top : i + 1], y)
@@ -137,6 +139,7 @@ def test_presets_and_overrides() -> None:
     config = pixelcnn_config("pixelcnn-tiny", num_classes=0, output="logistic_mixture")
     assert config.output is PixelCNNOutput.LOGISTIC_MIXTURE and config.num_classes == 0
     assert pixelcnn_config("pixelcnn-cifar").out_channels == num_params(3, 10)
+    assert PixelCNNConfig() == pixelcnn_config("pixelcnn-tiny")
 
 
 @pytest.mark.parametrize(
@@ -149,6 +152,7 @@ def test_presets_and_overrides() -> None:
         lambda: pixelcnn_config("pixelcnn-tiny", num_layers=0),
         lambda: pixelcnn_config("pixelcnn-tiny", in_channels=3, channels=2),
         lambda: pixelcnn_config("pixelcnn-tiny", num_classes=-1),
+        lambda: pixelcnn_config("pixelcnn-tiny", channels="32"),
     ],
 )
 def test_bad_configs_raise_config_error(make) -> None:
