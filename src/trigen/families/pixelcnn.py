@@ -1,0 +1,149 @@
+"""PixelCNN family: exact likelihood training and pixel-by-pixel sampling of a gated PixelCNN.
+
+The network (``trigen.models.pixelcnn.PixelCNN``) reads the whole image at once (teacher forcing)
+and its masks make every output causal, so one forward gives the exact NLL of an image; sampling
+needs one forward per sub-pixel in raster order (R → G → B within a pixel).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from trigen.autoregressive import logistic_mixture
+from trigen.autoregressive.filters import check_sampling
+from trigen.autoregressive.generate import sample_token
+from trigen.autoregressive.objectives import token_nll
+from trigen.batch import Batch
+from trigen.data.transforms import from_model_range, to_model_range
+from trigen.errors import ConfigError, DataError
+from trigen.families.autoregressive import check_family, check_sample_labels, drop_labels
+from trigen.families.base import SampleSpec
+from trigen.guidance import NO_GUIDANCE, guided
+from trigen.models.pixelcnn import PixelCNNConfig, PixelCNNOutput
+
+PixelLogits = Callable[[Tensor, Tensor], Tensor]
+"""``fn(x (B, C, H, W), y (B,)) → (B, 256, C)``: the logits of every channel of one pixel."""
+
+
+@dataclass
+class PixelCNNFamily:
+    """A PixelCNN over images ``image_shape`` (C, H, W) with 256 levels per sub-pixel.
+
+    ``loss`` and ``nll`` are the exact NLL in nats per image of the 8-bit images (sum over the
+    C·H·W sub-pixels); ``loss`` replaces labels by the null class ``num_classes`` with
+    probability ``label_dropout`` so that classifier-free guidance works at sampling time.
+    """
+
+    net: nn.Module
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    label_dropout: float = 0.1
+
+    nll_is_pixel_exact: ClassVar[bool] = True
+    """``nll`` is the exact likelihood of the 8-bit images, so bits/dim is meaningful."""
+
+    def __post_init__(self) -> None:
+        check_family(self.num_classes, self.label_dropout)
+        cfg = self.config
+        built_for = (cfg.in_channels, cfg.input_size, cfg.input_size)
+        if tuple(self.image_shape) != built_for or cfg.num_classes != self.num_classes:
+            raise ConfigError(
+                f"PixelCNN built for images {built_for} and {cfg.num_classes} classes cannot model "
+                f"images {tuple(self.image_shape)} with {self.num_classes} classes; rebuild it"
+            )
+
+    @property
+    def config(self) -> PixelCNNConfig:
+        config = getattr(self.net, "config", None)
+        if not isinstance(config, PixelCNNConfig):
+            raise ConfigError(f"PixelCNNFamily needs a PixelCNN network, got {type(self.net)}")
+        return config
+
+    def _levels(self, images: Tensor) -> Tensor:
+        """int64 levels (B, C, H, W) in 0..255 of images in [-1, 1], checked against the shape."""
+        if tuple(images.shape[1:]) != tuple(self.image_shape):
+            raise DataError(
+                f"images of shape {tuple(images.shape[1:])} given to a model of "
+                f"{tuple(self.image_shape)}; use data of the shape it was built for"
+            )
+        return from_model_range(images).long()
+
+    def _nll(self, images: Tensor, labels: Tensor) -> Tensor:
+        """Exact NLL in nats (B,) of the 8-bit discretisation of images given labels."""
+        levels = self._levels(images)
+        x = to_model_range(levels, next(self.net.parameters()).dtype)  # what sampling feeds
+        out = self.net(x, labels)
+        if self.config.output is PixelCNNOutput.SOFTMAX256:
+            # (B, 256, C, H, W) → (B, C·H·W, 256): one token per sub-pixel
+            return token_nll(out.flatten(2).transpose(1, 2), levels.flatten(1))
+        log_p = logistic_mixture.log_prob(out.float(), x.float())  # (B, H, W)
+        return -log_p.sum(dim=(1, 2))
+
+    def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        """NLL in nats per image (B,) with label dropout (randomness from ``generator``)."""
+        labels = check_sample_labels(batch.labels, self.num_classes)
+        labels = drop_labels(labels, self.num_classes, self.label_dropout, generator)
+        return self._nll(batch.images, labels)
+
+    @torch.no_grad()
+    def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        """Exact NLL in nats per image (B,) of the 8-bit images given their labels."""
+        return self._nll(batch.images, check_sample_labels(batch.labels, self.num_classes))
+
+    def _pixel_logits(self, i: int, j: int) -> PixelLogits:
+        """The logits of pixel (i, j) as a function of the image so far.
+
+        The network reads only the rows that reach row i (``config.context_rows`` above it),
+        which gives the same output as the full image. Softmax output: one forward per call,
+        since channel c's logits read channels < c of the pixel. Mixture output: the network
+        never reads the pixel itself, so its parameters are computed once per pixel and reused
+        for every channel.
+        """
+        top = max(0, i - self.config.context_rows)
+        if self.config.output is PixelCNNOutput.SOFTMAX256:
+            return lambda x, y: self.net(x[:, :, top : i + 1], y)[:, :, :, i - top, j]
+        params: Tensor | None = None
+
+        def mixture_logits(x: Tensor, y: Tensor) -> Tensor:
+            nonlocal params
+            if params is None:
+                params = self.net(x[:, :, top : i + 1], y)[:, :, i - top, j].float()  # (B, P)
+            return logistic_mixture.level_log_probs(params, x[:, :, i, j].float())
+
+        return mixture_logits
+
+    def _check_spec(self, spec: SampleSpec) -> None:
+        check_sampling(spec.temperature, spec.top_k, spec.top_p)
+        if spec.cfg != NO_GUIDANCE and self.num_classes == 0:
+            raise ConfigError("classifier-free guidance needs a class-conditional model; set cfg=1")
+
+    @torch.no_grad()
+    def sample(
+        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Images (B, C, H, W) in [-1, 1], sub-pixel by sub-pixel in raster order.
+
+        Uses ``spec.cfg`` (guidance on the 256 logits, cond ‖ uncond in one batched forward),
+        ``spec.temperature``, ``spec.top_k`` and ``spec.top_p``; all randomness comes from
+        ``generator``. The logistic-mixture output is sampled through its exact 256-level logits.
+        """
+        self._check_spec(spec)
+        labels = check_sample_labels(labels, self.num_classes)
+        C, H, W = self.image_shape
+        dtype = next(self.net.parameters()).dtype
+        x = torch.zeros(labels.shape[0], C, H, W, device=labels.device, dtype=dtype)
+        for i in range(H):
+            for j in range(W):
+                logits_of = guided(self._pixel_logits(i, j), labels, self.num_classes, spec.cfg)
+                for c in range(C):
+                    logits = logits_of(x)[:, :, c]  # (B, 256)
+                    level = sample_token(
+                        logits, generator, spec.temperature, spec.top_k, spec.top_p
+                    )
+                    x[:, c, i, j] = to_model_range(level, dtype)
+        return x
