@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -70,7 +71,37 @@ def build_network(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
         from trigen.models.pixelcnn import PixelCNN, pixelcnn_config
 
         return PixelCNN(pixelcnn_config(cfg.preset, input_size=h, in_channels=c, **common))
+    if cfg.family is FamilyName.VQVAE:
+        from trigen.tokenizers.vqvae import VQVAE, vq_config
+
+        return VQVAE(vq_config(cfg.preset, in_channels=c, image_size=h, **cfg.model_overrides))
+    if cfg.family is FamilyName.VQ:
+        from trigen.models.ar_transformer import ARTransformer, ar_config
+
+        tokenizer = load_tokenizer(cfg.tokenizer)
+        h_tok, w_tok = tokenizer.token_grid
+        return ARTransformer(
+            ar_config(
+                cfg.preset, grid=(h_tok, w_tok, 1), vocab_size=tokenizer.codebook_size, **common
+            )
+        )
     raise ConfigError(f"family {cfg.family.value!r} cannot be built from a preset alone")
+
+
+def load_tokenizer(path: str | None, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The frozen VQ-VAE of a ``vqvae`` training run (its live weights: the codebook is an EMA)."""
+    from trigen.train import checkpoint as ckpt_io
+
+    if not path:
+        raise ConfigError("family vq needs a trained tokenizer: --set tokenizer=<vqvae run dir>")
+    ckpt = ckpt_io.load(Path(path))
+    cfg = TrainConfig.from_dict(ckpt.config)
+    if cfg.family is not FamilyName.VQVAE:
+        raise ConfigError(f"{path} is a {cfg.family.value} run, not a vqvae tokenizer")
+    spec = DataSpec.from_dict(ckpt.extra["meta"]["data"])
+    net = build_network(cfg, spec)
+    ckpt_io.load_weights(net, ckpt.tensors["model.safetensors"], f"tokenizer {path}")
+    return net.to(device).eval().requires_grad_(False)
 
 
 def build_family(cfg: TrainConfig, spec: DataSpec, device: torch.device | str = "cpu") -> Family:
@@ -94,6 +125,20 @@ def build_family(cfg: TrainConfig, spec: DataSpec, device: torch.device | str = 
 
         return PixelCNNFamily(
             net=net,
+            num_classes=spec.num_classes,
+            image_shape=spec.image_shape,
+            label_dropout=cfg.label_dropout,
+        )
+    if cfg.family is FamilyName.VQVAE:
+        from trigen.families.tokenizer import TokenizerFamily
+
+        return TokenizerFamily(net=net, num_classes=spec.num_classes, image_shape=spec.image_shape)
+    if cfg.family is FamilyName.VQ:
+        from trigen.families.autoregressive import VQTokenFamily
+
+        return VQTokenFamily(
+            net=net,
+            tokenizer=load_tokenizer(cfg.tokenizer, device),
             num_classes=spec.num_classes,
             image_shape=spec.image_shape,
             label_dropout=cfg.label_dropout,

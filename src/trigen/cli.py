@@ -125,7 +125,7 @@ def train(
         f"{result.images_per_second:.1f} img/s, "
         f"checkpoint {result.checkpoint}"
     )
-    if sample_grid and not stop.requested:
+    if sample_grid and not stop.requested and cfg.family is not FamilyName.VQVAE:
         loaded = api.load(run_dir, device=device)
         _write_samples(loaded, SampleSpec(), labels="all", n=8, out=run_dir / "samples.png", seed=0)
 
@@ -230,6 +230,38 @@ def _sample_spec(
         temperature=temperature,
         top_k=top_k,
         top_p=top_p,
+    )
+
+
+@app.command()
+def tokenize(
+    tokenizer: Annotated[Path, typer.Option(help="run directory or checkpoint of a trained vqvae")],
+    out: Annotated[Path, typer.Option(help="token cache to write (.safetensors + .json)")],
+    split: Annotated[str, typer.Option(help="train | test")] = "train",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+) -> None:
+    """Encode a dataset once with a trained VQ-VAE and cache its token grids."""
+    from trigen.build import load_tokenizer
+    from trigen.data.datasets import load_dataset
+    from trigen.tokenizers.vqvae import save_token_cache, tokenize_dataset
+    from trigen.train import checkpoint as ckpt_io
+
+    net = load_tokenizer(str(tokenizer), api.resolve_device(device))
+    cfg = ckpt_io.load(tokenizer).config
+    data = load_dataset(cfg["dataset"], split, root=cfg["data_root"], resolution=cfg["resolution"])
+    tokens, labels = tokenize_dataset(net, (data.images, data.labels))
+    save_token_cache(
+        out,
+        tokens,
+        labels,
+        token_grid=net.token_grid,
+        codebook_size=net.codebook_size,
+        meta={"dataset": data.name, "split": split, "tokenizer": str(tokenizer)},
+    )
+    used = int(tokens.unique().numel())
+    console.print(
+        f"wrote {len(tokens)} token grids {net.token_grid} to {out} "
+        f"({used} of {net.codebook_size} codes used)"
     )
 
 

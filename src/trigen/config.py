@@ -25,6 +25,7 @@ class FamilyName(StrEnum):
     AR = "ar"
     PIXELCNN = "pixelcnn"
     VQ = "vq"
+    VQVAE = "vqvae"
 
 
 class Precision(StrEnum):
@@ -40,6 +41,7 @@ DEFAULT_PRESETS: dict[FamilyName, str] = {
     FamilyName.AR: "ar-tiny",
     FamilyName.PIXELCNN: "pixelcnn-tiny",
     FamilyName.VQ: "ar-tiny",
+    FamilyName.VQVAE: "vq-tiny",
 }
 
 
@@ -82,6 +84,7 @@ class TrainConfig:
     max_bad_steps: int = 20  # consecutive non-finite steps before giving up
     diffusion: DiffusionOptions = field(default_factory=DiffusionOptions)
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    tokenizer: str | None = None  # family vq: run directory or checkpoint of a trained vqvae
 
     def __post_init__(self) -> None:
         validate(self)
@@ -127,6 +130,8 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"{name} must be positive, got {value}")
     if cfg.resolution is not None and not 4 <= cfg.resolution <= 1024:
         raise ConfigError(f"resolution must be between 4 and 1024 pixels, got {cfg.resolution}")
+    if cfg.family is FamilyName.VQ and not cfg.tokenizer:
+        raise ConfigError("family vq needs a trained tokenizer: --set tokenizer=<vqvae run dir>")
     gamma = cfg.diffusion.min_snr_gamma
     if gamma is not None and not (math.isfinite(gamma) and gamma > 0):
         raise ConfigError(f"min_snr_gamma must be positive or unset, got {gamma}")
