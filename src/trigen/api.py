@@ -14,11 +14,15 @@ from torch import Tensor
 
 from trigen.build import DataSpec, build_family
 from trigen.config import TrainConfig
-from trigen.errors import CheckpointError, ConfigError
+from trigen.errors import CheckpointError, ConfigError, TrigenError
 from trigen.families.base import Family, SampleSpec
 from trigen.train import checkpoint as ckpt_io
 from trigen.train.lock import RunLock
 from trigen.train.loop import Trainer, TrainResult
+
+# The largest seed every generator accepts: torch seeds are signed 64-bit and the trainer's loss
+# generator uses seed + 1.
+MAX_SEED = 2**63 - 2
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -60,27 +64,57 @@ def train(
     With ``resume`` the newest valid checkpoint in ``out`` is restored first and the run continues
     exactly; without it, a directory that already holds checkpoints is refused rather than mixed.
     """
+    out = Path(out)
+    if not 0 <= cfg.seed <= MAX_SEED:
+        raise ConfigError(f"seed must be an integer in 0..{MAX_SEED}, got {cfg.seed}")
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    try:
+        with RunLock(out):
+            return _train_locked(cfg, out, dev, resume, should_stop, on_log, on_warning)
+    except OSError as err:
+        if err.errno in ckpt_io.DISK_FULL:
+            raise ckpt_io.disk_full_error(err, f"the run directory {out}") from None
+        if err.filename is not None:  # a path the user gave that cannot be read or written
+            raise TrigenError(
+                f"cannot access {err.filename} ({err.strerror}): check the path and its "
+                "permissions, or choose another --out directory"
+            ) from None
+        raise
+
+
+def _train_locked(
+    cfg: TrainConfig,
+    out: Path,
+    dev: torch.device,
+    resume: bool,
+    should_stop: Callable[[], bool],
+    on_log: Callable[[dict[str, float]], None] | None,
+    on_warning: Callable[[str], None] | None,
+) -> TrainResult:
+    """:func:`train` once this process holds the run directory's lock."""
     from trigen.data.loader import BatchLoader
 
-    out = Path(out)
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
-    with RunLock(out):
-        if not resume and ckpt_io.list_checkpoints(out / "checkpoints"):
-            raise CheckpointError(
-                f"{out} already holds checkpoints; pass --resume to continue that run "
-                "or choose another --out directory"
-            )
-        dataset, spec = data_spec_for(cfg)
-        torch.manual_seed(cfg.seed)
-        family = build_family(cfg, spec, dev)
-        loader = BatchLoader(
-            dataset, cfg.batch_size // cfg.grad_accum, seed=cfg.seed, flip=cfg.flip
+    # Every file trigen writes for the run lies under these; a link planted in the run
+    # directory must not send checkpoints elsewhere.
+    for name in ("checkpoints", "config.json", "metrics.jsonl"):
+        ckpt_io.check_inside(out / name, out)
+    for note in ckpt_io.clean_temporaries(out / "checkpoints"):
+        if on_warning is not None:
+            on_warning(note)
+    if not resume and ckpt_io.list_checkpoints(out / "checkpoints"):
+        raise CheckpointError(
+            f"{out} already holds checkpoints; pass --resume to continue that run "
+            "or choose another --out directory"
         )
-        trainer = Trainer(family, loader, cfg, out, meta={"data": spec.to_dict()})
-        if resume:
-            trainer.resume_latest(warn=on_warning)
-        _write_json(out / "config.json", {"config": cfg.to_dict(), "data": spec.to_dict()})
-        return trainer.run(should_stop=should_stop, on_log=on_log)
+    dataset, spec = data_spec_for(cfg)
+    torch.manual_seed(cfg.seed)
+    family = build_family(cfg, spec, dev)
+    loader = BatchLoader(dataset, cfg.batch_size // cfg.grad_accum, seed=cfg.seed, flip=cfg.flip)
+    trainer = Trainer(family, loader, cfg, out, meta={"data": spec.to_dict()})
+    if resume:
+        trainer.resume_latest(warn=on_warning)
+    _write_json(out / "config.json", {"config": cfg.to_dict(), "data": spec.to_dict()})
+    return trainer.run(should_stop=should_stop, on_log=on_log)
 
 
 @dataclass
@@ -94,15 +128,28 @@ class Loaded:
     images_seen: int
 
 
-def load(path: Path, *, ema: bool = True, device: str | torch.device = "cpu") -> Loaded:
-    """Rebuild the family of a checkpoint (or of a run directory's newest valid one)."""
+def load(
+    path: Path,
+    *,
+    ema: bool = True,
+    device: str | torch.device = "cpu",
+    on_warning: Callable[[str], None] | None = None,
+) -> Loaded:
+    """Rebuild the family of a checkpoint (or of a run directory's newest valid one).
+
+    Newer checkpoints of a run directory that fail verification are skipped, each reported
+    through ``on_warning``.
+    """
     dev = device if isinstance(device, torch.device) else resolve_device(device)
-    ckpt = ckpt_io.load(Path(path))
+    ckpt = ckpt_io.load(Path(path), warn=on_warning)
     try:
         cfg = TrainConfig.from_dict(ckpt.config)
         spec = DataSpec.from_dict(ckpt.extra["meta"]["data"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path} has an unreadable configuration ({err})") from None
+    except (KeyError, TypeError, ValueError, ConfigError) as err:
+        raise CheckpointError(
+            f"{path} has an unreadable configuration ({err}); it was altered or written by "
+            "another trigen version"
+        ) from None
     family = build_family(cfg, spec, dev)
     weights = ckpt.tensors["ema.safetensors" if ema else "model.safetensors"]
     ckpt_io.load_weights(family.net, weights, f"checkpoint {path}")

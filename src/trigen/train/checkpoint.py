@@ -9,10 +9,12 @@ Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,12 @@ FORMAT_VERSION = 1
 STATE_FILE = "state.json"
 TENSOR_FILES = ("model.safetensors", "ema.safetensors", "optim.safetensors", "rng.safetensors")
 _PREFIX = "step-"
+# Names of work directories inside a checkpoint directory; a crash may leave them behind.
+_TMP, _OLD, _DEL = ".tmp-", ".old-", ".del-"
+BEST_DIR = "best"  # checkpoints/best/ holds one checkpoint that prune never deletes
+# errno values meaning "the disk cannot take this write": reported as a user error, not a crash.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_SHA256_HEX = 64
 
 
 @dataclass
@@ -57,11 +65,45 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def check_inside(path: Path, root: Path) -> Path:
+    """``path`` resolved; CheckpointError unless it lies inside ``root`` (links followed)."""
+    resolved, top = Path(path).resolve(), Path(root).resolve()
+    if resolved != top and top not in resolved.parents:
+        raise CheckpointError(
+            f"refusing to write {path}: it resolves to {resolved}, outside the run directory "
+            f"{top}; remove the link or the odd name"
+        )
+    return resolved
+
+
+def disk_full_error(err: OSError, what: str) -> CheckpointError:
+    """The user-facing error for a write that failed because the disk (or quota) is full."""
+    return CheckpointError(
+        f"no space left on the device while writing {what} ({err.strerror}); "
+        "free some disk space (or lower keep_checkpoints) and resume with --resume"
+    )
+
+
 def save(ckpt: Checkpoint, directory: Path) -> Path:
-    """Write ``ckpt`` atomically to ``directory/step-XXXXXXXX`` and return that path."""
+    """Write ``ckpt`` atomically to ``directory/step-XXXXXXXX`` and return that path.
+
+    A full disk raises CheckpointError and leaves the earlier checkpoints as they were.
+    """
+    if isinstance(ckpt.step, bool) or not isinstance(ckpt.step, int) or ckpt.step < 0:
+        raise CheckpointError(f"checkpoint step must be an integer ≥ 0, got {ckpt.step!r}")
+    try:
+        return _save(ckpt, Path(directory))
+    except OSError as err:
+        if err.errno in DISK_FULL:
+            raise disk_full_error(err, f"checkpoint step {ckpt.step} in {directory}") from None
+        raise
+
+
+def _save(ckpt: Checkpoint, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"{_PREFIX}{ckpt.step:08d}"
-    tmp = directory / f".tmp-{final.name}-{os.getpid()}"
+    check_inside(final, directory)
+    tmp = directory / f"{_TMP}{final.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
@@ -86,7 +128,7 @@ def save(ckpt: Checkpoint, directory: Path) -> Path:
                 os.fsync(f.fileno())
         _fsync_dir(tmp)
         if final.exists():  # same step written twice (e.g. resumed then stopped at once): replace
-            old = directory / f".old-{final.name}-{os.getpid()}"
+            old = directory / f"{_OLD}{final.name}-{os.getpid()}"
             final.rename(old)
             tmp.rename(final)
             shutil.rmtree(old, ignore_errors=True)
@@ -99,6 +141,38 @@ def save(ckpt: Checkpoint, directory: Path) -> Path:
     return final
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_state(path: Path, state: Any) -> dict[str, Any]:
+    """``state`` if it has trigen's layout; CheckpointError otherwise.
+
+    The manifest must name exactly trigen's tensor files: a crafted ``state.json`` cannot point
+    reads at ``../`` paths, nor give a step that would name a directory outside the run.
+    """
+    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has an unknown checkpoint format; it was not written by trigen"
+        )
+    hashes = state.get("sha256")
+    well_formed = (
+        isinstance(state.get("config"), dict)
+        and isinstance(state.get("extra"), dict)
+        and _is_count(state.get("step"))
+        and _is_count(state.get("images_seen"))
+        and isinstance(hashes, dict)
+        and sorted(hashes) == sorted(TENSOR_FILES)
+        and all(isinstance(h, str) and len(h) == _SHA256_HEX for h in hashes.values())
+    )
+    if not well_formed:
+        raise CheckpointError(
+            f"{path / STATE_FILE} is malformed or altered (bad step, config or file list); "
+            "use an earlier checkpoint"
+        )
+    return state
+
+
 def _read_state(path: Path) -> dict[str, Any]:
     try:
         state = json.loads((path / STATE_FILE).read_text())
@@ -108,34 +182,42 @@ def _read_state(path: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path / STATE_FILE} is corrupt; use an earlier checkpoint"
         ) from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has an unknown checkpoint format; it was not written by trigen"
-        )
-    return state
+    return _check_state(path, state)
 
 
 def verify(path: Path) -> dict[str, Any]:
     """Check every file's sha256 against ``state.json``; return the state or raise."""
     state = _read_state(path)
-    for name, expected in state.get("sha256", {}).items():
+    for name, expected in state["sha256"].items():
         file = path / name
         if not file.is_file():
-            raise CheckpointError(f"{file} is missing; the checkpoint is incomplete")
+            raise CheckpointError(
+                f"{file} is missing; the checkpoint is incomplete: use an earlier checkpoint"
+            )
         if _sha256(file) != expected:
-            raise CheckpointError(f"{file} is truncated or altered (sha256 mismatch)")
+            raise CheckpointError(
+                f"{file} is truncated or altered (sha256 mismatch): use an earlier checkpoint "
+                "or pass the run directory to pick the newest valid one"
+            )
     return state
 
 
-def load(path: Path) -> Checkpoint:
-    """Read a verified checkpoint directory (or a run directory: its newest valid checkpoint)."""
+def load(path: Path, *, warn: Callable[[str], None] | None = None) -> Checkpoint:
+    """Read a verified checkpoint directory (or a run directory: its newest valid checkpoint).
+
+    Newer checkpoints of a run directory that fail verification are skipped and reported
+    through ``warn``.
+    """
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} does not exist: check the path")
     if not (path / STATE_FILE).exists():
-        found = latest_valid(path / "checkpoints") or latest_valid(path)
+        found = latest_valid(path / "checkpoints", warn=warn) or latest_valid(path, warn=warn)
         if found is None:
-            raise CheckpointError(f"no valid checkpoint found in {path}")
+            raise CheckpointError(
+                f"no valid checkpoint found in {path}: pass a run directory or a "
+                "checkpoints/step-XXXXXXXX directory written by trigen train"
+            )
         path = found
     state = verify(path)
     tensors = {}
@@ -167,10 +249,77 @@ def latest_valid(directory: Path, *, warn=None) -> Path | None:
     return None
 
 
+def _remove(path: Path) -> None:
+    """Delete directory ``path`` so a crash midway leaves no half-deleted checkpoint behind:
+    it is first renamed to a hidden name (atomic), then removed."""
+    hidden = path.with_name(f"{_DEL}{path.name}-{os.getpid()}")
+    path.rename(hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
+
+
 def prune(directory: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints."""
+    """Delete all but the newest ``keep`` checkpoints (``best/`` is not among them)."""
     for path in list_checkpoints(directory)[:-keep]:
-        shutil.rmtree(path, ignore_errors=True)
+        _remove(path)
+
+
+def clean_temporaries(directory: Path) -> list[str]:
+    """Tidy what killed writers left in ``directory``; returns what was done, for a warning.
+
+    Call it only while holding the run's lock. A ``.tmp-`` directory is an unfinished write and is
+    deleted; a ``.old-`` one is a checkpoint that was being replaced: it is put back if the
+    replacement never landed. Checkpoints under real names are never touched.
+    """
+    done: list[str] = []
+    if not directory.is_dir():
+        return done
+    for path in sorted(directory.iterdir()):
+        if not path.is_dir() or not path.name.startswith((_TMP, _OLD, _DEL)):
+            continue
+        original = directory / path.name[len(_OLD) :].rsplit("-", 1)[0]
+        if path.name.startswith(_OLD) and not original.exists():
+            path.rename(original)
+            done.append(f"restored {original.name} from an interrupted replacement")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            done.append(f"removed {path.name} left by an interrupted write")
+    if (directory / BEST_DIR).is_dir():
+        done += clean_temporaries(directory / BEST_DIR)
+    return done
+
+
+def mark_best(path: Path, directory: Path) -> Path:
+    """Make ``directory/best/<name>`` a copy of checkpoint ``path``, replacing the previous best.
+
+    Files are hard-linked (checkpoint files are never modified in place, so sharing them is
+    safe and costs no space), falling back to a copy; the new best appears atomically.
+    """
+    best_dir = directory / BEST_DIR
+    best_dir.mkdir(exist_ok=True)
+    final = best_dir / path.name
+    tmp = best_dir / f"{_TMP}{path.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir()
+        for file in path.iterdir():
+            try:
+                os.link(file, tmp / file.name)
+            except OSError:
+                shutil.copy2(file, tmp / file.name)
+        _fsync_dir(tmp)
+        if final.exists():
+            _remove(final)
+        tmp.rename(final)
+        _fsync_dir(best_dir)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if err.errno in DISK_FULL:
+            raise disk_full_error(err, f"the best checkpoint in {best_dir}") from None
+        raise
+    for old in list_checkpoints(best_dir):
+        if old != final:
+            _remove(old)
+    return final
 
 
 def load_weights(net: nn.Module, tensors: dict[str, Tensor], source: str) -> None:

@@ -87,6 +87,10 @@ class Trainer:
         self.images_seen = 0
         self.skipped_steps = 0
         self._bad_in_a_row = 0
+        # Mean training loss of each checkpoint's window (the steps since the previous one);
+        # the checkpoint with the lowest is kept as checkpoints/best/, which prune never deletes.
+        self.best_loss = math.inf
+        self._window_sum, self._window_n = 0.0, 0
         self._iter = iter(loader)
 
     # ----------------------------------------------------------------------------------- one step
@@ -119,6 +123,7 @@ class Trainer:
         if math.isfinite(loss_value) and math.isfinite(norm_value):
             self.optimizer.step()
             self._bad_in_a_row = 0
+            self._window_sum, self._window_n = self._window_sum + loss_value, self._window_n + 1
         else:
             self.skipped_steps += 1
             self._bad_in_a_row += 1
@@ -163,6 +168,7 @@ class Trainer:
                 "param_groups": groups,
                 "loader": self.loader.state_dict(),
                 "skipped_steps": self.skipped_steps,
+                "best_loss": self.best_loss if math.isfinite(self.best_loss) else None,
                 "meta": self.meta,
             },
         )
@@ -183,18 +189,27 @@ class Trainer:
             )
         ckpt_io.load_weights(self.net, ckpt.tensors["model.safetensors"], "checkpoint model")
         ckpt_io.load_weights(self.ema.net, ckpt.tensors["ema.safetensors"], "checkpoint EMA")
-        optimizer_from_tensors(
-            self.optimizer, ckpt.tensors["optim.safetensors"], ckpt.extra["param_groups"]
-        )
-        rng = ckpt.tensors["rng.safetensors"]
-        torch.set_rng_state(rng["torch_cpu"])
-        self.generator.set_state(rng["loss_generator"])
-        if "torch_cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["torch_cuda"], self.device)
-        self.loader.load_state_dict(ckpt.extra["loader"])
+        try:  # the rest comes from trigen's own files; anything odd means they were altered
+            optimizer_from_tensors(
+                self.optimizer, ckpt.tensors["optim.safetensors"], ckpt.extra["param_groups"]
+            )
+            rng = ckpt.tensors["rng.safetensors"]
+            torch.set_rng_state(rng["torch_cpu"])
+            self.generator.set_state(rng["loss_generator"])
+            if "torch_cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["torch_cuda"], self.device)
+            self.loader.load_state_dict(ckpt.extra["loader"])
+            best = ckpt.extra.get("best_loss")
+            self.best_loss = math.inf if best is None else float(best)
+            self.skipped_steps = int(ckpt.extra.get("skipped_steps", 0))
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise CheckpointError(
+                f"the checkpoint's optimizer, RNG or loader state is unusable ({err!r}); "
+                "resume from an earlier checkpoint or start a new run directory"
+            ) from None
         self._iter = iter(self.loader)
         self.step, self.images_seen = ckpt.step, ckpt.images_seen
-        self.skipped_steps = ckpt.extra.get("skipped_steps", 0)
+        self._window_sum, self._window_n = 0.0, 0
 
     def save_checkpoint(self) -> Path:
         weights = [t for t in self.net.state_dict().values() if t.is_floating_point()]
@@ -202,9 +217,16 @@ class Trainer:
             raise TrainingDiverged(
                 f"refusing to save a checkpoint with non-finite weights at step {self.step}"
             )
+        window = self._window_sum / self._window_n if self._window_n else math.inf
+        is_best = window < self.best_loss
+        if is_best:
+            self.best_loss = window
+        self._window_sum, self._window_n = 0.0, 0
         directory = self.run_dir / "checkpoints"
         path = ckpt_io.save(self.to_checkpoint(), directory)
         ckpt_io.prune(directory, self.cfg.keep_checkpoints)
+        if is_best:
+            ckpt_io.mark_best(path, directory)
         return path
 
     # ----------------------------------------------------------------------------------- run
@@ -226,6 +248,7 @@ class Trainer:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.run_dir / "metrics.jsonl"
+        _truncate_log(log_path, self.step)
         started = time.perf_counter()
         window_start, window_images, loss_sum, loss_n = started, 0, 0.0, 0
         history: list[dict[str, float]] = []
@@ -278,8 +301,32 @@ class Trainer:
 
     def resume_latest(self, warn: Callable[[str], None] | None = None) -> bool:
         """Restore the newest valid checkpoint of this run directory; True if there was one."""
-        path = ckpt_io.latest_valid(self.run_dir / "checkpoints", warn=warn)
+        directory = self.run_dir / "checkpoints"
+        path = ckpt_io.latest_valid(directory, warn=warn)
         if path is None:
+            invalid = ckpt_io.list_checkpoints(directory)
+            if invalid:  # starting afresh would overwrite them: leave the choice to the user
+                raise CheckpointError(
+                    f"none of the {len(invalid)} checkpoints in {directory} is valid; move them "
+                    "away to start afresh, or choose another --out directory"
+                )
             return False
         self.restore(ckpt_io.load(path))
         return True
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the records of ``path`` up to ``step``: what a killed run logged after its last
+    checkpoint is trained again on resumption, and a half-written last line is dropped."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line + "\n")
+        except (ValueError, KeyError, TypeError):
+            continue
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(kept))
+    tmp.replace(path)
