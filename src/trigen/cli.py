@@ -126,7 +126,11 @@ def train(
         f"checkpoint {result.checkpoint}"
     )
     if sample_grid and not stop.requested and cfg.family is not FamilyName.VQVAE:
-        loaded = api.load(run_dir, device=device)
+        loaded = api.load(
+            run_dir,
+            device=device,
+            on_warning=lambda m: console.print(f"[yellow]warning: {m}[/yellow]"),
+        )
         _write_samples(loaded, SampleSpec(), labels="all", n=8, out=run_dir / "samples.png", seed=0)
 
 
@@ -179,7 +183,12 @@ def sample(
 ) -> None:
     """Sample a grid of images from a trained checkpoint."""
     spec = _sample_spec(sampler, steps, eta, cfg, temperature, top_k, top_p, n, batch_size)
-    loaded = api.load(checkpoint, ema=ema, device=device)
+    loaded = api.load(
+        checkpoint,
+        ema=ema,
+        device=device,
+        on_warning=lambda m: console.print(f"[yellow]warning: {m}[/yellow]"),
+    )
     _write_samples(
         loaded,
         spec,
@@ -281,7 +290,12 @@ def evaluate(
     from trigen.data.datasets import load_dataset
     from trigen.eval.likelihood import evaluate_nll
 
-    loaded = api.load(checkpoint, ema=ema, device=device)
+    loaded = api.load(
+        checkpoint,
+        ema=ema,
+        device=device,
+        on_warning=lambda m: console.print(f"[yellow]warning: {m}[/yellow]"),
+    )
     cfg = loaded.config
     _, h, _ = loaded.data.image_shape
     data = load_dataset(cfg.dataset, split, root=cfg.data_root, resolution=h)
