@@ -29,8 +29,9 @@ class RandomLoader:
 
     def __init__(self, batch: int, shape: tuple[int, int, int]) -> None:
         g = torch.Generator().manual_seed(0)
-        self.batch = Batch(torch.rand(batch, *shape, generator=g) * 2 - 1,
-                           torch.randint(10, (batch,), generator=g))
+        self.batch = Batch(
+            torch.rand(batch, *shape, generator=g) * 2 - 1, torch.randint(10, (batch,), generator=g)
+        )
 
     def __iter__(self):
         return self
@@ -59,9 +60,15 @@ def measure(family: FamilyName, precision: Precision, batch: int, steps: int, tm
         trainer.train_step()
         times.append(time.perf_counter() - start)
     step = statistics.median(times)
-    return {"family": family.value, "preset": cfg.preset, "precision": precision.value,
-            "params": count_parameters(fam.net), "batch": batch,
-            "images_per_s": batch / step, "step_ms": 1000 * step}
+    return {
+        "family": family.value,
+        "preset": cfg.preset,
+        "precision": precision.value,
+        "params": count_parameters(fam.net),
+        "batch": batch,
+        "images_per_s": batch / step,
+        "step_ms": 1000 * step,
+    }
 
 
 def main() -> None:
@@ -76,18 +83,23 @@ def main() -> None:
     rows = []
     for fam in args.families.split(","):
         for prec in args.precisions.split(","):
-            row = measure(FamilyName(fam), Precision(prec), args.batch, args.steps,
-                          Path("/tmp/trigen-bench"))
+            row = measure(
+                FamilyName(fam), Precision(prec), args.batch, args.steps, Path("/tmp/trigen-bench")
+            )
             row["threads"] = args.threads
             print(row, flush=True)
             rows.append(row)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "train_throughput.json").write_text(json.dumps(rows, indent=1))
-    lines = ["| family | preset | params | precision | threads | batch | img/s | step ms |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['family']} | {r['preset']} | {r['params']:,} | {r['precision']} | "
-              f"{r['threads']} | {r['batch']} | {r['images_per_s']:.1f} | {r['step_ms']:.1f} |"
-              for r in rows]
+    lines = [
+        "| family | preset | params | precision | threads | batch | img/s | step ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['family']} | {r['preset']} | {r['params']:,} | {r['precision']} | "
+        f"{r['threads']} | {r['batch']} | {r['images_per_s']:.1f} | {r['step_ms']:.1f} |"
+        for r in rows
+    ]
     (RESULTS / "train_throughput.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -1,4 +1,4 @@
-"""trigen: U-Net diffusion, DiT and autoregressive image generators under one API, measured side by side.
+"""trigen: U-Net diffusion, DiT and autoregressive image generators, measured side by side.
 
 The public names below are imported lazily, so that torch-free parts (``trigen.report``) load
 without torch.

@@ -2,7 +2,7 @@
 
 
 class TrigenError(Exception):
-    """Base of every error trigen raises on purpose; its message says what was wrong and what to do."""
+    """Base of every error trigen raises on purpose; its message says what was wrong and the fix."""
 
 
 class DataError(TrigenError):

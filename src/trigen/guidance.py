@@ -1,4 +1,4 @@
-"""Classifier-free guidance: one function for diffusion denoisers and autoregressive logits alike."""
+"""Classifier-free guidance: one function for diffusion denoisers and autoregressive logits."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ NO_GUIDANCE = 1.0
 
 
 def classifier_free_guidance(cond: Tensor, uncond: Tensor, scale: float) -> Tensor:
-    """``uncond + scale · (cond − uncond)`` (Ho & Salimans 2022); scale 1 is conditional, 0 unconditional.
+    """``uncond + scale · (cond − uncond)`` (Ho & Salimans 2022); 1 = cond., 0 = uncond.
 
     Applied to the *whole* output (every channel of a denoiser, every logit), never a slice of it.
     """
@@ -24,7 +24,7 @@ def classifier_free_guidance(cond: Tensor, uncond: Tensor, scale: float) -> Tens
 def guided(
     fn: Callable[[Tensor, Tensor], Tensor], labels: Tensor, null_label: int, scale: float
 ) -> Callable[[Tensor], Tensor]:
-    """Wrap ``fn(x, labels) → out`` into ``g(x) → guided out`` with one batched forward (cond ‖ uncond).
+    """Wrap ``fn(x, labels) → out`` into ``g(x) → guided out``: one batched forward (cond ‖ uncond).
 
     With ``scale == NO_GUIDANCE`` no unconditional half is computed at all.
     """

@@ -1,4 +1,4 @@
-"""The contract between a network's math (a family) and everything above it (training, sampling, eval)."""
+"""The contract between a network's math (a family) and training, sampling and evaluation."""
 
 from __future__ import annotations
 
@@ -44,10 +44,10 @@ class Family(Protocol):
     def sample(
         self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
     ) -> Tensor:
-        """Images (B, C, H, W) in [-1, 1] for class indices ``labels`` (B,) (the null class = unconditional)."""
+        """Images (B, C, H, W) in [-1, 1] for class indices ``labels`` (B,); null = uncond."""
         ...
 
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
-        """Negative log-likelihood in nats per image (B,): exact for AR, an upper bound (ELBO) for diffusion,
-        of the images discretised to 256 levels."""
+        """Negative log-likelihood in nats per image (B,) of the images discretised to 256 levels:
+        exact for AR, an upper bound (ELBO) for diffusion."""
         ...

@@ -55,7 +55,6 @@ class Attention(nn.Module):
 def causal_mask(num_new: int, total: int, device) -> Tensor:
     """Boolean (num_new, total) mask: new token i sees positions ≤ total - num_new + i."""
 
-
     rows = torch.arange(num_new, device=device)[:, None] + (total - num_new)
     cols = torch.arange(total, device=device)[None, :]
     return cols <= rows
