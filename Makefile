@@ -4,7 +4,6 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := runs/demo
-DEMO_MINUTES ?= 5.5
 
 .PHONY: setup demo test lint clean
 
@@ -20,9 +19,8 @@ setup: $(STAMP)
 
 demo: setup
 	rm -rf $(DEMO)
-	$(VENV)/bin/trigen train --family dit --minutes $(DEMO_MINUTES) --out $(DEMO)/dit
-	$(VENV)/bin/trigen train --family unet --minutes $(DEMO_MINUTES) --out $(DEMO)/unet
-	@echo "sample grids: $(DEMO)/dit/samples.png $(DEMO)/unet/samples.png (one row per class)"
+	$(VENV)/bin/trigen compare --preset demo --out $(DEMO) --cache-dir runs/cache
+	@echo "report: $(DEMO)/report/index.html ($(DEMO)/report.md); sample grids: $(DEMO)/*_samples.png"
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -29,7 +29,7 @@ Log = Callable[[str], None]
 FAMILY_TRAINING: dict[FamilyName, dict[str, Any]] = {
     FamilyName.UNET: {"lr": 2e-3},
     FamilyName.DIT: {"lr": 2e-3},
-    FamilyName.AR: {"lr": 2e-3},
+    FamilyName.AR: {"lr": 1e-3, "model_overrides": {"positions": "2d"}},
     FamilyName.PIXELCNN: {"lr": 2e-3},
 }
 

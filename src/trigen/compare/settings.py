@@ -9,6 +9,8 @@ from enum import StrEnum
 from trigen.config import FamilyName
 from trigen.errors import ConfigError
 
+DEMO_MODELS = {"dit": "DiT-T/2"}  # at 16 px, patch 2 gives 8×8 = 64 tokens
+
 
 class Study(StrEnum):
     """Optional measurements beyond the headline table."""
@@ -28,27 +30,29 @@ class CompareSettings:
     families: tuple[FamilyName, ...] = (FamilyName.UNET, FamilyName.DIT, FamilyName.AR)
     dataset: str = "mnist"
     data_root: str | None = None
-    resolution: int | None = None
-    minutes_per_family: float | None = 2.5
+    resolution: int | None = 16  # shared by every family; 16 keeps 256-token AR affordable on CPU
+    minutes_per_family: float | None = 2.0
     images_per_family: int | None = None
-    models: dict[str, str] = field(default_factory=dict)  # family → preset (default per family)
+    models: dict[str, str] = field(default_factory=lambda: dict(DEMO_MODELS))
     batch_size: int = 64
     precision: str = "fp32"
     seed: int = 0
-    fid_samples: int = 500  # generated images per family for FID/KID/P&R
-    reference_images: int = 2000  # test images for the reference statistics
-    nll_images: int = 200  # test images for bits/dim
-    elbo_timesteps: int = 25  # Monte-Carlo timesteps per image of the diffusion ELBO
+    fid_samples: int = 200  # generated images per family for FID/KID/P&R
+    reference_images: int = 500  # test images for the reference statistics
+    nll_images: int = 100  # test images for bits/dim
+    elbo_timesteps: int = 20  # Monte-Carlo timesteps per image of the diffusion ELBO
     sampler: str = "ddim"
     sampling_steps: int = 50
-    study_samples: int = 200  # images per point of the NFE / CFG sweeps (domain-feature metrics)
+    study_samples: int = 100  # images per point of the NFE / CFG sweeps (domain-feature metrics)
     nfe_steps: tuple[int, ...] = (5, 10, 20, 50)
     nfe_samplers: tuple[str, ...] = ("ddim", "dpmpp_2m", "heun", "ddpm")
-    cfg_scales: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 4.0)
+    cfg_scales: tuple[float, ...] = (1.0, 2.0, 4.0)
     resolutions: tuple[int, ...] = (8, 16, 28)
     studies: tuple[Study, ...] = (Study.NFE, Study.CFG, Study.RESOLUTION, Study.RECEPTIVE_FIELD)
     conditioning_minutes: float = 2.0
-    domain_seconds: float = 45.0
+    domain_seconds: float = 40.0
+    ema_halflife_images: float = 2000.0  # short runs: average over the last few thousand images
+    warmup_images: int = 1000
 
     def __post_init__(self) -> None:
         if not self.families:
@@ -92,7 +96,7 @@ PRESETS: dict[str, CompareSettings] = {
     ),
     # seconds: a smoke test of the whole pipeline (tests and CI)
     "smoke": CompareSettings(
-        minutes_per_family=None,
+        resolution=8, minutes_per_family=None,
         images_per_family=128,
         batch_size=32,
         fid_samples=20,
