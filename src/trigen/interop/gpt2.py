@@ -1,0 +1,152 @@
+"""Initialise trigen's :class:`ARTransformer` from an HF GPT-2 checkpoint (GPT2LMHeadModel layout).
+
+Both are pre-norm decoders with a fused qkv, tanh-GELU MLPs and LayerNorm ε = 1e-5. GPT-2 keeps
+its projections in ``Conv1D`` modules whose weights are (in, out), the transpose of nn.Linear:
+
+=========================  ==============================  =========================
+GPT-2                      trigen                          how
+=========================  ==============================  =========================
+``h.N.ln_1`` / ``ln_2``    ``blocks.N.norm1`` / ``norm2``  as is
+``h.N.attn.c_attn``        ``blocks.N.attn.qkv``           weight transposed
+``h.N.attn.c_proj``        ``blocks.N.attn.proj``          weight transposed
+``h.N.mlp.c_fc``           ``blocks.N.mlp.fc1``            weight transposed
+``h.N.mlp.c_proj``         ``blocks.N.mlp.fc2``            weight transposed
+``ln_f``                   ``norm``                        as is
+``wte``                    ``tok_embedder``                if the vocabularies match
+``lm_head`` (or tied wte)  ``head.weight``; bias zeroed    if the vocabularies match
+``wpe[:seq_len]``          ``pos_embed``                   learned positions, n_positions ≥ seq_len
+=========================  ==============================  =========================
+
+Position mapping: trigen's stream position p (0 = the class token, p ≥ 1 = data token x_{p-1})
+uses GPT-2's position p, so with matched vocabularies trigen on ``(x[:, :T], y)`` computes what
+GPT-2 computes on ``[c, x_0, …, x_{T-1}]`` when class y's embedding row equals ``wte[c]``. GPT-2
+has no class tokens: ``y_embedder`` keeps its initialisation (listed in ``not_loaded``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from trigen.errors import CheckpointError
+from trigen.interop.common import (
+    LoadReport,
+    Skip,
+    SkipReason,
+    Transfer,
+    apply_transfers,
+    find_prefix,
+    read_checkpoint,
+    single,
+    transposed,
+)
+from trigen.models.ar_transformer import ARTransformer, Positions
+
+_PROBE = "h.0.attn.c_attn.weight"
+_CONV1D = {
+    "attn.c_attn": "attn.qkv",
+    "attn.c_proj": "attn.proj",
+    "mlp.c_fc": "mlp.fc1",
+    "mlp.c_proj": "mlp.fc2",
+}
+_NORMS = {"ln_1": "norm1", "ln_2": "norm2"}
+_MASK_BUFFERS = ("attn.bias", "attn.masked_bias")  # stored by transformers < 4.3x
+_TANH_GELU = ("gelu_new", "gelu_pytorch_tanh")
+
+
+def _block_transfers(prefix: str, n: int) -> list[Transfer]:
+    src = f"{prefix}h.{n}."
+    out = []
+    for gpt, ours in _CONV1D.items():
+        out.append(Transfer(f"blocks.{n}.{ours}.weight", (f"{src}{gpt}.weight",), transposed))
+        out.append(Transfer(f"blocks.{n}.{ours}.bias", (f"{src}{gpt}.bias",)))
+    for gpt, ours in _NORMS.items():
+        out += [
+            Transfer(f"blocks.{n}.{ours}.{s}", (f"{src}{gpt}.{s}",)) for s in ("weight", "bias")
+        ]
+    return out
+
+
+def init_ar_from_gpt2(
+    net: ARTransformer,
+    checkpoint: str | Path | Mapping[str, Tensor],
+    *,
+    source_heads: int | None = None,
+) -> LoadReport:
+    """Copy GPT-2 weights into ``net`` (in place) and report what was loaded and skipped.
+
+    ``checkpoint``: a ``save_pretrained`` directory (``config.json`` gives the head count and
+    activation), a ``.safetensors`` / ``.bin`` file (``weights_only=True``), or a state dict.
+    Blocks beyond the trigen depth are skipped; a head-count mismatch skips attention weights.
+    """
+    state, config, source = read_checkpoint(checkpoint, "GPT-2")
+    notes: list[str] = []
+    if config is not None:
+        source_heads = source_heads or config.get("n_head")
+        act = config.get("activation_function", "gelu_new")
+        if act not in _TANH_GELU:
+            notes.append(f"GPT-2 activation {act!r} differs from trigen's tanh GELU")
+    prefix = find_prefix(list(state), _PROBE)
+    if prefix is None:
+        raise CheckpointError(f"{source} is not a GPT-2 checkpoint (no '{_PROBE}')")
+    cfg = net.cfg
+    block_re = re.compile(re.escape(prefix) + r"h\.(\d+)\.")
+    source_depth = 1 + max(int(m.group(1)) for k in state if (m := block_re.match(k)))
+    heads_ok = source_heads is None or source_heads == cfg.heads
+    if source_heads is None:
+        notes.append(f"source head count unknown; assumed equal to trigen's ({cfg.heads})")
+    transfers: list[Transfer] = []
+    skips: dict[str, Skip] = {}
+    for n in range(min(source_depth, cfg.depth)):
+        for tr in _block_transfers(prefix, n):
+            if tr.sources[0] not in state:
+                continue
+            if ".attn." in tr.sources[0] and not heads_ok:
+                skips[tr.sources[0]] = Skip(SkipReason.HEADS, f"{source_heads} vs {cfg.heads}")
+            else:
+                transfers.append(tr)
+    transfers += [Transfer(f"norm.{s}", (f"{prefix}ln_f.{s}",)) for s in ("weight", "bias")]
+    transfers += _embedding_transfers(net, state, prefix, skips)
+    for key in state:
+        m = block_re.match(key)
+        if m and key[m.end() :] in _MASK_BUFFERS:
+            skips[key] = Skip(SkipReason.BUFFER)
+        elif m and int(m.group(1)) >= cfg.depth:
+            skips[key] = Skip(SkipReason.NO_TARGET, f"trigen depth {cfg.depth}")
+    if source_depth < cfg.depth:
+        notes.append(f"GPT-2 has {source_depth} blocks, trigen {cfg.depth}: the rest keep init")
+    report = apply_transfers(net, state, transfers, skips, source)
+    report.notes += notes
+    return report
+
+
+def _embedding_transfers(
+    net: ARTransformer, state: Mapping[str, Tensor], prefix: str, skips: dict[str, Skip]
+) -> list[Transfer]:
+    """Token table, output head and learned positions, where trigen can hold them."""
+    cfg, out = net.cfg, []
+    wte, wpe = f"{prefix}wte.weight", f"{prefix}wpe.weight"
+    head = "lm_head.weight" if "lm_head.weight" in state else wte  # tied unless saved apart
+    vocab = state[wte].shape[0] if wte in state else None
+    if vocab == cfg.vocab_size:
+        out.append(Transfer("tok_embedder.weight", (wte,)))
+        out.append(Transfer("head.weight", (head,), single))
+        # GPT-2's head has no bias: the equivalent Linear bias is zero (a constant, no source)
+        out.append(Transfer("head.bias", (), lambda _: torch.zeros(cfg.vocab_size)))
+    elif vocab is not None:
+        detail = f"GPT-2 vocabulary {vocab} vs trigen {cfg.vocab_size}"
+        skips.update({k: Skip(SkipReason.VOCAB, detail) for k in (wte, head)})
+    if wpe in state:
+        rows = state[wpe].shape[0]
+        if cfg.positions is Positions.LEARNED and rows >= cfg.seq_len:
+            out.append(Transfer("pos_embed", (wpe,), lambda t: t[0][: cfg.seq_len]))
+        else:
+            detail = f"{rows} learned rows; trigen has {cfg.positions.value} positions, " + (
+                f"{cfg.seq_len} of them"
+            )
+            skips[wpe] = Skip(SkipReason.POSITIONS, detail)
+    return out
