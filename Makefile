@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml Makefile
 
 setup: $(STAMP)
 
+PEERS := $(VENV)/.peers-stamp
+$(PEERS): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,interop]' torch==2.13.0
+	touch $(PEERS)
+
 demo: setup
 	rm -rf $(DEMO)
 	$(VENV)/bin/trigen compare --preset demo --out $(DEMO) --cache-dir runs/cache
@@ -26,7 +31,7 @@ lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
-test: setup lint
+test: setup $(PEERS) lint
 	$(VENV)/bin/pytest -q
 
 clean:
