@@ -58,8 +58,12 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     on_log: Callable[[dict[str, float]], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    init: Callable[[torch.nn.Module], None] | None = None,
 ) -> TrainResult:
     """Train ``cfg`` into run directory ``out`` (checkpoints, metrics.jsonl, config.json).
+
+    ``init(net)`` runs once on the fresh network before training (e.g. ViT → DiT or GPT-2 → AR
+    weights from :mod:`trigen.interop`); a resumed run takes its weights from the checkpoint.
 
     With ``resume`` the newest valid checkpoint in ``out`` is restored first and the run continues
     exactly; without it, a directory that already holds checkpoints is refused rather than mixed.
@@ -70,7 +74,7 @@ def train(
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     try:
         with RunLock(out):
-            return _train_locked(cfg, out, dev, resume, should_stop, on_log, on_warning)
+            return _train_locked(cfg, out, dev, resume, should_stop, on_log, on_warning, init)
     except OSError as err:
         if err.errno in ckpt_io.DISK_FULL:
             raise ckpt_io.disk_full_error(err, f"the run directory {out}") from None
@@ -90,6 +94,7 @@ def _train_locked(
     should_stop: Callable[[], bool],
     on_log: Callable[[dict[str, float]], None] | None,
     on_warning: Callable[[str], None] | None,
+    init: Callable[[torch.nn.Module], None] | None = None,
 ) -> TrainResult:
     """:func:`train` once this process holds the run directory's lock."""
     from trigen.data.loader import BatchLoader
@@ -109,6 +114,8 @@ def _train_locked(
     dataset, spec = data_spec_for(cfg)
     torch.manual_seed(cfg.seed)
     family = build_family(cfg, spec, dev)
+    if init is not None and not resume:
+        init(family.net)
     loader = BatchLoader(dataset, cfg.batch_size // cfg.grad_accum, seed=cfg.seed, flip=cfg.flip)
     trainer = Trainer(family, loader, cfg, out, meta={"data": spec.to_dict()})
     if resume:

@@ -78,6 +78,12 @@ def train(
         bool, typer.Option(help="continue from the newest valid checkpoint in --out")
     ] = False,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    init_vit: Annotated[
+        Path | None, typer.Option(help="DiT: initialise blocks from a ViT (HF dir or timm file)")
+    ] = None,
+    init_gpt2: Annotated[
+        Path | None, typer.Option(help="AR: initialise from a GPT-2 checkpoint (HF dir or file)")
+    ] = None,
     sample_grid: Annotated[
         bool, typer.Option(help="write samples.png (EMA, one row per class) at the end")
     ] = True,
@@ -111,9 +117,11 @@ def train(
             + (f"  skipped {record['skipped']}" if record["skipped"] else "")
         )
 
+    init = _initialiser(init_vit, init_gpt2)
     result = api.train(
         cfg,
         run_dir,
+        init=init,
         device=device,
         resume=resume,
         should_stop=stop,
@@ -132,6 +140,33 @@ def train(
             on_warning=lambda m: console.print(f"[yellow]warning: {m}[/yellow]"),
         )
         _write_samples(loaded, SampleSpec(), labels="all", n=8, out=run_dir / "samples.png", seed=0)
+
+
+def _initialiser(vit: Path | None, gpt2: Path | None):
+    """The ``init(net)`` of --init-vit / --init-gpt2, printing what was loaded and skipped."""
+    from trigen.errors import ConfigError
+
+    if vit is not None and gpt2 is not None:
+        raise ConfigError("give --init-vit (DiT) or --init-gpt2 (AR), not both")
+    if vit is None and gpt2 is None:
+        return None
+
+    def init(net) -> None:
+        from trigen.interop import init_ar_from_gpt2, init_dit_from_vit
+        from trigen.models.ar_transformer import ARTransformer
+        from trigen.models.dit import DiT
+
+        if vit is not None:
+            if not isinstance(net, DiT):
+                raise ConfigError("--init-vit initialises a DiT: use --family dit")
+            report = init_dit_from_vit(net, vit)
+        else:
+            if not isinstance(net, ARTransformer):
+                raise ConfigError("--init-gpt2 initialises the AR transformer: use --family ar")
+            report = init_ar_from_gpt2(net, gpt2)
+        console.print(report.summary(), markup=False)
+
+    return init
 
 
 def _write_samples(
