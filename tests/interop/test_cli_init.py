@@ -1,4 +1,4 @@
-"""`trigen train --init-gpt2` loads GPT-2 weights into the AR transformer and says what it loaded."""
+"""`trigen train --init-gpt2` loads GPT-2 weights into the AR transformer and reports it."""
 
 import pytest
 
