@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +14,11 @@ import torch
 from torch import Tensor
 
 from trigen.build import DataSpec, build_family
-from trigen.config import TrainConfig
+from trigen.config import FamilyName, TrainConfig
 from trigen.errors import CheckpointError, ConfigError, TrigenError
 from trigen.families.base import Family, SampleSpec
 from trigen.train import checkpoint as ckpt_io
+from trigen.train.distributed import SINGLE, DistContext
 from trigen.train.lock import RunLock
 from trigen.train.loop import Trainer, TrainResult
 
@@ -59,8 +61,13 @@ def train(
     on_log: Callable[[dict[str, float]], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     init: Callable[[torch.nn.Module], None] | None = None,
+    dist: DistContext = SINGLE,
 ) -> TrainResult:
     """Train ``cfg`` into run directory ``out`` (checkpoints, metrics.jsonl, config.json).
+
+    ``dist`` is this process's place in a data-parallel job (from torchrun); every rank calls
+    ``train`` with the same arguments. ``cfg.batch_size`` is the global batch, split evenly
+    over ranks; rank 0 alone writes to ``out`` and calls ``on_log``.
 
     ``init(net)`` runs once on the fresh network before training (e.g. ViT → DiT or GPT-2 → AR
     weights from :mod:`trigen.interop`); a resumed run takes its weights from the checkpoint.
@@ -71,10 +78,14 @@ def train(
     out = Path(out)
     if not 0 <= cfg.seed <= MAX_SEED:
         raise ConfigError(f"seed must be an integer in 0..{MAX_SEED}, got {cfg.seed}")
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    dev = dist.device(device if isinstance(device, torch.device) else resolve_device(device))
+    dist = dist.on(dev)
+    if dist.distributed and cfg.family is FamilyName.VQVAE:
+        raise ConfigError("the vqvae tokenizer trains on one process; launch it without torchrun")
     try:
-        with RunLock(out):
-            return _train_locked(cfg, out, dev, resume, should_stop, on_log, on_warning, init)
+        # One lock per run directory: rank 0 holds it for the whole job.
+        with RunLock(out) if dist.is_main else nullcontext(), dist.session(dev):
+            return _train_locked(cfg, out, dev, resume, should_stop, on_log, on_warning, init, dist)
     except OSError as err:
         if err.errno in ckpt_io.DISK_FULL:
             raise ckpt_io.disk_full_error(err, f"the run directory {out}") from None
@@ -95,6 +106,7 @@ def _train_locked(
     on_log: Callable[[dict[str, float]], None] | None,
     on_warning: Callable[[str], None] | None,
     init: Callable[[torch.nn.Module], None] | None = None,
+    dist: DistContext = SINGLE,
 ) -> TrainResult:
     """:func:`train` once this process holds the run directory's lock."""
     from trigen.data.loader import BatchLoader
@@ -103,9 +115,11 @@ def _train_locked(
     # directory must not send checkpoints elsewhere.
     for name in ("checkpoints", "config.json", "metrics.jsonl"):
         ckpt_io.check_inside(out / name, out)
-    for note in ckpt_io.clean_temporaries(out / "checkpoints"):
-        if on_warning is not None:
-            on_warning(note)
+    if dist.is_main:
+        for note in ckpt_io.clean_temporaries(out / "checkpoints"):
+            if on_warning is not None:
+                on_warning(note)
+    dist.barrier()
     if not resume and ckpt_io.list_checkpoints(out / "checkpoints"):
         raise CheckpointError(
             f"{out} already holds checkpoints; pass --resume to continue that run "
@@ -116,11 +130,21 @@ def _train_locked(
     family = build_family(cfg, spec, dev)
     if init is not None and not resume:
         init(family.net)
-    loader = BatchLoader(dataset, cfg.batch_size // cfg.grad_accum, seed=cfg.seed, flip=cfg.flip)
-    trainer = Trainer(family, loader, cfg, out, meta={"data": spec.to_dict()})
+    if dist.rank:  # dropout differs across ranks; rank 0 keeps the single-process stream
+        torch.manual_seed(cfg.seed + dist.rank)
+    loader = BatchLoader(
+        dataset,
+        dist.local_batch(cfg.batch_size, cfg.grad_accum),
+        seed=cfg.seed,
+        flip=cfg.flip,
+        rank=dist.rank,
+        world_size=dist.world_size,
+    )
+    trainer = Trainer(family, loader, cfg, out, meta={"data": spec.to_dict()}, dist=dist)
     if resume:
-        trainer.resume_latest(warn=on_warning)
-    _write_json(out / "config.json", {"config": cfg.to_dict(), "data": spec.to_dict()})
+        trainer.resume_latest(warn=on_warning if dist.is_main else None)
+    if dist.is_main:
+        _write_json(out / "config.json", {"config": cfg.to_dict(), "data": spec.to_dict()})
     return trainer.run(should_stop=should_stop, on_log=on_log)
 
 

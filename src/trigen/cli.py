@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -106,9 +107,14 @@ def train(
         seed=seed,
     )
     run_dir = out or Path("runs") / f"{cfg.family.value}-{cfg.dataset}"
+    dist = _dist_from_launcher()
     stop = _StopFlag()
     stop.install()
-    console.print(f"training {cfg.family.value} {cfg.preset} on {cfg.dataset} → {run_dir}")
+    if dist.is_main:
+        processes = f" on {dist.world_size} processes" if dist.distributed else ""
+        console.print(
+            f"training {cfg.family.value} {cfg.preset} on {cfg.dataset} → {run_dir}{processes}"
+        )
 
     def on_log(record: dict[str, float]) -> None:
         console.print(
@@ -127,7 +133,10 @@ def train(
         should_stop=stop,
         on_log=on_log,
         on_warning=lambda m: console.print(f"[yellow]warning: {m}[/yellow]"),
+        dist=dist,
     )
+    if not dist.is_main:  # rank 0 reports and samples for the whole job
+        return
     console.print(
         f"done: step {result.step}, {result.images_seen} images, "
         f"{result.images_per_second:.1f} img/s, "
@@ -140,6 +149,23 @@ def train(
             on_warning=lambda m: console.print(f"[yellow]warning: {m}[/yellow]"),
         )
         _write_samples(loaded, SampleSpec(), labels="all", n=8, out=run_dir / "samples.png", seed=0)
+
+
+def _dist_from_launcher():
+    """This process's place in a torchrun job (RANK, WORLD_SIZE, LOCAL_RANK); one process
+    when not launched by torchrun. The only place trigen reads these variables."""
+    from trigen.errors import ConfigError
+    from trigen.train.distributed import DistContext
+
+    try:
+        rank = int(os.environ.get("RANK", "0"))
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    except ValueError:
+        raise ConfigError(
+            "RANK, WORLD_SIZE and LOCAL_RANK must be integers; launch with torchrun"
+        ) from None
+    return DistContext(rank, world_size, local_rank)  # backend: from the device, in api.train
 
 
 def _initialiser(vit: Path | None, gpt2: Path | None):
@@ -445,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except TrigenError as err:
-        console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike: say it once
+            console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -18,6 +19,7 @@ from trigen.config import Precision, TrainConfig
 from trigen.errors import CheckpointError, ConfigError, TrigenError
 from trigen.families.base import Family
 from trigen.train import checkpoint as ckpt_io
+from trigen.train.distributed import SINGLE, Backend, DistContext
 from trigen.train.ema import EMA
 from trigen.train.optim import (
     build_optimizer,
@@ -58,8 +60,10 @@ class TrainResult:
 class Trainer:
     """Optimises ``family.net`` on batches from ``loader``; keeps EMA, counters and RNG.
 
-    cfg.batch_size // cfg.grad_accum images go through each forward; the optimizer steps once
-    per ``cfg.batch_size`` images. Checkpoints land in ``run_dir/checkpoints``.
+    ``cfg.batch_size`` is the global batch: the optimizer steps once per ``cfg.batch_size``
+    images, of which each of ``dist.world_size`` ranks feeds ``batch_size // world_size`` through
+    ``grad_accum`` forwards (``loader`` yields this rank's micro-batches). Checkpoints land in
+    ``run_dir/checkpoints``, written by rank 0 only; only rank 0 logs.
     """
 
     def __init__(
@@ -69,20 +73,26 @@ class Trainer:
         cfg: TrainConfig,
         run_dir: Path,
         meta: dict[str, Any] | None = None,
+        *,
+        dist: DistContext = SINGLE,
     ) -> None:
-        if cfg.batch_size % cfg.grad_accum:
-            raise ConfigError(
-                f"batch_size {cfg.batch_size} must be divisible by grad_accum {cfg.grad_accum}"
-            )
+        dist.local_batch(cfg.batch_size, cfg.grad_accum)  # raises unless it divides evenly
         if cfg.max_steps is None and cfg.max_images is None and cfg.max_minutes is None:
             raise ConfigError("set a training budget: --steps, --images or --minutes")
         self.family, self.loader, self.cfg, self.run_dir = family, loader, cfg, Path(run_dir)
         self.meta = meta or {}
-        self.net = family.net
+        self.net = family.net  # unwrapped: what the optimizer, EMA and checkpoints see
         self.device = next(self.net.parameters()).device
+        self.dist = dist.on(self.device)
+        # The loss runs through the DDP wrapper (its backward averages gradients over ranks);
+        # with one process this is the family itself.
+        self._ddp = dist.wrap(self.net)
+        self._loss_family = (
+            dataclasses.replace(family, net=self._ddp) if self._ddp is not self.net else family
+        )
         self.optimizer = build_optimizer(self.net, cfg.lr, cfg.weight_decay)
         self.ema = EMA(self.net, cfg.ema_halflife_images)
-        self.generator = torch.Generator(self.device).manual_seed(cfg.seed + 1)
+        self.generator = torch.Generator(self.device).manual_seed(dist.noise_seed(cfg.seed))
         self.step = 0
         self.images_seen = 0
         self.skipped_steps = 0
@@ -107,19 +117,25 @@ class Trainer:
             group["lr"] = lr
         self.net.train()
         total = torch.zeros((), device=self.device)
-        for _ in range(cfg.grad_accum):
+        for micro in range(cfg.grad_accum):
             batch = next(self._iter)
             batch = Batch(
                 batch.images.to(self.device, non_blocking=True),
                 batch.labels.to(self.device, non_blocking=True),
             )
-            with self._autocast():
-                loss = self.family.loss(batch, self.generator).float().mean() / cfg.grad_accum
-            loss.backward()
+            # Gradients are all-reduced once, on the last micro-batch.
+            last = micro == cfg.grad_accum - 1
+            sync = nullcontext() if last or self._ddp is self.net else self._ddp.no_sync()
+            with sync:
+                with self._autocast():
+                    loss = self._loss_family.loss(batch, self.generator).float().mean()
+                    loss = loss / cfg.grad_accum
+                loss.backward()
             total += loss.detach()
         clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), clip)
-        loss_value, norm_value = float(total), float(grad_norm)
+        # Averaged over ranks, so every rank takes the same skip/step decision.
+        loss_value, norm_value = float(self.dist.mean(total)), float(grad_norm)
         if math.isfinite(loss_value) and math.isfinite(norm_value):
             self.optimizer.step()
             self._bad_in_a_row = 0
@@ -151,9 +167,7 @@ class Trainer:
     # ----------------------------------------------------------------------------------- state
     def to_checkpoint(self) -> ckpt_io.Checkpoint:
         opt_tensors, groups = optimizer_to_tensors(self.optimizer)
-        rng = {"torch_cpu": torch.get_rng_state(), "loss_generator": self.generator.get_state()}
-        if self.device.type == "cuda":
-            rng["torch_cuda"] = torch.cuda.get_rng_state(self.device)
+        rng = self._rng_states()
         return ckpt_io.Checkpoint(
             config=self.cfg.to_dict(),
             step=self.step,
@@ -169,9 +183,23 @@ class Trainer:
                 "loader": self.loader.state_dict(),
                 "skipped_steps": self.skipped_steps,
                 "best_loss": self.best_loss if math.isfinite(self.best_loss) else None,
+                "world_size": self.dist.world_size,
                 "meta": self.meta,
             },
         )
+
+    def _rng_states(self) -> dict[str, torch.Tensor]:
+        """Every rank's RNG states (a collective: all ranks call it). Rank 0's keep the
+        single-process names; rank r's carry the suffix ``.rank<r>``."""
+        own = {"torch_cpu": torch.get_rng_state(), "loss_generator": self.generator.get_state()}
+        if self.device.type == "cuda":
+            own["torch_cuda"] = torch.cuda.get_rng_state(self.device)
+        comm = self.device if self.dist.backend is Backend.NCCL else torch.device("cpu")
+        rng = {}
+        for name, state in own.items():
+            for rank, s in enumerate(self.dist.gather_states(state, comm)):
+                rng[_rank_key(name, rank)] = s
+        return rng
 
     def restore(self, ckpt: ckpt_io.Checkpoint) -> None:
         """Continue from ``ckpt`` exactly: weights, EMA, optimizer, counters, data order, RNG."""
@@ -187,6 +215,12 @@ class Trainer:
                 f"({', '.join(changed)}); "
                 "resume with the same configuration or start a new run directory"
             )
+        trained_on = int(ckpt.extra.get("world_size", 1))
+        if trained_on != self.dist.world_size:
+            raise CheckpointError(
+                f"cannot resume: the checkpoint was trained by {trained_on} process(es), this "
+                f"run has {self.dist.world_size}; resume with the same number of processes"
+            )
         ckpt_io.load_weights(self.net, ckpt.tensors["model.safetensors"], "checkpoint model")
         ckpt_io.load_weights(self.ema.net, ckpt.tensors["ema.safetensors"], "checkpoint EMA")
         try:  # the rest comes from trigen's own files; anything odd means they were altered
@@ -194,10 +228,11 @@ class Trainer:
                 self.optimizer, ckpt.tensors["optim.safetensors"], ckpt.extra["param_groups"]
             )
             rng = ckpt.tensors["rng.safetensors"]
-            torch.set_rng_state(rng["torch_cpu"])
-            self.generator.set_state(rng["loss_generator"])
-            if "torch_cuda" in rng and self.device.type == "cuda":
-                torch.cuda.set_rng_state(rng["torch_cuda"], self.device)
+            rank = self.dist.rank
+            torch.set_rng_state(rng[_rank_key("torch_cpu", rank)])
+            self.generator.set_state(rng[_rank_key("loss_generator", rank)])
+            if _rank_key("torch_cuda", rank) in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng[_rank_key("torch_cuda", rank)], self.device)
             self.loader.load_state_dict(ckpt.extra["loader"])
             best = ckpt.extra.get("best_loss")
             self.best_loss = math.inf if best is None else float(best)
@@ -211,7 +246,9 @@ class Trainer:
         self.step, self.images_seen = ckpt.step, ckpt.images_seen
         self._window_sum, self._window_n = 0.0, 0
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self) -> Path | None:
+        """Write a checkpoint (rank 0) and wait for it on every rank; its path on rank 0, None
+        elsewhere. All ranks must call it: it gathers their RNG states."""
         weights = [t for t in self.net.state_dict().values() if t.is_floating_point()]
         if not all(bool(torch.isfinite(t).all()) for t in weights):
             raise TrainingDiverged(
@@ -223,10 +260,14 @@ class Trainer:
             self.best_loss = window
         self._window_sum, self._window_n = 0.0, 0
         directory = self.run_dir / "checkpoints"
-        path = ckpt_io.save(self.to_checkpoint(), directory)
-        ckpt_io.prune(directory, self.cfg.keep_checkpoints)
-        if is_best:
-            ckpt_io.mark_best(path, directory)
+        ckpt = self.to_checkpoint()
+        path = None
+        if self.dist.is_main:
+            path = ckpt_io.save(ckpt, directory)
+            ckpt_io.prune(directory, self.cfg.keep_checkpoints)
+            if is_best:
+                ckpt_io.mark_best(path, directory)
+        self.dist.barrier()
         return path
 
     # ----------------------------------------------------------------------------------- run
@@ -245,22 +286,25 @@ class Trainer:
         on_log: Callable[[dict[str, float]], None] | None = None,
     ) -> TrainResult:
         """Train until the budget is spent or ``should_stop()``; checkpoint along the way."""
-        cfg = self.cfg
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        cfg, main = self.cfg, self.dist.is_main
         log_path = self.run_dir / "metrics.jsonl"
-        _truncate_log(log_path, self.step)
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            _truncate_log(log_path, self.step)
         started = time.perf_counter()
         window_start, window_images, loss_sum, loss_n = started, 0, 0.0, 0
         history: list[dict[str, float]] = []
         first_images = self.images_seen
         last_loss, path = math.nan, None
-        with log_path.open("a") as log:
-            while self._budget_left(started) and not should_stop():
+        with log_path.open("a") if main else nullcontext() as log:
+            while self.dist.all_agree(
+                self._budget_left(started) and not should_stop(), self.device
+            ):
                 last_loss, grad_norm = self.train_step()
                 window_images += cfg.batch_size
                 if math.isfinite(last_loss):
                     loss_sum, loss_n = loss_sum + last_loss, loss_n + 1
-                if self.step % cfg.log_every == 0:
+                if self.step % cfg.log_every == 0 and log is not None:
                     now = time.perf_counter()
                     record = {
                         "step": self.step,
@@ -280,11 +324,12 @@ class Trainer:
                     window_start, window_images, loss_sum, loss_n = now, 0, 0.0, 0
                 if self.step % cfg.checkpoint_every == 0:
                     path = self.save_checkpoint()
-            if (
+            stale = (
                 path is None
                 or ckpt_io.list_checkpoints(path.parent)[-1:] != [path]
                 or int(path.name.split("-")[1]) != self.step
-            ):
+            )
+            if self.dist.from_main(stale, self.device):
                 path = self.save_checkpoint()
         seconds = time.perf_counter() - started
         trained = self.images_seen - first_images
@@ -313,6 +358,11 @@ class Trainer:
             return False
         self.restore(ckpt_io.load(path))
         return True
+
+
+def _rank_key(name: str, rank: int) -> str:
+    """Key of rank ``rank``'s RNG state ``name`` in rng.safetensors."""
+    return name if rank == 0 else f"{name}.rank{rank}"
 
 
 def _truncate_log(path: Path, step: int) -> None:
