@@ -1,0 +1,275 @@
+"""Sampling latency of trigen vs its peers on equal networks, A/B interleaved in one process.
+
+    python benchmarks/peers_sample.py [--net unet|dit] [--diff-batch 8] [--steps 50]
+        [--ar-batch 16] [--tokens 784] [--latency-batches 1,4,16] [--repeats 3] [--threads N]
+
+- Diffusion: trigen ``DiffusionFamily.sample`` (DDIM, ``--steps`` NFE) vs diffusers'
+  ``DDIMScheduler`` loop (same schedule: cosine / v-prediction / trailing spacing / clipping)
+  calling the SAME trigen network; NFE is counted on the network by a forward hook.
+- Autoregressive: trigen ``generate`` (KV cache) vs HF ``GPT2LMHeadModel.generate(do_sample=True,
+  use_cache=True, top_k=0)`` at equal size (ar-tiny: width 128, depth 4, heads 4), ``--tokens``
+  new tokens after the class token; then trigen's latency vs batch size.
+Randomly initialised networks: latency does not depend on the weights. Medians of ``--repeats``
+whole sampling calls after one warm-up call. Writes benchmarks/results/peers_sample[_<tag>].*.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from _common import autocast, environment, interleaved, markdown_table, median, write
+from trigen.autoregressive.generate import generate
+from trigen.build import DataSpec, build_family
+from trigen.config import FamilyName, TrainConfig
+from trigen.families.base import SampleSpec
+
+NUM_CLASSES = 10
+MNIST = (1, 28, 28)
+NETS = {"unet": (FamilyName.UNET, "unet-tiny"), "dit": (FamilyName.DIT, "DiT-T/4")}
+
+
+class CallCounter:
+    """Counts forward calls of a module (the NFE of a sampler)."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.calls = 0
+        module.register_forward_hook(self._hook)
+
+    def _hook(self, *_) -> None:
+        self.calls += 1
+
+    def count(self, fn) -> int:
+        self.calls = 0
+        fn()
+        return self.calls
+
+
+def bench_diffusion(args) -> list[dict]:
+    from diffusers import DDIMScheduler
+
+    family_name, preset = NETS[args.net]
+    torch.manual_seed(0)
+    fam = build_family(TrainConfig(family=family_name, model=preset), DataSpec(MNIST, NUM_CLASSES))
+    fam.net.to(args.device).eval()
+    counter = CallCounter(fam.net)
+    labels = torch.arange(args.diff_batch, device=args.device) % NUM_CLASSES
+    spec = SampleSpec(sampler="ddim", steps=args.steps)
+    sched = DDIMScheduler(
+        num_train_timesteps=len(fam.schedule.alphas_cumprod),
+        beta_schedule="squaredcos_cap_v2",
+        prediction_type="v_prediction",
+        timestep_spacing="trailing",
+        clip_sample=True,
+        set_alpha_to_one=False,
+    )
+
+    def ours() -> torch.Tensor:
+        with autocast(args.precision, args.device):
+            return fam.sample(labels, spec, torch.Generator(args.device).manual_seed(0))
+
+    @torch.no_grad()
+    def theirs() -> torch.Tensor:
+        sched.set_timesteps(args.steps)
+        g = torch.Generator(args.device).manual_seed(0)
+        x = torch.randn(args.diff_batch, *MNIST, generator=g, device=args.device)
+        with autocast(args.precision, args.device):
+            for t in sched.timesteps:
+                out = fam.net(x, t.expand(x.shape[0]).float().to(args.device), labels)
+                x = sched.step(out.float(), t, x).prev_sample
+        return x
+
+    fns = {"trigen": ours, "diffusers-ddim-loop": theirs}
+    times = interleaved(fns, steps=args.repeats, warmup=1, device=args.device)
+    return [
+        {
+            "task": f"diffusion {preset} DDIM",
+            "side": side,
+            "batch": args.diff_batch,
+            "nfe": counter.count(fn),
+            "precision": args.precision,
+            "s_per_call": round(median(times[side]), 3),
+            "ms_per_image": round(1000 * median(times[side]) / args.diff_batch, 2),
+            "times_s": [round(t, 3) for t in times[side]],
+        }
+        for side, fn in fns.items()
+    ]
+
+
+def ar_models(device: torch.device):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    fam = build_family(TrainConfig(family=FamilyName.AR), DataSpec(MNIST, NUM_CLASSES), device)
+    ours = fam.net.eval()
+    c = ours.cfg
+    theirs = (
+        GPT2LMHeadModel(
+            GPT2Config(
+                vocab_size=c.vocab_size + NUM_CLASSES + 1,
+                n_positions=c.seq_len + 1,
+                n_embd=c.width,
+                n_layer=c.depth,
+                n_head=c.heads,
+                resid_pdrop=0.0,
+                embd_pdrop=0.0,
+                attn_pdrop=0.0,
+                bos_token_id=None,
+                eos_token_id=None,
+            )
+        )
+        .to(device)
+        .eval()
+    )
+    return ours, theirs
+
+
+def bench_ar(args, ours, theirs) -> list[dict]:
+    labels = torch.arange(args.ar_batch, device=args.device) % NUM_CLASSES
+    prompt = (ours.cfg.vocab_size + labels)[:, None]  # the class token, HF's "prompt"
+
+    def trigen_gen() -> torch.Tensor:
+        g = torch.Generator(args.device).manual_seed(0)
+        with autocast(args.precision, args.device):
+            return generate(ours, labels, seq_len=args.tokens, generator=g, null_label=NUM_CLASSES)
+
+    @torch.no_grad()
+    def hf_gen() -> torch.Tensor:
+        torch.manual_seed(0)
+        with autocast(args.precision, args.device):
+            return theirs.generate(
+                input_ids=prompt,
+                attention_mask=torch.ones_like(prompt),
+                do_sample=True,
+                top_k=0,
+                top_p=1.0,
+                temperature=1.0,
+                use_cache=True,
+                max_new_tokens=args.tokens,
+                min_new_tokens=args.tokens,
+                pad_token_id=0,
+                eos_token_id=None,
+            )
+
+    fns = {"trigen": trigen_gen, "hf-generate": hf_gen}
+    times = interleaved(fns, steps=args.repeats, warmup=1, device=args.device)
+    shapes = {side: tuple(fn().shape) for side, fn in fns.items()}
+    return [
+        {
+            "task": "AR ar-tiny KV cache",
+            "side": side,
+            "batch": args.ar_batch,
+            "tokens": args.tokens,
+            "output_shape": list(shapes[side]),
+            "precision": args.precision,
+            "s_per_call": round(median(times[side]), 3),
+            "ms_per_image": round(1000 * median(times[side]) / args.ar_batch, 2),
+            "times_s": [round(t, 3) for t in times[side]],
+        }
+        for side in fns
+    ]
+
+
+def bench_batches(args, ours) -> list[dict]:
+    """trigen AR sampling latency vs batch size (one call each after a warm-up)."""
+    rows = []
+    for b in [int(x) for x in args.latency_batches.split(",")]:
+        labels = torch.arange(b, device=args.device) % NUM_CLASSES
+
+        def run(labels=labels) -> None:
+            g = torch.Generator(args.device).manual_seed(0)
+            generate(ours, labels, seq_len=args.tokens, generator=g, null_label=NUM_CLASSES)
+
+        sec = median(interleaved({"t": run}, steps=2, warmup=0, device=args.device)["t"])
+        rows.append(
+            {
+                "task": "AR latency vs batch",
+                "side": "trigen",
+                "batch": b,
+                "tokens": args.tokens,
+                "precision": "fp32",
+                "s_per_call": round(sec, 3),
+                "ms_per_image": round(1000 * sec / b, 2),
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--net", choices=sorted(NETS), default="unet")
+    parser.add_argument("--diff-batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--ar-batch", type=int, default=16)
+    parser.add_argument("--tokens", type=int, default=784)
+    parser.add_argument("--latency-batches", default="1,4,16")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--parts", default="diffusion,ar,batches")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--device", type=torch.device, default=torch.device("cpu"))
+    parser.add_argument("--tag", default="")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    env = environment(args.device, args.threads)
+    parts = args.parts.split(",")
+    rows = []
+    if "diffusion" in parts:
+        rows += bench_diffusion(args)
+        print(rows[-2:], flush=True)
+    if "ar" in parts or "batches" in parts:
+        ours, theirs = ar_models(args.device)
+        if "ar" in parts:
+            rows += bench_ar(args, ours, theirs)
+            print(rows[-2:], flush=True)
+        if "batches" in parts:
+            rows += bench_batches(args, ours)
+    rat = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        sel = [r for r in rows if r["task"] == task]
+        if len({r["side"] for r in sel}) == 2:
+            rat.append(
+                {
+                    "task": task,
+                    "peer_over_trigen_latency": round(
+                        sel[1]["ms_per_image"] / sel[0]["ms_per_image"], 2
+                    ),
+                }
+            )
+    table = markdown_table(
+        ["task", "side", "prec", "batch", "NFE / tokens", "s per call", "ms per image"],
+        [
+            [
+                r["task"],
+                r["side"],
+                r["precision"],
+                r["batch"],
+                r.get("nfe", r.get("tokens")),
+                r["s_per_call"],
+                r["ms_per_image"],
+            ]
+            for r in rows
+        ],
+    )
+    table += [
+        "",
+        *markdown_table(
+            ["task", "speed-up trigen vs peer"],
+            [[r["task"], r["peer_over_trigen_latency"]] for r in rat],
+        ),
+    ]
+    record = {
+        "environment": env,
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "rows": rows,
+        "ratios": rat,
+    }
+    write("peers_sample" + (f"_{args.tag}" if args.tag else ""), record, table, args.out)
+
+
+if __name__ == "__main__":
+    main()
