@@ -48,3 +48,16 @@ def test_compare_smoke_writes_a_complete_report(tmp_path, capsys):
     assert "| family |" in printed.out  # the summary table
     # a second run reuses the cached reference statistics and domain classifier
     assert any(p.suffix == ".npz" for p in cache.iterdir())
+
+
+def test_every_family_trains_with_the_comparison_settings():
+    from trigen.compare.run import train_config
+    from trigen.compare.settings import compare_settings
+
+    s = compare_settings("demo", minutes_per_family=1.5)
+    for name in s.families:
+        cfg = train_config(name, s)
+        assert cfg.max_minutes == 1.5 and cfg.max_images is None
+        assert cfg.ema_halflife_images == s.ema_halflife_images
+        assert cfg.warmup_images == s.warmup_images
+        assert cfg.resolution == s.resolution and cfg.batch_size == s.batch_size

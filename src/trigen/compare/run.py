@@ -47,6 +47,8 @@ def train_config(name: FamilyName, s: CompareSettings, **changes: Any) -> TrainC
         "seed": s.seed,
         "max_minutes": s.minutes_per_family,
         "max_images": s.images_per_family,
+        "ema_halflife_images": s.ema_halflife_images,
+        "warmup_images": s.warmup_images,
         "log_every": 10,
         "checkpoint_every": 10**9,
         **FAMILY_TRAINING.get(name, {}),

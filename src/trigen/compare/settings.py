@@ -96,7 +96,8 @@ PRESETS: dict[str, CompareSettings] = {
     ),
     # seconds: a smoke test of the whole pipeline (tests and CI)
     "smoke": CompareSettings(
-        resolution=8, minutes_per_family=None,
+        resolution=8,
+        minutes_per_family=None,
         images_per_family=128,
         batch_size=32,
         fid_samples=20,
