@@ -380,7 +380,7 @@ def evaluate(
 @app.command()
 def compare(
     preset: Annotated[
-        str, typer.Option(help="demo (≈15 min on 2 CPU cores) | hour | smoke")
+        str, typer.Option(help="demo (≈15 min on 2 CPU cores) | hour (28 px, ≈1 h) | smoke")
     ] = "demo",
     families: Annotated[
         str | None, typer.Option(help="comma-separated, e.g. unet,dit,ar,pixelcnn")

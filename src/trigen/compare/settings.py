@@ -31,22 +31,22 @@ class CompareSettings:
     dataset: str = "mnist"
     data_root: str | None = None
     resolution: int | None = 16  # shared by every family; 16 keeps 256-token AR affordable on CPU
-    minutes_per_family: float | None = 2.0
+    minutes_per_family: float | None = 1.75
     images_per_family: int | None = None
     models: dict[str, str] = field(default_factory=lambda: dict(DEMO_MODELS))
     batch_size: int = 64
     precision: str = "fp32"
     seed: int = 0
-    fid_samples: int = 200  # generated images per family for FID/KID/P&R
-    reference_images: int = 500  # test images for the reference statistics
+    fid_samples: int = 160  # generated images per family for FID/KID/P&R
+    reference_images: int = 300  # test images for the reference statistics
     nll_images: int = 100  # test images for bits/dim
     elbo_timesteps: int = 20  # Monte-Carlo timesteps per image of the diffusion ELBO
     sampler: str = "ddim"
     sampling_steps: int = 50
-    study_samples: int = 100  # images per point of the NFE / CFG sweeps (domain-feature metrics)
-    nfe_steps: tuple[int, ...] = (5, 10, 20, 50)
-    nfe_samplers: tuple[str, ...] = ("ddim", "dpmpp_2m", "heun", "ddpm")
-    cfg_scales: tuple[float, ...] = (1.0, 2.0, 4.0)
+    study_samples: int = 64  # images per point of the NFE / CFG sweeps (domain-feature metrics)
+    nfe_steps: tuple[int, ...] = (5, 10, 20)
+    nfe_samplers: tuple[str, ...] = ("ddim", "dpmpp_2m", "heun")
+    cfg_scales: tuple[float, ...] = (1.0, 3.0)
     resolutions: tuple[int, ...] = (8, 16, 28)
     studies: tuple[Study, ...] = (Study.NFE, Study.CFG, Study.RESOLUTION, Study.RECEPTIVE_FIELD)
     conditioning_minutes: float = 2.0
@@ -83,16 +83,21 @@ PRESETS: dict[str, CompareSettings] = {
     "demo": CompareSettings(),
     # an hour on 2 CPU cores: longer training, full FID sample size, every study
     "hour": CompareSettings(
-        minutes_per_family=12.0,
+        resolution=28,
+        models={"dit": "DiT-T/4"},
+        minutes_per_family=8.0,
         fid_samples=1000,
-        reference_images=10000,
-        nll_images=1000,
-        study_samples=500,
+        reference_images=2000,
+        nll_images=500,
+        study_samples=300,
         nfe_steps=(5, 10, 20, 50, 250),
+        nfe_samplers=("ddim", "dpmpp_2m", "heun", "ddpm"),
+        cfg_scales=(1.0, 1.5, 2.0, 3.0, 4.0),
         resolutions=(8, 16, 28, 32),
         studies=tuple(Study),
-        conditioning_minutes=3.0,
+        conditioning_minutes=1.5,
         domain_seconds=90.0,
+        ema_halflife_images=10000.0,
     ),
     # seconds: a smoke test of the whole pipeline (tests and CI)
     "smoke": CompareSettings(
