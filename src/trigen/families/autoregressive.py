@@ -75,8 +75,30 @@ def sample_tokens(
     )  # fmt: skip
 
 
+class _SequenceLikelihood:
+    """``loss``/``nll`` shared by the token families: the NLL of ``self.tokens(images)`` in nats per
+    image (B,), with label dropout in ``loss`` only. What the tokens are (pixels or VQ codes) and so
+    what the number means is the subclass's business (``nll_is_pixel_exact``)."""
+
+    net: nn.Module
+    num_classes: int
+    label_dropout: float
+
+    def tokens(self, images: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        labels = drop_labels(batch.labels, self.num_classes, self.label_dropout, generator)
+        return sequence_nll(self.net, self.tokens(batch.images), labels)
+
+    @torch.no_grad()
+    def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        labels = drop_labels(batch.labels, self.num_classes, 0.0)
+        return sequence_nll(self.net, self.tokens(batch.images), labels)
+
+
 @dataclass
-class AutoregressiveFamily:
+class AutoregressiveFamily(_SequenceLikelihood):
     """A token model over the pixels of images ``image_shape`` (C, H, W): 256 levels per sub-pixel.
 
     ``loss`` and ``nll`` are the exact NLL in nats per image of the 8-bit images (sum over the
@@ -109,17 +131,6 @@ class AutoregressiveFamily:
             )
         return images_to_tokens(images)
 
-    def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
-        """NLL in nats per image (B,) with label dropout."""
-        labels = drop_labels(batch.labels, self.num_classes, self.label_dropout, generator)
-        return sequence_nll(self.net, self.tokens(batch.images), labels)
-
-    @torch.no_grad()
-    def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
-        """Exact NLL in nats per image (B,) of the 8-bit images given their labels."""
-        labels = drop_labels(batch.labels, self.num_classes, 0.0)
-        return sequence_nll(self.net, self.tokens(batch.images), labels)
-
     def sample(
         self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
     ) -> Tensor:
@@ -140,7 +151,7 @@ class Tokenizer(Protocol):
 
 
 @dataclass
-class VQTokenFamily:
+class VQTokenFamily(_SequenceLikelihood):
     """A token model over the code grids (h, w) of a frozen VQ ``tokenizer`` of images.
 
     ``loss`` takes either images (float (B, C, H, W), encoded on the fly) or cached token grids
@@ -182,17 +193,6 @@ class VQTokenFamily:
             )
         with torch.no_grad():
             return self.tokenizer.encode(images).reshape(images.shape[0], -1).long()
-
-    def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
-        """Token NLL in nats per image (B,) with label dropout."""
-        labels = drop_labels(batch.labels, self.num_classes, self.label_dropout, generator)
-        return sequence_nll(self.net, self.tokens(batch.images), labels)
-
-    @torch.no_grad()
-    def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
-        """Token NLL in nats per image (B,): NOT pixel bits/dim (see the class docstring)."""
-        labels = drop_labels(batch.labels, self.num_classes, 0.0)
-        return sequence_nll(self.net, self.tokens(batch.images), labels)
 
     def sample(
         self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
