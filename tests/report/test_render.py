@@ -83,3 +83,11 @@ def test_render_without_torch(tmp_path):
     assert "data:image/png;base64," in page  # self-contained
     for fig in ("loss_curves", "quality_vs_nfe", "scaling_resolution", "cfg_sweep"):
         assert (tmp_path / "report" / f"{fig}.png").stat().st_size > 1000
+
+
+def test_number_format_keeps_magnitudes():
+    from trigen.report.table import fmt
+
+    assert fmt(22080) == "22.1k" and fmt(861000) == "861k" and fmt(2240) == "2,240"
+    assert fmt(1.87e6) == "1.87M" and fmt(7.6e9) == "7.6G" and fmt(None) == "—"
+    assert fmt(float("nan")) == "—" and fmt(0.0786) == "0.0786"

@@ -76,9 +76,17 @@ def fmt(value: Any, digits: int = 3) -> str:
     v = float(value)
     if v != v:
         return "—"
-    for threshold, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e4, "k")):
+    # (applies from, divisor, suffix): thousands get a suffix only from 10k on
+    for threshold, divisor, suffix in (
+        (1e12, 1e12, "T"),
+        (1e9, 1e9, "G"),
+        (1e6, 1e6, "M"),
+        (1e4, 1e3, "k"),
+    ):
         if abs(v) >= threshold:
-            return f"{v / threshold:.{digits}g}{suffix}"
+            return f"{v / divisor:.{digits}g}{suffix}"
+    if abs(v) >= 1e3:
+        return f"{v:,.0f}"
     return f"{v:.{digits}g}"
 
 
