@@ -80,7 +80,7 @@ def scaling_vs_resolution(rows: list[dict[str, Any]], path: Path) -> Path | None
         rows, "family", "resolution", "latency_s_per_image", a, lambda f: FAMILY_TITLES.get(f, f)
     )
     _lines(rows, "family", "resolution", "peak_memory_mb", b, lambda f: FAMILY_TITLES.get(f, f))
-    for ax, label in ((a, "sampling latency (s / image)"), (b, "peak memory (MB)")):
+    for ax, label in ((a, "sampling latency (s / image)"), (b, "memory added by sampling (MB)")):
         ax.set_xlabel("resolution (pixels per side)")
         ax.set_ylabel(label)
         ax.set_yscale("log")
