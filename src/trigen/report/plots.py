@@ -103,13 +103,18 @@ def cfg_sweep(rows: list[dict[str, Any]], path: Path) -> Path | None:
     return _save(fig, path)
 
 
+RF_GAMMA = 0.25
+
+
 def receptive_fields(maps: dict[str, np.ndarray], path: Path) -> Path | None:
-    """|∂ output(centre) / ∂ input| maps, one panel per family (normalised to max 1)."""
+    """|∂ output(centre) / ∂ input| maps, one panel per family (normalised to max 1, shown as
+    value^RF_GAMMA so that weak but non-zero dependence stays visible)."""
     if not maps:
         return None
     fig, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps), 2.8), squeeze=False)
     for ax, (name, m) in zip(axes[0], maps.items(), strict=True):
-        ax.imshow(np.asarray(m), cmap="magma", vmin=0, vmax=1)
+        # a power scale: the map spans orders of magnitude and linear colour shows only its peak
+        ax.imshow(np.asarray(m) ** RF_GAMMA, cmap="magma", vmin=0, vmax=1)
         ax.set_title(name, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
