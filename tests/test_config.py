@@ -79,3 +79,11 @@ def test_fuzzed_overrides_either_validate_or_raise_config_error(key, value):
         return
     assert cfg.lr > 0 and cfg.batch_size > 0
     assert isinstance(cfg.precision, Precision)
+
+
+def test_python_api_strings_are_coerced_like_toml():
+    cfg = TrainConfig(family="unet", precision="bf16", max_steps=3, diffusion={"prediction": "eps"})
+    assert cfg.family is FamilyName.UNET and cfg.precision is Precision.BF16
+    assert cfg.diffusion.prediction == "eps"
+    with pytest.raises(ConfigError, match="unknown family"):
+        TrainConfig(family="gan")

@@ -87,6 +87,15 @@ class TrainConfig:
     tokenizer: str | None = None  # family vq: run directory or checkpoint of a trained vqvae
 
     def __post_init__(self) -> None:
+        # the Python API may pass plain strings/dicts: coerce them the way the TOML path does
+        for name, kind in (("family", FamilyName), ("precision", Precision)):
+            value = getattr(self, name)
+            if not isinstance(value, kind):
+                object.__setattr__(self, name, _coerce(kind, value, name))
+        if isinstance(self.diffusion, dict):
+            object.__setattr__(
+                self, "diffusion", _build(DiffusionOptions, self.diffusion, "diffusion.")
+            )
         validate(self)
 
     @property
