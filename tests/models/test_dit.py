@@ -8,6 +8,8 @@ from trigen.errors import ConfigError
 from trigen.models.dit import DIT_PRESETS, Conditioning, DiT, dit_config
 from trigen.nn.embeddings import sincos_pos_embed_2d
 
+from .backbone_inputs import inputs, perturb_zero_init
+
 TINY = {"hidden": 32, "depth": 2, "heads": 2}
 
 
@@ -20,22 +22,6 @@ def tiny_dit(size=16, channels=3, patch=4, num_classes=10, **kw) -> DiT:
         **{**TINY, **kw},
     )
     return DiT(cfg)
-
-
-def inputs(net: DiT, batch=3):
-    c, s = net.cfg.in_channels, net.cfg.input_size
-    x = torch.randn(batch, c, s, s)
-    t = torch.tensor([0.0, 499.5, 999.9])[:batch]
-    y = torch.tensor([0, 3, net.cfg.num_classes])[:batch]  # includes the null class
-    return x, t, y
-
-
-@torch.no_grad()
-def perturb_zero_init(net: torch.nn.Module, std=0.1) -> None:
-    """Give every all-zero parameter small random values (leave the zero init)."""
-    for p in net.parameters():
-        if not p.any():
-            p.normal_(0.0, std)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ import torch
 from trigen.errors import ConfigError
 from trigen.models.unet import AttentionBlock, UNet, unet_config
 
+from .backbone_inputs import inputs, perturb_zero_init
+
 TINY = {
     "model_channels": 8,
     "channel_mult": (1, 2),
@@ -24,22 +26,6 @@ def tiny_unet(size=16, channels=3, num_classes=10, **kw) -> UNet:
         **{**TINY, **kw},
     )
     return UNet(cfg)
-
-
-def inputs(net: UNet, batch=3):
-    c, s = net.cfg.in_channels, net.cfg.input_size
-    x = torch.randn(batch, c, s, s)
-    t = torch.tensor([0.0, 499.5, 999.9])[:batch]
-    y = torch.tensor([0, 3, net.cfg.num_classes])[:batch]  # includes the null class
-    return x, t, y
-
-
-@torch.no_grad()
-def perturb_zero_init(net: torch.nn.Module, std=0.1) -> None:
-    """Give every all-zero parameter small random values (leave the zero init)."""
-    for p in net.parameters():
-        if not p.any():
-            p.normal_(0.0, std)
 
 
 @pytest.mark.parametrize("size", [8, 16, 28, 32, 64])
