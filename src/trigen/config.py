@@ -26,6 +26,7 @@ class FamilyName(StrEnum):
     PIXELCNN = "pixelcnn"
     VQ = "vq"
     VQVAE = "vqvae"
+    KLVAE = "klvae"  # KL autoencoder: the latent space U-Net and DiT can train in
 
 
 class Precision(StrEnum):
@@ -42,6 +43,7 @@ DEFAULT_PRESETS: dict[FamilyName, str] = {
     FamilyName.PIXELCNN: "pixelcnn-tiny",
     FamilyName.VQ: "ar-tiny",
     FamilyName.VQVAE: "vq-tiny",
+    FamilyName.KLVAE: "kl-tiny",
 }
 
 
@@ -85,6 +87,11 @@ class TrainConfig:
     diffusion: DiffusionOptions = field(default_factory=DiffusionOptions)
     model_overrides: dict[str, Any] = field(default_factory=dict)
     tokenizer: str | None = None  # family vq: run directory or checkpoint of a trained vqvae
+    # unet/dit: train in the latent space of a klvae run directory or a diffusers AutoencoderKL dir
+    autoencoder: str | None = None
+    grad_checkpointing: bool = False  # recompute each block's activations in backward
+    compile: bool = False  # torch.compile the network (worth it for long runs only)
+    fsdp: bool = False  # under torchrun: shard parameters/gradients (FSDP2) instead of DDP
 
     def __post_init__(self) -> None:
         # the Python API may pass plain strings/dicts: coerce them the way the TOML path does
@@ -141,6 +148,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"resolution must be between 4 and 1024 pixels, got {cfg.resolution}")
     if cfg.family is FamilyName.VQ and not cfg.tokenizer:
         raise ConfigError("family vq needs a trained tokenizer: --set tokenizer=<vqvae run dir>")
+    if cfg.autoencoder and cfg.family not in (FamilyName.UNET, FamilyName.DIT):
+        raise ConfigError(
+            f"autoencoder (latent space) applies to families unet and dit, not {cfg.family.value}"
+        )
     gamma = cfg.diffusion.min_snr_gamma
     if gamma is not None and not (math.isfinite(gamma) and gamma > 0):
         raise ConfigError(f"min_snr_gamma must be positive or unset, got {gamma}")
