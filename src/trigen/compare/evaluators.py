@@ -17,6 +17,8 @@ from trigen.eval.inception import InceptionFeatures
 from trigen.eval.precision_recall import precision_recall
 from trigen.eval.stats import FeatureStats
 
+MIN_DOMAIN_CLASSES = 2  # a classifier needs two classes to tell apart
+
 
 def _cached_features(
     name: str, compute: Callable[[], np.ndarray], cache_dir: Path | None
@@ -38,13 +40,17 @@ def _cached_features(
 
 @dataclass
 class Evaluators:
-    """Inception-v3 (FID/KID/P&R) and the domain classifier, with the test set's features."""
+    """Inception-v3 (FID/KID/P&R) and the domain classifier, with the test set's features.
+
+    ``domain`` is None for a dataset without classes (nothing to train it on): its metrics are
+    then reported as None (n/a).
+    """
 
     inception: InceptionFeatures
     inception_ref: np.ndarray  # (N, 2048) features of the reference test images
     inception_ref_stats: FeatureStats
-    domain: DomainClassifier
-    domain_ref_stats: FeatureStats
+    domain: DomainClassifier | None
+    domain_ref_stats: FeatureStats | None
 
     @classmethod
     def build(
@@ -64,14 +70,18 @@ class Evaluators:
         key = f"inception-{test.name}-test-{c}x{h}x{w}-{inception.network_id[:12]}-{n}"
         log(f"reference Inception features of {n} test images (cached after the first run)")
         ref = _cached_features(key, lambda: inception.features(test.images[:n]), cache_dir)
+        ref_stats = FeatureStats.from_features(ref)
+        if train.num_classes < MIN_DOMAIN_CLASSES:
+            log(f"no domain classifier: {train.name} has no classes; its metrics are n/a")
+            return cls(inception, ref, ref_stats, None, None)
         log("domain classifier (cached after the first run)")
         domain = DomainClassifier.train_or_load(
             train, test, cache_dir, seconds_budget=domain_seconds, device=device
         )
         domain_ref = FeatureStats.from_features(domain.features(test.images[:n]))
-        return cls(inception, ref, FeatureStats.from_features(ref), domain, domain_ref)
+        return cls(inception, ref, ref_stats, domain, domain_ref)
 
-    def quality(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    def quality(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
         """Every sample-quality metric of uint8 images (N, C, H, W) generated for ``labels``."""
         feats = self.inception.features(images)
         k = kid(feats, self.inception_ref)
@@ -87,8 +97,10 @@ class Evaluators:
             **self.domain_quality(images, labels),
         }
 
-    def domain_quality(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    def domain_quality(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
         """Fast proxies from the domain classifier: domain FID, class accuracy, confidence."""
+        if self.domain is None or self.domain_ref_stats is None:
+            return {"domain_fid": None, "cond_accuracy": None, "confidence": None}
         stats = FeatureStats.from_features(self.domain.features(images))
         return {
             "domain_fid": fid(stats, self.domain_ref_stats),

@@ -102,10 +102,10 @@ def run_compare(
 ) -> dict[str, Any]:
     """Train (or reuse), measure and report every family of ``s``; returns the results dict."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     reuse = reuse or {}
     train = load_dataset(s.dataset, "train", root=s.data_root, resolution=s.resolution)
     test = load_dataset(s.dataset, "test", root=s.data_root, resolution=s.resolution)
+    out.mkdir(parents=True, exist_ok=True)  # after the data loads: a bad dataset leaves no trace
     log(f"evaluators on {s.dataset} {test.shape}")
     ev = Evaluators.build(
         train,
@@ -128,13 +128,17 @@ def run_compare(
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "date": dt.datetime.now().isoformat(timespec="seconds"),
-            "domain_classifier_test_accuracy": ev.domain.info.get("test_accuracy"),
+            "domain_classifier_test_accuracy": ev.domain and ev.domain.info.get("test_accuracy"),
             "command": command,
         },
         "families": {},
         "studies": {},
         "notes": [],
     }
+    if ev.domain is None:
+        results["notes"].append(
+            f"{s.dataset} has no classes: domain FID, class accuracy and confidence are n/a"
+        )
     runs: dict[FamilyName, api.Loaded] = {}
     for name in s.families:
         log(
@@ -155,13 +159,18 @@ def run_compare(
         q = record["quality"]
         log(
             f"[{name.value}] FID {q['fid']:.1f} (n={q['fid_samples']}), domain FID "
-            f"{q['domain_fid']:.2f}, class acc {q['cond_accuracy']:.3f}, "
+            f"{_num(q['domain_fid'], '.2f')}, class acc {_num(q['cond_accuracy'], '.3f')}, "
             f"{record['nll']['bits_per_dim']:.3f} bits/dim ({record['nll']['kind']})"
         )
     _run_studies(s, out, runs, ev, test, device, results, log)
     _write_results(out, results)
     render(out)
     return results
+
+
+def _num(value: float | None, spec: str) -> str:
+    """``value`` formatted with ``spec``, or n/a when the metric does not apply."""
+    return "n/a" if value is None else format(value, spec)
 
 
 def _run_studies(
@@ -175,7 +184,9 @@ def _run_studies(
     log: Log,
 ) -> None:
     st = results["studies"]
-    if Study.NFE in s.studies:
+    if Study.NFE in s.studies and ev.domain is None:  # its one quality metric would be n/a
+        results["notes"].append("quality vs NFE skipped: it needs the domain classifier")
+    elif Study.NFE in s.studies:
         log("study: quality vs NFE")
         st["nfe"] = studies.nfe_study(runs, ev, s)
     if Study.CFG in s.studies:

