@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +37,9 @@ class DataSpec:
         return cls((int(c), int(h), int(w)), int(data["num_classes"]), tuple(data["class_names"]))
 
 
-def _diffusion_family(net: torch.nn.Module, cfg: TrainConfig, spec: DataSpec) -> Family:
+def _diffusion_family(
+    net: torch.nn.Module, cfg: TrainConfig, spec: DataSpec, **options: Any
+) -> Family:
     from trigen.diffusion.process import parse_prediction
     from trigen.diffusion.schedules import NoiseSchedule
     from trigen.families.diffusion import DiffusionFamily
@@ -48,7 +53,20 @@ def _diffusion_family(net: torch.nn.Module, cfg: TrainConfig, spec: DataSpec) ->
         image_shape=spec.image_shape,
         label_dropout=cfg.label_dropout,
         min_snr_gamma=opts.min_snr_gamma,
+        **options,
     )
+
+
+def _latent_diffusion_family(cfg: TrainConfig, spec: DataSpec, device) -> Family:
+    """U-Net/DiT sized for the latents of ``cfg.autoencoder``; samples decode to images."""
+    from trigen.families.latent import LatentDiffusionFamily
+
+    codec = load_autoencoder(cfg.autoencoder, device)
+    latent = DataSpec(codec.latent_shape(spec.image_shape), spec.num_classes, spec.class_names)
+    net = build_network(cfg, latent).to(device)
+    # latents have unit variance but no bounds: clamping x̂₀ to [-1, 1] would clip them
+    diffusion = _diffusion_family(net, cfg, latent, data_range=None, clip_denoised=False)
+    return LatentDiffusionFamily(net, diffusion, codec, spec.num_classes, spec.image_shape)
 
 
 def build_network(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
@@ -75,6 +93,12 @@ def build_network(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
         from trigen.tokenizers.vqvae import VQVAE, vq_config
 
         return VQVAE(vq_config(cfg.preset, in_channels=c, image_size=h, **cfg.model_overrides))
+    if cfg.family is FamilyName.KLVAE:
+        from trigen.tokenizers.autoencoder import KLAutoencoder, kl_config
+
+        return KLAutoencoder(
+            kl_config(cfg.preset, in_channels=c, image_size=h, **cfg.model_overrides)
+        )
     if cfg.family is FamilyName.VQ:
         from trigen.models.ar_transformer import ARTransformer, ar_config
 
@@ -108,6 +132,8 @@ def build_family(cfg: TrainConfig, spec: DataSpec, device: torch.device | str = 
     """Network + the math that trains and samples it, on ``device``."""
     if h_w_mismatch(spec):
         raise ConfigError(f"images must be square, got {spec.image_shape[1]}×{spec.image_shape[2]}")
+    if cfg.autoencoder and cfg.family in (FamilyName.UNET, FamilyName.DIT):
+        return _latent_diffusion_family(cfg, spec, device)
     net = build_network(cfg, spec).to(device)
     if cfg.family in (FamilyName.UNET, FamilyName.DIT):
         return _diffusion_family(net, cfg, spec)
@@ -133,6 +159,12 @@ def build_family(cfg: TrainConfig, spec: DataSpec, device: torch.device | str = 
         from trigen.families.tokenizer import TokenizerFamily
 
         return TokenizerFamily(net=net, num_classes=spec.num_classes, image_shape=spec.image_shape)
+    if cfg.family is FamilyName.KLVAE:
+        from trigen.families.autoencoder import AutoencoderFamily
+
+        return AutoencoderFamily(
+            net=net, config=net.cfg, num_classes=spec.num_classes, image_shape=spec.image_shape
+        )
     if cfg.family is FamilyName.VQ:
         from trigen.families.autoregressive import VQTokenFamily
 
@@ -148,3 +180,131 @@ def build_family(cfg: TrainConfig, spec: DataSpec, device: torch.device | str = 
 
 def h_w_mismatch(spec: DataSpec) -> bool:
     return spec.image_shape[1] != spec.image_shape[2]
+
+
+LATENT_SCALE_FILE = "latent_scale.json"
+"""Beside a klvae checkpoint's tensors: its latent scale factor per weights file, keyed by the
+file's sha256 (written by :func:`autoencoder_scale_factor`)."""
+
+_SCALE_FORMAT = "trigen-latent-scale-v1"
+
+
+def checkpoint_dir(path: Path, warn=None) -> Path:
+    """The checkpoint directory ``path`` names: itself, or a run directory's newest valid one."""
+    from trigen.errors import CheckpointError
+    from trigen.train import checkpoint as ckpt_io
+
+    path = Path(path)
+    if (path / ckpt_io.STATE_FILE).exists():
+        return path
+    found = ckpt_io.latest_valid(path / "checkpoints", warn=warn) or ckpt_io.latest_valid(path)
+    if found is None:
+        raise CheckpointError(f"no valid checkpoint found in {path}: pass a klvae run directory")
+    return found
+
+
+def autoencoder_scale_factor(
+    ckpt_dir: Path, weights: str, net: torch.nn.Module, cfg: TrainConfig, spec: DataSpec
+) -> float:
+    """1 / std of ``net``'s latents (loaded from ``ckpt_dir/weights``) over a fixed subset of
+    its training set; cached in ``ckpt_dir/latent_scale.json`` (rewritten atomically; a cache
+    that cannot be written is skipped, the value is still returned)."""
+    from trigen.data.datasets import load_dataset
+    from trigen.tokenizers.autoencoder import SCALE_IMAGES, latent_scale_factor, scale_subset
+    from trigen.train import checkpoint as ckpt_io
+
+    digest = json.loads((ckpt_dir / ckpt_io.STATE_FILE).read_text())["sha256"][weights]
+    cache_file = ckpt_dir / LATENT_SCALE_FILE
+    try:
+        cache = json.loads(cache_file.read_text())
+        if not isinstance(cache, dict) or cache.get("format") != _SCALE_FORMAT:
+            cache = {}
+    except (OSError, ValueError):
+        cache = {}
+    entry = cache.get(weights)
+    if isinstance(entry, dict) and entry.get("sha256") == digest:
+        scale = entry.get("scale_factor")
+        if isinstance(scale, float) and math.isfinite(scale) and scale > 0:
+            return scale
+    data = load_dataset(cfg.dataset, "train", root=cfg.data_root, resolution=spec.image_shape[1])
+    images = data.images[scale_subset(len(data))]
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    scale = latent_scale_factor(lambda x: net.posterior(x)[0], images, device=device)
+    net.train(was_training)
+    cache = {**cache, "format": _SCALE_FORMAT}
+    cache[weights] = {
+        "sha256": digest,
+        "scale_factor": scale,
+        "images": len(images),
+        "of": f"{cfg.dataset} train images: the first {SCALE_IMAGES} of a seeded permutation",
+    }
+    tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(cache, indent=1))
+        os.replace(tmp, cache_file)
+    except OSError:  # a read-only checkpoint still loads; the factor is recomputed next time
+        tmp.unlink(missing_ok=True)
+    return scale
+
+
+def load_autoencoder(path: str | Path | None, device: torch.device | str = "cpu"):
+    """The frozen :class:`~trigen.tokenizers.autoencoder.LatentCodec` at ``path``: a klvae run
+    directory or checkpoint (its live weights, with their computed scale factor), or a diffusers
+    ``AutoencoderKL`` directory (config.json ``_class_name``; its own ``scaling_factor``)."""
+    from trigen.errors import CheckpointError
+    from trigen.interop.diffusers_vae import is_diffusers_vae, load_diffusers_vae
+    from trigen.tokenizers.autoencoder import KLCodec
+    from trigen.train import checkpoint as ckpt_io
+
+    if not path:
+        raise ConfigError("latent diffusion needs --set autoencoder=<klvae run dir or VAE dir>")
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"autoencoder {path} does not exist: check the path")
+    if is_diffusers_vae(path):
+        return load_diffusers_vae(path, device)
+    if not path.is_dir():
+        raise ConfigError(
+            f"autoencoder {path} is a file; give a klvae run directory (or one of its "
+            "checkpoints) or a diffusers AutoencoderKL directory"
+        )
+    ckpt_path = checkpoint_dir(path)
+    ckpt = ckpt_io.load(ckpt_path)
+    try:
+        cfg = TrainConfig.from_dict(ckpt.config)
+        spec = DataSpec.from_dict(ckpt.extra["meta"]["data"])
+    except (KeyError, TypeError, ValueError, ConfigError):
+        raise CheckpointError(f"{path} has an unreadable configuration") from None
+    if cfg.family is not FamilyName.KLVAE:
+        raise ConfigError(
+            f"{path} is a {cfg.family.value} run, not a klvae autoencoder or a diffusers "
+            "AutoencoderKL directory"
+        )
+    net = build_network(cfg, spec)
+    ckpt_io.load_weights(net, ckpt.tensors["model.safetensors"], f"autoencoder {path}")
+    net = net.to(device).eval().requires_grad_(False)
+    weights = "model.safetensors"
+    scale = autoencoder_scale_factor(ckpt_path, weights, net, cfg, spec)
+    digest = json.loads((ckpt_path / ckpt_io.STATE_FILE).read_text())["sha256"][weights]
+    return KLCodec(net, scale, digest)
+
+
+def autoencoder_channels(path: str | Path) -> int:
+    """Image channels the autoencoder at ``path`` takes (read from its config, nothing loaded)."""
+    from trigen.errors import CheckpointError
+    from trigen.interop.common import read_json
+    from trigen.interop.diffusers_vae import is_diffusers_vae
+    from trigen.train import checkpoint as ckpt_io
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"autoencoder {path} does not exist: check the path")
+    try:
+        if is_diffusers_vae(path):
+            return int(read_json(path / "config.json").get("in_channels", 3))
+        state = read_json(checkpoint_dir(path) / ckpt_io.STATE_FILE)
+        return int(state["extra"]["meta"]["data"]["image_shape"][0])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise CheckpointError(f"{path}: cannot tell the autoencoder's image channels") from None

@@ -29,6 +29,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 class BatchLoader:
     """Yields :class:`~trigen.batch.Batch` forever: images float32 (B, C, H, W) in [-1, 1], labels.
+    (A dataset of float tensors, such as cached latents, is yielded as stored.)
 
     Each epoch visits a permutation of the dataset drawn from (seed, epoch). With ``world_size``
     ranks, the permutation is cut to a multiple of ``world_size`` and rank ``r`` takes positions
@@ -104,7 +105,9 @@ class BatchLoader:
         images = self.dataset.images[indices]  # a fresh copy: safe to flip in place
         if flips.any():
             images[flips] = images[flips].flip(-1)
-        return Batch(to_model_range(images), self.dataset.labels[indices])
+        if images.dtype == torch.uint8:  # pixels; float tensors (cached latents) pass through
+            images = to_model_range(images)
+        return Batch(images, self.dataset.labels[indices])
 
     def state_dict(self) -> dict[str, int]:
         """Where the loader stands: the epoch and the position in this rank's shard."""

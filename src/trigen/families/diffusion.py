@@ -39,6 +39,8 @@ class DiffusionFamily:
     ``nll_num_t`` None evaluates all T terms of the ELBO; an int uses that many Monte-Carlo
     timesteps per image. ``spacing`` picks the sampling timesteps. ``clip_denoised`` clamps x̂₀
     to the data range inside the samplers (DDPM's convention; it helps few-step sampling).
+    ``data_range`` is that range, also applied to the final samples; None leaves both unclamped
+    (latents of an autoencoder are not bounded).
     """
 
     net: nn.Module
@@ -51,6 +53,7 @@ class DiffusionFamily:
     nll_num_t: int | None = None
     spacing: Spacing = Spacing.TRAILING
     clip_denoised: bool = True
+    data_range: tuple[float, float] | None = DATA_RANGE
 
     def __post_init__(self) -> None:
         self.prediction = parse_prediction(self.prediction)
@@ -126,7 +129,9 @@ class DiffusionFamily:
                 return x0_of(x_in, sigma.repeat(x_in.shape[0] // sigma.shape[0]), y)
 
             x0 = guided(fn, labels, self.null_class, cfg)(x)
-            return x0.clamp(*DATA_RANGE) if self.clip_denoised else x0
+            if not self.clip_denoised or self.data_range is None:
+                return x0
+            return x0.clamp(*self.data_range)
 
         return denoise
 
@@ -162,7 +167,7 @@ class DiffusionFamily:
         kwargs = {"eta": spec.eta} if sampler is Sampler.DDIM else {}
         denoise = self.denoiser(self._labels(labels), spec.cfg)
         x0 = SAMPLERS[sampler](denoise, x, sigmas, generator=generator, **kwargs)
-        return x0.clamp(*DATA_RANGE)
+        return x0 if self.data_range is None else x0.clamp(*self.data_range)
 
     @torch.no_grad()
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
