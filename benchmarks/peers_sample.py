@@ -5,7 +5,10 @@
 
 - Diffusion: trigen ``DiffusionFamily.sample`` (DDIM, ``--steps`` NFE) vs diffusers'
   ``DDIMScheduler`` loop (same schedule: cosine / v-prediction / trailing spacing / clipping)
-  calling the SAME trigen network; NFE is counted on the network by a forward hook.
+  calling diffusers' own network (``UNet2DModel`` / ``DiTTransformer2DModel``) holding trigen's
+  weights exactly (trigen.interop), i.e. model + scheduler vs model + scheduler; with
+  ``--peer-net same`` the loop calls the trigen network instead (measures the loop alone).
+  NFE is counted on each side's network by a forward hook.
 - Autoregressive: trigen ``generate`` (KV cache) vs HF ``GPT2LMHeadModel.generate(do_sample=True,
   use_cache=True, top_k=0)`` at equal size (ar-tiny: width 128, depth 4, heads 4), ``--tokens``
   new tokens after the class token; then trigen's latency vs batch size.
@@ -47,6 +50,32 @@ class CallCounter:
         return self.calls
 
 
+class DiffusersNet(torch.nn.Module):
+    """diffusers' model behind trigen's backbone signature ``(x, t, y) → output``."""
+
+    def __init__(self, model: torch.nn.Module, timestep_kw: bool) -> None:
+        super().__init__()
+        self.model, self.timestep_kw = model, timestep_kw
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.timestep_kw:  # DiTTransformer2DModel
+            return self.model(x, timestep=t, class_labels=y).sample
+        return self.model(x, t, class_labels=y).sample
+
+
+def peer_network(net_name: str, net: torch.nn.Module, which: str) -> torch.nn.Module:
+    """The network the diffusers loop calls: diffusers' equal of ``net``, or ``net`` itself."""
+    if which == "same":
+        return net
+    if net_name == "dit":
+        from trigen.interop.diffusers_dit import dit_to_diffusers
+
+        return DiffusersNet(dit_to_diffusers(net), timestep_kw=True).eval()
+    from trigen.interop.diffusers_unet import unet_to_diffusers
+
+    return DiffusersNet(unet_to_diffusers(net), timestep_kw=False).eval()
+
+
 def bench_diffusion(args) -> list[dict]:
     from diffusers import DDIMScheduler
 
@@ -54,7 +83,8 @@ def bench_diffusion(args) -> list[dict]:
     torch.manual_seed(0)
     fam = build_family(TrainConfig(family=family_name, model=preset), DataSpec(MNIST, NUM_CLASSES))
     fam.net.to(args.device).eval()
-    counter = CallCounter(fam.net)
+    peer_net = peer_network(args.net, fam.net, args.peer_net).to(args.device)
+    counters = {"trigen": CallCounter(fam.net), "diffusers-ddim-loop": CallCounter(peer_net)}
     labels = torch.arange(args.diff_batch, device=args.device) % NUM_CLASSES
     spec = SampleSpec(sampler="ddim", steps=args.steps)
     sched = DDIMScheduler(
@@ -77,7 +107,7 @@ def bench_diffusion(args) -> list[dict]:
         x = torch.randn(args.diff_batch, *MNIST, generator=g, device=args.device)
         with autocast(args.precision, args.device):
             for t in sched.timesteps:
-                out = fam.net(x, t.expand(x.shape[0]).float().to(args.device), labels)
+                out = peer_net(x, t.expand(x.shape[0]).float().to(args.device), labels)
                 x = sched.step(out.float(), t, x).prev_sample
         return x
 
@@ -85,10 +115,11 @@ def bench_diffusion(args) -> list[dict]:
     times = interleaved(fns, steps=args.repeats, warmup=1, device=args.device)
     return [
         {
-            "task": f"diffusion {preset} DDIM",
+            "task": f"diffusion {preset} DDIM, peer net: {args.peer_net}",
             "side": side,
             "batch": args.diff_batch,
-            "nfe": counter.count(fn),
+            "nfe": counters[side].count(fn),
+            "peer_net": args.peer_net,
             "precision": args.precision,
             "s_per_call": round(median(times[side]), 3),
             "ms_per_image": round(1000 * median(times[side]) / args.diff_batch, 2),
@@ -201,6 +232,7 @@ def bench_batches(args, ours) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--net", choices=sorted(NETS), default="unet")
+    parser.add_argument("--peer-net", choices=("diffusers", "same"), default="diffusers")
     parser.add_argument("--diff-batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--ar-batch", type=int, default=16)

@@ -74,22 +74,31 @@ def adamw_step(params, loss_fn: Callable[[], torch.Tensor]) -> Step:
     return step
 
 
+def maybe_compile(model: torch.nn.Module, compile_: bool) -> torch.nn.Module:
+    """``torch.compile(model)`` (inductor, default mode) when asked, else ``model`` itself."""
+    return torch.compile(model) if compile_ else model
+
+
 def trigen_step(
-    family_name, preset, shape, batch, precision, device
+    family_name, preset, shape, batch, precision, device, compile_: bool = False
 ) -> tuple[Step, torch.nn.Module]:
     cfg = TrainConfig(family=family_name, model=preset, batch_size=batch)
     torch.manual_seed(0)
     fam = build_family(cfg, DataSpec(shape, NUM_CLASSES), device)
+    net = fam.net
+    fam.net = maybe_compile(net, compile_)  # families are plain dataclasses holding `net`
     data = random_batch(shape, batch, device)
 
     def loss() -> torch.Tensor:
         with autocast(precision, device):
             return fam.loss(data).float().mean()
 
-    return adamw_step(fam.net.parameters(), loss), fam.net
+    return adamw_step(net.parameters(), loss), net
 
 
-def peer_step(pair, net, shape, batch, precision, device) -> tuple[Step, torch.nn.Module]:
+def peer_step(
+    pair, net, shape, batch, precision, device, compile_: bool = False
+) -> tuple[Step, torch.nn.Module]:
     """The peer built at ``net``'s config, and its plain training step."""
     data = random_batch(shape, batch, device)
     torch.manual_seed(0)
@@ -112,12 +121,13 @@ def peer_step(pair, net, shape, batch, precision, device) -> tuple[Step, torch.n
                 eos_token_id=None,
             )
         ).to(device)
+        run = maybe_compile(model, compile_)
         pixels = ((data.images.flatten(1) + 1) * 127.5).round().long().clamp(0, 255)
         ids = torch.cat([(c.vocab_size + data.labels)[:, None], pixels], dim=1)  # (B, 785)
 
         def loss() -> torch.Tensor:
             with autocast(precision, device):
-                logits = model(input_ids=ids).logits[:, :-1]
+                logits = run(input_ids=ids).logits[:, :-1]
             return F.cross_entropy(logits.float().flatten(0, 1), ids[:, 1:].flatten())
 
         return adamw_step(model.parameters(), loss), model
@@ -132,6 +142,7 @@ def peer_step(pair, net, shape, batch, precision, device) -> tuple[Step, torch.n
 
         model = diffusers.UNet2DModel(**unet_diffusers_config(net))
     model = model.to(device).train()
+    run = maybe_compile(model, compile_)
     sched = diffusers.DDPMScheduler(num_train_timesteps=TRAIN_T)
 
     def loss() -> torch.Tensor:
@@ -140,9 +151,9 @@ def peer_step(pair, net, shape, batch, precision, device) -> tuple[Step, torch.n
         x_t = sched.add_noise(data.images, noise, t)
         with autocast(precision, device):
             if pair == "dit":
-                out = model(x_t, timestep=t, class_labels=data.labels).sample
+                out = run(x_t, timestep=t, class_labels=data.labels).sample
             else:
-                out = model(x_t, t, class_labels=data.labels).sample
+                out = run(x_t, t, class_labels=data.labels).sample
         return F.mse_loss(out.float(), noise)
 
     return adamw_step(model.parameters(), loss), model
@@ -153,8 +164,9 @@ def bench_pair(pair: str, size: str, args, peaks: dict[str, float]) -> list[dict
     batch = args.batch or batch
     rows = []
     for precision in args.precisions.split(","):
-        ours, net = trigen_step(family_name, preset, shape, batch, precision, args.device)
-        theirs, model = peer_step(pair, net, shape, batch, precision, args.device)
+        dev, comp = args.device, args.compile
+        ours, net = trigen_step(family_name, preset, shape, batch, precision, dev, comp)
+        theirs, model = peer_step(pair, net, shape, batch, precision, dev, comp)
         steps = {"trigen": ours, "peer": theirs}
         # the first step allocates activations, gradients and AdamW state; later steps reuse
         # memory the allocator (CPU: glibc) keeps, so an RSS delta of a later step reads ~0
@@ -172,6 +184,7 @@ def bench_pair(pair: str, size: str, args, peaks: dict[str, float]) -> list[dict
                     "side": side,
                     "model": preset if side == "trigen" else type(module).__name__,
                     "precision": precision,
+                    "compiled": args.compile,
                     "batch": batch,
                     "image_shape": list(shape),
                     "params": count_parameters(module),
@@ -228,6 +241,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", type=torch.device, default=torch.device("cpu"))
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile both sides' networks (fair A/B)"
+    )
     parser.add_argument("--tag", default="", help="suffix of the result files (e.g. gpu)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()

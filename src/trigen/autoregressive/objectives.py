@@ -12,5 +12,10 @@ def token_nll(logits: Tensor, targets: Tensor) -> Tensor:
     ``logits`` (B, L, V) of any float dtype (computed in float32), ``targets`` (B, L) int64.
     For a pixel model this is the exact NLL per image of its 8-bit discretisation.
     """
-    per_token = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")  # (B, L)
-    return per_token.sum(dim=1)
+    B, L, V = logits.shape
+    # class dim last and rows flattened: log-softmax runs over contiguous rows, with no transposed
+    # (B, V, L) view that the kernel would otherwise walk with stride L
+    flat = F.cross_entropy(
+        logits.reshape(B * L, V).float(), targets.reshape(B * L), reduction="none"
+    )
+    return flat.view(B, L).sum(dim=1)

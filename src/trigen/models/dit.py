@@ -19,7 +19,7 @@ from trigen.errors import ConfigError
 from trigen.nn.attention import Attention
 from trigen.nn.embeddings import LabelEmbedder, TimestepEmbedder, sincos_pos_embed_2d
 from trigen.nn.mlp import Mlp
-from trigen.nn.modulation import adaln_modulation, gate, modulate
+from trigen.nn.modulation import adaln_modulation, gated_residual, modulate
 
 LN_EPS = 1e-6
 """LayerNorm epsilon of the official DiT."""
@@ -143,8 +143,9 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(in_channels, hidden, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        # for channels-last input the transpose is already contiguous: no copy either way
-        return self.proj(x).flatten(2).transpose(1, 2)  # (B, T, D)
+        # One copy here (none for channels-last input) keeps the residual stream contiguous:
+        # a transposed stream would be copied again by every LayerNorm, forward and backward.
+        return self.proj(x).flatten(2).transpose(1, 2).contiguous()  # (B, T, D)
 
 
 class CrossAttention(nn.Module):
@@ -193,8 +194,12 @@ class DiTBlock(nn.Module):
         if self.mode is Conditioning.ADALN_ZERO:
             mod = self.adaLN_modulation(c).chunk(6, dim=1)  # each (B, D)
             shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod
-            x = x + gate(self.attn(modulate(self.norm1(x), shift_msa, scale_msa)), gate_msa)
-            return x + gate(self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp)), gate_mlp)
+            x = gated_residual(
+                x, self.attn(modulate(self.norm1(x), shift_msa, scale_msa)), gate_msa
+            )
+            return gated_residual(
+                x, self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp)), gate_mlp
+            )
         if self.mode is Conditioning.ADALN:
             shift_msa, scale_msa, shift_mlp, scale_mlp = self.adaLN_modulation(c).chunk(4, dim=1)
             x = x + self.attn(modulate(self.norm1(x), shift_msa, scale_msa))
@@ -231,6 +236,9 @@ class DiT(nn.Module):
     ``t`` are float timesteps on the DDPM index scale [0, 1000); ``y`` are int64 classes with
     the null class at index ``num_classes``. Parameter names follow the official DiT checkpoints.
     """
+
+    # repeated units: recomputed by gradient checkpointing, sharded by FSDP (trigen.train)
+    unit_types = (DiTBlock,)
 
     def __init__(self, cfg: DiTConfig) -> None:
         super().__init__()

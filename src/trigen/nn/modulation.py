@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 
@@ -10,7 +11,8 @@ def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
 
     The ``1 +`` makes zero modulation the identity, which adaLN-Zero's zero init relies on.
     """
-    return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
+    # one fused multiply-add pass over (B, T, D) instead of a product and a sum
+    return torch.addcmul(shift.unsqueeze(1), x, 1 + scale.unsqueeze(1))
 
 
 def gate(x: Tensor, g: Tensor) -> Tensor:
@@ -18,12 +20,17 @@ def gate(x: Tensor, g: Tensor) -> Tensor:
     return x * g.unsqueeze(1)
 
 
+def gated_residual(x: Tensor, h: Tensor, g: Tensor) -> Tensor:
+    """adaLN-Zero's gated residual ``x + h · g``: x, h (B, T, D), gate g (B, D), one fused pass."""
+    return torch.addcmul(x, h, g.unsqueeze(1))
+
+
 def film(h: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """FiLM on maps: ``h · (1 + scale) + shift`` for ``h`` (B, C, H, W), ``shift, scale`` (B, C).
 
     Works on any memory format (the (B, C, 1, 1) views broadcast without copies).
     """
-    return h * (1 + scale[:, :, None, None]) + shift[:, :, None, None]
+    return torch.addcmul(shift[:, :, None, None], h, 1 + scale[:, :, None, None])
 
 
 def adaln_modulation(dim: int, chunks: int, *, zero_init: bool = True) -> nn.Sequential:
