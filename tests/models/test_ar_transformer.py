@@ -104,7 +104,9 @@ def test_config_validation_and_presets():
     with pytest.raises(ConfigError, match="unknown AR preset"):
         ar_config("ar-huge", grid=(4, 4, 1), num_classes=10)
     with pytest.raises(ConfigError, match="positions"):
-        ar_config("ar-tiny", grid=(4, 4, 1), num_classes=10, positions="rope")
+        ar_config("ar-tiny", grid=(4, 4, 1), num_classes=10, positions="alibi")
+    with pytest.raises(ConfigError, match="RoPE"):  # head width 40 / 8 = 5: not a multiple of 4
+        ar_config("ar-tiny", grid=(4, 4, 1), num_classes=10, positions="rope", heads=8, width=40)
     with pytest.raises(ConfigError, match="field"):
         ar_config("ar-tiny", grid=(4, 4, 1), num_classes=10, widht=3)
     with pytest.raises(ConfigError, match="divisible"):

@@ -26,6 +26,7 @@ from trigen.nn.attention import Attention
 from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
 from trigen.nn.kv_cache import KVCache
 from trigen.nn.mlp import Mlp
+from trigen.nn.rope import rope_2d_angles
 
 PIXEL_VOCAB = 256
 """Vocabulary of a pixel model: the 256 intensity levels of an 8-bit sub-pixel."""
@@ -41,6 +42,9 @@ class Positions(StrEnum):
 
     LEARNED = "learned"  # one free vector per position (seq_len rows)
     TWO_D = "2d"  # fixed 2-D sin-cos of (row, column) + a learned vector per channel
+    # 2-D rotary embedding of (row, column) in every attention layer (LlamaGen), plus a learned
+    # vector per position: relative offsets such as "one row up" are learned once for the image
+    ROPE = "rope"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +82,10 @@ class ARTransformerConfig:
             raise ConfigError(f"AR width {self.width} is not divisible by heads {self.heads}")
         if self.positions is Positions.TWO_D and self.width % 4:
             raise ConfigError(f"AR width {self.width} must be a multiple of 4 for 2-D positions")
+        if self.positions is Positions.ROPE and (self.width // max(self.heads, 1)) % 4:
+            raise ConfigError(
+                f"AR head width {self.width}/{self.heads} must be a multiple of 4 for 2-D RoPE"
+            )
         if self.num_classes < 0 or self.mlp_ratio <= 0:
             raise ConfigError("AR num_classes must be ≥ 0 and mlp_ratio > 0")
 
@@ -143,8 +151,10 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(cfg.width, eps=LN_EPS)
         self.mlp = Mlp(cfg.width, int(cfg.width * cfg.mlp_ratio))
 
-    def forward(self, x: Tensor, cache: KVCache | None) -> Tensor:
-        x = x + self.attn(self.norm1(x), causal=True, cache=cache, layer=self.layer)
+    def forward(
+        self, x: Tensor, cache: KVCache | None, rope: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor:
+        x = x + self.attn(self.norm1(x), causal=True, cache=cache, layer=self.layer, rope=rope)
         return x + self.mlp(self.norm2(x))
 
 
@@ -158,14 +168,24 @@ class ARTransformer(nn.Module):
     1/√(2·depth), zero biases.
     """
 
+    # repeated units: recomputed by gradient checkpointing, sharded by FSDP (trigen.train)
+    unit_types = (Block,)
+
     def __init__(self, cfg: ARTransformerConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.tok_embedder = nn.Embedding(cfg.vocab_size, cfg.width)
         self.y_embedder = LabelEmbedder(cfg.num_classes, cfg.width)
-        if cfg.positions is Positions.LEARNED:
+        if cfg.positions in (Positions.LEARNED, Positions.ROPE):
             self.pos_embed = nn.Parameter(torch.zeros(cfg.seq_len, cfg.width))
-        else:
+        if cfg.positions is Positions.ROPE:
+            h, w, c = cfg.grid
+            # stream position p predicts x_p, whose pixel is p // c: rotate by that (row, col)
+            pixel = torch.arange(cfg.seq_len) // c
+            angles = rope_2d_angles(cfg.width // cfg.heads, pixel // w, pixel % w)
+            self.register_buffer("rope_cos", angles.cos(), persistent=False)  # (L, Dh/2)
+            self.register_buffer("rope_sin", angles.sin(), persistent=False)
+        if cfg.positions is Positions.TWO_D:
             h, w, c = cfg.grid
             # the pixel of stream position p is p // c: repeat each (row, col) c times
             fixed = sincos_pos_embed_2d(cfg.width, h, w).repeat_interleave(c, dim=0)
@@ -188,10 +208,10 @@ class ARTransformer(nn.Module):
         for block in self.blocks:
             nn.init.normal_(block.attn.proj.weight, std=residual_std)
             nn.init.normal_(block.mlp.fc2.weight, std=residual_std)
-        if self.cfg.positions is Positions.LEARNED:
-            nn.init.normal_(self.pos_embed, std=INIT_STD)
-        else:
+        if self.cfg.positions is Positions.TWO_D:
             nn.init.normal_(self.channel_embed, std=INIT_STD)
+        else:
+            nn.init.normal_(self.pos_embed, std=INIT_STD)
 
     def new_cache(
         self, batch: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
@@ -209,7 +229,7 @@ class ARTransformer(nn.Module):
 
     def positions(self, start: int, length: int) -> Tensor:
         """Position vectors (length, D) of stream positions ``[start, start + length)``."""
-        if self.cfg.positions is Positions.LEARNED:
+        if self.cfg.positions is not Positions.TWO_D:
             return self.pos_embed[start : start + length]
         index = torch.arange(start, start + length, device=self.pos_fixed.device)
         channel = index % self.cfg.grid[2]  # channel-interleaved: position p is channel p % c
@@ -235,8 +255,13 @@ class ARTransformer(nn.Module):
 
         With a cache, ``x`` continues the cached positions and the cache advances past them.
         """
+        rope = None
+        if self.cfg.positions is Positions.ROPE:
+            start = 0 if cache is None else cache.length
+            span = slice(start, start + x.shape[1])
+            rope = (self.rope_cos[span], self.rope_sin[span])
         for block in self.blocks:
-            x = block(x, cache)  # (B, T', D)
+            x = block(x, cache, rope)  # (B, T', D)
         if cache is not None:
             cache.advance(x.shape[1])
         return self.head(self.norm(x))  # (B, T', V)

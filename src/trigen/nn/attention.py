@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trigen.nn.kv_cache import KVCache
+from trigen.nn.rope import apply_rope
 
 
 class Attention(nn.Module):
@@ -14,6 +15,7 @@ class Attention(nn.Module):
 
     ``forward(x)`` maps (B, T, D) → (B, T, D). ``causal=True`` masks future positions; with a
     :class:`KVCache` the new tokens attend to every cached token plus the causal part of themselves.
+    ``rope`` (cos, sin), each (T, head_dim / 2), rotates queries and keys (:mod:`trigen.nn.rope`).
     """
 
     def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True) -> None:
@@ -32,10 +34,13 @@ class Attention(nn.Module):
         causal: bool = False,
         cache: KVCache | None = None,
         layer: int = 0,
+        rope: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         B, T, D = x.shape
         qkv = self.qkv(x).view(B, T, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, Dh)
+        if rope is not None:  # rotary positions: keys enter the cache already rotated
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         if cache is None:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         else:
