@@ -126,8 +126,17 @@ def _train_locked(
             "or choose another --out directory"
         )
     dataset, spec = data_spec_for(cfg)
+    if cfg.autoencoder:  # the autoencoder's channel count decides the pixel shape
+        dataset, spec = _with_autoencoder_channels(cfg, dataset, spec)
     torch.manual_seed(cfg.seed)
     family = build_family(cfg, spec, dev)
+    if dist.is_main and on_warning is not None:
+        from trigen.train.precision import bf16_slow_warning
+
+        if note := bf16_slow_warning(cfg.precision, dev):
+            on_warning(note)
+    if cfg.autoencoder:  # latent diffusion trains on the dataset encoded once, from a cache
+        dataset = _latent_training_data(cfg, family, dataset, out, dev, dist, on_warning)
     if init is not None and not resume:
         init(family.net)
     if dist.rank:  # dropout differs across ranks; rank 0 keeps the single-process stream
@@ -145,7 +154,43 @@ def _train_locked(
         trainer.resume_latest(warn=on_warning if dist.is_main else None)
     if dist.is_main:
         _write_json(out / "config.json", {"config": cfg.to_dict(), "data": spec.to_dict()})
-    return trainer.run(should_stop=should_stop, on_log=on_log)
+    result = trainer.run(should_stop=should_stop, on_log=on_log)
+    if cfg.family is FamilyName.KLVAE and dist.is_main and result.checkpoint is not None:
+        from trigen.build import load_autoencoder
+
+        load_autoencoder(result.checkpoint, dev)  # computes and stores its latent scale factor
+    return result
+
+
+def _with_autoencoder_channels(cfg: TrainConfig, dataset, spec: DataSpec):
+    """(dataset, spec) with the channel count of ``cfg.autoencoder`` (e.g. MNIST → RGB)."""
+    from trigen.build import autoencoder_channels
+    from trigen.data.transforms import convert_channels
+
+    if cfg.flip:
+        raise ConfigError(
+            "flip does not apply to latent diffusion (latents are cached once); set flip=false"
+        )
+    channels = autoencoder_channels(cfg.autoencoder)
+    if channels == spec.image_shape[0]:
+        return dataset, spec
+    dataset = dataclasses.replace(dataset, images=convert_channels(dataset.images, channels))
+    return dataset, dataclasses.replace(spec, image_shape=tuple(dataset.images.shape[1:]))
+
+
+def _latent_training_data(cfg, family, dataset, out: Path, dev, dist, on_warning):
+    """The training set encoded by the family's codec, cached in ``out/latents``."""
+    from trigen.data.latents import latent_dataset
+
+    directory = ckpt_io.check_inside(out / "latents", out)
+    key = {"dataset": cfg.dataset, "data_root": cfg.data_root, "split": "train"}
+    key["resolution"] = cfg.resolution
+    if dist.is_main:
+        latents = latent_dataset(family.codec, dataset, key, directory, dev, on_note=on_warning)
+    dist.barrier()  # rank 0 wrote the cache; the other ranks read the same file
+    if not dist.is_main:
+        latents = latent_dataset(family.codec, dataset, key, directory, dev, write=False)
+    return latents
 
 
 @dataclass
@@ -185,6 +230,12 @@ def load(
     weights = ckpt.tensors["ema.safetensors" if ema else "model.safetensors"]
     ckpt_io.load_weights(family.net, weights, f"checkpoint {path}")
     family.net.eval()
+    if cfg.family is FamilyName.KLVAE:  # its samples decode latents of the data's spread
+        from trigen.build import autoencoder_scale_factor, checkpoint_dir
+
+        name = "ema.safetensors" if ema else "model.safetensors"
+        where = checkpoint_dir(Path(path))
+        family.scale_factor = autoencoder_scale_factor(where, name, family.net, cfg, spec)
     return Loaded(family, cfg, spec, ckpt.step, ckpt.images_seen)
 
 
@@ -211,7 +262,6 @@ def parse_labels(text: str | None, num_classes: int, n: int) -> Tensor:
     return torch.tensor(values, dtype=torch.long).repeat(-(-n // len(values)))[:n]
 
 
-@torch.inference_mode()
 def sample(
     family: Family,
     labels: Tensor,
@@ -220,15 +270,14 @@ def sample(
     seed: int = 0,
     batch_size: int = 256,
 ) -> np.ndarray:
-    """Sample one image per label; returns uint8 (N, H, W, C). Deterministic given ``seed``."""
-    device = next(family.net.parameters()).device
-    generator = torch.Generator(device).manual_seed(seed)
-    chunks = [
-        family.sample(chunk.to(device), spec, generator) for chunk in labels.split(batch_size)
-    ]
-    images = torch.cat(chunks)
-    levels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return levels.permute(0, 2, 3, 1).cpu().numpy()
+    """Sample one image per label; returns uint8 (N, H, W, C). Deterministic given ``seed``
+    and ``batch_size`` (each chunk of ``batch_size`` labels has its own seeded generator, so
+    ``torchrun``'s N processes produce the same images: :mod:`trigen.sampling`)."""
+    from trigen.sampling import sample_sharded
+
+    images = sample_sharded(family, labels, spec, seed=seed, batch_size=batch_size)
+    assert images is not None  # one process is its own rank 0
+    return images
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -240,3 +289,64 @@ def _write_json(path: Path, data: dict) -> None:
 def with_net(family: Family, net: torch.nn.Module) -> Family:
     """The same family driving another network (e.g. its EMA copy)."""
     return dataclasses.replace(family, net=net)
+
+
+def load_official_latent_dit(
+    dit_checkpoint: Path,
+    vae: Path,
+    *,
+    image_size: int | None = None,
+    device: str | torch.device = "cpu",
+) -> Loaded:
+    """An official DiT checkpoint (facebookresearch/DiT, e.g. ``DiT-XL-2-256x256.pt``) in the
+    latent space of the autoencoder ``vae`` (a diffusers ``AutoencoderKL`` directory or a klvae
+    run), with DiT's diffusion: linear β schedule over 1000 steps, ε prediction.
+
+    ``image_size`` (pixels) must equal the DiT's latent size × the VAE's downsampling; None
+    takes exactly that.
+    """
+    from trigen.build import load_autoencoder
+    from trigen.config import DiffusionOptions
+    from trigen.diffusion.process import Prediction
+    from trigen.diffusion.schedules import NoiseSchedule, ScheduleKind
+    from trigen.families.diffusion import DiffusionFamily
+    from trigen.families.latent import LatentDiffusionFamily
+    from trigen.interop.dit_official import load_official_dit
+
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    net = load_official_dit(Path(dit_checkpoint)).to(dev).eval()
+    codec = load_autoencoder(vae, dev)
+    size = net.cfg.input_size * codec.downsample
+    if image_size is not None and image_size != size:
+        raise ConfigError(
+            f"this DiT works on {net.cfg.input_size}×{net.cfg.input_size} latents, which the VAE "
+            f"decodes to {size} px: use --image-size {size} (or leave it out)"
+        )
+    if net.cfg.in_channels != codec.latent_shape((codec.in_channels, size, size))[0]:
+        raise ConfigError(
+            f"this DiT takes {net.cfg.in_channels}-channel latents but the VAE makes "
+            f"{codec.latent_shape((codec.in_channels, size, size))[0]}"
+        )
+    options = DiffusionOptions(ScheduleKind.LINEAR, Prediction.EPS, min_snr_gamma=None)
+    num_classes = net.cfg.num_classes
+    latent = (net.cfg.in_channels, net.cfg.input_size, net.cfg.input_size)
+    diffusion = DiffusionFamily(
+        net=net,
+        schedule=NoiseSchedule.from_kind(options.schedule),
+        prediction=options.prediction,
+        num_classes=num_classes,
+        image_shape=latent,
+        data_range=None,
+        clip_denoised=False,
+    )
+    pixels = (codec.in_channels, size, size)
+    family = LatentDiffusionFamily(net, diffusion, codec, num_classes, pixels)
+    cfg = TrainConfig(
+        family=FamilyName.DIT,
+        conditional=num_classes > 0,
+        resolution=size,
+        autoencoder=str(vae),
+        diffusion=options,
+    )
+    data = DataSpec(pixels, num_classes, tuple(str(i) for i in range(num_classes)))
+    return Loaded(family, cfg, data, step=0, images_seen=0)

@@ -205,11 +205,20 @@ def _write_samples(
     seed: int,
     images_dir: Path | None = None,
     batch_size: int = 256,
+    dist=None,
 ) -> None:
+    """Sample and write the grid; under torchrun (``dist``) every rank samples its share of
+    the chunks and rank 0 alone writes."""
     from trigen.report.grids import save_each, save_grid
+    from trigen.sampling import sample_sharded
+    from trigen.train.distributed import SINGLE
 
     label_tensor = api.parse_labels(labels, loaded.data.num_classes, n)
-    images = api.sample(loaded.family, label_tensor, spec, seed=seed, batch_size=batch_size)
+    images = sample_sharded(
+        loaded.family, label_tensor, spec, seed=seed, batch_size=batch_size, dist=dist or SINGLE
+    )
+    if images is None:  # not rank 0
+        return
     nrow = n if labels == "all" else min(len(images), 8)
     save_grid(images, out, nrow=nrow)
     if images_dir is not None:
@@ -219,7 +228,20 @@ def _write_samples(
 
 @app.command()
 def sample(
-    checkpoint: Annotated[Path, typer.Option(help="checkpoint directory or run directory")],
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="checkpoint directory or run directory")
+    ] = None,
+    dit_checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="official DiT checkpoint file (e.g. DiT-XL-2-256x256.pt); needs --vae"),
+    ] = None,
+    vae: Annotated[
+        Path | None,
+        typer.Option(help="with --dit-checkpoint: diffusers AutoencoderKL dir or klvae run"),
+    ] = None,
+    image_size: Annotated[
+        int | None, typer.Option(help="with --dit-checkpoint: image side in pixels (checked)")
+    ] = None,
     out: Annotated[Path, typer.Option(help="grid PNG to write")] = Path("samples.png"),
     sampler: Annotated[str, typer.Option(help="diffusion: ddpm | ddim | dpmpp_2m | heun")] = "ddim",
     steps: Annotated[int, typer.Option(help="diffusion: sampling steps")] = 50,
@@ -242,24 +264,48 @@ def sample(
     ema: Annotated[bool, typer.Option(help="use the EMA weights")] = True,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
 ) -> None:
-    """Sample a grid of images from a trained checkpoint."""
+    """Sample a grid of images from a trained checkpoint or an official DiT checkpoint.
+
+    Under ``torchrun --nproc_per_node=N`` the N processes share the work; the images are the
+    same as one process's."""
     spec = _sample_spec(sampler, steps, eta, cfg, temperature, top_k, top_p, n, batch_size)
-    loaded = api.load(
-        checkpoint,
-        ema=ema,
-        device=device,
-        on_warning=lambda m: console.print(f"[yellow]warning: {m}[/yellow]"),
-    )
-    _write_samples(
-        loaded,
-        spec,
-        labels=labels,
-        n=n,
-        out=out,
-        seed=seed,
-        images_dir=images_dir,
-        batch_size=batch_size,
-    )
+    dist = _dist_from_launcher()
+    dev = dist.device(api.resolve_device(device))  # cuda → this rank's cuda:<local_rank>
+    if (checkpoint is None) == (dit_checkpoint is None):
+        from trigen.errors import ConfigError
+
+        raise ConfigError("give exactly one of --checkpoint or --dit-checkpoint")
+    if dit_checkpoint is None and (vae is not None or image_size is not None):
+        from trigen.errors import ConfigError
+
+        raise ConfigError("--vae and --image-size go with --dit-checkpoint only")
+    if dit_checkpoint is not None:
+        if vae is None:
+            from trigen.errors import ConfigError
+
+            raise ConfigError("--dit-checkpoint samples in a VAE's latent space: add --vae <dir>")
+        loaded = api.load_official_latent_dit(
+            dit_checkpoint, vae, image_size=image_size, device=dev
+        )
+    else:
+        loaded = api.load(
+            checkpoint,
+            ema=ema,
+            device=dev,
+            on_warning=lambda m: console.print(f"[yellow]warning: {m}[/yellow]"),
+        )
+    with dist.on(dev).session(dev):
+        _write_samples(
+            loaded,
+            spec,
+            labels=labels,
+            n=n,
+            out=out,
+            seed=seed,
+            images_dir=images_dir,
+            batch_size=batch_size,
+            dist=dist,
+        )
 
 
 def _sample_spec(

@@ -74,6 +74,7 @@ class TrainConfig:
     warmup_images: int = 5_000
     grad_clip: float = 1.0
     ema_halflife_images: float = 10_000.0
+    ema_rampup_ratio: float | None = 0.05  # half-life ≤ this × images seen (EDM)
     label_dropout: float = 0.1
     precision: Precision = Precision.FP32
     seed: int = 0
@@ -152,6 +153,9 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(
             f"autoencoder (latent space) applies to families unet and dit, not {cfg.family.value}"
         )
+    ramp = cfg.ema_rampup_ratio
+    if ramp is not None and not (math.isfinite(ramp) and ramp > 0):
+        raise ConfigError(f"ema_rampup_ratio must be positive or unset, got {ramp}")
     gamma = cfg.diffusion.min_snr_gamma
     if gamma is not None and not (math.isfinite(gamma) and gamma > 0):
         raise ConfigError(f"min_snr_gamma must be positive or unset, got {gamma}")

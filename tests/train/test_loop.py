@@ -1,3 +1,4 @@
+import itertools
 import json
 import math
 
@@ -128,9 +129,16 @@ def test_ema_halflife_in_images():
     with torch.no_grad():
         net.weight.add_(1.0)
     ema.update(net, batch_images=10)
-    start = ema.net.weight - 0.5  # halfway between old and new weights
-    torch.testing.assert_close(ema.net.weight, net.weight - 0.5)
-    assert start.shape == net.weight.shape
+    torch.testing.assert_close(ema.net.weight, net.weight - 0.5)  # halfway between old and new
+
+
+def test_ema_halflife_ramps_up_with_images_seen():
+    # early in training the half-life is capped at ratio × images seen, later the set value rules
+    assert ema_decay(64, 10_000, images_seen=1280, rampup_ratio=0.05) == pytest.approx(0.5)
+    assert ema_decay(64, 640, images_seen=10**6, rampup_ratio=0.05) == pytest.approx(0.5**0.1)
+    assert ema_decay(64, 640, images_seen=64, rampup_ratio=None) == pytest.approx(0.5**0.1)
+    decays = [ema_decay(64, 10_000, images_seen=64 * k) for k in range(1, 400)]
+    assert all(a <= b for a, b in itertools.pairwise(decays))  # averages ever longer
 
 
 def test_run_lock_refuses_second_holder(tmp_path):

@@ -222,6 +222,9 @@ class PixelCNN(nn.Module):
     channel c) depends only on earlier pixels in raster order (and channels < c of its own pixel).
     """
 
+    # repeated units: recomputed by gradient checkpointing, sharded by FSDP (trigen.train)
+    unit_types = (GatedLayer,)
+
     def __init__(self, config: PixelCNNConfig) -> None:
         super().__init__()
         self.config = config

@@ -269,6 +269,9 @@ class UNet(nn.Module):
     the null class at index ``num_classes``.
     """
 
+    # repeated units: recomputed by gradient checkpointing, sharded by FSDP (trigen.train)
+    unit_types = (ResBlock, AttentionBlock)
+
     def __init__(self, cfg: UNetConfig) -> None:
         super().__init__()
         self.cfg = cfg

@@ -19,8 +19,17 @@ from trigen.config import Precision, TrainConfig
 from trigen.errors import CheckpointError, ConfigError, TrigenError
 from trigen.families.base import Family
 from trigen.train import checkpoint as ckpt_io
-from trigen.train.distributed import SINGLE, Backend, DistContext
+from trigen.train.distributed import (
+    SINGLE,
+    Backend,
+    DistContext,
+    FullOptimizerView,
+    full_state_dict,
+    full_tensor,
+    load_full_state_dict,
+)
 from trigen.train.ema import EMA
+from trigen.train.memory import compile_in_place, enable_grad_checkpointing, units
 from trigen.train.optim import (
     build_optimizer,
     learning_rate,
@@ -28,9 +37,20 @@ from trigen.train.optim import (
     optimizer_to_tensors,
 )
 
-# Settings that may differ between a run and its resumption; all others must match.
+# Settings that may differ between a run and its resumption; all others must match. How the
+# work is laid out (sharding, recomputation, compilation) does not change what is computed.
 RESUMABLE_CHANGES = frozenset(
-    {"max_steps", "max_images", "max_minutes", "log_every", "checkpoint_every", "keep_checkpoints"}
+    {
+        "max_steps",
+        "max_images",
+        "max_minutes",
+        "log_every",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "grad_checkpointing",
+        "compile",
+        "fsdp",
+    }
 )
 
 
@@ -64,6 +84,10 @@ class Trainer:
     images, of which each of ``dist.world_size`` ranks feeds ``batch_size // world_size`` through
     ``grad_accum`` forwards (``loader`` yields this rank's micro-batches). Checkpoints land in
     ``run_dir/checkpoints``, written by rank 0 only; only rank 0 logs.
+
+    ``cfg.fsdp`` (several ranks) shards the network and its EMA with FSDP2 instead of DDP;
+    ``cfg.grad_checkpointing`` recomputes each unit of the network in backward;
+    ``cfg.compile`` compiles the network in place. Checkpoints look the same in every case.
     """
 
     def __init__(
@@ -84,14 +108,25 @@ class Trainer:
         self.net = family.net  # unwrapped: what the optimizer, EMA and checkpoints see
         self.device = next(self.net.parameters()).device
         self.dist = dist.on(self.device)
+        self.sharded = cfg.fsdp and dist.distributed
+        if self.sharded:  # FSDP, unlike DDP, does not broadcast rank 0's initial weights
+            self.dist.broadcast_module(self.net)
+        self.ema = EMA(self.net, cfg.ema_halflife_images, cfg.ema_rampup_ratio)
+        if self.sharded:  # the EMA is sharded like the weights it follows: a local update
+            self.dist.shard(self.ema.net, units(self.ema.net))
+            self.dist.shard(self.net, units(self.net))
+        if cfg.grad_checkpointing:
+            enable_grad_checkpointing(self.net)
+        if cfg.compile:
+            compile_in_place(self.net)  # parameter names, hence checkpoints, stay the same
         # The loss runs through the DDP wrapper (its backward averages gradients over ranks);
-        # with one process this is the family itself.
-        self._ddp = dist.wrap(self.net)
+        # with one process or FSDP this is the family itself.
+        self._ddp = self.net if self.sharded else self.dist.wrap(self.net)
         self._loss_family = (
             dataclasses.replace(family, net=self._ddp) if self._ddp is not self.net else family
         )
         self.optimizer = build_optimizer(self.net, cfg.lr, cfg.weight_decay)
-        self.ema = EMA(self.net, cfg.ema_halflife_images)
+        self._optimizer_io = FullOptimizerView(self.net, self.optimizer)
         self.generator = torch.Generator(self.device).manual_seed(dist.noise_seed(cfg.seed))
         self.step = 0
         self.images_seen = 0
@@ -123,8 +158,10 @@ class Trainer:
                 batch.images.to(self.device, non_blocking=True),
                 batch.labels.to(self.device, non_blocking=True),
             )
-            # Gradients are all-reduced once, on the last micro-batch.
+            # Gradients are all-reduced (FSDP: reduce-scattered) once, on the last micro-batch.
             last = micro == cfg.grad_accum - 1
+            if self.sharded:
+                self.net.set_requires_gradient_sync(last)
             sync = nullcontext() if last or self._ddp is self.net else self._ddp.no_sync()
             with sync:
                 with self._autocast():
@@ -135,7 +172,7 @@ class Trainer:
         clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), clip)
         # Averaged over ranks, so every rank takes the same skip/step decision.
-        loss_value, norm_value = float(self.dist.mean(total)), float(grad_norm)
+        loss_value, norm_value = float(self.dist.mean(total)), float(full_tensor(grad_norm))
         if math.isfinite(loss_value) and math.isfinite(norm_value):
             self.optimizer.step()
             self._bad_in_a_row = 0
@@ -149,12 +186,15 @@ class Trainer:
         self.step += 1
         self.images_seen += cfg.batch_size
         if self._bad_in_a_row == 0:
-            self.ema.update(self.net, cfg.batch_size)
+            self.ema.update(self.net, cfg.batch_size, self.images_seen)
         return loss_value, norm_value
 
     def _divergence_report(self, loss: float) -> str:
         norms = sorted(
-            ((float(p.detach().float().norm()), n) for n, p in self.net.named_parameters()),
+            (
+                (float(full_tensor(p.detach()).float().norm()), n)
+                for n, p in self.net.named_parameters()
+            ),
             key=lambda item: -item[0] if math.isfinite(item[0]) else -math.inf,
         )
         worst = ", ".join(f"{n}={v:.3g}" for v, n in norms[:3])
@@ -165,16 +205,26 @@ class Trainer:
         )
 
     # ----------------------------------------------------------------------------------- state
-    def to_checkpoint(self) -> ckpt_io.Checkpoint:
-        opt_tensors, groups = optimizer_to_tensors(self.optimizer)
+    def to_checkpoint(
+        self, model_state: dict[str, torch.Tensor] | None = None
+    ) -> ckpt_io.Checkpoint:
+        """The run's state as a :class:`~trigen.train.checkpoint.Checkpoint`; a collective.
+
+        Under FSDP only rank 0's copy holds the (gathered, whole) tensors. ``model_state``: the
+        network's full state_dict when the caller already gathered it.
+        """
+        if model_state is None:
+            model_state = full_state_dict(self.net)
+        ema_state = full_state_dict(self.ema.net)
+        opt_tensors, groups = optimizer_to_tensors(self._optimizer_io)
         rng = self._rng_states()
         return ckpt_io.Checkpoint(
             config=self.cfg.to_dict(),
             step=self.step,
             images_seen=self.images_seen,
             tensors={
-                "model.safetensors": self.net.state_dict(),
-                "ema.safetensors": self.ema.net.state_dict(),
+                "model.safetensors": model_state,
+                "ema.safetensors": ema_state,
                 "optim.safetensors": opt_tensors,
                 "rng.safetensors": rng,
             },
@@ -221,11 +271,11 @@ class Trainer:
                 f"cannot resume: the checkpoint was trained by {trained_on} process(es), this "
                 f"run has {self.dist.world_size}; resume with the same number of processes"
             )
-        ckpt_io.load_weights(self.net, ckpt.tensors["model.safetensors"], "checkpoint model")
-        ckpt_io.load_weights(self.ema.net, ckpt.tensors["ema.safetensors"], "checkpoint EMA")
+        load_full_state_dict(self.net, ckpt.tensors["model.safetensors"], "checkpoint model")
+        load_full_state_dict(self.ema.net, ckpt.tensors["ema.safetensors"], "checkpoint EMA")
         try:  # the rest comes from trigen's own files; anything odd means they were altered
             optimizer_from_tensors(
-                self.optimizer, ckpt.tensors["optim.safetensors"], ckpt.extra["param_groups"]
+                self._optimizer_io, ckpt.tensors["optim.safetensors"], ckpt.extra["param_groups"]
             )
             rng = ckpt.tensors["rng.safetensors"]
             rank = self.dist.rank
@@ -249,8 +299,10 @@ class Trainer:
     def save_checkpoint(self) -> Path | None:
         """Write a checkpoint (rank 0) and wait for it on every rank; its path on rank 0, None
         elsewhere. All ranks must call it: it gathers their RNG states."""
-        weights = [t for t in self.net.state_dict().values() if t.is_floating_point()]
-        if not all(bool(torch.isfinite(t).all()) for t in weights):
+        model_state = full_state_dict(self.net)  # under FSDP: whole on rank 0, empty elsewhere
+        weights = [t for t in model_state.values() if t.is_floating_point()]
+        finite = all(bool(torch.isfinite(t).all()) for t in weights)
+        if not self.dist.from_main(finite, self.device):
             raise TrainingDiverged(
                 f"refusing to save a checkpoint with non-finite weights at step {self.step}"
             )
@@ -260,7 +312,7 @@ class Trainer:
             self.best_loss = window
         self._window_sum, self._window_n = 0.0, 0
         directory = self.run_dir / "checkpoints"
-        ckpt = self.to_checkpoint()
+        ckpt = self.to_checkpoint(model_state)
         path = None
         if self.dist.is_main:
             path = ckpt_io.save(ckpt, directory)

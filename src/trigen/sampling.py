@@ -1,0 +1,98 @@
+"""One sampling path for one process or many (``torchrun ... trigen sample``).
+
+The labels are cut into chunks of ``batch_size``; chunk k is sampled with its own generator,
+seeded :func:`chunk_seed` ``(seed, k)``, by rank ``k % world_size``. An image therefore depends
+only on (seed, batch_size, its position), never on how many processes drew the chunks: N ranks
+produce exactly the images one process produces, and one process produces what
+:func:`trigen.api.sample` always did (chunk 0 uses ``seed`` itself).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.distributed as torch_dist
+from torch import Tensor
+
+from trigen.errors import ConfigError
+from trigen.families.base import Family, SampleSpec
+from trigen.train.distributed import SINGLE, DistContext
+
+SEED_MODULUS = 2**63  # torch generators take seeds below 2^63
+# Odd 64-bit constant (2^64 / golden ratio): consecutive chunks get well-spread seeds.
+CHUNK_SEED_STRIDE = 0x9E3779B97F4A7C15
+PIXEL_LEVELS = 255  # images in [-1, 1] → uint8 0..255
+
+
+def chunk_seed(seed: int, index: int) -> int:
+    """Seed of the generator that samples chunk ``index``; chunk 0 uses ``seed`` itself."""
+    return (seed + index * CHUNK_SEED_STRIDE) % SEED_MODULUS
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """(N, C, H, W) float in [-1, 1] → (N, H, W, C) uint8, on the same device."""
+    levels = ((images.float().clamp(-1, 1) + 1) * (PIXEL_LEVELS / 2)).round().to(torch.uint8)
+    return levels.permute(0, 2, 3, 1)
+
+
+@torch.inference_mode()
+def sample_chunks(
+    family: Family,
+    labels: Tensor,
+    spec: SampleSpec,
+    *,
+    seed: int,
+    batch_size: int,
+    rank: int = 0,
+    world_size: int = 1,
+) -> dict[int, Tensor]:
+    """Rank ``rank``'s chunks: ``{k: uint8 (n_k, H, W, C)}`` for every k ≡ rank (mod world_size),
+    chunk k being the images of ``labels[k·batch_size : (k+1)·batch_size]``, on the family's
+    device."""
+    if batch_size <= 0:
+        raise ConfigError(f"batch_size must be positive, got {batch_size}")
+    device = next(family.net.parameters()).device
+    out = {}
+    for index, chunk in enumerate(labels.split(batch_size)):
+        if index % world_size != rank:
+            continue
+        generator = torch.Generator(device).manual_seed(chunk_seed(seed, index))
+        out[index] = to_uint8(family.sample(chunk.to(device), spec, generator))
+    return out
+
+
+def sample_sharded(
+    family: Family,
+    labels: Tensor,
+    spec: SampleSpec = SampleSpec(),
+    *,
+    seed: int = 0,
+    batch_size: int = 256,
+    dist: DistContext = SINGLE,
+) -> np.ndarray | None:
+    """One image per label, the chunks shared out over ``dist``'s ranks; every rank calls it.
+
+    Returns uint8 (N, H, W, C) on rank 0 and None on the others. Under several ranks the
+    process group must be joined (``dist.session``); the images are identical for any number
+    of ranks (module docstring).
+    """
+    own = sample_chunks(
+        family,
+        labels,
+        spec,
+        seed=seed,
+        batch_size=batch_size,
+        rank=dist.rank,
+        world_size=dist.world_size,
+    )
+    if not dist.distributed:
+        return torch.cat([own[k] for k in sorted(own)]).cpu().numpy()
+    # Each rank writes its chunks into a zeroed buffer of all images; a sum onto rank 0 then
+    # assembles them exactly (every pixel comes from one rank, the others add 0).
+    device = next(family.net.parameters()).device
+    c, h, w = family.image_shape
+    full = torch.zeros(len(labels), h, w, c, dtype=torch.uint8, device=device)
+    for index, images in own.items():
+        full[index * batch_size : index * batch_size + len(images)] = images
+    torch_dist.reduce(full, dst=0, op=torch_dist.ReduceOp.SUM)
+    return full.cpu().numpy() if dist.is_main else None
