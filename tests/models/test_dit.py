@@ -140,9 +140,10 @@ def test_gradient_reaches_every_parameter_off_zero_init(conditioning):
     assert dead == []
 
 
+@pytest.mark.parametrize("rope", [False, True])
 @pytest.mark.parametrize("conditioning", list(Conditioning))
-def test_conditioning_variants_depend_on_t_and_y(conditioning):
-    net = tiny_dit(conditioning=conditioning, learn_sigma=True)
+def test_conditioning_variants_depend_on_t_and_y(conditioning, rope):
+    net = tiny_dit(conditioning=conditioning, learn_sigma=True, rope=rope)
     perturb_zero_init(net)
     x, t, y = inputs(net)
     out = net(x, t, y)
@@ -202,3 +203,26 @@ def test_tiny_dit_overfits_a_fixed_batch():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] / 10
+
+
+def test_rope_tells_patches_apart_without_absolute_positions():
+    # with the sin-cos table zeroed a plain DiT is blind to where a patch lies (swapping two
+    # patches swaps their outputs); rotary positions alone make the position matter
+    net = tiny_dit(size=16, channels=1, patch=4, rope=True)
+    perturb_zero_init(net)
+    net.pos_embed.zero_()
+    x, t, y = inputs(net)
+    out = net(x, t, y)
+    plain = tiny_dit(size=16, channels=1, patch=4)
+    plain.load_state_dict(net.state_dict())
+    swapped = x.clone()  # exchange two patches: without rope nothing tells them apart
+    swapped[..., :4, :4], swapped[..., 12:, 12:] = x[..., 12:, 12:], x[..., :4, :4]
+    plain_out, plain_swapped = plain(x, t, y), plain(swapped, t, y)
+    torch.testing.assert_close(plain_swapped[..., :4, :4], plain_out[..., 12:, 12:])
+    rope_swapped = net(swapped, t, y)
+    assert not torch.allclose(rope_swapped[..., :4, :4], out[..., 12:, 12:], atol=1e-4)
+
+
+def test_rope_needs_head_width_divisible_by_four():
+    with pytest.raises(ConfigError, match="rope"):
+        tiny_dit(hidden=24, heads=4, rope=True)

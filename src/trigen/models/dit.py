@@ -20,6 +20,7 @@ from trigen.nn.attention import Attention
 from trigen.nn.embeddings import LabelEmbedder, TimestepEmbedder, sincos_pos_embed_2d
 from trigen.nn.mlp import Mlp
 from trigen.nn.modulation import adaln_modulation, gated_residual, modulate
+from trigen.nn.rope import rope_2d_angles
 
 LN_EPS = 1e-6
 """LayerNorm epsilon of the official DiT."""
@@ -56,6 +57,9 @@ class DiTConfig:
     num_classes: int
     learn_sigma: bool = False
     conditioning: Conditioning = Conditioning.ADALN_ZERO
+    # 2-D rotary positions in every attention layer on top of the fixed sin-cos (not in the
+    # paper; newer DiTs use them): neighbourhoods are learned once for the whole image
+    rope: bool = False
 
     def __post_init__(self) -> None:
         for name in _INT_FIELDS:
@@ -82,6 +86,10 @@ class DiTConfig:
         if self.hidden % self.heads or self.hidden % 4:
             raise ConfigError(
                 f"DiT hidden {self.hidden} must be divisible by heads {self.heads} and by 4"
+            )
+        if self.rope and (self.hidden // self.heads) % 4:
+            raise ConfigError(
+                f"DiT head width {self.hidden // self.heads} must be a multiple of 4 for rope"
             )
         if (
             self.num_classes < 0
@@ -190,21 +198,23 @@ class DiTBlock(nn.Module):
         if adaptive:
             self.adaLN_modulation = adaln_modulation(D, 6 if mode is Conditioning.ADALN_ZERO else 4)
 
-    def forward(self, x: Tensor, c: Tensor | None) -> Tensor:
+    def forward(
+        self, x: Tensor, c: Tensor | None, rope: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor:
         if self.mode is Conditioning.ADALN_ZERO:
             mod = self.adaLN_modulation(c).chunk(6, dim=1)  # each (B, D)
             shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod
             x = gated_residual(
-                x, self.attn(modulate(self.norm1(x), shift_msa, scale_msa)), gate_msa
+                x, self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rope=rope), gate_msa
             )
             return gated_residual(
                 x, self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp)), gate_mlp
             )
         if self.mode is Conditioning.ADALN:
             shift_msa, scale_msa, shift_mlp, scale_mlp = self.adaLN_modulation(c).chunk(4, dim=1)
-            x = x + self.attn(modulate(self.norm1(x), shift_msa, scale_msa))
+            x = x + self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rope=rope)
             return x + self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
-        x = x + self.attn(self.norm1(x))
+        x = x + self.attn(self.norm1(x), rope=rope)
         if self.mode is Conditioning.CROSS_ATTN:
             x = x + self.cross_attn(self.norm_cross(x), c)
         return x + self.mlp(self.norm2(x))
@@ -250,6 +260,13 @@ class DiT(nn.Module):
         # fixed, but saved: official checkpoints carry `pos_embed`
         pos = sincos_pos_embed_2d(D, cfg.grid, cfg.grid)
         self.register_buffer("pos_embed", pos[None], persistent=True)  # (1, T, D)
+        if cfg.rope:
+            cell = torch.arange(cfg.grid**2)
+            angles = rope_2d_angles(D // cfg.heads, cell // cfg.grid, cell % cfg.grid)
+            if cfg.conditioning is Conditioning.IN_CONTEXT:  # condition tokens: not rotated
+                angles = torch.cat([angles, angles.new_zeros(2, angles.shape[1])])
+            self.register_buffer("rope_cos", angles.cos(), persistent=False)  # (T', Dh/2)
+            self.register_buffer("rope_sin", angles.sin(), persistent=False)
         self.blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.depth))
         self.final_layer = FinalLayer(cfg)
         self.initialize_weights()
@@ -290,8 +307,9 @@ class DiT(nn.Module):
                 c = torch.stack([t_emb, y_emb], dim=1)  # (B, 2, D) condition tokens
             case _:
                 c = t_emb + y_emb  # (B, D)
+        rope = (self.rope_cos, self.rope_sin) if self.cfg.rope else None
         for block in self.blocks:
-            x = block(x, c)
+            x = block(x, c, rope)
         x = self.final_layer(x[:, :num_tokens], c)  # (B, T, p·p·C_out), condition tokens dropped
         return self.unpatchify(x)  # (B, C_out, H, W)
 
