@@ -1,0 +1,77 @@
+"""The typer app, the stderr console, the stop flag and the entry point ``main``.
+
+The command modules (train, sample, data, compare) register on :data:`app` when
+:mod:`trigen.cli` imports them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import typer
+from rich.console import Console
+
+from trigen.errors import TrigenError
+
+app = typer.Typer(
+    help="trigen: train, sample and compare U-Net diffusion, DiT and autoregressive generators.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def warn(message: str) -> None:
+    """Print a library warning (``on_warning`` callbacks) in yellow on stderr."""
+    console.print(f"[yellow]warning: {message}[/yellow]")
+
+
+class StopFlag:
+    """SIGINT/SIGTERM: finish the step, checkpoint and exit; a second SIGINT aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def install(self) -> None:
+        def handler(signum: int, _frame) -> None:
+            if self.requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.requested = True
+            console.print(
+                f"[yellow]signal {signal.Signals(signum).name}: finishing the step and "
+                "writing a checkpoint…[/yellow]"
+            )
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors print one line and exit 2; nothing else is caught."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except TrigenError as err:
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike: say it once
+            console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        return 1
+    except Exception as err:
+        # usage errors of typer's bundled click (unknown option, bad value): shown, not raised
+        if callable(getattr(err, "show", None)) and isinstance(
+            getattr(err, "exit_code", None), int
+        ):
+            err.show()
+            return err.exit_code
+        raise
+    return 0

@@ -1,0 +1,103 @@
+"""``trigen compare``: train every family on the same data and budget and write the report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trigen import api
+from trigen.cli.app import app, console
+
+
+@app.command()
+def compare(
+    preset: Annotated[
+        str, typer.Option(help="demo (≈15 min on 2 CPU cores) | hour (28 px, ≈1 h) | smoke")
+    ] = "demo",
+    families: Annotated[
+        str | None, typer.Option(help="comma-separated, e.g. unet,dit,ar,pixelcnn")
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="mnist | fashion_mnist | cifar10 | folder | idx | openmoji"),
+    ] = None,
+    data_root: Annotated[Path | None, typer.Option(help="directory of the dataset files")] = None,
+    resolution: Annotated[
+        int | None, typer.Option(help="image size shared by every family")
+    ] = None,
+    minutes: Annotated[
+        float | None, typer.Option(help="budget: training minutes per family")
+    ] = None,
+    images: Annotated[int | None, typer.Option(help="budget: images seen per family")] = None,
+    fid_samples: Annotated[
+        int | None, typer.Option(help="generated images per family for FID")
+    ] = None,
+    studies: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated: nfe,cfg,resolution,receptive_field,conditioning,dit_scaling"
+        ),
+    ] = None,
+    reuse: Annotated[
+        list[str] | None, typer.Option(help="family=checkpoint: skip its training (repeatable)")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("runs/compare"),
+    cache_dir: Annotated[
+        Path, typer.Option(help="reference statistics and classifier cache")
+    ] = Path("runs/cache"),
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+) -> None:
+    """Train the families on the same data and budget, measure them, and write the report."""
+    from trigen.compare.run import run_compare
+    from trigen.compare.settings import Study, compare_settings
+    from trigen.config import FamilyName as Fam
+    from trigen.errors import ConfigError
+
+    def parse(text: str | None, enum, what: str):
+        if text is None:
+            return None
+        try:
+            return tuple(enum(v.strip()) for v in text.split(",") if v.strip())
+        except ValueError:
+            valid = ", ".join(m.value for m in enum)
+            raise ConfigError(f"unknown {what} in {text!r}; choose from: {valid}") from None
+
+    reused = {}
+    for item in reuse or []:
+        fam, sep, path = item.partition("=")
+        if not sep or fam not in {f.value for f in Fam}:
+            raise ConfigError(f"--reuse must look like family=path, got {item!r}")
+        reused[fam] = Path(path)
+    settings = compare_settings(
+        preset,
+        families=parse(families, Fam, "family"),
+        dataset=dataset,
+        data_root=str(data_root) if data_root else None,
+        resolution=resolution,
+        minutes_per_family=minutes,
+        images_per_family=images,
+        fid_samples=fid_samples,
+        studies=parse(studies, Study, "study"),
+    )
+    dev = api.resolve_device(device)
+    results = run_compare(
+        settings,
+        out,
+        cache_dir=cache_dir,
+        device=dev,
+        reuse=reused,
+        log=lambda m: console.print(m, markup=False),
+        command=" ".join(sys.argv),
+    )
+    _print_summary(results)
+    console.print(f"report: {out / 'report.md'} and {out / 'report' / 'index.html'}")
+
+
+def _print_summary(results: dict) -> None:
+    """Print the metric table of a comparison as markdown on stdout."""
+    from trigen.report.table import markdown_table, metric_rows
+
+    print(markdown_table(*metric_rows(results)))

@@ -1,0 +1,126 @@
+"""``trigen sample``: a grid of images from a trained or an official DiT checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trigen import api
+from trigen.cli.app import app, warn
+from trigen.cli.shared import dist_from_launcher, write_samples
+from trigen.errors import ConfigError
+from trigen.families.base import SampleSpec
+from trigen.guidance import NO_GUIDANCE
+
+
+@app.command()
+def sample(
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="checkpoint directory or run directory")
+    ] = None,
+    dit_checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="official DiT checkpoint file (e.g. DiT-XL-2-256x256.pt); needs --vae"),
+    ] = None,
+    vae: Annotated[
+        Path | None,
+        typer.Option(help="with --dit-checkpoint: diffusers AutoencoderKL dir or klvae run"),
+    ] = None,
+    image_size: Annotated[
+        int | None, typer.Option(help="with --dit-checkpoint: image side in pixels (checked)")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="grid PNG to write")] = Path("samples.png"),
+    sampler: Annotated[str, typer.Option(help="diffusion: ddpm | ddim | dpmpp_2m | heun")] = "ddim",
+    steps: Annotated[int, typer.Option(help="diffusion: sampling steps")] = 50,
+    eta: Annotated[float, typer.Option(help="diffusion: DDIM η")] = 0.0,
+    cfg: Annotated[
+        float, typer.Option(help="classifier-free guidance scale (1 = none)")
+    ] = NO_GUIDANCE,
+    labels: Annotated[
+        str | None, typer.Option(help="'all' (a row per class) or e.g. 0,1,2")
+    ] = None,
+    n: Annotated[int, typer.Option(help="images (per class with --labels all)")] = 64,
+    temperature: Annotated[float, typer.Option(help="autoregressive: softmax temperature")] = 1.0,
+    top_k: Annotated[int | None, typer.Option(help="autoregressive: keep the k likeliest")] = None,
+    top_p: Annotated[float | None, typer.Option(help="autoregressive: nucleus mass")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    batch_size: Annotated[int, typer.Option(help="images per forward batch")] = 256,
+    images_dir: Annotated[
+        Path | None, typer.Option(help="also write one PNG per image here")
+    ] = None,
+    ema: Annotated[bool, typer.Option(help="use the EMA weights")] = True,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+) -> None:
+    """Sample a grid of images from a trained checkpoint or an official DiT checkpoint.
+
+    Under ``torchrun --nproc_per_node=N`` the N processes share the work; the images are the
+    same as one process's."""
+    spec = _sample_spec(sampler, steps, eta, cfg, temperature, top_k, top_p, n, batch_size)
+    dist = dist_from_launcher()
+    dev = dist.device(api.resolve_device(device))  # cuda → this rank's cuda:<local_rank>
+    if (checkpoint is None) == (dit_checkpoint is None):
+        raise ConfigError("give exactly one of --checkpoint or --dit-checkpoint")
+    if dit_checkpoint is None and (vae is not None or image_size is not None):
+        raise ConfigError("--vae and --image-size go with --dit-checkpoint only")
+    if dit_checkpoint is not None:
+        if vae is None:
+            raise ConfigError("--dit-checkpoint samples in a VAE's latent space: add --vae <dir>")
+        loaded = api.load_official_latent_dit(
+            dit_checkpoint, vae, image_size=image_size, device=dev
+        )
+    else:
+        loaded = api.load(checkpoint, ema=ema, device=dev, on_warning=warn)
+    with dist.on(dev).session(dev):
+        write_samples(
+            loaded,
+            spec,
+            labels=labels,
+            n=n,
+            out=out,
+            seed=seed,
+            images_dir=images_dir,
+            batch_size=batch_size,
+            dist=dist,
+        )
+
+
+def _sample_spec(
+    sampler: str,
+    steps: int,
+    eta: float,
+    cfg: float,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    n: int,
+    batch_size: int,
+) -> SampleSpec:
+    """The validated :class:`SampleSpec` of the sample options; bad values raise ConfigError."""
+    if steps <= 0 or n <= 0 or batch_size <= 0:
+        raise ConfigError("--steps, --n and --batch-size must be positive")
+    if not temperature > 0:
+        raise ConfigError(f"--temperature must be positive, got {temperature}")
+    if top_k is not None and top_k <= 0:
+        raise ConfigError(f"--top-k must be positive, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ConfigError(f"--top-p must be in (0, 1], got {top_p}")
+    if not cfg >= 0:
+        raise ConfigError(f"--cfg must be ≥ 0, got {cfg}")
+    from trigen.diffusion.samplers import Sampler
+
+    try:
+        Sampler(sampler)
+    except ValueError:
+        valid = ", ".join(s.value for s in Sampler)
+        raise ConfigError(f"unknown sampler {sampler!r}; choose one of: {valid}") from None
+    return SampleSpec(
+        sampler=sampler,
+        steps=steps,
+        eta=eta,
+        cfg=cfg,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+    )

@@ -1,0 +1,58 @@
+"""Helpers shared by several commands: the torchrun context and writing a sample grid."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from trigen import api
+from trigen.cli.app import console
+from trigen.families.base import SampleSpec
+
+
+def dist_from_launcher():
+    """This process's place in a torchrun job (RANK, WORLD_SIZE, LOCAL_RANK); one process
+    when not launched by torchrun. The only place trigen reads these variables."""
+    from trigen.errors import ConfigError
+    from trigen.train.distributed import DistContext
+
+    try:
+        rank = int(os.environ.get("RANK", "0"))
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    except ValueError:
+        raise ConfigError(
+            "RANK, WORLD_SIZE and LOCAL_RANK must be integers; launch with torchrun"
+        ) from None
+    return DistContext(rank, world_size, local_rank)  # backend: from the device, in api.train
+
+
+def write_samples(
+    loaded: api.Loaded,
+    spec: SampleSpec,
+    *,
+    labels: str | None,
+    n: int,
+    out: Path,
+    seed: int,
+    images_dir: Path | None = None,
+    batch_size: int = 256,
+    dist=None,
+) -> None:
+    """Sample and write the grid; under torchrun (``dist``) every rank samples its share of
+    the chunks and rank 0 alone writes."""
+    from trigen.report.grids import save_each, save_grid
+    from trigen.sampling import sample_sharded
+    from trigen.train.distributed import SINGLE
+
+    label_tensor = api.parse_labels(labels, loaded.data.num_classes, n)
+    images = sample_sharded(
+        loaded.family, label_tensor, spec, seed=seed, batch_size=batch_size, dist=dist or SINGLE
+    )
+    if images is None:  # not rank 0
+        return
+    nrow = n if labels == "all" else min(len(images), 8)
+    save_grid(images, out, nrow=nrow)
+    if images_dir is not None:
+        save_each(images, images_dir, label_tensor.numpy())
+    console.print(f"wrote {len(images)} samples to {out}")

@@ -1,0 +1,141 @@
+"""``trigen train``: train one generator into a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trigen import api
+from trigen.cli.app import StopFlag, app, console, warn
+from trigen.cli.shared import dist_from_launcher, write_samples
+from trigen.config import FamilyName, Precision, load_config
+from trigen.families.base import SampleSpec
+
+
+@app.command()
+def train(
+    family: Annotated[
+        FamilyName | None, typer.Option(help="generator family [default: dit]")
+    ] = None,
+    model: Annotated[str, typer.Option(help="model preset, e.g. DiT-T/4, unet-tiny, ar-tiny")] = "",
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="mnist | fashion_mnist | cifar10 | folder | idx | openmoji [default: mnist]"
+        ),
+    ] = None,
+    data_root: Annotated[Path | None, typer.Option(help="directory of the dataset files")] = None,
+    resolution: Annotated[int | None, typer.Option(help="image size in pixels")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="images per optimizer step")] = None,
+    lr: Annotated[float | None, typer.Option(help="peak learning rate")] = None,
+    steps: Annotated[int | None, typer.Option(help="budget: optimizer steps")] = None,
+    images: Annotated[int | None, typer.Option(help="budget: images seen")] = None,
+    minutes: Annotated[float | None, typer.Option(help="budget: wall-clock minutes")] = None,
+    precision: Annotated[Precision | None, typer.Option(help="fp32 or bf16 autocast")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="run directory (default runs/<family>-<dataset>)")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file with settings")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override key=value (repeatable)")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="continue from the newest valid checkpoint in --out")
+    ] = False,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    init_vit: Annotated[
+        Path | None, typer.Option(help="DiT: initialise blocks from a ViT (HF dir or timm file)")
+    ] = None,
+    init_gpt2: Annotated[
+        Path | None, typer.Option(help="AR: initialise from a GPT-2 checkpoint (HF dir or file)")
+    ] = None,
+    sample_grid: Annotated[
+        bool, typer.Option(help="write samples.png (EMA, one row per class) at the end")
+    ] = True,
+) -> None:
+    """Train a generator; checkpoints, metrics.jsonl and a sample grid go to the run directory."""
+    cfg = load_config(
+        config,
+        set_,
+        family=family,
+        model=model or None,
+        dataset=dataset,
+        data_root=str(data_root) if data_root else None,
+        resolution=resolution,
+        batch_size=batch_size,
+        lr=lr,
+        max_steps=steps,
+        max_images=images,
+        max_minutes=minutes,
+        precision=precision,
+        seed=seed,
+    )
+    run_dir = out or Path("runs") / f"{cfg.family.value}-{cfg.dataset}"
+    dist = dist_from_launcher()
+    stop = StopFlag()
+    stop.install()
+    if dist.is_main:
+        processes = f" on {dist.world_size} processes" if dist.distributed else ""
+        console.print(
+            f"training {cfg.family.value} {cfg.preset} on {cfg.dataset} → {run_dir}{processes}"
+        )
+
+    def on_log(record: dict[str, float]) -> None:
+        console.print(
+            f"step {record['step']:>6}  images {record['images']:>8}  loss {record['loss']:.4f}  "
+            f"{record['images_per_s']:.0f} img/s  lr {record['lr']:.2e}"
+            + (f"  skipped {record['skipped']}" if record["skipped"] else "")
+        )
+
+    init = _initialiser(init_vit, init_gpt2)
+    result = api.train(
+        cfg,
+        run_dir,
+        init=init,
+        device=device,
+        resume=resume,
+        should_stop=stop,
+        on_log=on_log,
+        on_warning=warn,
+        dist=dist,
+    )
+    if not dist.is_main:  # rank 0 reports and samples for the whole job
+        return
+    console.print(
+        f"done: step {result.step}, {result.images_seen} images, "
+        f"{result.images_per_second:.1f} img/s, "
+        f"checkpoint {result.checkpoint}"
+    )
+    if sample_grid and not stop.requested and cfg.family is not FamilyName.VQVAE:
+        loaded = api.load(run_dir, device=device, on_warning=warn)
+        write_samples(loaded, SampleSpec(), labels="all", n=8, out=run_dir / "samples.png", seed=0)
+
+
+def _initialiser(vit: Path | None, gpt2: Path | None):
+    """The ``init(net)`` of --init-vit / --init-gpt2, printing what was loaded and skipped."""
+    from trigen.errors import ConfigError
+
+    if vit is not None and gpt2 is not None:
+        raise ConfigError("give --init-vit (DiT) or --init-gpt2 (AR), not both")
+    if vit is None and gpt2 is None:
+        return None
+
+    def init(net) -> None:
+        from trigen.interop import init_ar_from_gpt2, init_dit_from_vit
+        from trigen.models.ar_transformer import ARTransformer
+        from trigen.models.dit import DiT
+
+        if vit is not None:
+            if not isinstance(net, DiT):
+                raise ConfigError("--init-vit initialises a DiT: use --family dit")
+            report = init_dit_from_vit(net, vit)
+        else:
+            if not isinstance(net, ARTransformer):
+                raise ConfigError("--init-gpt2 initialises the AR transformer: use --family ar")
+            report = init_ar_from_gpt2(net, gpt2)
+        console.print(report.summary(), markup=False)
+
+    return init
