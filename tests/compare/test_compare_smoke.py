@@ -51,7 +51,7 @@ def test_compare_smoke_writes_a_complete_report(tmp_path, capsys):
 
 
 def test_every_family_trains_with_the_comparison_settings():
-    from trigen.compare.run import train_config
+    from trigen.compare.run import FAMILY_TRAINING, train_config
     from trigen.compare.settings import compare_settings
 
     s = compare_settings("demo", minutes_per_family=1.5)
@@ -60,4 +60,7 @@ def test_every_family_trains_with_the_comparison_settings():
         assert cfg.max_minutes == 1.5 and cfg.max_images is None
         assert cfg.ema_halflife_images == s.ema_halflife_images
         assert cfg.warmup_images == s.warmup_images
-        assert cfg.resolution == s.resolution and cfg.batch_size == s.batch_size
+        assert cfg.resolution == s.resolution and cfg.dataset == s.dataset
+        assert cfg.batch_size == FAMILY_TRAINING[name]["batch_size"]  # each family's recipe
+    forced = compare_settings("demo", batch_size=8)
+    assert {train_config(name, forced).batch_size for name in forced.families} == {8}

@@ -107,7 +107,7 @@ def measure_family(
 
     def run() -> None:
         holder["images"] = generate(
-            family, labels, spec, seed=settings.seed, batch=settings.batch_size
+            family, labels, spec, seed=settings.seed, batch=settings.sample_batch_size
         )
 
     start = time.perf_counter()
@@ -142,7 +142,7 @@ def measure_family(
             else "ancestral (full forward per sub-pixel)",
             "steps": spec.steps if name in DIFFUSION else c * h * w,
             "nfe": nfe_of(name, spec, c * h * w),
-            "batch_size": settings.batch_size,
+            "batch_size": settings.sample_batch_size,
             "latency_s_per_image": seconds / len(images),
             "throughput_images_per_s": len(images) / seconds,
             "peak_memory_mb": memory.peak_bytes / MIB,

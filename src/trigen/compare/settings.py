@@ -34,7 +34,9 @@ class CompareSettings:
     minutes_per_family: float | None = 1.75
     images_per_family: int | None = None
     models: dict[str, str] = field(default_factory=lambda: dict(DEMO_MODELS))
-    batch_size: int = 64
+    # training batch of every family; None = each family's own recipe (compare.run.FAMILY_TRAINING)
+    batch_size: int | None = None
+    sample_batch_size: int = 64  # images per sampling call
     precision: str = "fp32"
     seed: int = 0
     fid_samples: int = 160  # generated images per family for FID/KID/P&R
@@ -65,11 +67,13 @@ class CompareSettings:
             "nll_images",
             "study_samples",
             "sampling_steps",
-            "batch_size",
+            "sample_batch_size",
             "elbo_timesteps",
         ):
             if getattr(self, name) < 2:
                 raise ConfigError(f"{name} must be at least 2, got {getattr(self, name)}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"batch_size must be positive, got {self.batch_size}")
 
     @property
     def budget_text(self) -> str:

@@ -35,7 +35,9 @@ def nfe_study(runs: dict[FamilyName, Loaded], ev: Evaluators, s: CompareSettings
             for steps in s.nfe_steps:
                 spec = sample_spec(name, s, sampler=sampler, steps=steps)
                 start = time.perf_counter()
-                images = generate(loaded.family, labels, spec, seed=s.seed, batch=s.batch_size)
+                images = generate(
+                    loaded.family, labels, spec, seed=s.seed, batch=s.sample_batch_size
+                )
                 rows.append(
                     {
                         "family": name.value,
@@ -58,7 +60,7 @@ def cfg_study(runs: dict[FamilyName, Loaded], ev: Evaluators, s: CompareSettings
         labels = cycling_labels(s.study_samples, loaded.data.num_classes)
         for scale in s.cfg_scales:
             spec = sample_spec(name, s, cfg=scale)
-            images = generate(loaded.family, labels, spec, seed=s.seed, batch=s.batch_size)
+            images = generate(loaded.family, labels, spec, seed=s.seed, batch=s.sample_batch_size)
             rows.append({"family": name.value, "scale": scale, **ev.domain_quality(images, labels)})
     return rows
 
@@ -163,7 +165,11 @@ def variant_row(
 
     labels = cycling_labels(s.study_samples, loaded.data.num_classes)
     images = generate(
-        loaded.family, labels, sample_spec(FamilyName.DIT, s), seed=s.seed, batch=s.batch_size
+        loaded.family,
+        labels,
+        sample_spec(FamilyName.DIT, s),
+        seed=s.seed,
+        batch=s.sample_batch_size,
     )
     return {
         "variant": variant,

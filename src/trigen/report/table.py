@@ -153,6 +153,7 @@ METRIC_COLUMNS = [
     ("params", ("params",)),
     ("train img/s", ("train", "images_per_second")),
     ("images seen", ("train", "images_seen")),
+    ("batch", ("train", "batch_size")),
     ("FID", ("quality", "fid")),
     ("FID samples", ("quality", "fid_samples")),
     ("KID ×1e3", ("quality", "kid_x1000")),
