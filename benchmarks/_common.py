@@ -1,9 +1,11 @@
-"""Shared helpers of the peer benchmarks: environment record, interleaved A/B timing, GEMM peak,
-and the JSON + markdown writers. Benchmarks are scripts, not tests: nothing here asserts a time.
+"""Shared helpers of the peer benchmarks: common options, environment record, interleaved A/B
+timing, GEMM peak, the equal-size GPT-2 peer, and the JSON + markdown writers. Benchmarks are
+scripts, not tests: nothing here asserts a time.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -33,6 +35,44 @@ def autocast(precision: str, device: torch.device) -> AbstractContextManager:
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--threads``, ``--device``, ``--tag`` and ``--out``: where and how a benchmark runs."""
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--device", type=torch.device, default=torch.device("cpu"))
+    parser.add_argument("--tag", default="", help="suffix of the result files (e.g. gpu)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+
+
+def start_run(args: argparse.Namespace) -> dict:
+    """Apply ``--threads`` and return the :func:`environment` record of this run."""
+    torch.set_num_threads(args.threads)
+    return environment(args.device, args.threads)
+
+
+def gpt2_peer(net: torch.nn.Module, num_classes: int, device: torch.device) -> torch.nn.Module:
+    """HF ``GPT2LMHeadModel`` of the size of trigen's AR transformer ``net`` (no dropout).
+
+    Vocabulary: the pixel values, then one class token per class and the null class; positions:
+    the class token and the sequence.
+    """
+    from transformers import GPT2Config, GPT2LMHeadModel  # a peer: imported only when benchmarked
+
+    c = net.cfg
+    config = GPT2Config(
+        vocab_size=c.vocab_size + num_classes + 1,
+        n_positions=c.seq_len + 1,
+        n_embd=c.width,
+        n_layer=c.depth,
+        n_head=c.heads,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=None,
+        eos_token_id=None,
+    )
+    return GPT2LMHeadModel(config).to(device)
 
 
 def environment(device: torch.device, threads: int) -> dict:

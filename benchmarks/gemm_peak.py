@@ -10,27 +10,30 @@ run). Writes benchmarks/results/gemm_peak[_<tag>].{json,md}.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
-from _common import environment, gemm_peak, interleaved, markdown_table, median, write
+from _common import (
+    add_run_options,
+    gemm_peak,
+    interleaved,
+    markdown_table,
+    median,
+    start_run,
+    write,
+)
 from peers_train import CONFIGS, trigen_step
 from trigen.eval.cost import count_flops
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    parser.add_argument("--device", type=torch.device, default=torch.device("cpu"))
-    parser.add_argument("--tag", default="")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    add_run_options(parser)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    env = environment(args.device, args.threads)
+    env = start_run(args)
     peaks = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         rate, size = gemm_peak(args.device, dtype)

@@ -19,11 +19,19 @@ whole sampling calls after one warm-up call. Writes benchmarks/results/peers_sam
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
-from _common import autocast, environment, interleaved, markdown_table, median, write
+from _common import (
+    add_run_options,
+    autocast,
+    gpt2_peer,
+    interleaved,
+    markdown_table,
+    median,
+    start_run,
+    write,
+)
 from trigen.autoregressive.generate import generate
 from trigen.build import DataSpec, build_family
 from trigen.config import FamilyName, TrainConfig
@@ -130,30 +138,10 @@ def bench_diffusion(args) -> list[dict]:
 
 
 def ar_models(device: torch.device):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     torch.manual_seed(0)
     fam = build_family(TrainConfig(family=FamilyName.AR), DataSpec(MNIST, NUM_CLASSES), device)
     ours = fam.net.eval()
-    c = ours.cfg
-    theirs = (
-        GPT2LMHeadModel(
-            GPT2Config(
-                vocab_size=c.vocab_size + NUM_CLASSES + 1,
-                n_positions=c.seq_len + 1,
-                n_embd=c.width,
-                n_layer=c.depth,
-                n_head=c.heads,
-                resid_pdrop=0.0,
-                embd_pdrop=0.0,
-                attn_pdrop=0.0,
-                bos_token_id=None,
-                eos_token_id=None,
-            )
-        )
-        .to(device)
-        .eval()
-    )
+    theirs = gpt2_peer(ours, NUM_CLASSES, device).eval()
     return ours, theirs
 
 
@@ -241,13 +229,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--parts", default="diffusion,ar,batches")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--device", type=torch.device, default=torch.device("cpu"))
-    parser.add_argument("--tag", default="")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    add_run_options(parser)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    env = environment(args.device, args.threads)
+    env = start_run(args)
     parts = args.parts.split(",")
     rows = []
     if "diffusion" in parts:

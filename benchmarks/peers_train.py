@@ -22,18 +22,19 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from _common import (
+    add_run_options,
     autocast,
-    environment,
     gemm_peak,
+    gpt2_peer,
     interleaved,
     markdown_table,
     median,
+    start_run,
     write,
 )
 from trigen.batch import Batch
@@ -103,24 +104,8 @@ def peer_step(
     data = random_batch(shape, batch, device)
     torch.manual_seed(0)
     if pair == "ar":
-        from transformers import GPT2Config, GPT2LMHeadModel
-
         c = net.cfg
-        vocab = c.vocab_size + NUM_CLASSES + 1  # pixels, then class tokens incl. the null class
-        model = GPT2LMHeadModel(
-            GPT2Config(
-                vocab_size=vocab,
-                n_positions=c.seq_len + 1,
-                n_embd=c.width,
-                n_layer=c.depth,
-                n_head=c.heads,
-                resid_pdrop=0.0,
-                embd_pdrop=0.0,
-                attn_pdrop=0.0,
-                bos_token_id=None,
-                eos_token_id=None,
-            )
-        ).to(device)
+        model = gpt2_peer(net, NUM_CLASSES, device)
         run = maybe_compile(model, compile_)
         pixels = ((data.images.flatten(1) + 1) * 127.5).round().long().clamp(0, 255)
         ids = torch.cat([(c.vocab_size + data.labels)[:, None], pixels], dim=1)  # (B, 785)
@@ -239,16 +224,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=0, help="0: each config's own batch")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--device", type=torch.device, default=torch.device("cpu"))
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile both sides' networks (fair A/B)"
     )
-    parser.add_argument("--tag", default="", help="suffix of the result files (e.g. gpu)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    add_run_options(parser)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    env = environment(args.device, args.threads)
+    env = start_run(args)
     peaks = {p: gemm_peak(args.device, DTYPES[p])[0] for p in args.precisions.split(",")}
     print("GEMM peak GFLOP/s", peaks, flush=True)
     rows = []

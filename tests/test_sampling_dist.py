@@ -1,13 +1,12 @@
 """Sharded sampling: the images depend on (seed, batch_size, position), never on the rank count.
 
-The two-process run starts two copies of this file as workers (``python test_sampling_dist.py
-RANK WORLD PORT OUT_DIR``); the CLI test launches ``torchrun -m trigen sample``.
+The two-process run calls :func:`_worker` in two worker processes (``run_workers``); the CLI
+test launches ``torchrun -m trigen sample``.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +21,10 @@ from trigen.build import DataSpec, build_family
 from trigen.config import TrainConfig
 from trigen.families.base import SampleSpec
 from trigen.sampling import chunk_seed, sample_chunks, sample_sharded, to_uint8
-from trigen.train.distributed import Backend, DistContext
+from trigen.train.distributed import DistContext
 from trigen.train.loop import Trainer
+
+from .distributed_helpers import free_port, run_workers
 
 SPEC = DataSpec((1, 8, 8), 3, ("a", "b", "c"))
 LABELS = torch.tensor([0, 1, 2, 3, 0])  # 3 chunks of 2 (the last one short); 3 is the null class
@@ -83,37 +84,15 @@ def test_chunk_seeds_are_distinct_valid_torch_seeds():
     assert chunk_seed(SEED, 0) == SEED
 
 
-def _worker(rank: int, world: int, port: int, out: Path) -> None:
-    torch.set_num_threads(1)
-    dist = DistContext(rank, world, rank, Backend.GLOO)
-    with dist.session(torch.device("cpu"), f"tcp://127.0.0.1:{port}"):
-        images = sample_sharded(
-            tiny_family(), LABELS, SAMPLE, seed=SEED, batch_size=BATCH, dist=dist
-        )
-    assert (images is None) == (rank != 0)
+def _worker(dist: DistContext, out: Path) -> None:
+    images = sample_sharded(tiny_family(), LABELS, SAMPLE, seed=SEED, batch_size=BATCH, dist=dist)
+    assert (images is None) == (not dist.is_main)
     if images is not None:
         np.save(out / "images.npy", images)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_gloo_processes_sample_what_one_process_samples(tmp_path):
-    port = _free_port()
-    workers = [
-        subprocess.Popen(
-            [sys.executable, __file__, str(rank), "2", str(port), str(tmp_path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for rank in range(2)
-    ]
-    outputs = [w.communicate(timeout=WORKER_TIMEOUT_S)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], "\n".join(outputs)
+    run_workers(_worker, 2, tmp_path, WORKER_TIMEOUT_S)
     expected = api.sample(tiny_family(), LABELS, SAMPLE, seed=SEED, batch_size=BATCH)
     assert np.array_equal(np.load(tmp_path / "images.npy"), expected)
 
@@ -136,7 +115,7 @@ def test_torchrun_trigen_sample_writes_the_one_process_grid(tmp_path):
     runs = {
         "one": [sys.executable, "-m", "trigen"],
         # "--": torchrun's parser would take trigen's --n for an abbreviation of its own options
-        "two": [*torchrun, "--master_port", str(_free_port()), "-m", "trigen", "--"],
+        "two": [*torchrun, "--master_port", str(free_port()), "-m", "trigen", "--"],
     }
     for name, launcher in runs.items():
         done = subprocess.run(
@@ -149,7 +128,3 @@ def test_torchrun_trigen_sample_writes_the_one_process_grid(tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
     one, two = (np.asarray(Image.open(tmp_path / f"{n}.png")) for n in ("one", "two"))
     assert np.array_equal(one, two)
-
-
-if __name__ == "__main__":
-    _worker(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))

@@ -8,7 +8,7 @@ from trigen.errors import ConfigError
 from trigen.models.dit import DIT_PRESETS, Conditioning, DiT, dit_config
 from trigen.nn.embeddings import sincos_pos_embed_2d
 
-from .backbone_inputs import inputs, perturb_zero_init
+from .backbone_inputs import denoising_losses, inputs, perturb_zero_init
 
 TINY = {"hidden": 32, "depth": 2, "heads": 2}
 
@@ -188,20 +188,7 @@ def test_channels_last_input_gives_same_output():
 def test_tiny_dit_overfits_a_fixed_batch():
     torch.manual_seed(0)
     net = tiny_dit(size=8, channels=1, patch=2, hidden=64, depth=2, heads=2)
-    x0 = torch.rand(8, 1, 8, 8) * 2 - 1
-    y = torch.arange(8)
-    t = torch.linspace(50, 950, 8)
-    alpha_bar = torch.cos(t / 1000 * torch.pi / 2)[:, None, None, None] ** 2
-    eps = torch.randn_like(x0)
-    xt = alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * eps
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(100):
-        loss = (net(xt, t, y) - eps).square().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = denoising_losses(net, steps=100)
     assert losses[-1] < losses[0] / 10
 
 

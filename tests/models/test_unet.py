@@ -6,7 +6,7 @@ import torch
 from trigen.errors import ConfigError
 from trigen.models.unet import AttentionBlock, UNet, unet_config
 
-from .backbone_inputs import inputs, perturb_zero_init
+from .backbone_inputs import denoising_losses, inputs, perturb_zero_init
 
 TINY = {
     "model_channels": 8,
@@ -147,18 +147,5 @@ def test_channels_last_input_gives_same_output():
 def test_tiny_unet_overfits_a_fixed_batch():
     torch.manual_seed(0)
     net = tiny_unet(8, channels=1, model_channels=16, head_channels=16)
-    x0 = torch.rand(8, 1, 8, 8) * 2 - 1
-    y = torch.arange(8)
-    t = torch.linspace(50, 950, 8)
-    alpha_bar = torch.cos(t / 1000 * torch.pi / 2)[:, None, None, None] ** 2
-    eps = torch.randn_like(x0)
-    xt = alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * eps
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(40):
-        loss = (net(xt, t, y) - eps).square().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = denoising_losses(net, steps=40)
     assert losses[-1] < losses[0] / 10

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from trigen.batch import Batch
+from trigen.config import TrainConfig
+from trigen.data.datasets import ImageDataset
+from trigen.data.loader import BatchLoader
 from trigen.families.base import SampleSpec
+from trigen.train.distributed import DistContext
+from trigen.train.loop import Trainer
 
 
 class TinyNet(nn.Module):
@@ -22,8 +29,24 @@ class TinyNet(nn.Module):
         return self.out(self.drop(torch.relu(self.conv(x))))
 
 
+class LossOnly:
+    """``sample`` and ``nll`` of a test family that is only trained: zeros of ``image_shape``, and
+    the loss itself."""
+
+    image_shape: tuple[int, int, int]
+
+    def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def sample(self, labels: Tensor, spec: SampleSpec, generator=None) -> Tensor:
+        return torch.zeros(len(labels), *self.image_shape)
+
+    def nll(self, batch: Batch, generator=None) -> Tensor:
+        return self.loss(batch, generator)
+
+
 @dataclass
-class TinyFamily:
+class TinyFamily(LossOnly):
     """Denoises images with noise drawn from the loss generator: exercises every RNG path."""
 
     net: nn.Module
@@ -34,12 +57,6 @@ class TinyFamily:
         noise = torch.randn(batch.images.shape, generator=generator)
         pred = self.net(batch.images + 0.3 * noise)
         return (pred - batch.images).pow(2).flatten(1).mean(1)
-
-    def sample(self, labels: Tensor, spec: SampleSpec, generator=None) -> Tensor:
-        return torch.zeros(len(labels), *self.image_shape)
-
-    def nll(self, batch: Batch, generator=None) -> Tensor:
-        return self.loss(batch, generator)
 
 
 class ListLoader:
@@ -66,3 +83,27 @@ class ListLoader:
 
 def fixed_images(n: int = 32) -> Tensor:
     return torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(7)) * 2 - 1
+
+
+def rank_loader(data: ImageDataset, cfg: TrainConfig, dist: DistContext) -> BatchLoader:
+    """This rank's share of ``cfg.batch_size`` (a global batch) of ``data``, seeded alike on all
+    ranks and in the one-process reference."""
+    return BatchLoader(
+        data,
+        dist.local_batch(cfg.batch_size, cfg.grad_accum),
+        seed=5,
+        rank=dist.rank,
+        world_size=dist.world_size,
+    )
+
+
+def train_with_resume(
+    make_run: Callable[..., Trainer], run_dir: Path, dist: DistContext, resume_at: int
+) -> Trainer:
+    """Train ``make_run(run_dir, dist, max_steps=resume_at)``, then resume its checkpoint in a fresh
+    ``make_run(run_dir, dist)`` and train that to its end; returns the second Trainer."""
+    make_run(run_dir, dist, max_steps=resume_at).run()
+    trainer = make_run(run_dir, dist)
+    assert trainer.resume_latest()
+    trainer.run()
+    return trainer

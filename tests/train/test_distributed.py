@@ -1,16 +1,13 @@
 """Data-parallel training: two gloo processes on CPU train exactly what one process trains.
 
-The equivalence run starts two copies of this file as worker processes (``python
-test_distributed.py RANK WORLD PORT RUN_DIR``); both processes and the single-process reference
-build their run with :func:`make_run`, so they share one definition of model, data and loss.
+The equivalence run calls :func:`_worker` in two worker processes (``run_workers``); both
+processes and the single-process reference build their run with :func:`make_run`, so they share
+one definition of model, data and loss.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +19,13 @@ from torch import Tensor, nn
 from trigen.batch import Batch
 from trigen.config import TrainConfig
 from trigen.data.datasets import ImageDataset
-from trigen.data.loader import BatchLoader
 from trigen.errors import CheckpointError, ConfigError
-from trigen.families.base import SampleSpec
 from trigen.train import checkpoint as ckpt_io
 from trigen.train.distributed import SINGLE, Backend, DistContext
 from trigen.train.loop import Trainer
+
+from ..distributed_helpers import run_workers
+from .helpers import LossOnly, rank_loader, train_with_resume
 
 WORLD = 2
 STEPS = 4
@@ -37,7 +35,7 @@ ATOL = 1e-5
 
 
 @dataclass
-class DeterministicFamily:
+class DeterministicFamily(LossOnly):
     """A loss with no randomness: its gradient on a batch is a function of the batch alone, so
     splitting the batch over ranks must not change the update."""
 
@@ -48,12 +46,6 @@ class DeterministicFamily:
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         pred = self.net(batch.images)
         return (pred + batch.images.flip(-1)).pow(2).flatten(1).mean(1)  # (B,)
-
-    def sample(self, labels: Tensor, spec: SampleSpec, generator=None) -> Tensor:
-        return torch.zeros(len(labels), *self.image_shape)
-
-    def nll(self, batch: Batch, generator=None) -> Tensor:
-        return self.loss(batch, generator)
 
 
 def make_config(max_steps: int = STEPS) -> TrainConfig:
@@ -78,48 +70,18 @@ def make_run(run_dir: Path, dist: DistContext, max_steps: int = STEPS) -> Traine
         images.to(torch.uint8), torch.zeros(32, dtype=torch.long), 1, ["x"], "synthetic"
     )
     cfg = make_config(max_steps)
-    loader = BatchLoader(
-        data,
-        dist.local_batch(cfg.batch_size, cfg.grad_accum),
-        seed=5,
-        rank=dist.rank,
-        world_size=dist.world_size,
-    )
-    return Trainer(DeterministicFamily(net), loader, cfg, run_dir, dist=dist)
+    return Trainer(DeterministicFamily(net), rank_loader(data, cfg, dist), cfg, run_dir, dist=dist)
 
 
-def _worker(rank: int, world: int, port: int, run_dir: Path) -> None:
+def _worker(dist: DistContext, run_dir: Path) -> None:
     """One rank: train to RESUME_AT, then resume in a fresh Trainer and train to STEPS."""
-    torch.set_num_threads(1)
-    dist = DistContext(rank, world, rank, Backend.GLOO)
-    with dist.session(torch.device("cpu"), f"tcp://127.0.0.1:{port}"):
-        make_run(run_dir, dist, max_steps=RESUME_AT).run()
-        trainer = make_run(run_dir, dist)
-        assert trainer.resume_latest()
-        trainer.run()
-        save_file(trainer.net.state_dict(), str(run_dir / f"rank{rank}.safetensors"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    trainer = train_with_resume(make_run, run_dir, dist, RESUME_AT)
+    save_file(trainer.net.state_dict(), str(run_dir / f"rank{dist.rank}.safetensors"))
 
 
 def test_two_gloo_processes_train_the_same_weights_as_one(tmp_path):
-    port, run2 = _free_port(), tmp_path / "two"
-    run2.mkdir()
-    workers = [
-        subprocess.Popen(
-            [sys.executable, __file__, str(rank), str(WORLD), str(port), str(run2)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for rank in range(WORLD)
-    ]
-    outputs = [w.communicate(timeout=WORKER_TIMEOUT_S)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0] * WORLD, "\n".join(outputs)
+    run2 = tmp_path / "two"
+    run_workers(_worker, WORLD, run2, WORKER_TIMEOUT_S)
 
     reference = make_run(tmp_path / "one", SINGLE)
     reference.run()
@@ -193,7 +155,3 @@ def test_resuming_with_another_number_of_processes_is_refused(tmp_path):
     ckpt.extra["world_size"] = 2
     with pytest.raises(CheckpointError, match="same number of processes"):
         make_run(tmp_path, SINGLE).restore(ckpt)
-
-
-if __name__ == "__main__":
-    _worker(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))

@@ -1,7 +1,7 @@
 """FSDP2: two gloo processes with sharded weights train exactly what one process trains.
 
-Like the DDP test, the equivalence run starts two copies of this file as worker processes
-(``python test_fsdp.py RANK WORLD PORT RUN_DIR``). The sharded run also recomputes every block
+Like the DDP test, the equivalence run calls :func:`_worker` in two worker processes
+(``run_workers``). The sharded run also recomputes every block
 (gradient checkpointing), resumes halfway from its own checkpoint, and starts rank 1 from other
 weights than rank 0 (FSDP must adopt rank 0's, as DDP does). Its checkpoints must be ordinary
 full state dicts: api.load reads them in one process.
@@ -9,9 +9,6 @@ full state dicts: api.load reads them in one process.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +21,12 @@ from trigen.batch import Batch
 from trigen.build import DataSpec, build_network
 from trigen.config import TrainConfig
 from trigen.data.datasets import ImageDataset
-from trigen.data.loader import BatchLoader
-from trigen.families.base import SampleSpec
 from trigen.train import checkpoint as ckpt_io
-from trigen.train.distributed import SINGLE, Backend, DistContext, full_state_dict, is_sharded
+from trigen.train.distributed import SINGLE, DistContext, full_state_dict, is_sharded
 from trigen.train.loop import Trainer
+
+from ..distributed_helpers import run_workers
+from .helpers import LossOnly, rank_loader, train_with_resume
 
 WORLD = 2
 STEPS = 4
@@ -39,7 +37,7 @@ SPEC = DataSpec((1, 8, 8), 2, ("a", "b"))
 
 
 @dataclass
-class FixedTimeFamily:
+class FixedTimeFamily(LossOnly):
     """A DiT loss without randomness (t is a function of the image), so splitting the batch over
     ranks must not change the update."""
 
@@ -51,12 +49,6 @@ class FixedTimeFamily:
         t = (batch.images.flatten(1).sum(1).abs() * 37.0) % 999.0  # (B,)
         pred = self.net(batch.images, t, batch.labels)
         return (pred + batch.images.flip(-1)).pow(2).flatten(1).mean(1)  # (B,)
-
-    def sample(self, labels: Tensor, spec: SampleSpec, generator=None) -> Tensor:
-        return torch.zeros(len(labels), *self.image_shape)
-
-    def nll(self, batch: Batch, generator=None) -> Tensor:
-        return self.loss(batch, generator)
 
 
 def make_config(max_steps: int, sharded: bool) -> TrainConfig:
@@ -87,15 +79,10 @@ def make_run(run_dir: Path, dist: DistContext, max_steps: int = STEPS) -> Traine
     g = torch.Generator().manual_seed(3)
     images = torch.randint(0, 256, (32, 1, 8, 8), generator=g).to(torch.uint8)
     data = ImageDataset(images, torch.randint(0, 2, (32,), generator=g), 2, ["a", "b"], "toy")
-    loader = BatchLoader(
-        data,
-        dist.local_batch(cfg.batch_size, cfg.grad_accum),
-        seed=5,
-        rank=dist.rank,
-        world_size=dist.world_size,
-    )
     meta = {"data": SPEC.to_dict()}
-    return Trainer(FixedTimeFamily(net), loader, cfg, run_dir, meta, dist=dist)
+    return Trainer(
+        FixedTimeFamily(net), rank_loader(data, cfg, dist), cfg, run_dir, meta, dist=dist
+    )
 
 
 def comparable(name: str, value: Tensor) -> Tensor:
@@ -120,42 +107,19 @@ def assert_states_close(got: dict[str, Tensor], want: dict[str, Tensor], what: s
         )  # fmt: skip
 
 
-def _worker(rank: int, world: int, port: int, run_dir: Path) -> None:
-    torch.set_num_threads(1)
-    dist = DistContext(rank, world, rank, Backend.GLOO)
-    with dist.session(torch.device("cpu"), f"tcp://127.0.0.1:{port}"):
-        make_run(run_dir, dist, max_steps=RESUME_AT).run()
-        trainer = make_run(run_dir, dist)
-        assert trainer.resume_latest()
-        trainer.run()
-        assert is_sharded(trainer.net)
-        # really sharded: each rank holds only part of the larger parameters
-        assert any(p.to_local().numel() < p.numel() for p in trainer.net.parameters())
-        state = full_state_dict(trainer.net)  # a collective; whole on rank 0 only
-        if rank == 0:
-            save_file(state, str(run_dir / "gathered.safetensors"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _worker(dist: DistContext, run_dir: Path) -> None:
+    trainer = train_with_resume(make_run, run_dir, dist, RESUME_AT)
+    assert is_sharded(trainer.net)
+    # really sharded: each rank holds only part of the larger parameters
+    assert any(p.to_local().numel() < p.numel() for p in trainer.net.parameters())
+    state = full_state_dict(trainer.net)  # a collective; whole on rank 0 only
+    if dist.is_main:
+        save_file(state, str(run_dir / "gathered.safetensors"))
 
 
 def test_two_sharded_gloo_processes_train_the_same_weights_as_one(tmp_path):
-    port, run2 = _free_port(), tmp_path / "two"
-    run2.mkdir()
-    workers = [
-        subprocess.Popen(
-            [sys.executable, __file__, str(rank), str(WORLD), str(port), str(run2)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for rank in range(WORLD)
-    ]
-    outputs = [w.communicate(timeout=WORKER_TIMEOUT_S)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0] * WORLD, "\n".join(outputs)
+    run2 = tmp_path / "two"
+    run_workers(_worker, WORLD, run2, WORKER_TIMEOUT_S)
 
     reference = make_run(tmp_path / "one", SINGLE)
     reference.run()
@@ -178,7 +142,3 @@ def test_two_sharded_gloo_processes_train_the_same_weights_as_one(tmp_path):
     # ... that api.load rebuilds in one process, weights included.
     loaded = api.load(run2, ema=True)
     assert_states_close(loaded.family.net.state_dict(), single.tensors["ema.safetensors"], "load")
-
-
-if __name__ == "__main__":
-    _worker(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from trigen.batch import Batch
+from trigen.choices import parse_choice
 from trigen.data.cifar import load_cifar10
 from trigen.data.folder import load_image_folder
 from trigen.data.idx import (
@@ -115,11 +116,7 @@ class ImageDataset:
 
 def parse_dataset_name(name: DatasetName | str) -> DatasetName:
     """``name`` as a DatasetName; ConfigError listing the valid names otherwise."""
-    try:
-        return DatasetName(name)
-    except ValueError:
-        valid = ", ".join(member.value for member in DatasetName)
-        raise ConfigError(f"unknown dataset {name!r}: choose one of {valid}") from None
+    return parse_choice(DatasetName, name, "dataset")
 
 
 def _fit_resolution(images: Tensor, resolution: int, paddable: bool) -> Tensor:

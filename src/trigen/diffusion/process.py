@@ -12,8 +12,8 @@ from enum import StrEnum
 
 from torch import Tensor
 
+from trigen.choices import parse_choice
 from trigen.diffusion.schedules import NoiseSchedule
-from trigen.errors import ConfigError
 
 
 class Prediction(StrEnum):
@@ -26,13 +26,7 @@ class Prediction(StrEnum):
 
 def parse_prediction(prediction: Prediction | str) -> Prediction:
     """Validate a prediction-type name once, at the edge."""
-    try:
-        return Prediction(prediction)
-    except ValueError:
-        names = ", ".join(p.value for p in Prediction)
-        raise ConfigError(
-            f"unknown prediction type {prediction!r}; choose one of {names}"
-        ) from None
+    return parse_choice(Prediction, prediction, "prediction type")
 
 
 def alpha_sigma(schedule: NoiseSchedule, t_index: Tensor, like: Tensor) -> tuple[Tensor, Tensor]:

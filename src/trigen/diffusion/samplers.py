@@ -17,6 +17,7 @@ from enum import StrEnum
 import torch
 from torch import Tensor
 
+from trigen.choices import parse_choice
 from trigen.diffusion._rng import randn_like
 from trigen.errors import ConfigError
 
@@ -156,11 +157,7 @@ SAMPLERS: dict[Sampler, Callable[..., Tensor]] = {
 
 def parse_sampler(name: Sampler | str) -> Sampler:
     """Validate a sampler name once, at the edge."""
-    try:
-        return Sampler(name)
-    except ValueError:
-        names = ", ".join(s.value for s in Sampler)
-        raise ConfigError(f"unknown sampler {name!r}; choose one of {names}") from None
+    return parse_choice(Sampler, name, "sampler")
 
 
 def nfe(sampler: Sampler | str, steps: int) -> int:

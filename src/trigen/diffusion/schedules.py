@@ -15,6 +15,7 @@ from enum import StrEnum
 import torch
 from torch import Tensor
 
+from trigen.choices import parse_choice
 from trigen.errors import ConfigError
 
 DEFAULT_NUM_STEPS = 1000
@@ -45,11 +46,7 @@ class Spacing(StrEnum):
 
 def parse_spacing(spacing: Spacing | str) -> Spacing:
     """Validate a spacing name once, at the edge."""
-    try:
-        return Spacing(spacing)
-    except ValueError:
-        names = ", ".join(s.value for s in Spacing)
-        raise ConfigError(f"unknown timestep spacing {spacing!r}; choose one of {names}") from None
+    return parse_choice(Spacing, spacing, "timestep spacing")
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,11 +84,7 @@ class NoiseSchedule:
     @classmethod
     def from_kind(cls, kind: ScheduleKind | str, T: int = DEFAULT_NUM_STEPS) -> NoiseSchedule:
         """The schedule named ``kind`` with its default parameters."""
-        try:
-            kind = ScheduleKind(kind)
-        except ValueError:
-            names = ", ".join(k.value for k in ScheduleKind)
-            raise ConfigError(f"unknown noise schedule {kind!r}; choose one of {names}") from None
+        kind = parse_choice(ScheduleKind, kind, "noise schedule")
         return cls.linear(T) if kind is ScheduleKind.LINEAR else cls.cosine(T)
 
     @property

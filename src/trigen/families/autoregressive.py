@@ -63,6 +63,15 @@ def check_sample_labels(labels: Tensor, num_classes: int) -> Tensor:
     return labels.long()
 
 
+def check_image_shape(images: Tensor, image_shape: tuple[int, int, int]) -> None:
+    """Raise a DataError unless images (B, C, H, W) have the (C, H, W) a model was built for."""
+    if tuple(images.shape[1:]) != tuple(image_shape):
+        raise DataError(
+            f"images of shape {tuple(images.shape[1:])} given to a model of "
+            f"{tuple(image_shape)}; use data at the resolution and channels it was built for"
+        )
+
+
 def sample_tokens(
     net: nn.Module, labels: Tensor, seq_len: int, num_classes: int, spec: SampleSpec,
     generator: torch.Generator | None,
@@ -124,11 +133,7 @@ class AutoregressiveFamily(_SequenceLikelihood):
 
     def tokens(self, images: Tensor) -> Tensor:
         """Pixel tokens (B, H·W·C) of images (B, C, H, W) in [-1, 1]."""
-        if tuple(images.shape[1:]) != tuple(self.image_shape):
-            raise DataError(
-                f"images of shape {tuple(images.shape[1:])} given to a model of "
-                f"{self.image_shape}; use data at the resolution and channels it was built for"
-            )
+        check_image_shape(images, self.image_shape)
         return images_to_tokens(images)
 
     def sample(
@@ -187,10 +192,7 @@ class VQTokenFamily(_SequenceLikelihood):
                     f"tokenizer's {self.tokenizer.token_grid}; re-run the tokenize step"
                 )
             return images.reshape(images.shape[0], -1).long()
-        if tuple(images.shape[1:]) != tuple(self.image_shape):
-            raise DataError(
-                f"images of shape {tuple(images.shape[1:])} given to a model of {self.image_shape}"
-            )
+        check_image_shape(images, self.image_shape)
         with torch.no_grad():
             return self.tokenizer.encode(images).reshape(images.shape[0], -1).long()
 

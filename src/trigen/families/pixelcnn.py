@@ -20,8 +20,13 @@ from trigen.autoregressive.generate import sample_token
 from trigen.autoregressive.objectives import token_nll
 from trigen.batch import Batch
 from trigen.data.transforms import from_model_range, to_model_range
-from trigen.errors import ConfigError, DataError
-from trigen.families.autoregressive import check_family, check_sample_labels, drop_labels
+from trigen.errors import ConfigError
+from trigen.families.autoregressive import (
+    check_family,
+    check_image_shape,
+    check_sample_labels,
+    drop_labels,
+)
 from trigen.families.base import SampleSpec
 from trigen.guidance import NO_GUIDANCE, guided
 from trigen.models.pixelcnn import PixelCNNConfig, PixelCNNOutput
@@ -66,11 +71,7 @@ class PixelCNNFamily:
 
     def _levels(self, images: Tensor) -> Tensor:
         """int64 levels (B, C, H, W) in 0..255 of images in [-1, 1], checked against the shape."""
-        if tuple(images.shape[1:]) != tuple(self.image_shape):
-            raise DataError(
-                f"images of shape {tuple(images.shape[1:])} given to a model of "
-                f"{tuple(self.image_shape)}; use data of the shape it was built for"
-            )
+        check_image_shape(images, self.image_shape)
         return from_model_range(images).long()
 
     def _nll(self, images: Tensor, labels: Tensor) -> Tensor:

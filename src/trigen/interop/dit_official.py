@@ -28,6 +28,7 @@ from torch import Tensor
 from trigen.errors import CheckpointError, ConfigError
 from trigen.interop.common import as_state_dict, read_tensors, torch_load_safely
 from trigen.models.dit import DIT_PRESETS, DiT, DiTConfig
+from trigen.nn.state import state_mismatch
 
 Weights = Literal["ema", "model"]
 """Which weights of a training checkpoint to load: the EMA (what the paper samples with) or raw."""
@@ -107,17 +108,8 @@ def dit_from_official_state_dict(
     """A :class:`DiT` built from ``state``'s shapes with ``state`` loaded strictly."""
     cfg = infer_dit_config(state, heads=heads, source=source)
     net = DiT(cfg)
-    own = net.state_dict()
-    unexpected = sorted(set(state) - set(own))
-    missing = sorted(set(own) - set(state))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if unexpected or missing or wrong:
-        first = (unexpected or missing or wrong)[0]
-        raise _shape_error(
-            source,
-            f"{len(unexpected)} unexpected, {len(missing)} missing, {len(wrong)} mis-shaped "
-            f"tensors (e.g. {first!r})",
-        )
+    if mismatch := state_mismatch(net.state_dict(), state):
+        raise _shape_error(source, mismatch.summary())
     net.load_state_dict(dict(state), strict=True)
     return net
 

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from trigen.errors import CheckpointError
+from trigen.nn.state import state_mismatch
 
 SUFFIXES = ("weight", "bias")
 
@@ -77,11 +78,9 @@ def to_ours(
 
 def load_exactly(net: nn.Module, ours: Mapping[str, Tensor], source: str) -> None:
     """Load ``ours`` into ``net`` strictly, or a one-line CheckpointError naming a problem."""
-    own = net.state_dict()
-    missing = sorted(set(own) - set(ours))
-    wrong = sorted(k for k in set(own) & set(ours) if own[k].shape != ours[k].shape)
-    if missing or wrong:
-        name = (missing or wrong)[0]
-        what = "lacks" if missing else "has a mis-shaped"
+    mismatch = state_mismatch(net.state_dict(), ours)
+    if mismatch.missing or mismatch.misshaped:
+        name = (mismatch.missing or mismatch.misshaped)[0]
+        what = "lacks" if mismatch.missing else "has a mis-shaped"
         raise CheckpointError(f"{source} {what} tensor for trigen's {name!r}")
     net.load_state_dict(dict(ours), strict=True)

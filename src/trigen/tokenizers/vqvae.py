@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from trigen.batch import Batch
+from trigen.choices import parse_choice
 from trigen.data.transforms import to_model_range
 from trigen.errors import ConfigError, DataError
 
@@ -58,13 +59,7 @@ class VQVAEConfig:
     dead_code_threshold: float = 0.1  # EMA assignments per batch below which a code is restarted
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "codebook", Codebook(self.codebook))
-        except ValueError:
-            valid = ", ".join(c.value for c in Codebook)
-            raise ConfigError(
-                f"unknown codebook {self.codebook!r}; choose one of: {valid}"
-            ) from None
+        object.__setattr__(self, "codebook", parse_choice(Codebook, self.codebook, "codebook"))
         for name in ("in_channels", "image_size", "hidden", "codebook_size", "code_dim"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"VQ-VAE {name} must be positive, got {getattr(self, name)}")

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from trigen.errors import CheckpointError
+from trigen.nn.state import state_mismatch
 
 FORMAT_VERSION = 1
 STATE_FILE = "state.json"
@@ -325,16 +326,10 @@ def mark_best(path: Path, directory: Path) -> Path:
 def load_weights(net: nn.Module, tensors: dict[str, Tensor], source: str) -> None:
     """Load ``tensors`` into ``net`` strictly; a mismatch means another model's checkpoint."""
     own = net.state_dict()
-    missing = sorted(set(own) - set(tensors))
-    unexpected = sorted(set(tensors) - set(own))
-    wrong = sorted(k for k in set(own) & set(tensors) if own[k].shape != tensors[k].shape)
-    if missing or unexpected or wrong:
-        first = (missing or unexpected or wrong)[0]
+    if mismatch := state_mismatch(own, tensors):
         raise CheckpointError(
-            f"{source} belongs to another model or configuration "
-            f"({len(missing)} missing, {len(unexpected)} unexpected, "
-            f"{len(wrong)} mis-shaped tensors, "
-            f"e.g. {first!r}); check --model/--family or use the checkpoint's own config"
+            f"{source} belongs to another model or configuration ({mismatch.summary()}); "
+            "check --model/--family or use the checkpoint's own config"
         )
     with torch.no_grad():
         for key, value in own.items():
