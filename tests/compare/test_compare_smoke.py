@@ -64,3 +64,18 @@ def test_every_family_trains_with_the_comparison_settings():
         assert cfg.batch_size == FAMILY_TRAINING[name]["batch_size"]  # each family's recipe
     forced = compare_settings("demo", batch_size=8)
     assert {train_config(name, forced).batch_size for name in forced.families} == {8}
+
+
+def test_dit_variant_studies_keep_the_recipe_and_change_one_thing():
+    from trigen.compare.run import train_config
+    from trigen.compare.settings import compare_settings
+    from trigen.compare.studies import variant_configs
+    from trigen.config import FamilyName
+
+    base = train_config(FamilyName.DIT, compare_settings("hour"))
+    for study, field in (("conditioning", "conditioning"), ("dit_scaling", "depth")):
+        configs = [cfg for _, cfg in variant_configs(base, study)]
+        assert len({str(cfg.model_overrides[field]) for cfg in configs}) == len(configs) > 1
+        for cfg in configs:
+            assert cfg.model_overrides["rope"] is True  # what the headline DiT trained with
+            assert cfg.lr == base.lr and cfg.batch_size == base.batch_size

@@ -142,7 +142,7 @@ def variant_configs(base: TrainConfig, study: str) -> list[tuple[str, TrainConfi
                     base,
                     family=FamilyName.DIT,
                     model="DiT-T/4",
-                    model_overrides={"conditioning": v.value},
+                    model_overrides={**base.model_overrides, "conditioning": v.value},
                 ),
             )
             for v in Conditioning
@@ -153,7 +153,15 @@ def variant_configs(base: TrainConfig, study: str) -> list[tuple[str, TrainConfi
         "depth 8 × 192": {"depth": 8, "hidden": 192, "heads": 3},
     }
     return [
-        (k, dataclasses.replace(base, family=FamilyName.DIT, model="DiT-T/4", model_overrides=v))
+        (
+            k,
+            dataclasses.replace(
+                base,
+                family=FamilyName.DIT,
+                model="DiT-T/4",
+                model_overrides={**base.model_overrides, **v},  # the recipe's RoPE stays
+            ),
+        )
         for k, v in sizes.items()
     ]
 
