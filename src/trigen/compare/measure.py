@@ -132,6 +132,7 @@ def measure_family(
     }.get(name, "exact")
     record = {
         "preset": loaded.config.preset,
+        "model_overrides": dict(loaded.config.model_overrides),  # e.g. rope / positions
         "params": count_parameters(family.net),
         "train": train_summary,
         "sampling": {

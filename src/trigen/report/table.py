@@ -98,6 +98,13 @@ def _get(d: dict[str, Any], *keys: str) -> Any:
     return d
 
 
+def _model(r: dict[str, Any]) -> str:
+    """``"DiT-T/4 (rope=True), 1.87M params"``: the preset, what the run changed, the size."""
+    changes = ", ".join(f"{k}={v}" for k, v in (r.get("model_overrides") or {}).items())
+    name = f"{r.get('preset') or ''}{f' ({changes})' if changes else ''}"
+    return f"{name + ', ' if name else ''}{fmt(r.get('params'))} params"
+
+
 def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the classic table with measured numbers for each family in ``results``."""
     fams = list(results["families"])
@@ -107,7 +114,7 @@ def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]
     def row(name: str, cell) -> None:
         rows.append([name, *(cell(f, results["families"][f]) for f in fams)])
 
-    row("Architecture", lambda f, r: f"{ARCHITECTURE.get(f, '')}; {fmt(r.get('params'))} params")
+    row("Architecture", lambda f, r: f"{ARCHITECTURE.get(f, '')}; {_model(r)}")
     row(
         "Generation process",
         lambda f, r: (
