@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from trigen.atomic import atomic_write_text
 from trigen.build import DataSpec, build_family
 from trigen.config import FamilyName, TrainConfig
 from trigen.errors import CheckpointError, ConfigError, TrigenError
@@ -281,9 +282,7 @@ def sample(
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(data, indent=1))
 
 
 def with_net(family: Family, net: torch.nn.Module) -> Family:

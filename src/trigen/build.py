@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from trigen.atomic import atomic_write_text
 from trigen.config import FamilyName, TrainConfig
 from trigen.errors import ConfigError
 from trigen.families.base import Family
@@ -240,12 +241,9 @@ def autoencoder_scale_factor(
         "images": len(images),
         "of": f"{cfg.dataset} train images: the first {SCALE_IMAGES} of a seeded permutation",
     }
-    tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(cache, indent=1))
-        os.replace(tmp, cache_file)
-    except OSError:  # a read-only checkpoint still loads; the factor is recomputed next time
-        tmp.unlink(missing_ok=True)
+    # a read-only checkpoint still loads; the factor is recomputed next time
+    with contextlib.suppress(OSError):
+        atomic_write_text(cache_file, json.dumps(cache, indent=1))
     return scale
 
 

@@ -14,6 +14,7 @@ import torch
 import torch.distributed as torch_dist
 from torch import Tensor
 
+from trigen.data.transforms import from_model_range
 from trigen.errors import ConfigError
 from trigen.families.base import Family, SampleSpec
 from trigen.train.distributed import SINGLE, DistContext
@@ -21,7 +22,6 @@ from trigen.train.distributed import SINGLE, DistContext
 SEED_MODULUS = 2**63  # torch generators take seeds below 2^63
 # Odd 64-bit constant (2^64 / golden ratio): consecutive chunks get well-spread seeds.
 CHUNK_SEED_STRIDE = 0x9E3779B97F4A7C15
-PIXEL_LEVELS = 255  # images in [-1, 1] → uint8 0..255
 
 
 def chunk_seed(seed: int, index: int) -> int:
@@ -31,8 +31,7 @@ def chunk_seed(seed: int, index: int) -> int:
 
 def to_uint8(images: Tensor) -> Tensor:
     """(N, C, H, W) float in [-1, 1] → (N, H, W, C) uint8, on the same device."""
-    levels = ((images.float().clamp(-1, 1) + 1) * (PIXEL_LEVELS / 2)).round().to(torch.uint8)
-    return levels.permute(0, 2, 3, 1)
+    return from_model_range(images).permute(0, 2, 3, 1)
 
 
 @torch.inference_mode()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trigen.atomic import atomic_write
 from trigen.data.datasets import ImageDataset
 from trigen.eval.domain import DomainClassifier
 from trigen.eval.fid import fid, kid
@@ -31,10 +31,9 @@ def _cached_features(
                 return data["features"].astype(np.float64)
     feats = compute()
     if cache_dir is not None:
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
-        np.savez(tmp, features=feats.astype(np.float32))
-        os.replace(tmp, path)
+        atomic_write(
+            path, lambda tmp: np.savez(tmp, features=feats.astype(np.float32)), suffix=".npz"
+        )
     return feats
 
 

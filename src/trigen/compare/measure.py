@@ -15,6 +15,7 @@ from trigen.compare.evaluators import Evaluators
 from trigen.compare.settings import CompareSettings
 from trigen.config import FamilyName
 from trigen.data.datasets import ImageDataset
+from trigen.data.transforms import from_model_range
 from trigen.eval.cost import count_flops, count_parameters, peak_memory
 from trigen.eval.likelihood import evaluate_nll
 from trigen.families.base import Family, SampleSpec
@@ -51,7 +52,7 @@ def generate(family: Family, labels: Tensor, spec: SampleSpec, *, seed: int, bat
     with torch.inference_mode():
         for chunk in labels.split(batch):
             x = family.sample(chunk.to(device), spec, gen)
-            out.append(((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu())
+            out.append(from_model_range(x).cpu())
     return torch.cat(out)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import platform
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import torch
 
 from trigen import api
+from trigen.atomic import atomic_write_text
 from trigen.compare import studies
 from trigen.compare.evaluators import Evaluators
 from trigen.compare.measure import measure_family
@@ -225,6 +225,4 @@ def _run_studies(
 
 
 def _write_results(out: Path, results: dict[str, Any]) -> None:
-    tmp = out / f".{RESULTS_FILE}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(results, indent=1, default=float))
-    tmp.replace(out / RESULTS_FILE)
+    atomic_write_text(out / RESULTS_FILE, json.dumps(results, indent=1, default=float))

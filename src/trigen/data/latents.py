@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from trigen.atomic import atomic_write, atomic_write_text
 from trigen.batch import Batch
 from trigen.errors import DataError
 
@@ -70,24 +70,15 @@ def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_latent_cache(path: Path, latents: Tensor, labels: Tensor, key: dict[str, Any]) -> None:
     """Write ``path`` and its JSON header atomically (tensors first, then the header)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {"latents": latents.float().contiguous().cpu(), "labels": labels.long().cpu()}
     _sidecar(path).unlink(missing_ok=True)  # no header may vouch for tensors being replaced
-    _replace_atomically(path, lambda tmp: save_file(tensors, str(tmp)))
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
     header = {"format": CACHE_FORMAT, "count": int(latents.shape[0]), "key": key}
-    _replace_atomically(_sidecar(path), lambda tmp: tmp.write_text(json.dumps(header, indent=1)))
+    atomic_write_text(_sidecar(path), json.dumps(header, indent=1))
 
 
 def read_latent_cache(path: Path, key: dict[str, Any]) -> tuple[Tensor, Tensor] | None:

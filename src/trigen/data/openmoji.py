@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 import zipfile
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont, features
 from torch import Tensor
 
+from trigen.atomic import atomic_write
 from trigen.data.mnist import sha256_of
 from trigen.data.splits import Split, check_split
 from trigen.errors import DataError
@@ -112,10 +112,7 @@ def _read_cache(path: Path, count: int, side: int) -> np.ndarray | None:
 
 
 def _write_cache(path: Path, images: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
-    np.savez(tmp, images=images)
-    os.replace(tmp, path)  # atomic: a reader never sees half a file
+    atomic_write(path, lambda tmp: np.savez(tmp, images=images), suffix=".npz")
 
 
 @functools.cache

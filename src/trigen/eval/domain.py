@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +23,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from trigen.atomic import atomic_write, atomic_write_text
 from trigen.data.datasets import ImageDataset
 from trigen.data.mnist import sha256_of
 from trigen.data.transforms import to_model_range
@@ -243,26 +242,14 @@ def _weights_hash(net: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it onto ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _save(cache_dir: Path, stem: str, net: DomainNet, info: dict) -> None:
     """Write the weights, then the JSON that vouches for them (last: its presence = complete)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     weights, meta = cache_dir / f"{stem}.safetensors", cache_dir / f"{stem}.json"
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    _atomic_write(weights, lambda tmp: save_file(tensors, str(tmp)))
+    atomic_write(weights, lambda tmp: save_file(tensors, str(tmp)))
     info = {**info, "weights_sha256": sha256_of(weights)}
-    _atomic_write(meta, lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
+    atomic_write_text(meta, json.dumps(info, indent=1))
 
 
 def _load(cache_dir: Path, stem: str, info: dict, device) -> DomainClassifier | None:

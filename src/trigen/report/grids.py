@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from trigen.atomic import atomic_write
 
 
 def make_grid(images: np.ndarray, nrow: int, pad: int = 2, pad_value: int = 0) -> np.ndarray:
@@ -23,17 +24,10 @@ def make_grid(images: np.ndarray, nrow: int, pad: int = 2, pad_value: int = 0) -
 
 def write_png(array: np.ndarray, path: Path, scale: int = 1) -> Path:
     """Write uint8 (H, W, C) with C ∈ {1, 3} to ``path`` via a temporary file and rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
     return path
 
 

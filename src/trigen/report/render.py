@@ -5,21 +5,14 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from trigen.atomic import atomic_write_text
 from trigen.report import plots
 from trigen.report.table import FAMILY_TITLES, comparison_rows, markdown_table, metric_rows
 
 RESULTS_FILE = "results.json"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _figures(results: dict[str, Any], out: Path) -> list[tuple[str, str]]:
@@ -121,7 +114,7 @@ def render(run_dir: Path) -> tuple[Path, Path]:
     if notes:
         md += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     md_path = run_dir / "report.md"
-    _atomic_write(md_path, "\n".join(md) + "\n")
+    atomic_write_text(md_path, "\n".join(md) + "\n")
 
     def img(path: Path, alt: str) -> str:
         data = base64.b64encode(path.read_bytes()).decode()
@@ -162,5 +155,5 @@ def render(run_dir: Path) -> tuple[Path, Path]:
         f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
     )
     html_path = run_dir / "report" / "index.html"
-    _atomic_write(html_path, page)
+    atomic_write_text(html_path, page)
     return md_path, html_path

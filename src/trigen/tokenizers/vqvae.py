@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from trigen.atomic import atomic_write, atomic_write_text
 from trigen.batch import Batch
 from trigen.choices import parse_choice
 from trigen.data.transforms import to_model_range
@@ -300,15 +300,9 @@ def save_token_cache(
         "count": int(tokens.shape[0]),
         "meta": meta or {},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     tensors = {"tokens": tokens.flatten(1).to(torch.uint16).contiguous(), "labels": labels.long()}
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path)
-    sidecar = path.with_suffix(".json")
-    tmp = sidecar.with_name(sidecar.name + ".tmp")
-    tmp.write_text(json.dumps(header, indent=2))
-    os.replace(tmp, sidecar)
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+    atomic_write_text(path.with_suffix(".json"), json.dumps(header, indent=2))
 
 
 def load_token_cache(path: Path) -> tuple[Tensor, Tensor, dict]:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
+from trigen.atomic import atomic_write_text
 from trigen.batch import Batch
 from trigen.config import Precision, TrainConfig
 from trigen.errors import CheckpointError, ConfigError, TrigenError
@@ -429,6 +430,4 @@ def _truncate_log(path: Path, step: int) -> None:
                 kept.append(line + "\n")
         except (ValueError, KeyError, TypeError):
             continue
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(kept))
-    tmp.replace(path)
+    atomic_write_text(path, "".join(kept))
