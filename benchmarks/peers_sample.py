@@ -1,6 +1,6 @@
 """Sampling latency of trigen vs its peers on equal networks, A/B interleaved in one process.
 
-    python benchmarks/peers_sample.py [--net unet|dit] [--diff-batch 8] [--steps 50]
+    python benchmarks/peers_sample.py [--net unet|dit] [--diff-batch 64] [--steps 50] [--compile]
         [--ar-batch 16] [--tokens 784] [--latency-batches 1,4,16] [--repeats 3] [--threads N]
 
 - Diffusion: trigen ``DiffusionFamily.sample`` (DDIM, ``--steps`` NFE) vs diffusers'
@@ -8,7 +8,10 @@
   calling diffusers' own network (``UNet2DModel`` / ``DiTTransformer2DModel``) holding trigen's
   weights exactly (trigen.interop), i.e. model + scheduler vs model + scheduler; with
   ``--peer-net same`` the loop calls the trigen network instead (measures the loop alone).
-  NFE is counted on each side's network by a forward hook.
+  NFE is counted on each side's network by a forward hook. ``--compile`` compiles both networks
+  (trigen: :func:`trigen.inference.compile_for_inference`, the path of ``trigen sample
+  --compile``; peer: ``torch.compile(model, dynamic=False)``); the first call's time, which
+  includes compiling, is reported apart.
 - Autoregressive: trigen ``generate`` (KV cache) vs HF ``GPT2LMHeadModel.generate(do_sample=True,
   use_cache=True, top_k=0)`` at equal size (ar-tiny: width 128, depth 4, heads 4), ``--tokens``
   new tokens after the class token; then trigen's latency vs batch size.
@@ -19,6 +22,7 @@ whole sampling calls after one warm-up call. Writes benchmarks/results/peers_sam
 from __future__ import annotations
 
 import argparse
+import time
 
 import torch
 
@@ -30,12 +34,14 @@ from _common import (
     markdown_table,
     median,
     start_run,
+    sync,
     write,
 )
 from trigen.autoregressive.generate import generate
 from trigen.build import DataSpec, build_family
 from trigen.config import FamilyName, TrainConfig
 from trigen.families.base import SampleSpec
+from trigen.inference import compile_for_inference
 
 NUM_CLASSES = 10
 MNIST = (1, 28, 28)
@@ -71,6 +77,15 @@ class DiffusersNet(torch.nn.Module):
         return self.model(x, t, class_labels=y).sample
 
 
+def timed(fn, device: torch.device) -> float:
+    """Seconds of one call of ``fn`` (the first call of a compiled network includes compiling)."""
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
 def peer_network(net_name: str, net: torch.nn.Module, which: str) -> torch.nn.Module:
     """The network the diffusers loop calls: diffusers' equal of ``net``, or ``net`` itself."""
     if which == "same":
@@ -92,6 +107,10 @@ def bench_diffusion(args) -> list[dict]:
     fam = build_family(TrainConfig(family=family_name, model=preset), DataSpec(MNIST, NUM_CLASSES))
     fam.net.to(args.device).eval()
     peer_net = peer_network(args.net, fam.net, args.peer_net).to(args.device)
+    if args.compile:  # each side its own way: trigen's sampling path, torch.compile for the peer
+        compile_for_inference(fam.net)
+        if isinstance(peer_net, DiffusersNet):
+            peer_net.model = torch.compile(peer_net.model, dynamic=False)
     counters = {"trigen": CallCounter(fam.net), "diffusers-ddim-loop": CallCounter(peer_net)}
     labels = torch.arange(args.diff_batch, device=args.device) % NUM_CLASSES
     spec = SampleSpec(sampler="ddim", steps=args.steps)
@@ -120,10 +139,14 @@ def bench_diffusion(args) -> list[dict]:
         return x
 
     fns = {"trigen": ours, "diffusers-ddim-loop": theirs}
+    first_call_s = {side: timed(fn, args.device) for side, fn in fns.items()}  # compiles, if asked
     times = interleaved(fns, steps=args.repeats, warmup=1, device=args.device)
+    compiled = ", compiled" if args.compile else ""
     return [
         {
-            "task": f"diffusion {preset} DDIM, peer net: {args.peer_net}",
+            "task": f"diffusion {preset} DDIM, peer net: {args.peer_net}{compiled}",
+            "compiled": args.compile,
+            "first_call_s": round(first_call_s[side], 1),
             "side": side,
             "batch": args.diff_batch,
             "nfe": counters[side].count(fn),
@@ -221,7 +244,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--net", choices=sorted(NETS), default="unet")
     parser.add_argument("--peer-net", choices=("diffusers", "same"), default="diffusers")
-    parser.add_argument("--diff-batch", type=int, default=8)
+    parser.add_argument("--diff-batch", type=int, default=64)
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="diffusion: compile both networks (trigen's compile_for_inference, torch.compile)",
+    )
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--ar-batch", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=784)
@@ -257,7 +285,7 @@ def main() -> None:
                 }
             )
     table = markdown_table(
-        ["task", "side", "prec", "batch", "NFE / tokens", "s per call", "ms per image"],
+        ["task", "side", "prec", "batch", "NFE / tokens", "1st call s", "s per call", "ms/image"],
         [
             [
                 r["task"],
@@ -265,6 +293,7 @@ def main() -> None:
                 r["precision"],
                 r["batch"],
                 r.get("nfe", r.get("tokens")),
+                r.get("first_call_s", ""),
                 r["s_per_call"],
                 r["ms_per_image"],
             ]

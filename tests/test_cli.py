@@ -66,6 +66,23 @@ def test_train_then_sample(tmp_path, capsys):
     assert files == ["00000_class0.png", "00001_class1.png", "00002_class0.png", "00003_class1.png"]
     assert np.asarray(Image.open(tmp_path / "each" / files[0])).shape == (28, 28)
 
+    # --compile: the same images from the compiled network (float rounding may move a level)
+    compiled_grid = tmp_path / "grid-compiled.png"
+    sample_args = ["--labels", "0,1", "--n", "4", "--steps", "3", "--cfg", "2.0"]
+    code, text = run(
+        capsys,
+        "sample",
+        "--checkpoint",
+        str(out),
+        *sample_args,
+        "--out",
+        str(compiled_grid),
+        "--compile",
+    )
+    assert code == 0, text
+    compiled = np.asarray(Image.open(compiled_grid)).astype(int)
+    assert np.abs(compiled - np.asarray(Image.open(grid)).astype(int)).max() <= 1
+
     # a second training run into the same directory without --resume must not touch the checkpoints
     code, text = run(
         capsys, "train", "--family", "dit", "--steps", "2", "--out", str(out), *TINY_DIT

@@ -270,12 +270,19 @@ def sample(
     *,
     seed: int = 0,
     batch_size: int = 256,
+    compiled: bool = False,
 ) -> np.ndarray:
     """Sample one image per label; returns uint8 (N, H, W, C). Deterministic given ``seed``
     and ``batch_size`` (each chunk of ``batch_size`` labels has its own seeded generator, so
-    ``torchrun``'s N processes produce the same images: :mod:`trigen.sampling`)."""
-    from trigen.sampling import sample_sharded
+    ``torchrun``'s N processes produce the same images: :mod:`trigen.sampling`).
 
+    ``compiled`` compiles a diffusion network for sampling first (in place; worth it from a few
+    thousand images on, :func:`trigen.sampling.compile_for_sampling`); other families ignore it.
+    """
+    from trigen.sampling import compile_for_sampling, sample_sharded
+
+    if compiled:
+        compile_for_sampling(family)
     images = sample_sharded(family, labels, spec, seed=seed, batch_size=batch_size)
     assert images is not None  # one process is its own rank 0
     return images

@@ -17,6 +17,9 @@ from torch import Tensor
 from trigen.data.transforms import from_model_range
 from trigen.errors import ConfigError
 from trigen.families.base import Family, SampleSpec
+from trigen.families.diffusion import DiffusionFamily
+from trigen.families.latent import LatentDiffusionFamily
+from trigen.inference import compile_for_inference
 from trigen.train.distributed import SINGLE, DistContext
 
 SEED_MODULUS = 2**63  # torch generators take seeds below 2^63
@@ -27,6 +30,20 @@ CHUNK_SEED_STRIDE = 0x9E3779B97F4A7C15
 def chunk_seed(seed: int, index: int) -> int:
     """Seed of the generator that samples chunk ``index``; chunk 0 uses ``seed`` itself."""
     return (seed + index * CHUNK_SEED_STRIDE) % SEED_MODULUS
+
+
+def compile_for_sampling(family: Family) -> bool:
+    """Compile the network of a diffusion family for sampling (:mod:`trigen.inference`);
+    returns whether it did.
+
+    Diffusion samplers call one network on one shape at every step, which one compilation
+    serves. Autoregressive families are left eager and return False: their KV-cache steps
+    (and PixelCNN's growing row window) change shape from call to call.
+    """
+    if not isinstance(family, DiffusionFamily | LatentDiffusionFamily):
+        return False
+    compile_for_inference(family.net)
+    return True
 
 
 def to_uint8(images: Tensor) -> Tensor:

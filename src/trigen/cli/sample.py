@@ -13,6 +13,7 @@ from trigen.cli.shared import dist_from_launcher, write_samples
 from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
 from trigen.guidance import NO_GUIDANCE
+from trigen.sampling import compile_for_sampling
 
 
 @app.command()
@@ -52,6 +53,13 @@ def sample(
     ] = None,
     ema: Annotated[bool, typer.Option(help="use the EMA weights")] = True,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    compile_: Annotated[
+        bool,
+        typer.Option(
+            "--compile",
+            help="diffusion: compile the network first (pays from a few thousand images on)",
+        ),
+    ] = False,
 ) -> None:
     """Sample a grid of images from a trained checkpoint or an official DiT checkpoint.
 
@@ -72,6 +80,9 @@ def sample(
         )
     else:
         loaded = api.load(checkpoint, ema=ema, device=dev, on_warning=warn)
+    if compile_ and not compile_for_sampling(loaded.family):
+        name = type(loaded.family).__name__
+        warn(f"--compile: {name} samples uncompiled (its steps change shape)")
     with dist.on(dev).session(dev):
         write_samples(
             loaded,
