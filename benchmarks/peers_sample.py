@@ -1,7 +1,8 @@
 """Sampling latency of trigen vs its peers on equal networks, A/B interleaved in one process.
 
     python benchmarks/peers_sample.py [--net unet|dit] [--diff-batch 64] [--steps 50] [--compile]
-        [--ar-batch 16] [--tokens 784] [--latency-batches 1,4,16] [--repeats 3] [--threads N]
+        [--ar-batch 16] [--tokens 784] [--latency-batches 1,4,16,64] [--repeats 3] [--threads N]
+        [--parts diffusion,diffusion-batches,ar,batches]
 
 - Diffusion: trigen ``DiffusionFamily.sample`` (DDIM, ``--steps`` NFE) vs diffusers'
   ``DDIMScheduler`` loop (same schedule: cosine / v-prediction / trailing spacing / clipping)
@@ -14,7 +15,9 @@
   includes compiling, is reported apart.
 - Autoregressive: trigen ``generate`` (KV cache) vs HF ``GPT2LMHeadModel.generate(do_sample=True,
   use_cache=True, top_k=0)`` at equal size (ar-tiny: width 128, depth 4, heads 4), ``--tokens``
-  new tokens after the class token; then trigen's latency vs batch size.
+  new tokens after the class token.
+- Latency vs batch size (``--latency-batches``): trigen's AR sampling (``batches``) and diffusion
+  sampling at ``--steps`` NFE (``diffusion-batches``), ms per image: where batching stops paying.
 Randomly initialised networks: latency does not depend on the weights. Medians of ``--repeats``
 whole sampling calls after one warm-up call. Writes benchmarks/results/peers_sample[_<tag>].*.
 """
@@ -214,30 +217,60 @@ def bench_ar(args, ours, theirs) -> list[dict]:
     ]
 
 
-def bench_batches(args, ours) -> list[dict]:
-    """trigen AR sampling latency vs batch size (one call each after a warm-up)."""
+def latency_vs_batch(args, task: str, make_run, work: dict) -> list[dict]:
+    """trigen's sampling latency per batch size of ``--latency-batches`` (median of two calls);
+    ``make_run(labels)`` is the call, ``work`` the NFE or token count it does."""
     rows = []
     for b in [int(x) for x in args.latency_batches.split(",")]:
         labels = torch.arange(b, device=args.device) % NUM_CLASSES
-
-        def run(labels=labels) -> None:
-            g = torch.Generator(args.device).manual_seed(0)
-            generate(ours, labels, seq_len=args.tokens, generator=g, null_label=NUM_CLASSES)
-
-        sec = median(interleaved({"t": run}, steps=2, warmup=0, device=args.device)["t"])
+        run = make_run(labels)
+        sec = median(interleaved({"t": run}, steps=2, warmup=1, device=args.device)["t"])
         rows.append(
             {
-                "task": "AR latency vs batch",
+                "task": task,
                 "side": "trigen",
                 "batch": b,
-                "tokens": args.tokens,
-                "precision": "fp32",
+                **work,
+                "precision": args.precision,
                 "s_per_call": round(sec, 3),
                 "ms_per_image": round(1000 * sec / b, 2),
             }
         )
         print(rows[-1], flush=True)
     return rows
+
+
+def bench_batches(args, ours) -> list[dict]:
+    """trigen AR sampling (KV cache) latency vs batch size."""
+
+    def make_run(labels):
+        def run() -> None:
+            g = torch.Generator(args.device).manual_seed(0)
+            with autocast(args.precision, args.device):
+                generate(ours, labels, seq_len=args.tokens, generator=g, null_label=NUM_CLASSES)
+
+        return run
+
+    return latency_vs_batch(args, "AR latency vs batch", make_run, {"tokens": args.tokens})
+
+
+def bench_diffusion_batches(args) -> list[dict]:
+    """trigen diffusion sampling (DDIM, ``--steps`` NFE) latency vs batch size."""
+    family_name, preset = NETS[args.net]
+    torch.manual_seed(0)
+    fam = build_family(TrainConfig(family=family_name, model=preset), DataSpec(MNIST, NUM_CLASSES))
+    fam.net.to(args.device).eval()
+    spec = SampleSpec(sampler="ddim", steps=args.steps)
+
+    def make_run(labels):
+        def run() -> None:
+            with autocast(args.precision, args.device):
+                fam.sample(labels, spec, torch.Generator(args.device).manual_seed(0))
+
+        return run
+
+    task = f"diffusion {preset} DDIM latency vs batch"
+    return latency_vs_batch(args, task, make_run, {"nfe": args.steps})
 
 
 def main() -> None:
@@ -253,10 +286,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--ar-batch", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=784)
-    parser.add_argument("--latency-batches", default="1,4,16")
+    parser.add_argument("--latency-batches", default="1,4,16,64")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    parser.add_argument("--parts", default="diffusion,ar,batches")
+    parser.add_argument(
+        "--parts",
+        default="diffusion,ar,batches",
+        help="any of diffusion, diffusion-batches, ar, batches (AR latency vs batch)",
+    )
     add_run_options(parser)
     args = parser.parse_args()
     env = start_run(args)
@@ -265,6 +302,8 @@ def main() -> None:
     if "diffusion" in parts:
         rows += bench_diffusion(args)
         print(rows[-2:], flush=True)
+    if "diffusion-batches" in parts:
+        rows += bench_diffusion_batches(args)
     if "ar" in parts or "batches" in parts:
         ours, theirs = ar_models(args.device)
         if "ar" in parts:
