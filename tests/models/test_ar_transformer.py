@@ -15,10 +15,12 @@ from trigen.models.ar_transformer import (
 NUM_CLASSES = 5
 
 
-def tiny(positions: Positions = Positions.LEARNED, grid=(3, 3, 3), vocab=256) -> ARTransformer:
+def tiny(
+    positions: Positions = Positions.LEARNED, grid=(3, 3, 3), vocab=256, class_bias=False
+) -> ARTransformer:
     cfg = ar_config(
         "ar-tiny", grid=grid, num_classes=NUM_CLASSES, vocab_size=vocab,
-        width=32, depth=2, heads=4, positions=positions,
+        width=32, depth=2, heads=4, positions=positions, class_bias=class_bias,
     )  # fmt: skip
     return ARTransformer(cfg).eval()
 
@@ -29,9 +31,11 @@ def random_batch(model: ARTransformer, batch: int = 3) -> tuple[torch.Tensor, to
     return tokens, labels
 
 
-@pytest.mark.parametrize("positions", list(Positions))
-def test_logits_depend_only_on_earlier_inputs(positions):
-    model = tiny(positions)
+@pytest.mark.parametrize(
+    ("positions", "class_bias"), [*((p, False) for p in Positions), ("rope", True)]
+)
+def test_logits_depend_only_on_earlier_inputs(positions, class_bias):
+    model = tiny(positions, class_bias=class_bias)
     tokens, labels = random_batch(model)
     embedded = model.embed(tokens[:, :-1], labels).detach().requires_grad_()  # (B, L, D)
     logits = model.logits(embedded)  # (B, L, V)
@@ -55,10 +59,12 @@ def test_changing_a_token_changes_only_later_logits():
     assert not torch.allclose(out[:, j + 1 :], base[:, j + 1 :])
 
 
-@pytest.mark.parametrize("positions", list(Positions))
+@pytest.mark.parametrize(
+    ("positions", "class_bias"), [*((p, False) for p in Positions), ("rope", True)]
+)
 @pytest.mark.parametrize("prefill", [0, 1, 7])
-def test_kv_cache_decoding_equals_full_forward(positions, prefill):
-    model = tiny(positions)
+def test_kv_cache_decoding_equals_full_forward(positions, class_bias, prefill):
+    model = tiny(positions, class_bias=class_bias)
     tokens, labels = random_batch(model, batch=4)
     with torch.no_grad():
         full = model(tokens[:, :-1], labels)  # (B, L, V)
@@ -120,3 +126,14 @@ def test_new_cache_matches_model():
     cache = model.new_cache(6)
     assert cache.k.shape == (2, 6, 4, model.cfg.seq_len, 8)
     assert cache.k.dtype == torch.float32 and cache.length == 0
+
+
+def test_class_bias_reuses_the_class_embedding_and_conditions_every_position():
+    plain, biased = tiny(Positions.ROPE), tiny(Positions.ROPE, class_bias=True)
+    biased.load_state_dict(plain.state_dict())  # no new parameters: the prefix's embedding table
+    tokens, labels = random_batch(plain)
+    with torch.no_grad():
+        embedded = biased.embed(tokens[:, :-1], labels) - plain.embed(tokens[:, :-1], labels)
+        class_vectors = plain.y_embedder(labels)[:, None]
+    assert torch.equal(embedded[:, 0], torch.zeros_like(embedded[:, 0]))  # the prefix itself
+    torch.testing.assert_close(embedded[:, 1:], class_vectors.expand_as(embedded[:, 1:]))

@@ -63,6 +63,9 @@ class ARTransformerConfig:
     heads: int
     mlp_ratio: float = 4.0
     positions: Positions = Positions.LEARNED
+    # also add the class embedding to every token's input (the class bias of conditional
+    # PixelCNN), not only as the prefix token: every position sees the class from the first step
+    class_bias: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -241,6 +244,8 @@ class ARTransformer(nn.Module):
         ``tokens`` (B, T) int64 data tokens, ``y`` (B,) int64 classes (null = num_classes).
         """
         x = self.tok_embedder(tokens)  # (B, T, D)
+        if self.cfg.class_bias:
+            x = x + self.y_embedder(y)[:, None]
         if start == 0:
             x = torch.cat([self.y_embedder(y)[:, None], x], dim=1)  # (B, T + 1, D)
         if start + x.shape[1] > self.cfg.seq_len:
