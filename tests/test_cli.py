@@ -150,3 +150,19 @@ def test_user_errors_are_one_line(tmp_path, capsys, argv, needle):
 def test_help_lists_commands(capsys):
     code, text = run(capsys, "--help")
     assert code == 0 and "train" in text and "sample" in text
+
+
+def test_sample_compile_leaves_autoregressive_families_eager(tmp_path, capsys):
+    out = tmp_path / "ar"
+    tiny_ar = ["--set", "model_overrides={depth=1, width=32, heads=2}"]
+    code, text = run(
+        capsys, "train", "--family", "ar", "--resolution", "8", "--steps", "2",
+        "--batch-size", "4", "--out", str(out), "--no-sample-grid", *tiny_ar,
+    )  # fmt: skip
+    assert code == 0, text
+    grid = tmp_path / "ar.png"
+    code, text = run(
+        capsys, "sample", "--checkpoint", str(out), "--n", "2", "--out", str(grid), "--compile"
+    )
+    assert code == 0, text
+    assert "uncompiled" in text and grid.exists()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from trigen import api
-from trigen.cli.app import app, warn
+from trigen.cli.app import app, console, warn
 from trigen.cli.shared import dist_from_launcher, write_samples
 from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
@@ -80,9 +80,12 @@ def sample(
         )
     else:
         loaded = api.load(checkpoint, ema=ema, device=dev, on_warning=warn)
-    if compile_ and not compile_for_sampling(loaded.family):
-        name = type(loaded.family).__name__
-        warn(f"--compile: {name} samples uncompiled (its steps change shape)")
+    if compile_:
+        if compile_for_sampling(loaded.family):
+            console.print("--compile: the first chunk compiles the network (minutes on a CPU)")
+        else:
+            name = type(loaded.family).__name__
+            warn(f"--compile: {name} samples uncompiled (its steps change shape)")
     with dist.on(dev).session(dev):
         write_samples(
             loaded,
