@@ -25,7 +25,6 @@ whole sampling calls after one warm-up call. Writes benchmarks/results/peers_sam
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
@@ -37,7 +36,7 @@ from _common import (
     markdown_table,
     median,
     start_run,
-    sync,
+    timed,
     write,
 )
 from trigen.autoregressive.generate import generate
@@ -80,13 +79,13 @@ class DiffusersNet(torch.nn.Module):
         return self.model(x, t, class_labels=y).sample
 
 
-def timed(fn, device: torch.device) -> float:
-    """Seconds of one call of ``fn`` (the first call of a compiled network includes compiling)."""
-    sync(device)
-    start = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - start
+def diffusion_family(args):
+    """The trigen diffusion family of ``--net`` (seeded weights) in eval mode, and its preset."""
+    family_name, preset = NETS[args.net]
+    torch.manual_seed(0)
+    fam = build_family(TrainConfig(family=family_name, model=preset), DataSpec(MNIST, NUM_CLASSES))
+    fam.net.to(args.device).eval()
+    return fam, preset
 
 
 def peer_network(net_name: str, net: torch.nn.Module, which: str) -> torch.nn.Module:
@@ -105,10 +104,7 @@ def peer_network(net_name: str, net: torch.nn.Module, which: str) -> torch.nn.Mo
 def bench_diffusion(args) -> list[dict]:
     from diffusers import DDIMScheduler
 
-    family_name, preset = NETS[args.net]
-    torch.manual_seed(0)
-    fam = build_family(TrainConfig(family=family_name, model=preset), DataSpec(MNIST, NUM_CLASSES))
-    fam.net.to(args.device).eval()
+    fam, preset = diffusion_family(args)
     peer_net = peer_network(args.net, fam.net, args.peer_net).to(args.device)
     if args.compile:  # each side its own way: trigen's sampling path, torch.compile for the peer
         compile_for_inference(fam.net)
@@ -256,10 +252,7 @@ def bench_batches(args, ours) -> list[dict]:
 
 def bench_diffusion_batches(args) -> list[dict]:
     """trigen diffusion sampling (DDIM, ``--steps`` NFE) latency vs batch size."""
-    family_name, preset = NETS[args.net]
-    torch.manual_seed(0)
-    fam = build_family(TrainConfig(family=family_name, model=preset), DataSpec(MNIST, NUM_CLASSES))
-    fam.net.to(args.device).eval()
+    fam, preset = diffusion_family(args)
     spec = SampleSpec(sampler="ddim", steps=args.steps)
 
     def make_run(labels):
