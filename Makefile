@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := runs/demo
 
-.PHONY: setup demo test lint clean
+.PHONY: setup system-deps demo test lint clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,38 @@ lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
-test: setup $(PEERS) lint
-	@command -v chromium >/dev/null || echo "make test: chromium is missing, so the HTML report \
-	test will fail: apt-get install -y --no-install-recommends chromium (.ci/run does it)" >&2
-	$(VENV)/bin/pytest -q
+# System packages (Debian names), each found by what it provides: headless Chromium opens the HTML
+# report in tests/report/test_html_chromium.py; Pillow's raqm layout loads libfribidi at run time
+# for multi-code-point OpenMoji glyphs; dataset-fashion-mnist holds --dataset fashion_mnist's IDX
+# files (trigen.data.idx.FASHION_MNIST_DIR). Installed with apt-get as root (or passwordless sudo);
+# otherwise one line says what to run, and the tests that need a package skip and say why.
+FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
+APT_INSTALL := apt-get install -y --no-install-recommends
+
+system-deps:
+	@missing=""; \
+	{ command -v chromium || command -v chromium-browser || command -v google-chrome; } >/dev/null \
+		|| missing="$$missing chromium"; \
+	{ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libfribidi\.so\.0' \
+		|| missing="$$missing libfribidi0"; \
+	test -e $(FASHION_MNIST_DIR)/train-images-idx3-ubyte.gz || missing="$$missing dataset-fashion-mnist"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "make: missing system packages (Debian names):$$missing; install them" >&2; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive $(APT_INSTALL)$$missing; \
+	elif sudo -n true 2>/dev/null; then \
+		sudo apt-get update -q && sudo env DEBIAN_FRONTEND=noninteractive $(APT_INSTALL)$$missing; \
+	else \
+		echo "make: missing system packages; as root run:" \
+			"apt-get update && $(APT_INSTALL)$$missing" >&2; \
+	fi
+
+# PYTEST_ARGS narrows a run (make test PYTEST_ARGS="tests/eval -x"). Any non-zero pytest exit fails
+# make, including 5 (no tests collected).
+PYTEST_ARGS ?=
+test: setup $(PEERS) lint system-deps
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs
