@@ -7,7 +7,7 @@ import pytest
 from trigen.claims import rules
 from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Verdict
 
-S, R, X = Verdict.SUPPORTED, Verdict.REFUTED, Verdict.INCONCLUSIVE
+S, R, N = Verdict.SUPPORTED, Verdict.REFUTED, Verdict.INCONCLUSIVE
 
 
 def around(value: float, half: float = 0.1, name: str = "x") -> Estimate:
