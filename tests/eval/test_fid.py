@@ -91,3 +91,25 @@ def test_kid_caps_the_subset_size_at_the_smaller_set():
     rng = np.random.default_rng(6)
     result = kid(rng.normal(size=(30, 3)), rng.normal(size=(50, 3)), subsets=2)
     assert result.subset_size == 30
+
+
+def test_fid_with_interval_matches_the_plain_fid_and_brackets_it():
+    from trigen.eval.fid import fid_with_interval
+
+    rng = np.random.default_rng(0)
+    ref = FeatureStats.from_features(rng.normal(size=(400, 16)))
+    for n in (10, 64):  # n ≤ D uses the Gram matrix, n > D the D × D product
+        gen = rng.normal(0.3, 1.2, size=(n, 16))
+        r = fid_with_interval(gen, ref, resamples=50)
+        assert r.value == pytest.approx(fid(FeatureStats.from_features(gen), ref), rel=1e-6)
+        assert r.low <= r.value <= r.high and r.samples == n
+
+
+def test_fid_interval_narrows_with_more_samples():
+    from trigen.eval.fid import fid_with_interval
+
+    rng = np.random.default_rng(1)
+    ref = FeatureStats.from_features(rng.normal(size=(2000, 8)))
+    few = fid_with_interval(rng.normal(0.5, 1, size=(40, 8)), ref, resamples=100)
+    many = fid_with_interval(rng.normal(0.5, 1, size=(1000, 8)), ref, resamples=100)
+    assert many.high - many.low < (few.high - few.low) / 2
