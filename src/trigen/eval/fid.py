@@ -156,11 +156,14 @@ def fid_with_interval(
     level: float = 0.95,
     seed: int = 0,
 ) -> FidInterval:
-    """FID of ``features`` (N, D) vs ``reference`` and its percentile bootstrap interval.
+    """FID of ``features`` (N, D) vs ``reference`` and its basic bootstrap interval.
 
     Each replicate draws N generated rows with replacement and recomputes the exact FID (the
-    same formula as :func:`frechet_distance`, via a Gram matrix when N ≤ D), so the interval
-    shows how much the number would move with another draw of N samples from the same model.
+    same formula as :func:`frechet_distance`, via a Gram matrix when N ≤ D). A resample holds
+    repeated rows, so its FID is biased upwards by about the same amount as the sample's own
+    FID is above the population's: the basic (pivotal) interval [2F − q_hi, 2F − q_lo] uses the
+    replicates' spread around F rather than their position, which cancels that shift (a
+    percentile interval would sit almost wholly above F). The lower end is clipped at 0.
     """
     feats = np.asarray(features, dtype=np.float64)
     n, dim = feats.shape
@@ -184,4 +187,5 @@ def fid_with_interval(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(reps, [tail, 100 - tail])
     point = value(feats)
-    return FidInterval(point, min(float(low), point), max(float(high), point), n, resamples)
+    basic_low, basic_high = max(2 * point - float(high), 0.0), 2 * point - float(low)
+    return FidInterval(point, min(basic_low, point), max(basic_high, point), n, resamples)
