@@ -136,6 +136,33 @@ def _trace_sqrt_product(centred: np.ndarray, ref_sigma: np.ndarray, root: np.nda
     return float(np.sqrt(np.clip(eig, 0, None)).sum())
 
 
+def fid_replicates(
+    features: np.ndarray, reference: FeatureStats, *, resamples: int, seed: int = 0
+) -> tuple[float, np.ndarray]:
+    """FID of ``features`` (N, D) vs ``reference`` and ``resamples`` bootstrap replicates of it
+    (N rows drawn with replacement each time; the reference held fixed)."""
+    feats = np.asarray(features, dtype=np.float64)
+    n, dim = feats.shape
+    if n < 2 or reference.mu.shape != (dim,):
+        raise DataError(
+            f"need generated features (N ≥ 2, {reference.mu.shape[0]}), got {feats.shape}"
+        )
+    root = None if n <= dim else _sqrt_psd(reference.sigma)
+    ref_trace = float(np.trace(reference.sigma))
+
+    def value(rows: np.ndarray) -> float:
+        mu = rows.mean(axis=0)
+        centred = rows - mu
+        diff = mu - reference.mu
+        trace_g = float((centred * centred).sum()) / (n - 1)
+        cross = _trace_sqrt_product(centred, reference.sigma, root)
+        return max(float(diff @ diff) + trace_g + ref_trace - 2 * cross, 0.0)
+
+    rng = np.random.default_rng(seed)
+    reps = np.array([value(feats[rng.integers(0, n, n)]) for _ in range(resamples)])
+    return value(feats), reps
+
+
 @dataclass(frozen=True)
 class FidInterval:
     """FID of a generated set against fixed reference statistics, with a bootstrap interval
@@ -166,26 +193,8 @@ def fid_with_interval(
     percentile interval would sit almost wholly above F). The lower end is clipped at 0.
     """
     feats = np.asarray(features, dtype=np.float64)
-    n, dim = feats.shape
-    if n < 2 or reference.mu.shape != (dim,):
-        raise DataError(
-            f"need generated features (N ≥ 2, {reference.mu.shape[0]}), got {feats.shape}"
-        )
-    root = None if n <= dim else _sqrt_psd(reference.sigma)
-    ref_trace = float(np.trace(reference.sigma))
-
-    def value(rows: np.ndarray) -> float:
-        mu = rows.mean(axis=0)
-        centred = rows - mu
-        diff = mu - reference.mu
-        trace_g = float((centred * centred).sum()) / (n - 1)
-        cross = _trace_sqrt_product(centred, reference.sigma, root)
-        return max(float(diff @ diff) + trace_g + ref_trace - 2 * cross, 0.0)
-
-    rng = np.random.default_rng(seed)
-    reps = np.array([value(feats[rng.integers(0, n, n)]) for _ in range(resamples)])
+    point, reps = fid_replicates(feats, reference, resamples=resamples, seed=seed)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(reps, [tail, 100 - tail])
-    point = value(feats)
     basic_low, basic_high = max(2 * point - float(high), 0.0), 2 * point - float(low)
-    return FidInterval(point, min(basic_low, point), max(basic_high, point), n, resamples)
+    return FidInterval(point, min(basic_low, point), max(basic_high, point), len(feats), resamples)

@@ -39,6 +39,7 @@ class NllResult:
     nats_per_image: float
     bits_per_dim: float
     num_images: int
+    per_image_nats: tuple[float, ...] = ()  # in dataset order, for intervals and paired tests
 
 
 def evaluate_nll(
@@ -64,13 +65,14 @@ def evaluate_nll(
     if total < 1:
         raise DataError("bits/dim needs at least one test image")
     device = next(family.net.parameters()).device
-    nats_sum = 0.0
+    per_image: list[float] = []
     with torch.no_grad():
         for start in range(0, total, batch_size):
             images, labels = dataset[slice(start, min(start + batch_size, total))]
             nats = family.nll(Batch(images.to(device), labels.to(device)), generator)  # (b,)
-            nats_sum += float(nats.double().sum())
+            per_image.extend(nats.double().cpu().tolist())
             if progress is not None:
                 progress(min(start + batch_size, total), total)
-    mean = nats_sum / total
-    return NllResult(mean, float(bits_per_dim(mean, family.image_shape)), total)
+    mean = math.fsum(per_image) / total
+    bpd = float(bits_per_dim(mean, family.image_shape))
+    return NllResult(mean, bpd, total, tuple(per_image))

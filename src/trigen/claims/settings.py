@@ -1,0 +1,75 @@
+"""Which claims a comparison tests, and the budget of each experiment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trigen.claims.ledger import CLAIMS
+from trigen.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ClaimSettings:
+    """Budgets of the claims experiments; ``run`` lists the ids to test (the rest: not_run).
+
+    Training budgets are wall-clock minutes per run (so the same preset takes the same time on
+    a faster machine and trains more there); seeds are training seeds where a claim compares
+    training outcomes, and every quality number is bootstrapped over its samples.
+    """
+
+    run: tuple[str, ...] = ("C6", "C7", "C9", "C10", "C13")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    bootstrap: int = 200  # resamples per interval of an FID
+    # C1 / C2: long-range consistency on the mirror dataset, U-Net vs DiT of comparable size
+    mirror_resolution: int = 32
+    mirror_minutes: float = 1.5
+    mirror_samples: int = 64
+    # C3: DiT conditioning variants (and the U-Net's AdaGN), C5: DiT sizes; minutes per run
+    variant_minutes: float = 1.0
+    variant_samples: int = 100
+    scaling_images: int = 12_000  # C5: equal images seen per DiT size
+    # C6: resolution sweep of untrained networks; C7: sequence length / NFE / batch sweeps
+    memory_resolutions: tuple[int, ...] = (16, 32, 64, 128, 256)
+    memory_batch: int = 2
+    ar_token_resolutions: tuple[int, ...] = (4, 6, 8, 12, 16)
+    latency_nfes: tuple[int, ...] = (5, 10, 20, 40)
+    latency_batches: tuple[int, ...] = (1, 2, 4, 8, 16)
+    # C8 / C11: quality vs resolution at equal training time per (family, resolution)
+    resolution_families: tuple[str, ...] = ("unet", "dit", "ar")
+    quality_resolutions: tuple[int, ...] = (8, 16, 28)
+    resolution_minutes: float = 1.5
+    resolution_samples: int = 100
+    # C10 / C13: quality vs NFE of every diffusion sampler, up to NFE 250
+    nfe_targets: tuple[int, ...] = (5, 10, 20, 50, 100, 250)
+    nfe_samplers: tuple[str, ...] = ("ddim", "dpmpp_2m", "heun")
+    nfe_samples: int = 64
+    # C4 / C12: pretraining experiments
+    vit_subsets: tuple[int, ...] = (1000, 10_000, 60_000)
+    vit_pretrain_steps: int = 300
+    vit_finetune_steps: int = 200
+    gpt2_pretrain_steps: int = 300
+    gpt2_finetune_steps: int = 150
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.run if c not in CLAIMS]
+        if unknown:
+            raise ConfigError(f"unknown claim id(s) {unknown}; choose from {', '.join(CLAIMS)}")
+        if not self.seeds:
+            raise ConfigError("claims need at least one seed")
+
+    def runs(self, claim_id: str) -> bool:
+        return claim_id in self.run
+
+
+def parse_claim_ids(text: str) -> tuple[str, ...]:
+    """``"C1,c6"`` → ("C1", "C6"); ``"all"`` → every id; ``""`` / ``"none"`` → ()."""
+    text = text.strip()
+    if text.lower() == "all":
+        return tuple(CLAIMS)
+    if text.lower() in ("", "none"):
+        return ()
+    ids = tuple(dict.fromkeys(part.strip().upper() for part in text.split(",") if part.strip()))
+    unknown = [c for c in ids if c not in CLAIMS]
+    if unknown:
+        raise ConfigError(f"unknown claim id(s) {unknown}; choose from all, {', '.join(CLAIMS)}")
+    return ids
