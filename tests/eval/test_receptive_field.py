@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from trigen.errors import DataError
-from trigen.eval.receptive_field import ar_receptive_field, receptive_field
+from trigen.errors import ConfigError, DataError
+from trigen.eval.receptive_field import ar_receptive_field, erf_radius, receptive_field
 from trigen.models.ar_transformer import ARTransformer, ar_config
 
 
@@ -57,3 +57,62 @@ def test_the_autoregressive_field_is_the_causal_half_plane(channels):
     assert np.all(field[order < centre] > 0)
     # the centre cell's own earlier channels are seen only when there are several
     assert (field[2, 2] > 0) == (channels > 1)
+
+
+def test_erf_radius_of_a_delta_is_zero():
+    field = np.zeros((9, 9))
+    field[4, 4] = 1.0
+    assert erf_radius(field) == 0.0
+    assert erf_radius(field, mass=1.0) == 0.0
+
+
+def _disc_in_square_area(r: float, a: float) -> float:
+    """Area of a disc of radius r ≤ a·sqrt(2) inside the centred square of half-side a."""
+    if r <= a:
+        return np.pi * r**2
+    segment = r**2 * np.arccos(a / r) - a * np.sqrt(r**2 - a**2)  # beyond one side
+    return np.pi * r**2 - 4 * segment
+
+
+@pytest.mark.parametrize("mass", [0.5, 0.9])
+def test_erf_radius_of_a_uniform_map_is_the_disc_holding_that_share_of_the_area(mass):
+    side = 101
+    half = side / 2  # pixel cells of unit area around the centre pixel
+    low, high = 0.0, half * np.sqrt(2)
+    for _ in range(60):  # bisection for the radius whose disc covers `mass` of the square
+        mid = (low + high) / 2
+        low, high = (mid, high) if _disc_in_square_area(mid, half) < mass * side**2 else (low, mid)
+    assert erf_radius(np.ones((side, side)), mass) == pytest.approx(low, abs=1.0)
+    if mass == 0.5:  # the disc fits inside the square: the closed form
+        assert low == pytest.approx(np.sqrt(mass * side**2 / np.pi))
+
+
+@pytest.mark.parametrize("std", [3.0, 6.0])
+def test_erf_radius_of_a_gaussian_is_std_times_sqrt_2_ln_10(std):
+    rows, cols = np.indices((81, 81)) - 40
+    field = np.exp(-(rows**2 + cols**2) / (2 * std**2))
+    assert erf_radius(field) == pytest.approx(std * np.sqrt(2 * np.log(10)), abs=0.5)
+
+
+def test_erf_radius_uses_the_given_centre_and_grows_with_mass():
+    field = np.zeros((9, 9))
+    field[1, 1] = field[1, 4] = 1.0
+    assert erf_radius(field, mass=0.5, centre=(1, 1)) == 0.0
+    assert erf_radius(field, mass=1.0, centre=(1, 1)) == 3.0
+    conv = receptive_field(nn.Conv2d(1, 1, 3, padding=1), torch.randn(2, 1, 9, 9))
+    assert erf_radius(conv, mass=1.0) == pytest.approx(np.sqrt(2))
+
+
+@pytest.mark.parametrize(
+    ("field", "mass", "error"),
+    [
+        (np.zeros((5, 5)), 0.9, DataError),
+        (-np.ones((5, 5)), 0.9, DataError),
+        (np.ones(5), 0.9, DataError),
+        (np.ones((5, 5)), 0.0, ConfigError),
+        (np.ones((5, 5)), 1.5, ConfigError),
+    ],
+)
+def test_erf_radius_refuses_bad_maps_and_masses(field, mass, error):
+    with pytest.raises(error):
+        erf_radius(field, mass)

@@ -22,7 +22,7 @@ def compare(
     ] = None,
     dataset: Annotated[
         str | None,
-        typer.Option(help="mnist | fashion_mnist | cifar10 | folder | idx | openmoji"),
+        typer.Option(help="mnist | fashion_mnist | cifar10 | folder | idx | openmoji | mirror"),
     ] = None,
     data_root: Annotated[Path | None, typer.Option(help="directory of the dataset files")] = None,
     resolution: Annotated[

