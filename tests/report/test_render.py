@@ -91,3 +91,20 @@ def test_number_format_keeps_magnitudes():
     assert fmt(22080) == "22.1k" and fmt(861000) == "861k" and fmt(2240) == "2,240"
     assert fmt(1.87e6) == "1.87M" and fmt(7.6e9) == "7.6G" and fmt(None) == "—"
     assert fmt(float("nan")) == "—" and fmt(0.0786) == "0.0786"
+
+
+def test_results_without_claims_or_host_render_as_before(tmp_path):
+    """A results.json from before the claims ledger: the header lists meta as given (the bare
+    ``cpu`` string included) and the comparison table follows it directly."""
+    from trigen.report.render import render
+
+    results = {**RESULTS, "meta": {**RESULTS["meta"], "cpu": "x86_64"}}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    for fam in RESULTS["families"]:
+        save_grid(np.zeros((4, 8, 8, 1), np.uint8), tmp_path / f"{fam}_samples.png", nrow=2)
+    md_path, page_path = render(tmp_path)
+    head = md_path.read_text().split("## The comparison table (measured)")[0].strip()
+    assert head.splitlines()[2:] == [f"- {k}: {v}" for k, v in results["meta"].items()]
+    page = page_path.read_text()
+    assert "What the claims say" not in page and 'class="claims"' not in page
+    assert page.index("</ul>") < page.index("<h2>The comparison table (measured)</h2>")

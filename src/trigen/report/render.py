@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from trigen.atomic import atomic_write_text
+from trigen.report import claims as claims_section
 from trigen.report import plots
 from trigen.report.table import FAMILY_TITLES, comparison_rows, markdown_table, metric_rows
 
@@ -79,12 +80,48 @@ def _study_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
     return tables
 
 
+def _host_text(host: dict[str, Any]) -> str:
+    """``"AMD EPYC 9B14 (avx2, avx512f), 2 cores, 2 torch threads, bf16 in hardware: no"``."""
+    isa = host.get("isa")
+    flags = f" ({', '.join(map(str, isa))})" if isinstance(isa, list) and isa else ""
+    bf16 = {True: "yes", False: "no"}.get(host.get("bf16_fast"), "?")
+    return (
+        f"{host.get('cpu_model', '?')}{flags}, {host.get('cores', '?')} cores, "
+        f"{host.get('torch_threads', '?')} torch threads, bf16 in hardware: {bf16}"
+    )
+
+
+def _meta_items(meta: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The header's (key, value) lines; with ``meta.host`` (newer runs) the bare ``cpu`` string
+    becomes the CPU model, ISA flags and cores, and ``torch`` gains its build."""
+    host = meta.get("host")
+    if not isinstance(host, dict):
+        return list(meta.items())
+    items = []
+    for key, value in meta.items():
+        if key == "host":
+            continue
+        if key == "cpu":
+            value = _host_text(host)
+        elif key == "torch" and host.get("torch_build"):
+            value = f"{host.get('torch', value)} ({host['torch_build']})"
+        elif key == "device" and host.get("device") not in (None, "cpu", value):
+            value = f"{value} ({host['device']})"
+        items.append((key, value))
+    if "cpu" not in meta:
+        items.append(("cpu", _host_text(host)))
+    return items
+
+
 def render(run_dir: Path) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report/index.html`` next to ``results.json`` in ``run_dir``."""
     run_dir = Path(run_dir)
     results = json.loads((run_dir / RESULTS_FILE).read_text())
     figs = _figures(results, run_dir / "report")
+    claims = claims_section.load_claims(results)
+    claim_figs = claims_section.claim_figures(claims, run_dir / "report")
     meta = results.get("meta", {})
+    meta_items = _meta_items(meta)
     ch, crow = comparison_rows(results)
     mh, mrow = metric_rows(results)
     grids = [
@@ -94,7 +131,9 @@ def render(run_dir: Path) -> tuple[Path, Path]:
     ]
 
     md = [f"# trigen comparison on {meta.get('dataset', '?')}", ""]
-    md += [f"- {k}: {v}" for k, v in meta.items()]
+    md += [f"- {k}: {v}" for k, v in meta_items]
+    claims_md = claims_section.markdown(claims, claim_figs)
+    md += ["", *claims_md] if claims_md else []  # the claims first; absent from older runs
     md += [
         "",
         "## The comparison table (measured)",
@@ -132,7 +171,10 @@ def render(run_dir: Path) -> tuple[Path, Path]:
 
     parts = [
         f"<h1>trigen comparison on {html.escape(str(meta.get('dataset', '?')))}</h1>",
-        "<ul>" + "".join(f"<li>{html.escape(f'{k}: {v}')}</li>" for k, v in meta.items()) + "</ul>",
+        "<ul>" + "".join(f"<li>{html.escape(f'{k}: {v}')}</li>" for k, v in meta_items) + "</ul>",
+        *claims_section.html_parts(
+            claims, claim_figs, lambda name, alt: img(run_dir / "report" / name, alt)
+        ),
         "<h2>The comparison table (measured)</h2>",
         table(ch, crow, "comparison"),
         "<h2>Metrics</h2>",
@@ -148,7 +190,7 @@ def render(run_dir: Path) -> tuple[Path, Path]:
         "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
         "font-size:13px;vertical-align:top}th{background:#f4f4f4}figure{display:inline-block;"
-        "margin:8px}img{image-rendering:pixelated;max-width:560px}"
+        "margin:8px}img{image-rendering:pixelated;max-width:560px}" + claims_section.STYLE
     )
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>trigen report</title>"

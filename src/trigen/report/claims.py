@@ -1,0 +1,376 @@
+"""The report's first section: what each claim says, its verdict and the numbers that decided it.
+
+Reads ``results["claims"]`` (one ``ClaimResult.to_dict()`` per claim) leniently: a results.json
+without it renders no section, and a malformed entry or ``details`` costs a cell or a plot, never
+the report. Small per-claim plots are drawn from ``details["series"]``. No torch.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import NullFormatter
+
+from trigen.claims.ledger import Verdict
+from trigen.report.plots import _save
+from trigen.report.table import fmt, markdown_table
+
+TITLE = "What the claims say, and what we measured"
+HEADER = ["id", "claim", "verdict", "deciding number", "seeds / samples", "rerun"]
+BADGE_COLOURS = {  # (background, text)
+    Verdict.SUPPORTED: ("#2e7d32", "#fff"),
+    Verdict.REFUTED: ("#c62828", "#fff"),
+    Verdict.INCONCLUSIVE: ("#f9a825", "#222"),
+    Verdict.NOT_RUN: ("#9e9e9e", "#fff"),
+}
+UNKNOWN_VERDICT = "unknown"  # a verdict string this version does not know: shown grey, as given
+STYLE = (
+    ".verdict{display:inline-block;padding:1px 8px;border-radius:9px;font-weight:bold;"
+    "font-size:12px;white-space:nowrap;background:#9e9e9e;color:#fff}"
+    + "".join(
+        f".verdict-{v.value}{{background:{bg};color:{fg}}}" for v, (bg, fg) in BADGE_COLOURS.items()
+    )
+    + "section.claim{border-top:1px solid #ddd;margin-top:1em}"
+)
+VERDICTS = frozenset(v.value for v in Verdict)
+MAX_X_TICKS = 10  # up to this many distinct x values each get a tick on a log axis
+SAFE_ID = re.compile(r"[A-Za-z0-9_-]+")  # ids that may name a file and an HTML anchor
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One entry of ``results["claims"]``, every field present (missing ones empty)."""
+
+    id: str
+    claim: str
+    experiment: str
+    rule: str
+    command: str
+    verdict: str
+    why: str
+    measured: tuple[dict[str, Any], ...]
+    n_seeds: int
+    n_samples: int
+    figure: str | None
+    details: Any
+
+    @property
+    def ran(self) -> bool:
+        return self.verdict != Verdict.NOT_RUN
+
+    @property
+    def known_verdict(self) -> Verdict | None:
+        return Verdict(self.verdict) if self.verdict in VERDICTS else None
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (bools, strings, out-of-range ints)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
+def _int(value: Any) -> int:
+    v = _number(value)
+    return int(v) if v is not None and math.isfinite(v) else 0
+
+
+def _fmt(value: Any) -> str:
+    """``table.fmt`` of a number, ``"—"`` for anything that is not one."""
+    return fmt(_number(value))
+
+
+def load_claims(results: dict[str, Any]) -> list[ClaimRow]:
+    """The claims of ``results`` in their order; ``[]`` for a results.json from before claims."""
+    raw = results.get("claims")
+    if not isinstance(raw, list):
+        return []
+    rows = []
+    for i, c in enumerate(raw):
+        if not isinstance(c, dict):
+            continue
+        figure = c.get("figure")
+        measured = c.get("measured") if isinstance(c.get("measured"), list) else []
+        rows.append(
+            ClaimRow(
+                id=str(c.get("id") or f"#{i + 1}"),
+                claim=str(c.get("claim") or ""),
+                experiment=str(c.get("experiment") or ""),
+                rule=str(c.get("rule") or ""),
+                command=str(c.get("command") or ""),
+                verdict=str(c.get("verdict") or UNKNOWN_VERDICT),
+                why=str(c.get("why") or ""),
+                measured=tuple(e for e in measured if isinstance(e, dict)),
+                n_seeds=_int(c.get("n_seeds")),
+                n_samples=_int(c.get("n_samples")),
+                figure=figure if isinstance(figure, str) and figure else None,
+                details=c.get("details"),
+            )
+        )
+    return rows
+
+
+def estimate_text(e: dict[str, Any]) -> str:
+    """``"0.42 [0.31, 0.55] MB (n = 3, t 95 % over seeds)"``; no brackets for an exact value."""
+    value, low, high = e.get("value"), e.get("low"), e.get("high")
+    unit = f" {e['unit']}" if e.get("unit") else ""
+    span = "" if low == high == value else f" [{_fmt(low)}, {_fmt(high)}]"
+    how = ", ".join(
+        s for s in (f"n = {e['n']}" if "n" in e else "", str(e.get("method") or "")) if s
+    )
+    return f"{_fmt(value)}{span}{unit}{f' ({how})' if how else ''}"
+
+
+def headline(c: ClaimRow) -> str:
+    """The deciding number: the first estimate with its name; the reason for a claim not run."""
+    if not c.ran:
+        return f"not run: {c.why}" if c.why else "not run"
+    if not c.measured:
+        return "—"
+    first = c.measured[0]
+    name = first.get("name")
+    return f"{name}: {estimate_text(first)}" if name else estimate_text(first)
+
+
+def counts_text(claims: list[ClaimRow]) -> str:
+    """``"13 claims: 5 supported, 3 refuted, 2 inconclusive, 3 not run"`` (zeros left out)."""
+    counts = {v: sum(c.verdict == v for c in claims) for v in Verdict}
+    other = len(claims) - sum(counts.values())
+    parts = [f"{n} {v.value.replace('_', ' ')}" for v, n in counts.items() if n]
+    parts += [f"{other} with an unknown verdict"] if other else []
+    return f"{len(claims)} claim{'s' if len(claims) != 1 else ''}: {', '.join(parts)}"
+
+
+def _sizes(c: ClaimRow) -> str:
+    return "—" if not (c.n_seeds or c.n_samples) else f"{fmt(c.n_seeds)} / {fmt(c.n_samples)}"
+
+
+# ---------------------------------------------------------------- plots from details["series"]
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a claim's plot; ``low``/``high`` bound the error bar at each point."""
+
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    low: np.ndarray | None
+    high: np.ndarray | None
+    xlabel: str
+    ylabel: str
+    logx: bool
+    logy: bool
+
+
+def _numbers(value: Any, n: int | None = None) -> np.ndarray | None:
+    """A finite float array from a JSON list of numbers (of length ``n`` if given), else None."""
+    if not isinstance(value, list) or not value or (n is not None and len(value) != n):
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return None
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except OverflowError:  # a JSON integer beyond float range
+        return None
+    return arr if np.isfinite(arr).all() else None
+
+
+def parse_series(details: Any) -> list[Series] | None:
+    """The series of ``details["series"]``, or None when it is missing or any part is malformed."""
+    raw = details.get("series") if isinstance(details, dict) else None
+    if not isinstance(raw, list) or not raw:
+        return None
+    out = []
+    for s in raw:
+        if not isinstance(s, dict):
+            return None
+        x, y = _numbers(s.get("x")), _numbers(s.get("y"))
+        if x is None or y is None or len(x) != len(y):
+            return None
+        bounds = []
+        for key in ("low", "high"):
+            b = None if s.get(key) is None else _numbers(s.get(key), len(y))
+            if s.get(key) is not None and b is None:
+                return None
+            bounds.append(b)
+        out.append(
+            Series(
+                label=str(s.get("label") or ""),
+                x=x,
+                y=y,
+                low=bounds[0],
+                high=bounds[1],
+                xlabel=str(s.get("xlabel") or ""),
+                ylabel=str(s.get("ylabel") or ""),
+                logx=s.get("logx") is True,
+                logy=s.get("logy") is True,
+            )
+        )
+    return out
+
+
+def _draw_series(ax, series: list[Series], title: str) -> None:
+    for s in series:
+        low = s.y if s.low is None else s.low
+        high = s.y if s.high is None else s.high
+        yerr = np.maximum(np.stack([s.y - low, high - s.y]), 0.0)
+        has_bars = s.low is not None or s.high is not None
+        ax.errorbar(
+            s.x, s.y, yerr=yerr if has_bars else None, marker="o", capsize=3, label=s.label or None
+        )
+    first = series[0]
+    ax.set_xlabel(first.xlabel)
+    ax.set_ylabel(first.ylabel)
+    ax.set_title(title, fontsize=9)
+    if first.logx and all((s.x > 0).all() for s in series):
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on a short axis
+        xs = np.unique(np.concatenate([s.x for s in series]))
+        if len(xs) <= MAX_X_TICKS:  # label the measured points (resolutions, NFEs) themselves
+            ax.set_xticks(xs, [fmt(float(v)) for v in xs])
+    if first.logy and all((s.y > 0).all() for s in series):
+        ax.set_yscale("log")
+    if any(s.label for s in series):
+        ax.legend(fontsize=7)
+
+
+def series_plot(series: list[Series], title: str, path: Path) -> Path | None:
+    """A small line plot with error bars, axes labelled (and logged) as the first series says;
+    None when matplotlib cannot draw the values (e.g. a range near the float limits).
+
+    A log axis is used only when every plotted value on it is positive.
+    """
+    fig, ax = plt.subplots(figsize=(4.4, 3.1))
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            _draw_series(ax, series, title)
+            return _save(fig, path)
+    except (ValueError, OverflowError, RuntimeError):  # ticks or limits it cannot compute
+        return None
+    finally:
+        plt.close(fig)
+
+
+def claim_figures(claims: list[ClaimRow], report_dir: Path) -> dict[str, str]:
+    """Claim id → its figure's file name under ``report_dir``: the run's own ``figure`` when that
+    file exists, else ``claim_<id>.png`` drawn from ``details["series"]`` when they allow it."""
+    figs = {}
+    for c in claims:
+        if c.figure and Path(c.figure).name == c.figure and (report_dir / c.figure).is_file():
+            figs[c.id] = c.figure
+        elif c.figure is None and SAFE_ID.fullmatch(c.id):
+            series = parse_series(c.details)
+            drawn = series and series_plot(series, c.id, report_dir / f"claim_{c.id}.png")
+            if drawn:
+                figs[c.id] = drawn.name
+    return figs
+
+
+# ---------------------------------------------------------------- markdown and HTML
+
+
+def _one_line(s: str) -> str:
+    return " ".join(s.split())
+
+
+def markdown(claims: list[ClaimRow], figs: dict[str, str]) -> list[str]:
+    """The section's markdown lines (none without claims); figures linked as ``report/<name>``."""
+    if not claims:
+        return []
+    rows = [
+        [
+            c.id,
+            _one_line(c.claim),
+            f"**{c.verdict.replace('_', ' ')}**",
+            _one_line(headline(c)),
+            _sizes(c),
+            f"`{c.command}`" if c.command else "—",
+        ]
+        for c in claims
+    ]
+    md = [
+        f"## {TITLE}",
+        "",
+        markdown_table(HEADER, rows),
+        "",
+        f"**Verdicts:** {counts_text(claims)}.",
+    ]
+    for c in claims:
+        if not c.ran:
+            continue
+        md += ["", f"### {c.id} — {c.verdict}: {_one_line(c.claim)}", ""]
+        md += [f"- **Experiment:** {_one_line(c.experiment)}", f"- **Rule:** {_one_line(c.rule)}"]
+        md += [f"- **Why:** {_one_line(c.why)}", "- **Measured:**"]
+        md += [f"  - {e.get('name', '?')}: {estimate_text(e)}" for e in c.measured] or ["  - —"]
+        if c.figure and c.id not in figs:
+            md += [f"- figure `{c.figure}` is missing from the report directory"]
+        if c.id in figs:
+            md += ["", f"![{c.id}](report/{figs[c.id]})"]
+    return md
+
+
+def _badge(c: ClaimRow) -> str:
+    css = c.known_verdict.value if c.known_verdict else UNKNOWN_VERDICT
+    text = c.verdict.replace("_", " ")
+    return f'<span class="verdict verdict-{css}">{html.escape(text)}</span>'
+
+
+def _anchor(c: ClaimRow) -> str:
+    return f"claim-{c.id}" if SAFE_ID.fullmatch(c.id) else ""
+
+
+def html_parts(
+    claims: list[ClaimRow], figs: dict[str, str], figure: Callable[[str, str], str]
+) -> list[str]:
+    """The section's HTML; ``figure(name, alt)`` inlines a PNG of the report directory."""
+    if not claims:
+        return []
+    e = html.escape
+    rows = []
+    for c in claims:
+        ident = f'<a href="#{_anchor(c)}">{e(c.id)}</a>' if c.ran and _anchor(c) else e(c.id)
+        command = f"<code>{e(c.command)}</code>" if c.command else "—"
+        cells = [ident, e(c.claim), _badge(c), e(headline(c)), e(_sizes(c)), command]
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    head = "".join(f"<th>{e(h)}</th>" for h in HEADER)
+    parts = [
+        f"<h2>{e(TITLE)}</h2>",
+        f'<table class="claims"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+        "</table>",
+        f"<p><b>Verdicts:</b> {e(counts_text(claims))}.</p>",
+    ]
+    for c in claims:
+        if not c.ran:
+            continue
+        estimates = "".join(
+            f"<li>{e(str(m.get('name', '?')))}: {e(estimate_text(m))}</li>" for m in c.measured
+        )
+        block = [
+            f'<section class="claim" id="{_anchor(c)}">',
+            f"<h3>{e(c.id)} {_badge(c)} {e(c.claim)}</h3>",
+            f"<p><b>Experiment:</b> {e(c.experiment)}</p>",
+            f"<p><b>Rule:</b> {e(c.rule)}</p>",
+            f"<p><b>Why:</b> {e(c.why)}</p>",
+            f"<p><b>Measured:</b></p><ul>{estimates or '<li>—</li>'}</ul>",
+        ]
+        if c.figure and c.id not in figs:
+            block.append(f"<p>figure <code>{e(c.figure)}</code> is missing from the report.</p>")
+        if c.id in figs:
+            block.append(figure(figs[c.id], f"{c.id}: {c.claim}"))
+        parts += [*block, "</section>"]
+    return parts
