@@ -2,10 +2,11 @@
 
     python benchmarks/vit_init_convergence.py [--pretrain-steps 400] [--steps 600] [--threads 1]
 
-No pretrained ViT is available offline, so trigen first pretrains one itself: a ViT classifier
-in timm layout (``patch_embed.proj``, ``cls_token``, ``pos_embed``, ``blocks.N.{norm1, attn.qkv,
-attn.proj, norm2, mlp.fc1, mlp.fc2}``, ``norm``, ``head``) with the DiT's width, depth, heads
-and patch size, trained to classify MNIST digits. Then two DiT-T/4 models with the same seed,
+No pretrained ViT is available offline, so trigen first pretrains one itself with
+:mod:`trigen.interop.vit_pretrain`: a ViT classifier in timm layout (``patch_embed.proj``,
+``cls_token``, ``pos_embed``, ``blocks.N.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1,
+mlp.fc2}``, ``norm``, ``head``) with the DiT's width, depth, heads and patch size, trained to
+classify MNIST digits. Then two DiT-T/4 models with the same seed,
 the same batches, noise and timesteps train for ``--steps`` steps: one from scratch, one with
 its blocks and patch embedding initialised by :func:`trigen.interop.vit.init_dit_from_vit`.
 The figure is the held-out diffusion loss (fixed test images, timesteps and noise) at equal
@@ -21,58 +22,17 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 
 from trigen.batch import Batch
 from trigen.build import DataSpec, build_family
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
 from trigen.interop.vit import init_dit_from_vit
-from trigen.models.dit import LN_EPS
-from trigen.nn.attention import Attention
-from trigen.nn.mlp import Mlp
+from trigen.interop.vit_pretrain import ViTClassifier, classification_accuracy, pretrain_vit
 
 RESULTS = Path(__file__).parent / "results"
 PRESET = "DiT-T/4"  # 28×28 → 7×7 tokens of width 128, 6 blocks, 2 heads: CPU-sized
 SPEC = DataSpec((1, 28, 28), 10)
-
-
-class ViTBlock(nn.Module):
-    """Pre-norm ViT block with affine LayerNorms (timm names)."""
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
-        self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
-class ViTClassifier(nn.Module):
-    """images (B, C, H, W) → class logits (B, K), through a class token."""
-
-    def __init__(self, cfg, num_classes: int) -> None:
-        super().__init__()
-        D, tokens = cfg.hidden, cfg.grid**2
-        self.patch_embed = nn.Module()
-        self.patch_embed.proj = nn.Conv2d(cfg.in_channels, D, cfg.patch_size, cfg.patch_size)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
-        self.pos_embed = nn.Parameter(0.02 * torch.randn(1, tokens + 1, D))
-        self.blocks = nn.ModuleList(ViTBlock(D, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
-        self.norm = nn.LayerNorm(D, eps=LN_EPS)
-        self.head = nn.Linear(D, num_classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)  # (B, T, D)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
-        for block in self.blocks:
-            x = block(x)
-        return self.head(self.norm(x[:, 0]))  # (B, K)
 
 
 def batches(data, batch: int, steps: int, seed: int):
@@ -82,18 +42,14 @@ def batches(data, batch: int, steps: int, seed: int):
         yield data[torch.randint(len(data), (batch,), generator=g)]
 
 
-def pretrain_vit(cfg, train, test: Batch, args) -> tuple[ViTClassifier, dict]:
+def pretrained_vit(cfg, train, test: Batch, args) -> tuple[ViTClassifier, dict]:
+    """A ViT classifier shaped like the DiT, pretrained by trigen on ``train``."""
+    start = time.perf_counter()
     torch.manual_seed(args.seed)
     vit = ViTClassifier(cfg, SPEC.num_classes)
-    opt = torch.optim.AdamW(vit.parameters(), lr=args.vit_lr, weight_decay=0.05)
-    start = time.perf_counter()
-    for batch in batches(train, args.batch, args.pretrain_steps, args.seed + 1):
-        loss = F.cross_entropy(vit(batch.images), batch.labels)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        accuracy = (vit.eval()(test.images).argmax(1) == test.labels).float().mean().item()
+    steps, batch = args.pretrain_steps, args.batch
+    pretrain_vit(vit, train, steps=steps, batch_size=batch, seed=args.seed + 1, lr=args.vit_lr)
+    accuracy = classification_accuracy(vit, test)
     return vit, {"test_accuracy": accuracy, "seconds": time.perf_counter() - start}
 
 
@@ -174,7 +130,7 @@ def main() -> None:
     train_cfg = TrainConfig(family=FamilyName.DIT, model=PRESET, batch_size=args.batch)
     dit_cfg = build_family(train_cfg, SPEC).net.cfg
     print(f"pretraining a ViT classifier ({args.pretrain_steps} steps)", flush=True)
-    vit, vit_info = pretrain_vit(dit_cfg, train, test, args)
+    vit, vit_info = pretrained_vit(dit_cfg, train, test, args)
     print(f"  test accuracy {vit_info['test_accuracy']:.3f}", flush=True)
     results = {"args": vars(args), "machine": platform.processor() or platform.machine()}
     results["vit"] = vit_info

@@ -21,18 +21,25 @@ Position mapping: trigen's stream position p (0 = the class token, p ≥ 1 = dat
 uses GPT-2's position p, so with matched vocabularies trigen on ``(x[:, :T], y)`` computes what
 GPT-2 computes on ``[c, x_0, …, x_{T-1}]`` when class y's embedding row equals ``wte[c]``. GPT-2
 has no class tokens: ``y_embedder`` keeps its initialisation (listed in ``not_loaded``).
+
+:func:`export_gpt2` writes the inverse: a trigen AR transformer as a GPT2LMHeadModel
+``save_pretrained`` directory (untied ``lm_head``), for the networks GPT-2 can express (learned
+positions, no class bias, a zero output bias). Loading it back reproduces the logits.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from torch import Tensor
 
-from trigen.errors import CheckpointError
+from trigen.atomic import atomic_write, atomic_write_text
+from trigen.errors import CheckpointError, ConfigError
 from trigen.interop.common import (
     LoadReport,
     Skip,
@@ -150,3 +157,75 @@ def _embedding_transfers(
             )
             skips[wpe] = Skip(SkipReason.POSITIONS, detail)
     return out
+
+
+GPT2_ACTIVATION = "gelu_new"  # the tanh GELU, trigen's MLP activation
+GPT2_LN_EPS = 1e-5
+
+
+def gpt2_state_dict(net: ARTransformer) -> dict[str, Tensor]:
+    """``net``'s weights under GPT2LMHeadModel names (``transformer.h.N…``, ``lm_head``), on CPU.
+
+    Raises ConfigError for what GPT-2 cannot hold: 2-D or rotary positions, a class bias on every
+    token, a non-zero output bias (train with ``net.head.bias`` frozen at zero). The class
+    embeddings (``y_embedder``) are not exported: GPT-2 has no class tokens.
+    """
+    cfg = net.cfg
+    if cfg.positions is not Positions.LEARNED:
+        raise ConfigError(f"GPT-2 has learned positions only; this net has {cfg.positions.value}")
+    if cfg.class_bias:
+        raise ConfigError("GPT-2 cannot add a class embedding to every token: use class_bias=False")
+    if bool(net.head.bias.detach().ne(0).any()):
+        raise ConfigError(
+            "GPT-2's output head has no bias and this net's head.bias is non-zero; "
+            "train with head.bias frozen at zero to export"
+        )
+    ours = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    out = {
+        "transformer.wte.weight": ours["tok_embedder.weight"],
+        "transformer.wpe.weight": ours["pos_embed"],
+        "transformer.ln_f.weight": ours["norm.weight"],
+        "transformer.ln_f.bias": ours["norm.bias"],
+        "lm_head.weight": ours["head.weight"],
+    }
+    for n in range(cfg.depth):
+        src, dst = f"blocks.{n}.", f"transformer.h.{n}."
+        for gpt, trigen in _CONV1D.items():
+            out[f"{dst}{gpt}.weight"] = ours[f"{src}{trigen}.weight"].t()  # Conv1D is (in, out)
+            out[f"{dst}{gpt}.bias"] = ours[f"{src}{trigen}.bias"]
+        for gpt, trigen in _NORMS.items():
+            for s in ("weight", "bias"):
+                out[f"{dst}{gpt}.{s}"] = ours[f"{src}{trigen}.{s}"]
+    return {k: v.contiguous().clone() for k, v in out.items()}
+
+
+def gpt2_config(net: ARTransformer) -> dict[str, object]:
+    """The transformers ``GPT2Config`` fields (config.json) of :func:`gpt2_state_dict`'s output."""
+    cfg = net.cfg
+    return {
+        "model_type": "gpt2",
+        "architectures": ["GPT2LMHeadModel"],
+        "vocab_size": cfg.vocab_size,
+        "n_positions": cfg.seq_len,
+        "n_embd": cfg.width,
+        "n_layer": cfg.depth,
+        "n_head": cfg.heads,
+        "n_inner": net.blocks[0].mlp.fc1.out_features,
+        "activation_function": GPT2_ACTIVATION,
+        "layer_norm_epsilon": GPT2_LN_EPS,
+        "tie_word_embeddings": False,
+    }
+
+
+def export_gpt2(net: ARTransformer, directory: str | Path) -> Path:
+    """Write ``net`` as a GPT-2 ``save_pretrained`` directory: model.safetensors + config.json.
+
+    :func:`init_ar_from_gpt2` on the directory loads everything back except the class
+    embeddings; see :func:`gpt2_state_dict` for what cannot be exported.
+    """
+    state, config = gpt2_state_dict(net), gpt2_config(net)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write(directory / "model.safetensors", lambda tmp: save_file(state, str(tmp)))
+    atomic_write_text(directory / "config.json", json.dumps(config, indent=2) + "\n")
+    return directory
