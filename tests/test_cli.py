@@ -136,6 +136,8 @@ def test_train_then_sample(tmp_path, capsys):
         (["sample", "--checkpoint", "/no/such/ckpt"], "does not exist"),
         (["sample", "--checkpoint", ".", "--sampler", "euler_magic"], "unknown sampler"),
         (["sample", "--checkpoint", ".", "--steps", "0"], "positive"),
+        (["sample", "--checkpoint", ".", "--grid", "exponential"], "trailing, linspace, karras"),
+        (["sample", "--checkpoint", ".", "--grid", "karras", "--rho", "0"], "--rho"),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, capsys, argv, needle):
@@ -166,3 +168,23 @@ def test_sample_compile_leaves_autoregressive_families_eager(tmp_path, capsys):
     )
     assert code == 0, text
     assert "uncompiled" in text and grid.exists()
+
+
+def test_sample_grid_option(tmp_path, capsys):
+    """--grid picks the σ grid: DDIM's default is the trailing grid, karras gives other images."""
+    out = tmp_path / "dit"
+    code, text = run(
+        capsys, "train", "--family", "dit", "--resolution", "8", "--steps", "1",
+        "--batch-size", "4", "--out", str(out), "--no-sample-grid", *TINY_DIT,
+    )  # fmt: skip
+    assert code == 0, text
+    grids = {}
+    for grid in (None, "trailing", "karras"):
+        png = tmp_path / f"{grid}.png"
+        extra = [] if grid is None else ["--grid", grid, "--rho", "5"]
+        argv = ["sample", "--checkpoint", str(out), "--n", "2", "--steps", "3", "--out", str(png)]
+        code, text = run(capsys, *argv, *extra)
+        assert code == 0, text
+        grids[grid] = np.asarray(Image.open(png)).astype(int)
+    assert np.array_equal(grids[None], grids["trailing"])
+    assert not np.array_equal(grids["trailing"], grids["karras"])

@@ -9,8 +9,8 @@ from torch import nn
 
 from trigen.batch import Batch
 from trigen.diffusion.process import Prediction
-from trigen.diffusion.samplers import Sampler
-from trigen.diffusion.schedules import NoiseSchedule
+from trigen.diffusion.samplers import Sampler, parse_sampler
+from trigen.diffusion.schedules import NoiseSchedule, Spacing
 from trigen.errors import ConfigError, DataError
 from trigen.families.base import Family, SampleSpec
 from trigen.families.diffusion import DiffusionFamily, nfe
@@ -109,6 +109,39 @@ def test_sample_shape_range_determinism(sampler: Sampler) -> None:
     assert fam.net.seen[0][0][0].item() == pytest.approx(99.0)  # starts at t = T−1 (trailing)
 
 
+def _timesteps_seen(fam: DiffusionFamily, spec: SampleSpec) -> list[float]:
+    """The distinct network timesteps of one sampling run, decreasing."""
+    fam.net.seen.clear()
+    fam.sample(torch.tensor([0, 1]), spec, torch.Generator().manual_seed(0))
+    return sorted({round(t[0].item(), 3) for t, _ in fam.net.seen}, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("spec", "grid"),
+    [
+        (SampleSpec(sampler="heun", steps=4), Spacing.KARRAS),  # Heun's own default
+        (SampleSpec(sampler="ddim", steps=4), Spacing.TRAILING),  # the family's spacing
+        (SampleSpec(sampler="ddim", steps=4, grid="karras"), Spacing.KARRAS),
+        (SampleSpec(sampler="heun", steps=4, grid="trailing"), Spacing.TRAILING),
+        (SampleSpec(sampler="dpmpp_2m", steps=4, grid=Spacing.LINSPACE), Spacing.LINSPACE),
+    ],
+)
+def test_sample_spec_picks_the_grid(spec: SampleSpec, grid: Spacing) -> None:
+    fam = family()
+    expected = SCHEDULE.sampling_timesteps(spec.steps, grid).double().tolist()
+    assert _timesteps_seen(fam, spec) == expected
+    assert fam.grid(parse_sampler(spec.sampler), spec.grid) is grid
+
+
+def test_karras_rho_reaches_the_sampler() -> None:
+    fam = family()
+    seen = {
+        rho: _timesteps_seen(fam, SampleSpec(steps=6, grid="karras", rho=rho)) for rho in (1, 7)
+    }
+    assert seen[1] == SCHEDULE.sampling_timesteps(6, "karras", rho=1.0).double().tolist()
+    assert seen[1] != seen[7]
+
+
 def test_learned_sigma_channels_are_ignored() -> None:
     fam = family(net=TinyNet(3, out_mult=2))
     assert fam.loss(batch(), None).shape == (8,)
@@ -160,6 +193,10 @@ def test_user_errors() -> None:
         family().sample(torch.zeros(2, dtype=torch.long), SampleSpec(sampler="euler"))
     with pytest.raises(ConfigError, match="steps"):
         family().sample(torch.zeros(2, dtype=torch.long), SampleSpec(steps=101))
+    with pytest.raises(ConfigError, match="leading, trailing, linspace, karras"):
+        family().sample(torch.zeros(2, dtype=torch.long), SampleSpec(grid="exponential"))
+    with pytest.raises(ConfigError, match="rho"):
+        family().sample(torch.zeros(2, dtype=torch.long), SampleSpec(grid="karras", rho=-1.0))
     with pytest.raises(DataError, match="labels"):
         family().sample(torch.tensor([0, 4]), SampleSpec())
     with pytest.raises(ConfigError, match="prediction"):

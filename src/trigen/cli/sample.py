@@ -10,6 +10,8 @@ import typer
 from trigen import api
 from trigen.cli.app import app, console, warn
 from trigen.cli.shared import dist_from_launcher, write_samples
+from trigen.diffusion.samplers import parse_sampler
+from trigen.diffusion.schedules import KARRAS_RHO, parse_spacing
 from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
 from trigen.guidance import NO_GUIDANCE
@@ -36,6 +38,14 @@ def sample(
     sampler: Annotated[str, typer.Option(help="diffusion: ddpm | ddim | dpmpp_2m | heun")] = "ddim",
     steps: Annotated[int, typer.Option(help="diffusion: sampling steps")] = 50,
     eta: Annotated[float, typer.Option(help="diffusion: DDIM η")] = 0.0,
+    grid: Annotated[
+        str | None,
+        typer.Option(
+            help="diffusion σ grid: trailing | leading | linspace | karras "
+            "(default: karras for heun, the model's spacing otherwise)"
+        ),
+    ] = None,
+    rho: Annotated[float, typer.Option(help="diffusion: ρ of the karras grid")] = KARRAS_RHO,
     cfg: Annotated[
         float, typer.Option(help="classifier-free guidance scale (1 = none)")
     ] = NO_GUIDANCE,
@@ -65,7 +75,9 @@ def sample(
 
     Under ``torchrun --nproc_per_node=N`` the N processes share the work; the images are the
     same as one process's."""
-    spec = _sample_spec(sampler, steps, eta, cfg, temperature, top_k, top_p, n, batch_size)
+    spec = _sample_spec(
+        sampler, steps, eta, grid, rho, cfg, temperature, top_k, top_p, n, batch_size
+    )
     dist = dist_from_launcher()
     dev = dist.device(api.resolve_device(device))  # cuda → this rank's cuda:<local_rank>
     if (checkpoint is None) == (dit_checkpoint is None):
@@ -104,6 +116,8 @@ def _sample_spec(
     sampler: str,
     steps: int,
     eta: float,
+    grid: str | None,
+    rho: float,
     cfg: float,
     temperature: float,
     top_k: int | None,
@@ -122,17 +136,14 @@ def _sample_spec(
         raise ConfigError(f"--top-p must be in (0, 1], got {top_p}")
     if not cfg >= 0:
         raise ConfigError(f"--cfg must be ≥ 0, got {cfg}")
-    from trigen.diffusion.samplers import Sampler
-
-    try:
-        Sampler(sampler)
-    except ValueError:
-        valid = ", ".join(s.value for s in Sampler)
-        raise ConfigError(f"unknown sampler {sampler!r}; choose one of: {valid}") from None
+    if not rho > 0:
+        raise ConfigError(f"--rho must be positive (EDM uses {KARRAS_RHO}), got {rho}")
     return SampleSpec(
-        sampler=sampler,
+        sampler=parse_sampler(sampler).value,
         steps=steps,
         eta=eta,
+        grid=None if grid is None else parse_spacing(grid).value,
+        rho=rho,
         cfg=cfg,
         temperature=temperature,
         top_k=top_k,

@@ -126,7 +126,9 @@ def sample_heun(
 
     Euler step along dx/dσ = (x − x̂₀)/σ, then a trapezoidal correction, except on the last step
     to σ = 0 where the derivative there is undefined (Euler only). Deterministic: ``generator``
-    is accepted for a uniform signature and not used.
+    is accepted for a uniform signature and not used. Run it on EDM's grid (``Spacing.KARRAS``,
+    the diffusion family's default for Heun): on a grid uniform in t, the steps across the
+    large-σ levels of a cosine schedule make the trapezoid correction diverge.
     """
     for sigma, sigma_next in _sigma_pairs(sigmas):
         d = (x - denoiser(x, _full(x, sigma))) / sigma

@@ -22,6 +22,12 @@ DEFAULT_NUM_STEPS = 1000
 """Training steps T of the DDPM papers."""
 COSINE_MAX_BETA = 0.999
 """Nichol & Dhariwal 2021 clip β_t here so that the cosine schedule's last steps stay finite."""
+KARRAS_RHO = 7.0
+"""EDM's ρ (Karras et al. 2022, eq. 5): larger ρ puts more of the grid at small σ."""
+KARRAS_SIGMA_MIN, KARRAS_SIGMA_MAX = 0.002, 80.0
+"""EDM's σ range (Karras et al. 2022, Table 1), clamped to a schedule's trained range: beyond
+σ ≈ 80 the marginal of [-1, 1] images is Gaussian to within 1%, so the few levels a cosine
+schedule keeps above it (σ_max ≈ 2·10⁴) would only spend steps."""
 
 
 class ScheduleKind(StrEnum):
@@ -37,16 +43,49 @@ class Spacing(StrEnum):
     LEADING: t = k·⌊T/n⌋ for k < n (DDIM's original code; does not reach t = T−1).
     TRAILING: t = round(T − k·T/n) − 1 (always starts at t = T−1; Lin et al. 2024).
     LINSPACE: n points evenly spread over [0, T−1], rounded.
+    KARRAS: EDM's grid (Karras et al. 2022, eq. 5) over EDM's σ range clamped to the trained one,
+    each point rounded to the nearest trained level (see :meth:`NoiseSchedule.sampling_timesteps`).
     """
 
     LEADING = "leading"
     TRAILING = "trailing"
     LINSPACE = "linspace"
+    KARRAS = "karras"
 
 
 def parse_spacing(spacing: Spacing | str) -> Spacing:
     """Validate a spacing name once, at the edge."""
     return parse_choice(Spacing, spacing, "timestep spacing")
+
+
+def karras_sigmas(
+    num_steps: int, sigma_min: float, sigma_max: float, rho: float = KARRAS_RHO
+) -> Tensor:
+    """EDM's σ grid (Karras et al. 2022, eq. 5), float64 (num_steps + 1,), last 0.
+
+    σ_i = (σ_max^{1/ρ} + i/(n−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ for i < n: evenly spaced in σ^{1/ρ},
+    so ρ = 1 is uniform in σ and ρ → ∞ uniform in log σ. One step is the single point σ_max.
+    """
+    if not 0 < sigma_min < sigma_max:
+        raise ConfigError(f"need 0 < σ_min < σ_max, got {sigma_min} and {sigma_max}")
+    if not rho > 0:
+        raise ConfigError(f"the Karras grid's rho must be positive (EDM uses 7), got {rho}")
+    ramp = torch.linspace(0, 1, num_steps, dtype=torch.float64)
+    lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+    sigmas = (hi + ramp * (lo - hi)) ** rho
+    return torch.cat([sigmas, sigmas.new_zeros(1)])
+
+
+def _distinct_decreasing(ts: Tensor, top: int) -> Tensor:
+    """Non-increasing int64 timesteps (n,) made strictly decreasing inside [0, top], n ≤ top + 1.
+
+    From the bottom up each t becomes at least one above its successor, then the i-th is capped at
+    top − i; both sequences decrease strictly, so their minimum does too, and it stays ≥ n − 1 − i.
+    """
+    out = ts.clone()
+    for i in range(len(out) - 2, -1, -1):
+        out[i] = max(int(out[i]), int(out[i + 1]) + 1)
+    return torch.minimum(out, top - torch.arange(len(out)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,12 +172,28 @@ class NoiseSchedule:
         return (log_table[lo] * (1 - w) + log_table[lo + 1] * w).exp()
 
     def sampling_timesteps(
-        self, num_steps: int, spacing: Spacing | str = Spacing.TRAILING
+        self, num_steps: int, spacing: Spacing | str = Spacing.TRAILING, rho: float = KARRAS_RHO
     ) -> Tensor:
-        """``num_steps`` distinct training timesteps (int64), strictly decreasing."""
+        """``num_steps`` distinct training timesteps (int64), strictly decreasing.
+
+        KARRAS rounds each point of :func:`karras_sigmas` over EDM's range clamped to the trained
+        one, [KARRAS_SIGMA_MIN, KARRAS_SIGMA_MAX] ∩ [σ_min, σ_max], to the nearest timestep in
+        log σ (the net is trained on integer t only). Where the dense low-σ end rounds several
+        points to one level, the higher of two equal timesteps moves up to the next free one,
+        while the i-th point stays at most i below the first (the clamp's level, or T−1 when more
+        steps are asked than levels lie below the clamp): the grid keeps ``num_steps`` distinct
+        levels, NFE stays as asked, and ``num_steps`` = T gives every training step.
+        ``rho`` is used by KARRAS only.
+        """
         spacing, T = parse_spacing(spacing), self.num_steps
         if not 1 <= num_steps <= T:
             raise ConfigError(f"sampling steps must be in 1..{T}, got {num_steps}")
+        if spacing is Spacing.KARRAS:
+            lo = max(KARRAS_SIGMA_MIN, self.sigma_min)
+            hi = min(KARRAS_SIGMA_MAX, self.sigma_max)
+            sigmas = karras_sigmas(num_steps, lo, hi, rho)[:-1]
+            ts = self.sigma_to_t(sigmas).round().long()
+            return _distinct_decreasing(ts, top=max(int(ts[0]), num_steps - 1))
         if spacing is Spacing.LEADING:
             ts = torch.arange(num_steps, dtype=torch.float64) * (T // num_steps)
         elif spacing is Spacing.TRAILING:
@@ -147,7 +202,12 @@ class NoiseSchedule:
             ts = torch.linspace(T - 1, 0, num_steps, dtype=torch.float64).round()
         return ts.long().sort(descending=True).values
 
-    def sampling_sigmas(self, num_steps: int, spacing: Spacing | str = Spacing.TRAILING) -> Tensor:
-        """σ grid of a ``num_steps``-step sampler: float64 (num_steps + 1,), decreasing, last 0."""
-        sigmas = self.sigmas[self.sampling_timesteps(num_steps, spacing)]
+    def sampling_sigmas(
+        self, num_steps: int, spacing: Spacing | str = Spacing.TRAILING, rho: float = KARRAS_RHO
+    ) -> Tensor:
+        """σ grid of a ``num_steps``-step sampler: float64 (num_steps + 1,), decreasing, last 0.
+
+        Every nonzero σ is a trained level; ``rho`` shapes the KARRAS grid only.
+        """
+        sigmas = self.sigmas[self.sampling_timesteps(num_steps, spacing, rho)]
         return torch.cat([sigmas, sigmas.new_zeros(1)])

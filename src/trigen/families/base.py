@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from trigen.batch import Batch
+from trigen.diffusion.schedules import KARRAS_RHO
 from trigen.guidance import NO_GUIDANCE
 
 
@@ -19,6 +20,8 @@ class SampleSpec:
     sampler: str = "ddim"  # diffusion: ddpm | ddim | dpmpp_2m | heun
     steps: int = 50  # diffusion: number of denoiser evaluations' grid points
     eta: float = 0.0  # diffusion: DDIM stochasticity
+    grid: str | None = None  # diffusion: trailing | leading | linspace | karras; None = sampler's
+    rho: float = KARRAS_RHO  # diffusion: ρ of the karras grid
     cfg: float = NO_GUIDANCE  # both: classifier-free guidance scale
     temperature: float = 1.0  # autoregressive
     top_k: int | None = None  # autoregressive

@@ -28,6 +28,9 @@ __all__ = ["DiffusionFamily", "nfe"]
 
 DATA_RANGE = (-1.0, 1.0)
 """Images live in [-1, 1]; x̂₀ and final samples are clamped to it."""
+SAMPLER_GRIDS = {Sampler.HEUN: Spacing.KARRAS}
+"""Default σ grids of the samplers that need their own: Heun's trapezoid correction multiplies
+the error of large σ ratios, so it runs on EDM's grid. The others use the family's ``spacing``."""
 
 
 @dataclass
@@ -37,7 +40,8 @@ class DiffusionFamily:
     are used). ``num_classes`` 0 is unconditional; the null class index is ``num_classes``.
 
     ``nll_num_t`` None evaluates all T terms of the ELBO; an int uses that many Monte-Carlo
-    timesteps per image. ``spacing`` picks the sampling timesteps. ``clip_denoised`` clamps x̂₀
+    timesteps per image. ``spacing`` is the σ grid of the samplers without one of their own
+    (:data:`SAMPLER_GRIDS`) when a :class:`SampleSpec` names none. ``clip_denoised`` clamps x̂₀
     to the data range inside the samplers (DDPM's convention; it helps few-step sampling).
     ``data_range`` is that range, also applied to the final samples; None leaves both unclamped
     (latents of an autoencoder are not bounded).
@@ -149,18 +153,26 @@ class DiffusionFamily:
                 f"got {int(labels.min())}..{int(labels.max())}"
             )
 
+    def grid(self, sampler: Sampler, grid: Spacing | str | None = None) -> Spacing:
+        """The σ grid ``sampler`` runs on: ``grid`` when given (validated here), else the
+        sampler's own default from :data:`SAMPLER_GRIDS`, else the family's ``spacing``."""
+        if grid is not None:
+            return parse_spacing(grid)
+        return SAMPLER_GRIDS.get(sampler, self.spacing)
+
     @torch.no_grad()
     def sample(
         self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
     ) -> Tensor:
         """Images (B, C, H, W) in [-1, 1] for ``labels`` (B,), with ``spec.sampler`` over
-        ``spec.steps`` steps (NFE from :func:`nfe`); the starting noise comes from ``generator``.
+        ``spec.steps`` steps of the σ grid :meth:`grid` picks (NFE from :func:`nfe`); the starting
+        noise comes from ``generator``.
 
         Start: x_vp ~ N(0, I) at the first grid σ (DDPM's prior), i.e. x = sqrt(1 + σ₀²)·z.
         """
         sampler = parse_sampler(spec.sampler)
         self._check_labels(labels, spec)
-        sigmas = self.schedule.sampling_sigmas(spec.steps, self.spacing)
+        sigmas = self.schedule.sampling_sigmas(spec.steps, self.grid(sampler, spec.grid), spec.rho)
         shape = (labels.shape[0], *self.image_shape)
         z = randn_like(torch.empty(shape, device=labels.device), generator)
         x = z * math.sqrt(1.0 + float(sigmas[0]) ** 2)
