@@ -10,14 +10,13 @@ import numpy as np
 import torch
 
 from trigen.api import Loaded
-from trigen.build import DataSpec, build_family
+from trigen.claims.scaling import resolution_sweep
 from trigen.compare.evaluators import Evaluators
-from trigen.compare.measure import DIFFUSION, MIB, cycling_labels, generate, nfe_of, sample_spec
+from trigen.compare.measure import DIFFUSION, cycling_labels, generate, nfe_of, sample_spec
 from trigen.compare.settings import CompareSettings
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
-from trigen.errors import TrigenError
-from trigen.eval.cost import count_parameters, peak_memory
+from trigen.eval.cost import count_parameters
 from trigen.eval.receptive_field import ar_receptive_field, receptive_field
 
 RF_TIMESTEP = 500.0  # the diffusion timestep at which receptive fields are probed (mid-schedule)
@@ -68,42 +67,30 @@ def cfg_study(runs: dict[FamilyName, Loaded], ev: Evaluators, s: CompareSettings
 def resolution_study(
     runs: dict[FamilyName, Loaded], s: CompareSettings, device: torch.device
 ) -> list[dict]:
-    """Sampling latency and peak memory of each family's preset, untrained, at each resolution.
+    """Peak memory and time of one training step and one sampling step of each family's preset,
+    untrained, at each resolution (:func:`trigen.claims.scaling.resolution_sweep`: memory is the
+    peak of tensor allocations, time a repeated median with its spread).
 
-    Weights do not change the cost of a forward pass, so fresh networks of the same preset are
-    timed; AR steps grow with the number of pixels, diffusion steps stay at the sampler's count.
+    Weights do not change the cost of a pass, so fresh networks of the same preset are measured.
+    ``steps`` is the number of sampling steps per image (the sampler's NFE for diffusion, one per
+    sub-pixel for AR): a whole image costs about ``steps × sample_step_s``.
     """
     rows = []
-    batch = 4
     for name, loaded in runs.items():
         c = loaded.data.image_shape[0]
-        for res in s.resolutions:
-            cfg = dataclasses.replace(loaded.config, resolution=res)
-            try:
-                family = build_family(cfg, DataSpec((c, res, res), loaded.data.num_classes), device)
-            except TrigenError as err:  # e.g. the patch size does not divide the resolution
-                rows.append({"family": name.value, "resolution": res, "error": str(err)})
-                continue
-            family.net.eval()
-            spec = sample_spec(name, s)
-            labels = cycling_labels(batch, loaded.data.num_classes)
-            generate(family, labels[:1], spec, seed=0, batch=1)  # warm-up
-            start = time.perf_counter()
-            mem = peak_memory(
-                lambda f=family, sp=spec, y=labels: generate(f, y, sp, seed=0, batch=batch), device
-            )
-            seconds = time.perf_counter() - start
-            rows.append(
-                {
-                    "family": name.value,
-                    "resolution": res,
-                    "tokens": c * res * res,
-                    "steps": nfe_of(name, spec, c * res * res),
-                    "params": count_parameters(family.net),
-                    "latency_s_per_image": seconds / batch,
-                    "peak_memory_mb": mem.added_bytes / MIB,  # added above the process baseline
-                }
-            )
+        points = resolution_sweep(
+            {name.value: loaded.config},
+            s.resolutions,
+            channels=c,
+            num_classes=loaded.data.num_classes,
+            device=device,
+        )
+        spec = sample_spec(name, s)
+        for point in points:
+            row = point.to_dict()
+            if point.skipped is None:
+                row["steps"] = nfe_of(name, spec, c * point.resolution**2)
+            rows.append(row)
     return rows
 
 

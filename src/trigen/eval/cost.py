@@ -1,5 +1,10 @@
 """What a model costs: parameters, FLOPs counted by torch, latency, and peak memory.
 
+Latency is a :class:`Timing`: the median of repeated calls with their spread, re-measured when the
+calls disagree and flagged when they still do. For the memory a model's tensors need, use
+:func:`trigen.eval.memory.peak_allocated_bytes` (tensor allocations, exact and comparable between
+runs); :func:`peak_memory` below is the whole process's footprint, allocator cache included.
+
 Peak memory on CPU is the process's resident-set high-water mark (``VmHWM`` in
 ``/proc/self/status``). That mark only ever rises, so a plain before/after difference says nothing
 about a call that stays below an earlier peak. Linux lets a process reset it to the current RSS
@@ -12,6 +17,7 @@ On CUDA the peak is ``torch.cuda.max_memory_allocated`` after resetting its stat
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import re
 import resource
@@ -62,22 +68,46 @@ def _synchronize(device: torch.device | None) -> None:
         torch.cuda.synchronize(device)
 
 
-def latency(
-    fn: Callable[[], object],
-    *,
-    warmup: int = 1,
-    repeats: int = 5,
-    device: torch.device | str | None = None,
-) -> float:
-    """Median wall-clock seconds of ``fn()`` over ``repeats`` calls after ``warmup`` calls.
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock seconds of repeated calls of one function, and how much they disagreed.
 
-    ``device``: for CUDA, each call is timed to the end of its kernels (synchronised).
+    ``spread = (max_s − min_s) / median_s`` over the ``repeats`` calls of the attempt that was
+    kept; ``attempts`` is how many rounds of ``repeats`` calls were measured to get it, and
+    ``flagged`` says that even the best attempt spread more than was asked (a noisy machine:
+    treat the median with care).
     """
-    if repeats < 1 or warmup < 0:
-        raise ConfigError(f"latency needs repeats ≥ 1 and warmup ≥ 0, got {repeats}, {warmup}")
-    device = torch.device(device) if device is not None else None
-    for _ in range(warmup):
-        fn()
+
+    median_s: float
+    min_s: float
+    max_s: float
+    repeats: int
+    spread: float
+    flagged: bool
+    attempts: int
+
+    @classmethod
+    def of(cls, times: list[float], *, max_spread: float, attempts: int) -> Timing:
+        """The timing of one attempt's call ``times`` (seconds)."""
+        median = statistics.median(times)
+        spread = (max(times) - min(times)) / median if median > 0 else 0.0
+        return cls(
+            median_s=median,
+            min_s=min(times),
+            max_s=max(times),
+            repeats=len(times),
+            spread=spread,
+            flagged=spread > max_spread,
+            attempts=attempts,
+        )
+
+    def to_dict(self) -> dict[str, float | int | bool]:
+        return dataclasses.asdict(self)
+
+
+def _timed_calls(
+    fn: Callable[[], object], repeats: int, device: torch.device | None
+) -> list[float]:
     times = []
     for _ in range(repeats):
         _synchronize(device)
@@ -85,7 +115,60 @@ def latency(
         fn()
         _synchronize(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def measure_latency(
+    fn: Callable[[], object],
+    *,
+    warmup: int = 1,
+    repeats: int = 5,
+    max_spread: float = 0.2,
+    retries: int = 2,
+    device: torch.device | str | None = None,
+) -> Timing:
+    """Wall-clock :class:`Timing` of ``fn()``: ``warmup`` calls, then ``repeats`` timed calls.
+
+    When the calls spread by more than ``max_spread`` (relative to their median), the round is
+    measured again, up to ``retries`` more times, and the round with the smallest spread is kept;
+    if that one still spreads too much the timing is ``flagged``. ``device``: for CUDA each call
+    is timed to the end of its kernels (synchronised).
+    """
+    if repeats < 1 or warmup < 0 or retries < 0 or max_spread < 0:
+        raise ConfigError(
+            "latency needs repeats ≥ 1, warmup ≥ 0, retries ≥ 0 and max_spread ≥ 0, got "
+            f"{repeats}, {warmup}, {retries}, {max_spread}"
+        )
+    device = torch.device(device) if device is not None else None
+    for _ in range(warmup):
+        fn()
+    best = None
+    for attempt in range(1, retries + 2):
+        timing = Timing.of(
+            _timed_calls(fn, repeats, device), max_spread=max_spread, attempts=attempt
+        )
+        if best is None or timing.spread < best.spread:
+            best = timing
+        if not best.flagged:
+            break
+    return dataclasses.replace(best, attempts=attempt)
+
+
+def latency(
+    fn: Callable[[], object],
+    *,
+    warmup: int = 1,
+    repeats: int = 5,
+    device: torch.device | str | None = None,
+) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeats`` calls after ``warmup`` calls
+    (one round, never repeated: :func:`measure_latency` also reports and controls the spread).
+
+    ``device``: for CUDA, each call is timed to the end of its kernels (synchronised).
+    """
+    return measure_latency(
+        fn, warmup=warmup, repeats=repeats, retries=0, max_spread=float("inf"), device=device
+    ).median_s
 
 
 @dataclass(frozen=True)

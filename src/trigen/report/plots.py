@@ -68,15 +68,49 @@ def quality_vs_nfe(
     return _save(fig, path)
 
 
+RESOLUTION_PANELS = (  # (training-step key, sampling-step key, y label) per panel
+    ("train_peak_mb", "sample_peak_mb", "peak memory of tensors (MiB)"),
+    ("train_step_s", "sample_step_s", "time per step (s, median)"),
+)
+
+
 def scaling_vs_resolution(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    """Sampling latency and peak memory against resolution, one line per family."""
+    """Peak memory and time of one training step (solid) and one sampling step (dashed) against
+    resolution, one colour per family, log-log; skipped points are left out."""
+    if rows and not any("train_peak_mb" in r for r in rows):
+        return _legacy_scaling_vs_resolution(rows, path)
+    rows = [r for r in rows if r.get("train_peak_mb") is not None]
     if not rows:
         return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for i, fam in enumerate(sorted({r["family"] for r in rows})):
+        pts = sorted((r for r in rows if r["family"] == fam), key=lambda r: r["resolution"])
+        xs, title = [r["resolution"] for r in pts], FAMILY_TITLES.get(fam, fam)
+        for ax, (train, sample, _) in zip(axes, RESOLUTION_PANELS, strict=True):
+            ax.plot(xs, [r[train] for r in pts], "o-", color=f"C{i}", label=f"{title}: training")
+            ax.plot(xs, [r[sample] for r in pts], "s--", color=f"C{i}", label=f"{title}: sampling")
+    sides = sorted({r["resolution"] for r in rows})
+    for ax, (_, _, label) in zip(axes, RESOLUTION_PANELS, strict=True):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(sides, [str(side) for side in sides])
+        ax.minorticks_off()
+        ax.set_xlabel("resolution (pixels per side)")
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=6)
+    return _save(fig, path)
+
+
+def _legacy_scaling_vs_resolution(rows: list[dict[str, Any]], path: Path) -> Path:
+    """The figure of a results.json written before the step sweep: whole-sampling latency per
+    image and the process-RSS memory it added."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    _lines(
-        rows, "family", "resolution", "latency_s_per_image", a, lambda f: FAMILY_TITLES.get(f, f)
-    )
-    _lines(rows, "family", "resolution", "peak_memory_mb", b, lambda f: FAMILY_TITLES.get(f, f))
+
+    def title(family: str) -> str:
+        return FAMILY_TITLES.get(family, family)
+
+    _lines(rows, "family", "resolution", "latency_s_per_image", a, title)
+    _lines(rows, "family", "resolution", "peak_memory_mb", b, title)
     for ax, label in ((a, "sampling latency (s / image)"), (b, "memory added by sampling (MB)")):
         ax.set_xlabel("resolution (pixels per side)")
         ax.set_ylabel(label)

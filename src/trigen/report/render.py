@@ -27,7 +27,7 @@ def _figures(results: dict[str, Any], out: Path) -> list[tuple[str, str]]:
             plots.quality_vs_nfe(studies.get("nfe", []), out / "quality_vs_nfe.png"),
         ),
         (
-            "Sampling latency and memory vs resolution",
+            "Training- and sampling-step memory and time vs resolution",
             plots.scaling_vs_resolution(
                 studies.get("resolution", []), out / "scaling_resolution.png"
             ),
@@ -61,8 +61,10 @@ def _study_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
                 "resolution",
                 "tokens",
                 "steps",
-                "latency_s_per_image",
-                "peak_memory_mb",
+                "train_peak_mb",
+                "sample_peak_mb",
+                "train_step_s",
+                "sample_step_s",
                 "params",
             ],
         ),

@@ -1,4 +1,4 @@
-"""Trading compute for memory and speed: gradient checkpointing, torch.compile, peak-memory probe.
+"""Trading compute for memory and speed: gradient checkpointing and torch.compile.
 
 A network names its repeated units with a class attribute ``unit_types`` (DiT and AR transformer
 blocks, U-Net ResBlocks and attention blocks). Gradient checkpointing recomputes each unit's
@@ -13,12 +13,17 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torch.multiprocessing.reductions import StorageWeakRef
-from torch.utils import _pytree as pytree
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.checkpoint import checkpoint
 
 from trigen.errors import ConfigError
+from trigen.eval.memory import peak_allocated_bytes
+
+__all__ = [
+    "compile_in_place",
+    "enable_grad_checkpointing",
+    "peak_allocated_bytes",  # lives in trigen.eval.memory; re-exported for existing callers
+    "units",
+]
 
 UNIT_TYPES_ATTR = "unit_types"  # class attribute: tuple of the network's repeated module types
 _WRAPPED_FLAG = "_trigen_checkpointed"
@@ -73,41 +78,3 @@ def compile_in_place(net: nn.Module) -> nn.Module:
     """
     net.compile()
     return net
-
-
-class _LiveTensorBytes(TorchDispatchMode):
-    """Counts the bytes of storages created by operators while it is active and still alive."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.live: dict[int, tuple[StorageWeakRef, int]] = {}
-        self.bytes = self.peak = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for key, (ref, size) in list(self.live.items()):  # what was freed since the last op
-            if ref.expired():
-                del self.live[key]
-                self.bytes -= size
-        for t in pytree.tree_leaves(out):
-            if isinstance(t, torch.Tensor) and t.device.type != "meta":
-                storage = t.untyped_storage()
-                ref = StorageWeakRef(storage)  # keyed by the storage, not this Python wrapper
-                if ref.cdata not in self.live:
-                    self.live[ref.cdata] = (ref, storage.nbytes())
-                    self.bytes += storage.nbytes()
-        self.peak = max(self.peak, self.bytes)
-        return out
-
-
-def peak_allocated_bytes(fn: Callable[[], object]) -> int:
-    """Peak bytes of tensor storage that ``fn()`` allocates and holds at once (forward
-    activations, gradients, temporaries), not counting tensors that existed before the call.
-
-    Tracked operator by operator (a dispatch mode sees every output storage and notices when
-    it is freed), so it is exact to one operator and independent of the allocator and of
-    other processes, unlike the process RSS. Slow: for tests and small measurements.
-    """
-    with _LiveTensorBytes() as mode:
-        fn()
-    return mode.peak

@@ -1,0 +1,368 @@
+"""Scaling experiments: what a training step and a sampling step cost as images grow, and how
+sampling time grows with sequence length (autoregression), step count and batch (diffusion).
+
+Memory is the peak of tensor allocations (:func:`trigen.eval.memory.peak_allocated_bytes`), not
+the process RSS: it is > 0 for every call and comparable between families and runs. Time is a
+:class:`~trigen.eval.cost.Timing` (median of repeated calls, its spread, a flag when noisy).
+Networks are untrained: weights do not change what a forward or backward pass costs. Everything
+runs in float32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from trigen.batch import Batch
+from trigen.build import DataSpec, build_family
+from trigen.config import FamilyName, TrainConfig
+from trigen.errors import ConfigError, TrigenError
+from trigen.eval.cost import Timing, count_parameters, measure_latency
+from trigen.eval.memory import peak_allocated_bytes
+from trigen.families.base import Family, SampleSpec
+
+MIB = 2**20
+RESOLUTIONS = (16, 32, 64, 128, 256)
+AR_TOKEN_CAP = 64 * 64
+"""Longest AR sequence the resolution sweep runs; beyond it a point is recorded as skipped
+(attention over the whole sequence makes a 128 px training step take minutes on a CPU)."""
+PROBE_T = 500.0  # the timestep of the probed denoiser call: its cost is the same at every t
+SWEEP_SAMPLER = "ddim"  # one network evaluation per step, so NFE = steps
+SWEEP_RESOLUTION = 16  # the comparison's resolution
+DIFFUSION = (FamilyName.UNET, FamilyName.DIT)
+SUPPORTED = (*DIFFUSION, FamilyName.AR, FamilyName.PIXELCNN)
+
+
+@dataclass(frozen=True)
+class ResolutionPoint:
+    """Cost of one family at one resolution, on a fresh network.
+
+    ``tokens``: positions the network processes (DiT patches, AR sub-pixels, U-Net and PixelCNN
+    pixels). ``train_peak_mb``: peak MiB of tensors allocated by one training step (forward and
+    backward of the mean loss at ``batch`` images, parameter gradients included, parameters
+    not). ``sample_peak_mb``: the same for ONE sampling step at ``batch`` images, plus the state
+    the sampler holds between steps (the current image for diffusion; the full KV cache for AR,
+    whose last decode step is the one measured). ``skipped`` says why a point was not measured
+    (the patch does not divide the resolution, the sequence exceeds the AR token cap); then the
+    measurements are None.
+    """
+
+    family: str
+    resolution: int
+    tokens: int | None
+    params: int | None
+    arch: str
+    train_peak_mb: float | None
+    sample_peak_mb: float | None
+    train_step: Timing | None
+    sample_step: Timing | None
+    batch: int
+    skipped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; ``train_step_s``/``sample_step_s`` repeat the medians for tables."""
+        out = dataclasses.asdict(self)
+        out["train_step_s"] = self.train_step.median_s if self.train_step else None
+        out["sample_step_s"] = self.sample_step.median_s if self.sample_step else None
+        return out
+
+
+@dataclass(frozen=True)
+class LatencyPoint:
+    """Time of one whole sampling call at swept value ``x`` (tokens, NFE or batch), with ``steps``
+    the network evaluations the call runs one after the other; ``extra`` holds the fixed
+    settings of the point (resolution, batch, KV cache, seconds per image)."""
+
+    x: int
+    timing: Timing
+    steps: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "x": self.x,
+            "seconds": self.timing.median_s,
+            "timing": self.timing.to_dict(),
+            "steps": self.steps,
+            **self.extra,
+        }
+
+
+def _labels(batch: int, num_classes: int, device: torch.device | str) -> Tensor:
+    return torch.arange(batch, device=device) % max(num_classes, 1)
+
+
+def _arch(cfg: TrainConfig, net: torch.nn.Module) -> str:
+    """The preset and the shape facts that drive cost, in words."""
+    c = net.cfg
+    if cfg.family is FamilyName.UNET:
+        widths = tuple(c.model_channels * m for m in c.channel_mult)
+        return (
+            f"{cfg.preset}: widths {widths} at sides {c.level_sizes}, {c.num_res_blocks} res "
+            f"blocks/level, attention at sides {c.attention_resolutions}"
+        )
+    if cfg.family is FamilyName.DIT:
+        return (
+            f"{cfg.preset}: patch {c.patch_size} ({c.grid}×{c.grid} tokens), depth {c.depth}, "
+            f"hidden {c.hidden}, heads {c.heads}" + (", rope" if c.rope else "")
+        )
+    if cfg.family is FamilyName.AR:
+        return (
+            f"{cfg.preset}: {c.seq_len} tokens, depth {c.depth}, width {c.width}, heads "
+            f"{c.heads}, positions {c.positions.value}"
+        )
+    return f"{cfg.preset}: {c.num_layers} layers × {c.channels} channels, kernel {c.kernel_size}"
+
+
+def _tokens(cfg: TrainConfig, net: torch.nn.Module, channels: int, res: int) -> int:
+    if cfg.family is FamilyName.DIT:
+        return net.cfg.grid**2
+    if cfg.family is FamilyName.UNET:
+        return res * res
+    return channels * res * res
+
+
+def _sampling_step(
+    cfg: TrainConfig, family: Family, labels: Tensor
+) -> tuple[Callable[[], object], int]:
+    """One sampling step of ``family`` at ``len(labels)`` images, and the bytes of the state the
+    sampler holds meanwhile (image, KV cache); the net must be in eval mode."""
+    net, batch = family.net, labels.shape[0]
+    device = labels.device
+    if cfg.family is FamilyName.AR:
+        seq_len = net.cfg.seq_len
+        with torch.inference_mode():  # prefill the class token and all but the last token
+            cache = net.new_cache(batch, device=device)
+            tokens = torch.randint(0, net.cfg.vocab_size, (batch, seq_len), device=device)
+            net(tokens[:, : seq_len - 2], labels, cache)
+        full, last = cache.length, tokens[:, seq_len - 2 : seq_len - 1]
+
+        def decode_last() -> Tensor:  # the step that attends over the whole cache: the peak
+            cache.length = full
+            return net(last, labels, cache)
+
+        return decode_last, cache.k.nbytes + cache.v.nbytes + tokens.nbytes
+    x = torch.randn(batch, *family.image_shape, device=device)
+    if cfg.family is FamilyName.PIXELCNN:  # one full forward per sampled sub-pixel
+        return (lambda: net(x, labels)), x.nbytes
+    t = torch.full((batch,), PROBE_T, device=device)
+    return (lambda: net(x, t, labels)), x.nbytes
+
+
+def _skipped(label: str, res: int, batch: int, tokens: int | None, arch: str, reason: str):
+    return ResolutionPoint(label, res, tokens, None, arch, None, None, None, None, batch, reason)
+
+
+def _measure(
+    cfg: TrainConfig, family: Family, data: Batch, timing: dict[str, Any]
+) -> tuple[int, Timing, int, Timing]:
+    """Peak bytes and time of a training step, then of one sampling step, of ``family``."""
+    net = family.net
+
+    def train_step() -> None:
+        net.zero_grad(set_to_none=True)  # the gradients are allocated by the step, and counted
+        family.loss(data).mean().backward()
+
+    # the memory probe runs the call once just before it is timed: it is the timing's warm-up
+    net.train()
+    train_peak = peak_allocated_bytes(train_step)
+    train_time = measure_latency(train_step, warmup=0, **timing)
+    net.zero_grad(set_to_none=True)
+    net.eval()
+    step, held = _sampling_step(cfg, family, data.labels)
+    with torch.inference_mode():
+        sample_peak = peak_allocated_bytes(step) + held
+        sample_time = measure_latency(step, warmup=0, **timing)
+    return train_peak, train_time, sample_peak, sample_time
+
+
+def _point(
+    label: str, cfg: TrainConfig, res: int, *, channels: int, num_classes: int, batch: int,
+    device: torch.device | str, max_ar_tokens: int, timing: dict[str, Any],
+) -> ResolutionPoint:  # fmt: skip
+    cfg = dataclasses.replace(cfg, resolution=res)
+    if cfg.family is FamilyName.AR and channels * res * res > max_ar_tokens:
+        reason = f"{channels * res * res} tokens > the AR cap of {max_ar_tokens}"
+        return _skipped(label, res, batch, channels * res * res, cfg.preset, reason)
+    try:
+        family = build_family(cfg, DataSpec((channels, res, res), num_classes), device)
+    except TrigenError as err:  # e.g. the patch size does not divide the resolution
+        return _skipped(label, res, batch, None, cfg.preset, str(err))
+    images = torch.rand(batch, channels, res, res, device=device) * 2 - 1
+    data = Batch(images, _labels(batch, num_classes, device))
+    train_peak, train_time, sample_peak, sample_time = _measure(cfg, family, data, timing)
+    return ResolutionPoint(
+        family=label,
+        resolution=res,
+        tokens=_tokens(cfg, family.net, channels, res),
+        params=count_parameters(family.net),
+        arch=_arch(cfg, family.net),
+        train_peak_mb=train_peak / MIB,
+        sample_peak_mb=sample_peak / MIB,
+        train_step=train_time,
+        sample_step=sample_time,
+        batch=batch,
+    )
+
+
+def resolution_sweep(
+    family_configs: dict[str, TrainConfig],
+    resolutions: tuple[int, ...] = RESOLUTIONS,
+    *,
+    channels: int = 1,
+    num_classes: int = 10,
+    batch: int = 1,
+    device: torch.device | str = "cpu",
+    max_ar_tokens: int = AR_TOKEN_CAP,
+    repeats: int = 5,
+    retries: int = 2,
+) -> list[ResolutionPoint]:
+    """Training-step and sampling-step memory and time of each config at each resolution.
+
+    ``family_configs``: label → run config (U-Net, DiT, AR or PixelCNN); each point builds a
+    fresh network of that preset for ``channels`` × res × res images. Each step is run once
+    under the memory probe (also the warm-up), then timed ``repeats`` times, with up to
+    ``retries`` more rounds when the times spread (:func:`~trigen.eval.cost.measure_latency`).
+
+    Batch 1 by default: at 256 px a training step of DiT-T/4 (4096 tokens) or unet-tiny
+    (attention over 64×64) takes seconds on two CPU cores, and batch 1 keeps 16 → 256 px of
+    both within about three minutes on a quiet machine (retries on a busy one add up to 2×).
+    Activation memory grows linearly with the batch, so the trend with resolution is the same.
+    """
+    for label, cfg in family_configs.items():
+        _check_family(cfg, SUPPORTED, f"resolution_sweep ({label})")
+    if batch < 1:
+        raise ConfigError(f"resolution_sweep needs a batch ≥ 1, got {batch}")
+    timing = dict(repeats=repeats, retries=retries, device=device)
+    common = dict(channels=channels, num_classes=num_classes, batch=batch, device=device)
+    common |= dict(max_ar_tokens=max_ar_tokens, timing=timing)
+    return [
+        _point(label, cfg, res, **common)
+        for label, cfg in family_configs.items()
+        for res in resolutions
+    ]
+
+
+def _check_family(cfg: TrainConfig, allowed: tuple[FamilyName, ...], sweep: str) -> None:
+    if cfg.family not in allowed:
+        names = ", ".join(f.value for f in allowed)
+        raise ConfigError(f"{sweep} measures {names} configs, not {cfg.family.value}")
+
+
+def ar_latency_vs_tokens(
+    cfg: TrainConfig,
+    resolutions: tuple[int, ...] = (4, 6, 8, 12, 16),
+    *,
+    kv_cache: bool,
+    channels: int = 1,
+    num_classes: int = 10,
+    device: torch.device | str = "cpu",
+    repeats: int = 5,
+    retries: int = 2,
+) -> list[LatencyPoint]:
+    """Seconds to sample one whole image (batch 1) against its token count, one point per
+    resolution; ``steps`` = tokens (one network call per token, run in series).
+
+    ``kv_cache=False`` recomputes the whole prefix at every step (``generate``'s cache-less
+    path): quadratic in tokens instead of linear.
+    """
+    from trigen.autoregressive.generate import generate
+
+    _check_family(cfg, (FamilyName.AR,), "ar_latency_vs_tokens")
+    points = []
+    for res in resolutions:
+        family = build_family(
+            dataclasses.replace(cfg, resolution=res),
+            DataSpec((channels, res, res), num_classes),
+            device,
+        )
+        family.net.eval()
+        seq_len, y = family.seq_len, _labels(1, num_classes, device)
+
+        def sample(net=family.net, n=seq_len, y=y) -> Tensor:
+            gen = torch.Generator(device).manual_seed(0)
+            return generate(
+                net, y, seq_len=n, generator=gen, null_label=num_classes, use_cache=kv_cache
+            )
+
+        timing = measure_latency(sample, repeats=repeats, retries=retries, device=device)
+        extra = {"resolution": res, "kv_cache": kv_cache, "batch": 1}
+        points.append(LatencyPoint(seq_len, timing, seq_len, extra))
+    return points
+
+
+def _diffusion_sampling(
+    cfg: TrainConfig, resolution: int, channels: int, num_classes: int, device
+) -> Callable[[int, int], Tensor]:
+    """(batch, steps) → images: DDIM sampling with a fresh, fixed-seed generator."""
+    _check_family(cfg, DIFFUSION, "the diffusion latency sweeps")
+    cfg = dataclasses.replace(cfg, resolution=resolution)
+    family = build_family(cfg, DataSpec((channels, resolution, resolution), num_classes), device)
+    family.net.eval()
+
+    def sample(batch: int, steps: int) -> Tensor:
+        gen = torch.Generator(device).manual_seed(0)
+        labels = _labels(batch, num_classes, device)
+        with torch.inference_mode():
+            return family.sample(labels, SampleSpec(sampler=SWEEP_SAMPLER, steps=steps), gen)
+
+    return sample
+
+
+def diffusion_latency_vs_nfe(
+    cfg: TrainConfig,
+    nfes: tuple[int, ...] = (5, 10, 20, 40),
+    *,
+    batch: int = 1,
+    resolution: int = SWEEP_RESOLUTION,
+    channels: int = 1,
+    num_classes: int = 10,
+    device: torch.device | str = "cpu",
+    repeats: int = 5,
+    retries: int = 2,
+) -> list[LatencyPoint]:
+    """Seconds of a whole DDIM sampling call of ``batch`` images against its network
+    evaluations: each step predicts the whole image at once, so time ∝ NFE, not pixels."""
+    from trigen.diffusion.samplers import nfe
+
+    sample = _diffusion_sampling(cfg, resolution, channels, num_classes, device)
+    points = []
+    for n in nfes:
+        timing = measure_latency(
+            lambda n=n: sample(batch, n), repeats=repeats, retries=retries, device=device
+        )
+        extra = {"resolution": resolution, "batch": batch, "sampler": SWEEP_SAMPLER}
+        points.append(LatencyPoint(n, timing, nfe(SWEEP_SAMPLER, n), extra))
+    return points
+
+
+def diffusion_latency_vs_batch(
+    cfg: TrainConfig,
+    batches: tuple[int, ...] = (1, 2, 4, 8, 16),
+    *,
+    steps: int = 10,
+    resolution: int = SWEEP_RESOLUTION,
+    channels: int = 1,
+    num_classes: int = 10,
+    device: torch.device | str = "cpu",
+    repeats: int = 5,
+    retries: int = 2,
+) -> list[LatencyPoint]:
+    """Seconds of a whole ``steps``-step DDIM sampling call against the batch (images sampled
+    together); ``extra['seconds_per_image']`` shows what batching buys."""
+    from trigen.diffusion.samplers import nfe
+
+    sample = _diffusion_sampling(cfg, resolution, channels, num_classes, device)
+    points = []
+    for b in batches:
+        timing = measure_latency(
+            lambda b=b: sample(b, steps), repeats=repeats, retries=retries, device=device
+        )
+        extra = {"resolution": resolution, "batch": b, "seconds_per_image": timing.median_s / b}
+        points.append(LatencyPoint(b, timing, nfe(SWEEP_SAMPLER, steps), extra))
+    return points
