@@ -114,7 +114,7 @@ _CLAIMS = (
         "C1",
         "DiT's global self-attention captures long-range pixel correlations faster than "
         "U-Net's local convolutions",
-        "U-Net and DiT trained with equal budget on the built-in `mirror` dataset (32 px, the "
+        "U-Net and DiT trained with equal budget on the built-in mirror dataset (32 px, the "
         "bottom-right quadrant repeats the top-left one rotated by 180°), over seeds; mirror "
         "consistency of the samples (1 = exact, 0 = no dependency); radius of the effective "
         "receptive field holding 90 % of the gradient mass",

@@ -49,6 +49,7 @@ class ClaimSettings:
     vit_finetune_steps: int = 200
     gpt2_pretrain_steps: int = 300
     gpt2_finetune_steps: int = 150
+    pretraining_batch: int = 32
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.run if c not in CLAIMS]

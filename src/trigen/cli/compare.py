@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,11 @@ from trigen.cli.app import app, console
 @app.command()
 def compare(
     preset: Annotated[
-        str, typer.Option(help="demo (≈15 min on 2 CPU cores) | hour (28 px, ≈1 h) | smoke")
+        str,
+        typer.Option(
+            help="demo (≈15 min on 2 CPU cores) | hour (28 px, ≈1 h) | claims (every claim, "
+            "≈1.5 h) | smoke"
+        ),
     ] = "demo",
     families: Annotated[
         str | None, typer.Option(help="comma-separated, e.g. unet,dit,ar,pixelcnn")
@@ -41,6 +46,10 @@ def compare(
             help="comma-separated: nfe,cfg,resolution,receptive_field,conditioning,dit_scaling"
         ),
     ] = None,
+    claims: Annotated[
+        str | None,
+        typer.Option(help="claims to test: comma-separated ids (C1,C6), all or none"),
+    ] = None,
     reuse: Annotated[
         list[str] | None, typer.Option(help="family=checkpoint: skip its training (repeatable)")
     ] = None,
@@ -51,6 +60,7 @@ def compare(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
 ) -> None:
     """Train the families on the same data and budget, measure them, and write the report."""
+    from trigen.claims.settings import parse_claim_ids
     from trigen.compare.run import run_compare
     from trigen.compare.settings import Study, compare_settings
     from trigen.config import FamilyName as Fam
@@ -82,6 +92,10 @@ def compare(
         fid_samples=fid_samples,
         studies=parse(studies, Study, "study"),
     )
+    if claims is not None:
+        settings = dataclasses.replace(
+            settings, claims=dataclasses.replace(settings.claims, run=parse_claim_ids(claims))
+        )
     dev = api.resolve_device(device)
     results = run_compare(
         settings,

@@ -13,12 +13,15 @@ import torch
 
 from trigen import api
 from trigen.atomic import atomic_write_text
+from trigen.claims.context import ClaimContext
+from trigen.claims.run import run_claims
 from trigen.compare import studies
 from trigen.compare.evaluators import Evaluators
 from trigen.compare.measure import measure_family
 from trigen.compare.settings import CompareSettings, Study
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
+from trigen.eval.hardware import host_info
 from trigen.report.grids import save_grid
 from trigen.report.plots import receptive_fields
 from trigen.report.render import RESULTS_FILE, render
@@ -139,6 +142,7 @@ def run_compare(
             "precision": s.precision,
             "device": str(device),
             "cpu": platform.processor() or platform.machine(),
+            "host": host_info().to_dict(),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "date": dt.datetime.now().isoformat(timespec="seconds"),
@@ -177,6 +181,30 @@ def run_compare(
             f"{record['nll']['bits_per_dim']:.3f} bits/dim ({record['nll']['kind']})"
         )
     _run_studies(s, out, runs, ev, test, device, results, log)
+    _write_results(out, results)
+    ctx = ClaimContext(
+        compare=s,
+        claims=s.claims,
+        runs=runs,
+        evaluators=ev,
+        train_data=train,
+        test_data=test,
+        out=out,
+        cache_dir=cache_dir,
+        device=device,
+        train=lambda cfg, run_dir: _train_or_reuse(cfg, run_dir, None, device, log),
+        config_for=lambda name, **changes: train_config(name, s, **changes),
+        log=log,
+    )
+    finished: dict[str, Any] = {}
+
+    def claim_done(result) -> None:  # results.json grows claim by claim: a crash loses one
+        finished[result.claim.id] = result.to_dict()
+        results["claims"] = list(finished.values())
+        _write_results(out, results)
+        log(f"[{result.claim.id}] {result.verdict.value}: {result.why}")
+
+    results["claims"] = [r.to_dict() for r in run_claims(ctx, claim_done)]
     _write_results(out, results)
     render(out)
     return results

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from trigen.claims.ledger import CLAIMS
+from trigen.claims.settings import ClaimSettings
 from trigen.config import FamilyName
 from trigen.errors import ConfigError
 
@@ -58,6 +60,8 @@ class CompareSettings:
     domain_seconds: float = 40.0
     ema_halflife_images: float = 2000.0  # short runs: average over the last few thousand images
     warmup_images: int = 1000
+    # the claims ledger: which claims to test and each experiment's budget
+    claims: ClaimSettings = field(default_factory=ClaimSettings)
 
     def __post_init__(self) -> None:
         if not self.families:
@@ -86,8 +90,9 @@ class CompareSettings:
 
 
 PRESETS: dict[str, CompareSettings] = {
-    # make demo: ≤ 15 minutes on 2 CPU cores, set-up included
-    "demo": CompareSettings(),
+    # make demo: ≤ 15 minutes on 2 CPU cores, set-up included; the claims that fit (C6, C7, C9,
+    # C10, C13) replace the NFE and resolution studies, which they extend
+    "demo": CompareSettings(studies=(Study.CFG, Study.RECEPTIVE_FIELD)),
     # an hour on 2 CPU cores: longer training, full FID sample size, every study
     "hour": CompareSettings(
         resolution=28,
@@ -105,6 +110,19 @@ PRESETS: dict[str, CompareSettings] = {
         conditioning_minutes=1.5,
         domain_seconds=90.0,
         ema_halflife_images=10000.0,
+        claims=ClaimSettings(run=tuple(CLAIMS), nfe_samples=200, variant_samples=200),
+    ),
+    # every claim of the ledger at the largest scale 2 CPU cores allow in well under 3 hours
+    "claims": CompareSettings(
+        minutes_per_family=3.0,
+        fid_samples=500,
+        reference_images=1000,
+        nll_images=300,
+        study_samples=200,
+        cfg_scales=(1.0, 1.5, 2.0, 3.0),
+        studies=(Study.CFG, Study.RECEPTIVE_FIELD),
+        domain_seconds=60.0,
+        claims=ClaimSettings(run=tuple(CLAIMS), nfe_samples=128, variant_samples=128),
     ),
     # seconds: a smoke test of the whole pipeline (tests and CI)
     "smoke": CompareSettings(
@@ -124,6 +142,32 @@ PRESETS: dict[str, CompareSettings] = {
         resolutions=(8,),
         domain_seconds=2.0,
         conditioning_minutes=0.05,
+        claims=ClaimSettings(
+            run=tuple(CLAIMS),
+            seeds=(0, 1),
+            bootstrap=20,
+            mirror_resolution=8,
+            mirror_minutes=0.01,
+            mirror_samples=20,
+            variant_minutes=0.01,
+            variant_samples=20,
+            scaling_images=64,
+            memory_resolutions=(8, 16),
+            ar_token_resolutions=(4, 6),
+            latency_nfes=(2, 4),
+            latency_batches=(1, 2),
+            quality_resolutions=(8, 12),
+            resolution_minutes=0.01,
+            resolution_samples=20,
+            nfe_targets=(2, 4),
+            nfe_samples=20,
+            vit_subsets=(16, 32),
+            vit_pretrain_steps=2,
+            vit_finetune_steps=2,
+            gpt2_pretrain_steps=2,
+            gpt2_finetune_steps=2,
+            pretraining_batch=8,
+        ),
     ),
 }
 

@@ -1,0 +1,48 @@
+"""What every claims experiment can use: the comparison's trained families, its measuring
+instruments, its data, and a way to train more runs under the same recipe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trigen.api import Loaded
+from trigen.claims.settings import ClaimSettings
+from trigen.compare.evaluators import Evaluators
+from trigen.compare.settings import CompareSettings
+from trigen.config import FamilyName, TrainConfig
+from trigen.data.datasets import ImageDataset
+
+Log = Callable[[str], None]
+TrainRun = Callable[[TrainConfig, Path], tuple[Loaded, dict[str, Any]]]
+"""Trains ``config`` into a run directory (or reuses it) → (loaded family, training summary)."""
+ConfigFor = Callable[..., TrainConfig]
+"""``config_for(family, **changes)``: the comparison's recipe for a family, with changes."""
+
+
+@dataclass
+class ClaimContext:
+    """The state a claims experiment reads; experiments return results, they mutate nothing."""
+
+    compare: CompareSettings
+    claims: ClaimSettings
+    runs: dict[FamilyName, Loaded]
+    evaluators: Evaluators
+    train_data: ImageDataset
+    test_data: ImageDataset
+    out: Path
+    cache_dir: Path | None
+    device: torch.device
+    train: TrainRun
+    config_for: ConfigFor
+    log: Log
+
+    def diffusion_runs(self) -> dict[FamilyName, Loaded]:
+        return {n: r for n, r in self.runs.items() if n in (FamilyName.UNET, FamilyName.DIT)}
+
+    def generator(self, seed: int | None = None) -> torch.Generator:
+        return torch.Generator(self.device).manual_seed(self.compare.seed if seed is None else seed)
