@@ -42,12 +42,28 @@ def test_compare_smoke_writes_a_complete_report(tmp_path, capsys):
     assert len(studies["nfe"]) == 2 * 2 * 2  # diffusion families × samplers × step counts
     assert {r["family"] for r in studies["cfg"]} == {"unet", "dit", "ar"}
     assert {r["family"] for r in studies["resolution"]} == {"unet", "dit", "ar"}
+    for row in studies["resolution"]:  # tensor allocations, not the allocator's cache
+        assert row["skipped"] or row["train_peak_mb"] > row["sample_peak_mb"] > 0
+    _check_claims(results["claims"])
     assert (out / "report" / "receptive_fields.png").exists()
     page = (out / "report" / "index.html").read_text()
     assert "Attention range" in page and page.count("<img") >= 3 + 4
     assert "| family |" in printed.out  # the summary table
     # a second run reuses the cached reference statistics and domain classifier
     assert any(p.suffix == ".npz" for p in cache.iterdir())
+
+
+def _check_claims(claims: list[dict]) -> None:
+    """Every claim of the ledger, in order, with a verdict; intervals hold their values."""
+    assert [c["id"] for c in claims] == [f"C{i}" for i in range(1, 14)]
+    for c in claims:
+        assert c["verdict"] in {"supported", "refuted", "inconclusive", "not_run"}, c["id"]
+        assert c["command"].startswith("trigen compare") and c["why"]
+        if c["verdict"] == "not_run":
+            continue
+        assert c["measured"], c["id"]
+        for m in c["measured"]:
+            assert m["low"] <= m["value"] <= m["high"] and m["n"] >= 1, (c["id"], m)
 
 
 def test_every_family_trains_with_the_comparison_settings():

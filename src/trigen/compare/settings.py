@@ -92,7 +92,12 @@ class CompareSettings:
 PRESETS: dict[str, CompareSettings] = {
     # make demo: ≤ 15 minutes on 2 CPU cores, set-up included; the claims that fit (C6, C7, C9,
     # C10, C13) replace the NFE and resolution studies, which they extend
-    "demo": CompareSettings(studies=(Study.CFG, Study.RECEPTIVE_FIELD)),
+    "demo": CompareSettings(
+        studies=(Study.CFG, Study.RECEPTIVE_FIELD),
+        claims=ClaimSettings(
+            memory_resolutions=(16, 32, 64, 128), nfe_targets=(5, 10, 20, 50, 250)
+        ),
+    ),
     # an hour on 2 CPU cores: longer training, full FID sample size, every study
     "hour": CompareSettings(
         resolution=28,
@@ -114,7 +119,7 @@ PRESETS: dict[str, CompareSettings] = {
     ),
     # every claim of the ledger at the largest scale 2 CPU cores allow in well under 3 hours
     "claims": CompareSettings(
-        minutes_per_family=3.0,
+        minutes_per_family=2.5,
         fid_samples=500,
         reference_images=1000,
         nll_images=300,
@@ -122,7 +127,15 @@ PRESETS: dict[str, CompareSettings] = {
         cfg_scales=(1.0, 1.5, 2.0, 3.0),
         studies=(Study.CFG, Study.RECEPTIVE_FIELD),
         domain_seconds=60.0,
-        claims=ClaimSettings(run=tuple(CLAIMS), nfe_samples=128, variant_samples=128),
+        claims=ClaimSettings(
+            run=tuple(CLAIMS),
+            mirror_minutes=1.25,
+            resolution_minutes=1.0,
+            memory_batch=1,
+            nfe_targets=(5, 10, 20, 50, 250),
+            nfe_samples=96,
+            variant_samples=128,
+        ),
     ),
     # seconds: a smoke test of the whole pipeline (tests and CI)
     "smoke": CompareSettings(
