@@ -436,7 +436,9 @@ def gpt2_init_experiment(
         export_gpt2(source.net, directory)
 
         def init(net: nn.Module) -> LoadReport:
-            return init_ar_from_gpt2(net, directory)
+            report = init_ar_from_gpt2(net, directory)
+            report.source = f"GPT-2 export of {AR_PRESET} pretrained on {pretrain_dataset}"
+            return report  # the temporary directory's name would mean nothing later
 
         runs, pairs, transfer = _compare(
             cfg, spec, train_set, lambda family: held_out_bits_per_dim(family, test), init,
