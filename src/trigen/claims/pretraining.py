@@ -81,6 +81,7 @@ class ArmRun:
     curve: tuple[tuple[int, float], ...]
     seconds: float  # wall time, held-out evaluations included
     stream_digest: str
+    batch_size: int  # the experiment's, or ``size`` when that is smaller
 
     @property
     def final(self) -> float:
@@ -96,6 +97,7 @@ class ArmRun:
             "final": self.final,
             "seconds": self.seconds,
             "stream_digest": self.stream_digest,
+            "batch_size": self.batch_size,
         }
 
 
@@ -276,12 +278,10 @@ def held_out_bits_per_dim(family: Family, test: Batch) -> float:
 def _check(subset_sizes: Sequence[int], seeds: Sequence[int], steps: int, batch: int) -> None:
     if not subset_sizes or not seeds:
         raise ConfigError("give at least one subset size and one seed")
-    if steps < 1 or batch < 1:
-        raise ConfigError(f"finetune_steps and batch_size must be ≥ 1, got {steps}, {batch}")
-    if min(subset_sizes) < batch:
+    if min(subset_sizes) < 1 or steps < 1 or batch < 1:
         raise ConfigError(
-            f"subset size {min(subset_sizes)} is smaller than a batch of {batch}: "
-            "lower batch_size or raise the subset sizes"
+            f"subset sizes, finetune_steps and batch_size must be ≥ 1, got "
+            f"{tuple(subset_sizes)}, {steps}, {batch}"
         )
 
 
@@ -304,6 +304,9 @@ def _compare(
     sizes = dict.fromkeys(min(n, len(train_set)) for n in subset_sizes)
     for size in sizes:
         data, finals = first(train_set, size), {}
+        batch = min(batch_size, size)  # a subset smaller than a batch trains on all of it
+        if batch < batch_size:
+            log(f"  n={size} is smaller than a batch of {batch_size}: batches of {batch}")
         for seed in seeds:
             for arm in Arm:
                 start = time.perf_counter()
@@ -313,9 +316,9 @@ def _compare(
                 if report is not None:
                     transfer = transfer or report.summary()
                 curve, digest = train(
-                    family, data, steps=steps, batch_size=batch_size, seed=seed, evaluate=evaluate
+                    family, data, steps=steps, batch_size=batch, seed=seed, evaluate=evaluate
                 )
-                run = ArmRun(size, seed, arm, curve, time.perf_counter() - start, digest)
+                run = ArmRun(size, seed, arm, curve, time.perf_counter() - start, digest, batch)
                 runs.append(run)
                 finals[seed, arm] = run.final
                 log(f"  n={size} seed {seed} {arm.value}: {run.final:.4f} ({run.seconds:.0f} s)")
