@@ -39,7 +39,9 @@ def memory_claim(ctx: ClaimContext) -> ClaimResult:
     if FamilyName.UNET not in ctx.runs or FamilyName.DIT not in ctx.runs:
         return ClaimResult.not_run(claim, "needs the U-Net and DiT families")
     channels, classes = _spec(ctx)
-    configs = {f.value: ctx.config_for(f) for f in (FamilyName.UNET, FamilyName.DIT)}
+    # the AR model rides along for the report's resolution table (capped at 64×64 tokens)
+    swept = [f for f in (FamilyName.UNET, FamilyName.DIT, FamilyName.AR) if f in ctx.runs]
+    configs = {f.value: ctx.config_for(f) for f in swept}
     points = resolution_sweep(
         configs,
         ctx.claims.memory_resolutions,

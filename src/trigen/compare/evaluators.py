@@ -12,12 +12,13 @@ import torch
 from trigen.atomic import atomic_write
 from trigen.data.datasets import ImageDataset
 from trigen.eval.domain import DomainClassifier
-from trigen.eval.fid import fid, kid
+from trigen.eval.fid import fid_with_interval, kid
 from trigen.eval.inception import InceptionFeatures
 from trigen.eval.precision_recall import precision_recall
 from trigen.eval.stats import FeatureStats
 
 MIN_DOMAIN_CLASSES = 2  # a classifier needs two classes to tell apart
+FID_RESAMPLES = 100  # bootstrap replicates behind every FID interval
 
 
 def _cached_features(
@@ -85,8 +86,11 @@ class Evaluators:
         feats = self.inception.features(images)
         k = kid(feats, self.inception_ref)
         pr = precision_recall(self.inception_ref, feats)
+        interval = fid_with_interval(feats, self.inception_ref_stats, resamples=FID_RESAMPLES)
         return {
-            "fid": fid(FeatureStats.from_features(feats), self.inception_ref_stats),
+            "fid": interval.value,
+            "fid_low": interval.low,  # basic bootstrap 95 % over the generated samples
+            "fid_high": interval.high,
             "fid_samples": len(images),
             "fid_reference_images": len(self.inception_ref),
             "kid_x1000": 1000 * k.mean,
@@ -99,10 +103,20 @@ class Evaluators:
     def domain_quality(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
         """Fast proxies from the domain classifier: domain FID, class accuracy, confidence."""
         if self.domain is None or self.domain_ref_stats is None:
-            return {"domain_fid": None, "cond_accuracy": None, "confidence": None}
-        stats = FeatureStats.from_features(self.domain.features(images))
+            return {
+                "domain_fid": None,
+                "domain_fid_low": None,
+                "domain_fid_high": None,
+                "cond_accuracy": None,
+                "confidence": None,
+            }
+        interval = fid_with_interval(
+            self.domain.features(images), self.domain_ref_stats, resamples=FID_RESAMPLES
+        )
         return {
-            "domain_fid": fid(stats, self.domain_ref_stats),
+            "domain_fid": interval.value,
+            "domain_fid_low": interval.low,
+            "domain_fid_high": interval.high,
             "cond_accuracy": self.domain.conditional_accuracy(images, labels),
             "confidence": self.domain.score(images),
         }

@@ -205,6 +205,9 @@ def run_compare(
         log(f"[{result.claim.id}] {result.verdict.value}: {result.why}")
 
     results["claims"] = [r.to_dict() for r in run_claims(ctx, claim_done)]
+    c6 = next(c for c in results["claims"] if c["id"] == "C6")
+    if "resolution" not in results["studies"] and c6["details"].get("points"):
+        results["studies"]["resolution"] = c6["details"]["points"]  # the table and figure
     _write_results(out, results)
     render(out)
     return results

@@ -141,7 +141,7 @@ def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]
         lambda f, r: (
             f"{fmt(_get(r, 'cost', 'flops_per_sample'))}FLOP/image, "
             f"{fmt(_get(r, 'sampling', 'latency_s_per_image'))} s/image, "
-            f"{fmt(_get(r, 'sampling', 'peak_memory_mb'))} MB peak"
+            f"{fmt(_get(r, 'sampling', 'peak_memory_mb'))} MB peak tensors per batch"
         ),
     )
     row("Pretraining", lambda f, r: PRETRAINING.get(f, ""))
@@ -161,7 +161,7 @@ METRIC_COLUMNS = [
     ("train img/s", ("train", "images_per_second")),
     ("images seen", ("train", "images_seen")),
     ("batch", ("train", "batch_size")),
-    ("FID", ("quality", "fid")),
+    ("FID [95 %]", ("quality", "fid")),
     ("FID samples", ("quality", "fid_samples")),
     ("KID ×1e3", ("quality", "kid_x1000")),
     ("precision", ("quality", "precision")),
@@ -171,8 +171,19 @@ METRIC_COLUMNS = [
     ("bits/dim", ("nll", "bits_per_dim")),
     ("NFE", ("sampling", "nfe")),
     ("s/image", ("sampling", "latency_s_per_image")),
-    ("peak MB", ("sampling", "peak_memory_mb")),
+    ("peak MB per batch", ("sampling", "peak_memory_mb")),
 ]
+
+
+def _with_interval(record: dict[str, Any], path: tuple[str, ...]) -> str:
+    """The value at ``path``, followed by its interval where the record keeps one
+    (``<key>_low`` / ``<key>_high`` beside it)."""
+    text = fmt(_get(record, *path))
+    low = _get(record, *path[:-1], f"{path[-1]}_low")
+    high = _get(record, *path[:-1], f"{path[-1]}_high")
+    if isinstance(low, int | float) and isinstance(high, int | float):
+        text += f" [{fmt(low)}, {fmt(high)}]"
+    return text
 
 
 def metric_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -181,7 +192,7 @@ def metric_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for fam, r in results["families"].items():
         cells = [FAMILY_TITLES.get(fam, fam)]
-        cells += [fmt(_get(r, *path)) for _, path in METRIC_COLUMNS[1:]]
+        cells += [_with_interval(r, path) for _, path in METRIC_COLUMNS[1:]]
         rows.append(cells)
     return header, rows
 
