@@ -108,3 +108,19 @@ def test_results_without_claims_or_host_render_as_before(tmp_path):
     page = page_path.read_text()
     assert "What the claims say" not in page and 'class="claims"' not in page
     assert page.index("</ul>") < page.index("<h2>The comparison table (measured)</h2>")
+
+
+def test_trigen_report_rerenders_from_results_json_and_refuses_other_dirs(tmp_path, capsys):
+    import json
+
+    from trigen.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({"meta": {}, "families": {}, "studies": {}}))
+    assert main(["report", str(run)]) == 0
+    assert (run / "report.md").exists() and (run / "report" / "index.html").exists()
+    assert main(["report", str(tmp_path / "nowhere")]) != 0
+    assert "results.json does not exist" in capsys.readouterr().err
+    (run / "results.json").write_text("[1, 2]")
+    assert main(["report", str(run)]) != 0

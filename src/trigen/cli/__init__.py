@@ -10,7 +10,7 @@ from trigen.cli.app import app, console, main
 from trigen.cli import train  # noqa: F401  (registers train)
 from trigen.cli import sample  # noqa: F401  (registers sample)
 from trigen.cli import data  # noqa: F401  (registers tokenize and eval)
-from trigen.cli import compare  # noqa: F401  (registers compare)
+from trigen.cli import compare  # noqa: F401  (registers compare and report)
 # isort: on
 
 __all__ = ["app", "console", "main"]

@@ -115,3 +115,20 @@ def _print_summary(results: dict) -> None:
     from trigen.report.table import markdown_table, metric_rows
 
     print(markdown_table(*metric_rows(results)))
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a compare output directory (has results.json)")],
+) -> None:
+    """Re-render report.md and report/index.html from RUN_DIR/results.json (no rerun)."""
+    from trigen.errors import DataError
+    from trigen.report.render import RESULTS_FILE, render
+
+    if not (run_dir / RESULTS_FILE).is_file():
+        raise DataError(f"{run_dir / RESULTS_FILE} does not exist: is {run_dir} a compare run?")
+    try:
+        md, page = render(run_dir)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:  # not our results.json
+        raise DataError(f"{run_dir / RESULTS_FILE} is not a trigen results file: {err}") from None
+    console.print(f"report: {md} and {page}")
