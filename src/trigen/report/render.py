@@ -75,10 +75,21 @@ def _study_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
             ["variant", "params", "domain_fid", "cond_accuracy", "final_loss"],
         ),
     ]
+
+    def cell(row: dict[str, Any], col: str) -> str:
+        text = fmt(row.get(col))
+        timing = row.get(col.removesuffix("_s")) if col.endswith("_step_s") else None
+        if isinstance(timing, dict) and timing.get("flagged"):
+            text += " ⚑"  # its repeats spread by more than 20 % even after re-measuring
+        return text
+
     for key, title, cols in spec:
         rows = studies.get(key) or []
         if rows:
-            tables.append((title, cols, [[fmt(r.get(c)) for c in cols] for r in rows]))
+            flagged = any("⚑" in cell(r, c) for r in rows for c in cols)
+            if flagged:
+                title += " (⚑: timing repeats spread > 20 % after re-measuring)"
+            tables.append((title, cols, [[cell(r, c) for c in cols] for r in rows]))
     return tables
 
 
