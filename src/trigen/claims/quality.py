@@ -3,6 +3,7 @@ speed at equal quality (C13)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -45,8 +46,6 @@ def likelihood_claim(ctx: ClaimContext) -> ClaimResult:
     for name, loaded in {FamilyName.AR: ar, **diffusion}.items():
         family = loaded.family
         if name in DIFFUSION:  # the ELBO's Monte-Carlo timesteps per image
-            import dataclasses
-
             family = dataclasses.replace(family, nll_num_t=ctx.compare.elbo_timesteps)
         result = evaluate_nll(
             family, ctx.test_data, max_images=n, generator=ctx.generator(ctx.compare.seed)
