@@ -10,7 +10,7 @@ import torch
 from trigen.build import DataSpec, build_family
 from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext
-from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate
+from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Series
 from trigen.claims.scaling import (
     ResolutionPoint,
     ar_latency_vs_tokens,
@@ -133,17 +133,13 @@ def _memory_series(points: list[ResolutionPoint]) -> list[dict]:
         ps = sorted((p for p in points if p.family == family), key=lambda p: p.resolution)
         for key, what in (("train_peak_mb", "training step"), ("sample_peak_mb", "sampling step")):
             series.append(
-                {
-                    "label": f"{family} {what}",
-                    "x": [p.resolution for p in ps],
-                    "y": [getattr(p, key) for p in ps],
-                    "low": None,
-                    "high": None,
-                    "xlabel": "resolution (px)",
-                    "ylabel": "peak tensor memory (MiB)",
-                    "logx": True,
-                    "logy": True,
-                }
+                Series(
+                    f"{family} {what}",
+                    [p.resolution for p in ps],
+                    [getattr(p, key) for p in ps],
+                    "resolution (px)",
+                    "peak tensor memory (MiB)",
+                ).to_dict()
             )
     return series
 
@@ -238,14 +234,12 @@ def serial_claim(ctx: ClaimContext) -> ClaimResult:
 
 
 def _latency_series(label: str, points, xlabel: str) -> dict:
-    return {
-        "label": label,
-        "x": [p.x for p in points],
-        "y": [p.timing.median_s for p in points],
-        "low": [p.timing.min_s for p in points],
-        "high": [p.timing.max_s for p in points],
-        "xlabel": xlabel,
-        "ylabel": "sampling time per call (s)",
-        "logx": True,
-        "logy": True,
-    }
+    return Series(
+        label,
+        [p.x for p in points],
+        [p.timing.median_s for p in points],
+        xlabel,
+        "sampling time per call (s)",
+        low=[p.timing.min_s for p in points],
+        high=[p.timing.max_s for p in points],
+    ).to_dict()

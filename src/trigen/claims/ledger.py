@@ -228,3 +228,31 @@ CLAIMS: dict[str, Claim] = {
     cid: Claim(cid, text, experiment, rule, CLAIMS_COMMAND.format(id=cid))
     for cid, text, experiment, rule in _CLAIMS
 }
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a claim's small plot: y against x, with an optional interval per point."""
+
+    label: str
+    x: list[float]
+    y: list[float]
+    xlabel: str
+    ylabel: str
+    low: list[float] | None = None
+    high: list[float] | None = None
+    logx: bool = True
+    logy: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "x": list(self.x),
+            "y": list(self.y),
+            "low": None if self.low is None else list(self.low),
+            "high": None if self.high is None else list(self.high),
+            "xlabel": self.xlabel,
+            "ylabel": self.ylabel,
+            "logx": self.logx,
+            "logy": self.logy,
+        }

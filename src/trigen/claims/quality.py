@@ -12,7 +12,7 @@ import torch
 
 from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext
-from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate
+from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Series
 from trigen.compare.measure import DIFFUSION, cycling_labels, generate, sample_spec
 from trigen.config import FamilyName
 from trigen.diffusion.samplers import Sampler, nfe, parse_sampler
@@ -192,28 +192,21 @@ def steps_claim(ctx: ClaimContext, points: list[NfePoint]) -> ClaimResult:
 
 
 def _nfe_series(points: list[NfePoint]) -> list[dict]:
-    series: dict[str, dict] = {}
+    lines: dict[str, list[dict]] = {}
     for p in sorted(points, key=lambda p: p.nfe):
-        d = p.to_dict()
-        s = series.setdefault(
-            f"{p.family} {p.sampler}",
-            {
-                "label": f"{p.family} {p.sampler}",
-                "x": [],
-                "y": [],
-                "low": [],
-                "high": [],
-                "xlabel": "NFE (network evaluations)",
-                "ylabel": "domain FID (lower is better)",
-                "logx": True,
-                "logy": True,
-            },
-        )
-        s["x"].append(p.nfe)
-        s["y"].append(p.fid)
-        s["low"].append(d["domain_fid_low"])
-        s["high"].append(d["domain_fid_high"])
-    return list(series.values())
+        lines.setdefault(f"{p.family} {p.sampler}", []).append(p.to_dict())
+    return [
+        Series(
+            label,
+            [d["nfe"] for d in ds],
+            [d["domain_fid"] for d in ds],
+            "NFE (network evaluations)",
+            "domain FID (lower is better)",
+            low=[d["domain_fid_low"] for d in ds],
+            high=[d["domain_fid_high"] for d in ds],
+        ).to_dict()
+        for label, ds in lines.items()
+    ]
 
 
 # --------------------------------------------------------------------------------------- C13

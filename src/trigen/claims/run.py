@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from trigen.claims import costs, quality, rules, training
 from trigen.claims.context import ClaimContext
-from trigen.claims.ledger import CLAIMS, ClaimResult
+from trigen.claims.ledger import CLAIMS, ClaimResult, Series
 
 
 def _pretraining_claim(ctx: ClaimContext, claim_id: str) -> ClaimResult:
@@ -43,18 +43,12 @@ def _pretraining_claim(ctx: ClaimContext, claim_id: str) -> ClaimResult:
         runs = [r for r in exp.runs if r.arm == arm and r.size == pairs[0].size]
         steps = [s for s, _ in runs[0].curve]
         mean = [sum(r.curve[i][1] for r in runs) / len(runs) for i in range(len(steps))]
+        label = f"{arm.value} ({pairs[0].size} images, mean of {len(runs)} seeds)"
+        ylabel = f"held-out {exp.metric}"
         series.append(
-            {
-                "label": f"{arm.value} ({pairs[0].size} images, mean of {len(runs)} seeds)",
-                "x": steps,
-                "y": mean,
-                "low": None,
-                "high": None,
-                "xlabel": "fine-tuning steps",
-                "ylabel": f"held-out {exp.metric}",
-                "logx": False,
-                "logy": False,
-            }
+            Series(
+                label, steps, mean, "fine-tuning steps", ylabel, logx=False, logy=False
+            ).to_dict()
         )
     return ClaimResult(
         CLAIMS[claim_id],

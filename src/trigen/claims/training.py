@@ -13,7 +13,7 @@ from trigen.api import Loaded
 from trigen.build import DataSpec, build_family
 from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext
-from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate
+from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Series
 from trigen.compare.measure import cycling_labels, forward_flops, generate, sample_spec
 from trigen.compare.studies import RF_BATCH, RF_TIMESTEP, variant_configs
 from trigen.config import FamilyName
@@ -251,17 +251,9 @@ def scaling_claim(ctx: ClaimContext) -> ClaimResult:
     )
     decision = rules.c5_scaling(slope)
     series = [
-        {
-            "label": "DiT sizes",
-            "x": gflops,
-            "y": fids,
-            "low": None,
-            "high": None,
-            "xlabel": "GFLOPs per forward",
-            "ylabel": "domain FID (lower is better)",
-            "logx": True,
-            "logy": True,
-        }
+        Series(
+            "DiT sizes", gflops, fids, "GFLOPs per forward", "domain FID (lower is better)"
+        ).to_dict()
     ]
     return ClaimResult(
         CLAIMS["C5"],
@@ -378,16 +370,15 @@ def _accuracy_series(correct: dict[int, dict[str, np.ndarray]]) -> list[dict]:
     for family in next(iter(correct.values())):
         ests = [_accuracy(correct[r][family], family) for r in sorted(correct)]
         series.append(
-            {
-                "label": family,
-                "x": sorted(correct),
-                "y": [e.value for e in ests],
-                "low": [e.low for e in ests],
-                "high": [e.high for e in ests],
-                "xlabel": "resolution (px)",
-                "ylabel": "class accuracy of samples",
-                "logx": True,
-                "logy": False,
-            }
+            Series(
+                family,
+                sorted(correct),
+                [e.value for e in ests],
+                "resolution (px)",
+                "class accuracy of samples",
+                low=[e.low for e in ests],
+                high=[e.high for e in ests],
+                logy=False,
+            ).to_dict()
         )
     return series
