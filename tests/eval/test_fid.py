@@ -113,3 +113,13 @@ def test_fid_interval_narrows_with_more_samples():
     few = fid_with_interval(rng.normal(0.5, 1, size=(40, 8)), ref, resamples=100)
     many = fid_with_interval(rng.normal(0.5, 1, size=(1000, 8)), ref, resamples=100)
     assert many.high - many.low < (few.high - few.low) / 2
+
+
+def test_centred_interval_keeps_the_spread_and_drops_the_bootstrap_bias():
+    from trigen.eval.fid import centred_interval
+
+    reps = np.random.default_rng(0).normal(30.0, 2.0, 5000)  # biased 10 above the plug-in 20
+    low, high = centred_interval(20.0, reps)
+    assert low < 20.0 < high
+    assert high - low == pytest.approx(2 * 1.96 * 2.0, rel=0.05)
+    assert centred_interval(1.0, reps)[0] == 0.0  # clipped at 0

@@ -17,7 +17,7 @@ from trigen.compare.measure import DIFFUSION, cycling_labels, generate, sample_s
 from trigen.config import FamilyName
 from trigen.diffusion.samplers import Sampler, nfe, parse_sampler
 from trigen.eval.cost import measure_latency
-from trigen.eval.fid import fid_replicates
+from trigen.eval.fid import centred_interval, fid_replicates
 from trigen.eval.likelihood import bits_per_dim, evaluate_nll
 
 WITHIN = 0.10  # C10: "within 10 % of the NFE-250 quality"
@@ -92,7 +92,7 @@ class NfePoint:
     replicates: np.ndarray  # bootstrap replicates of the domain FID
 
     def to_dict(self) -> dict:
-        low, high = np.percentile(self.replicates, [2.5, 97.5])
+        low, high = centred_interval(self.fid, self.replicates)
         return {
             "family": self.family,
             "sampler": self.sampler,
@@ -100,8 +100,8 @@ class NfePoint:
             "nfe": self.nfe,
             "seconds_per_image": self.seconds_per_image,
             "domain_fid": self.fid,
-            "domain_fid_low": max(2 * self.fid - float(high), 0.0),  # basic bootstrap
-            "domain_fid_high": 2 * self.fid - float(low),
+            "domain_fid_low": low,
+            "domain_fid_high": high,
         }
 
 

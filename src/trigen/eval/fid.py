@@ -183,18 +183,28 @@ def fid_with_interval(
     level: float = 0.95,
     seed: int = 0,
 ) -> FidInterval:
-    """FID of ``features`` (N, D) vs ``reference`` and its basic bootstrap interval.
+    """FID of ``features`` (N, D) vs ``reference`` and its bootstrap interval.
 
     Each replicate draws N generated rows with replacement and recomputes the exact FID (the
-    same formula as :func:`frechet_distance`, via a Gram matrix when N ≤ D). A resample holds
-    repeated rows, so its FID is biased upwards by about the same amount as the sample's own
-    FID is above the population's: the basic (pivotal) interval [2F − q_hi, 2F − q_lo] uses the
-    replicates' spread around F rather than their position, which cancels that shift (a
-    percentile interval would sit almost wholly above F). The lower end is clipped at 0.
+    same formula as :func:`frechet_distance`, via a Gram matrix when N ≤ D). See
+    :func:`centred_interval` for how the replicates become an interval.
     """
     feats = np.asarray(features, dtype=np.float64)
     point, reps = fid_replicates(feats, reference, resamples=resamples, seed=seed)
+    low, high = centred_interval(point, reps, level)
+    return FidInterval(point, low, high, len(feats), resamples)
+
+
+def centred_interval(point: float, replicates: np.ndarray, level: float = 0.95):
+    """The ``level`` interval of FID bootstrap replicates, moved to centre on ``point``.
+
+    A resample repeats rows, which shrinks its covariance's rank and raises its FID: the
+    replicates sit above the plug-in value by a bias about as large as their spread, so a plain
+    percentile interval would lie almost wholly above it, and the basic interval
+    [2F − q_hi, 2F − q_lo] would end at F. Shifting the replicates by F − median keeps their
+    spread (the sampling noise of N images) and drops the shift; the low end is clipped at 0.
+    """
+    reps = np.asarray(replicates, dtype=np.float64)
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(reps, [tail, 100 - tail])
-    basic_low, basic_high = max(2 * point - float(high), 0.0), 2 * point - float(low)
-    return FidInterval(point, min(basic_low, point), max(basic_high, point), len(feats), resamples)
+    low, mid, high = np.percentile(reps, [tail, 50, 100 - tail])
+    return max(point + float(low - mid), 0.0), point + float(high - mid)
