@@ -95,7 +95,7 @@ PRESETS: dict[str, CompareSettings] = {
     "demo": CompareSettings(
         studies=(Study.CFG, Study.RECEPTIVE_FIELD),
         claims=ClaimSettings(
-            memory_resolutions=(16, 32, 64, 128), nfe_targets=(5, 10, 20, 50, 250)
+            memory_resolutions=(16, 32, 64, 128), memory_batch=1, nfe_targets=(5, 10, 20, 250)
         ),
     ),
     # an hour on 2 CPU cores: longer training, full FID sample size, every study
