@@ -111,5 +111,5 @@ def run_claims(ctx: ClaimContext, done: Callable[[ClaimResult], None] = lambda r
         if claim_id in results and cs.runs(claim_id):
             ordered.append(results[claim_id])
         else:
-            ordered.append(ClaimResult.not_run(claim, f"not in this preset: run `{claim.command}`"))
+            ordered.append(ClaimResult.not_run(claim, "not in this preset"))
     return ordered
