@@ -46,6 +46,7 @@ def test_compare_smoke_writes_a_complete_report(tmp_path, capsys):
         assert row["skipped"] or row["train_peak_mb"] > row["sample_peak_mb"] > 0
     _check_claims(results["claims"])
     assert (out / "report" / "receptive_fields.png").exists()
+    assert all(r["radius_90_px"] >= r["radius_50_px"] >= 0 for r in studies["receptive_field"])
     page = (out / "report" / "index.html").read_text()
     assert "Attention range" in page and page.count("<img") >= 3 + 4
     assert "| family |" in printed.out  # the summary table

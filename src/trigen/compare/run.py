@@ -245,6 +245,7 @@ def _run_studies(
         maps = studies.receptive_field_maps(runs, test)
         if receptive_fields(maps, out / "report" / "receptive_fields.png") is not None:
             st["receptive_field_png"] = "receptive_fields.png"
+        st["receptive_field"] = studies.receptive_field_radii(maps)
     for study, key in ((Study.CONDITIONING, "conditioning"), (Study.DIT_SCALING, "dit_scaling")):
         if study not in s.studies:
             continue

@@ -17,7 +17,7 @@ from trigen.compare.settings import CompareSettings
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
 from trigen.eval.cost import count_parameters
-from trigen.eval.receptive_field import ar_receptive_field, receptive_field
+from trigen.eval.receptive_field import ar_receptive_field, erf_radius, receptive_field
 
 RF_TIMESTEP = 500.0  # the diffusion timestep at which receptive fields are probed (mid-schedule)
 RF_BATCH = 8
@@ -115,6 +115,19 @@ def receptive_field_maps(
         elif name is FamilyName.PIXELCNN:
             maps[name.value] = receptive_field(lambda x, n=net, y=labels: n(x, y), images)
     return maps
+
+
+def receptive_field_radii(maps: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """A number for each map: the radius (px) holding 50 % and 90 % of the gradient mass."""
+    return [
+        {
+            "family": name,
+            "radius_50_px": erf_radius(field, mass=0.5),
+            "radius_90_px": erf_radius(field, mass=0.9),
+            "grid": "×".join(map(str, field.shape)),
+        }
+        for name, field in maps.items()
+    ]
 
 
 def variant_configs(base: TrainConfig, study: str) -> list[tuple[str, TrainConfig]]:

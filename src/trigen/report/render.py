@@ -70,6 +70,11 @@ def _study_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
         ),
         ("cfg", "Guidance sweep", ["family", "scale", "domain_fid", "cond_accuracy"]),
         (
+            "receptive_field",
+            "Effective receptive field of the centre output: radius holding 50 % / 90 % of |∂ out / ∂ in|",
+            ["family", "radius_50_px", "radius_90_px", "grid"],
+        ),
+        (
             "conditioning",
             "DiT condition injection at equal budget",
             ["variant", "params", "domain_fid", "cond_accuracy", "final_loss"],
