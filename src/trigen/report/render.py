@@ -71,7 +71,7 @@ def _study_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
         ("cfg", "Guidance sweep", ["family", "scale", "domain_fid", "cond_accuracy"]),
         (
             "receptive_field",
-            "Effective receptive field of the centre output: radius holding 50 % / 90 % of |∂ out / ∂ in|",
+            "Effective receptive field: radius (px) holding 50 % / 90 % of |∂ out(centre) / ∂ in|",
             ["family", "radius_50_px", "radius_90_px", "grid"],
         ),
         (
