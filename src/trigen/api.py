@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +19,21 @@ from trigen.config import FamilyName, TrainConfig
 from trigen.errors import CheckpointError, ConfigError, TrigenError
 from trigen.families.base import Family, SampleSpec
 from trigen.train import checkpoint as ckpt_io
+from trigen.train.budget import BudgetSpent
 from trigen.train.distributed import SINGLE, DistContext
 from trigen.train.lock import RunLock
 from trigen.train.loop import Trainer, TrainResult
+from trigen.train.tensorboard import (
+    TENSORBOARD_DIR,
+    Logger,
+    TensorBoardLog,
+    require_tensorboard,
+)
 
 # The largest seed every generator accepts: torch seeds are signed 64-bit and the trainer's loss
 # generator uses seed + 1.
 MAX_SEED = 2**63 - 2
+GRID_ROW = 8  # images per row of the sample grids (one row per class)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -63,8 +71,14 @@ def train(
     on_warning: Callable[[str], None] | None = None,
     init: Callable[[torch.nn.Module], None] | None = None,
     dist: DistContext = SINGLE,
+    on_progress: Callable[[BudgetSpent], None] | None = None,
+    loggers: Collection[Logger] = (Logger.JSONL,),
 ) -> TrainResult:
     """Train ``cfg`` into run directory ``out`` (checkpoints, metrics.jsonl, config.json).
+
+    ``on_progress`` (rank 0) gets the budget spent after every step. ``loggers`` with
+    :attr:`Logger.TENSORBOARD` also writes TensorBoard events to ``out/tensorboard``: the
+    logged scalars, and an EMA sample grid at each checkpoint.
 
     ``dist`` is this process's place in a data-parallel job (from torchrun); every rank calls
     ``train`` with the same arguments. ``cfg.batch_size`` is the global batch, split evenly
@@ -83,10 +97,13 @@ def train(
     dist = dist.on(dev)
     if dist.distributed and cfg.family is FamilyName.VQVAE:
         raise ConfigError("the vqvae tokenizer trains on one process; launch it without torchrun")
+    if Logger.TENSORBOARD in loggers:
+        require_tensorboard()  # before any work: a missing package is a one-line error
     try:
         # One lock per run directory: rank 0 holds it for the whole job.
         with RunLock(out) if dist.is_main else nullcontext(), dist.session(dev):
-            return _train_locked(cfg, out, dev, resume, should_stop, on_log, on_warning, init, dist)
+            hooks = _Hooks(should_stop, on_log, on_warning, on_progress, frozenset(loggers))
+            return _train_locked(cfg, out, dev, resume, hooks, init, dist)
     except OSError as err:
         if err.errno in ckpt_io.DISK_FULL:
             raise ckpt_io.disk_full_error(err, f"the run directory {out}") from None
@@ -98,23 +115,33 @@ def train(
         raise
 
 
+@dataclass(frozen=True)
+class _Hooks:
+    """The callbacks and log sinks of one :func:`train` call."""
+
+    should_stop: Callable[[], bool]
+    on_log: Callable[[dict[str, float]], None] | None
+    on_warning: Callable[[str], None] | None
+    on_progress: Callable[[BudgetSpent], None] | None
+    loggers: frozenset[Logger]
+
+
 def _train_locked(
     cfg: TrainConfig,
     out: Path,
     dev: torch.device,
     resume: bool,
-    should_stop: Callable[[], bool],
-    on_log: Callable[[dict[str, float]], None] | None,
-    on_warning: Callable[[str], None] | None,
+    hooks: _Hooks,
     init: Callable[[torch.nn.Module], None] | None = None,
     dist: DistContext = SINGLE,
 ) -> TrainResult:
     """:func:`train` once this process holds the run directory's lock."""
     from trigen.data.loader import BatchLoader
 
+    on_warning = hooks.on_warning
     # Every file trigen writes for the run lies under these; a link planted in the run
     # directory must not send checkpoints elsewhere.
-    for name in ("checkpoints", "config.json", "metrics.jsonl"):
+    for name in ("checkpoints", "config.json", "metrics.jsonl", TENSORBOARD_DIR):
         ckpt_io.check_inside(out / name, out)
     if dist.is_main:
         for note in ckpt_io.clean_temporaries(out / "checkpoints"):
@@ -155,12 +182,57 @@ def _train_locked(
         trainer.resume_latest(warn=on_warning if dist.is_main else None)
     if dist.is_main:
         _write_json(out / "config.json", {"config": cfg.to_dict(), "data": spec.to_dict()})
-    result = trainer.run(should_stop=should_stop, on_log=on_log)
+    tb = None
+    if Logger.TENSORBOARD in hooks.loggers and dist.is_main:
+        tb = TensorBoardLog(out / TENSORBOARD_DIR, purge_from=trainer.images_seen + 1)
+    try:
+        result = trainer.run(
+            should_stop=hooks.should_stop,
+            on_log=_logging_to(tb, hooks.on_log),
+            on_progress=hooks.on_progress,
+            on_checkpoint=None if tb is None else _grid_to(tb, cfg, dev, on_warning),
+        )
+    finally:
+        if tb is not None:
+            tb.close()
     if cfg.family is FamilyName.KLVAE and dist.is_main and result.checkpoint is not None:
         from trigen.build import load_autoencoder
 
         load_autoencoder(result.checkpoint, dev)  # computes and stores its latent scale factor
     return result
+
+
+def _logging_to(tb: TensorBoardLog | None, on_log):
+    """``on_log`` that also writes each record to ``tb``."""
+    if tb is None:
+        return on_log
+
+    def log(record: dict[str, float]) -> None:
+        tb.scalars(record)
+        if on_log is not None:
+            on_log(record)
+
+    return log
+
+
+def _grid_to(tb: TensorBoardLog, cfg: TrainConfig, dev: torch.device, on_warning):
+    """``on_checkpoint`` writing the EMA sample grid of each checkpoint to ``tb`` (the grid of
+    ``trigen train``'s samples.png: a row of 8 per class, seed 0)."""
+    if cfg.family is FamilyName.VQVAE:  # a tokenizer draws no samples
+        return None
+
+    def on_checkpoint(path: Path, images_seen: int) -> None:
+        from trigen.report.grids import make_grid
+        from trigen.sampling import sample_sharded
+
+        loaded = load(path, device=dev, on_warning=on_warning)
+        classes = loaded.data.num_classes
+        n = GRID_ROW if classes else GRID_ROW * GRID_ROW
+        labels = parse_labels("all" if classes else None, classes, n)
+        images = sample_sharded(loaded.family, labels, SampleSpec(), seed=0)
+        tb.grid(make_grid(images, nrow=GRID_ROW), images_seen)
+
+    return on_checkpoint
 
 
 def _with_autoencoder_channels(cfg: TrainConfig, dataset, spec: DataSpec):

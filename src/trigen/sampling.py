@@ -9,6 +9,8 @@ produce exactly the images one process produces, and one process produces what
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.distributed as torch_dist
@@ -61,10 +63,14 @@ def sample_chunks(
     batch_size: int,
     rank: int = 0,
     world_size: int = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[int, Tensor]:
     """Rank ``rank``'s chunks: ``{k: uint8 (n_k, H, W, C)}`` for every k ≡ rank (mod world_size),
     chunk k being the images of ``labels[k·batch_size : (k+1)·batch_size]``, on the family's
-    device."""
+    device.
+
+    ``progress(done, total)`` follows each chunk with the images all ranks have drawn by then
+    (the ranks go in step: when this rank ends chunk k, the others end theirs of that round)."""
     if batch_size <= 0:
         raise ConfigError(f"batch_size must be positive, got {batch_size}")
     device = next(family.net.parameters()).device
@@ -74,6 +80,9 @@ def sample_chunks(
             continue
         generator = torch.Generator(device).manual_seed(chunk_seed(seed, index))
         out[index] = to_uint8(family.sample(chunk.to(device), spec, generator))
+        if progress is not None:
+            round_end = index - rank + world_size  # chunks of every rank, this round included
+            progress(min(round_end * batch_size, len(labels)), len(labels))
     return out
 
 
@@ -85,8 +94,10 @@ def sample_sharded(
     seed: int = 0,
     batch_size: int = 256,
     dist: DistContext = SINGLE,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray | None:
     """One image per label, the chunks shared out over ``dist``'s ranks; every rank calls it.
+    Rank 0 alone calls ``progress(images done, total)`` (:func:`sample_chunks`).
 
     Returns uint8 (N, H, W, C) on rank 0 and None on the others. Under several ranks the
     process group must be joined (``dist.session``); the images are identical for any number
@@ -100,6 +111,7 @@ def sample_sharded(
         batch_size=batch_size,
         rank=dist.rank,
         world_size=dist.world_size,
+        progress=progress if dist.is_main else None,
     )
     if not dist.distributed:
         return torch.cat([own[k] for k in sorted(own)]).cpu().numpy()

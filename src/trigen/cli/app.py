@@ -1,4 +1,4 @@
-"""The typer app, the stderr console, the stop flag and the entry point ``main``.
+"""The typer app, the stderr console and its progress reporter, the stop flag and ``main``.
 
 The command modules (train, sample, data, compare) register on :data:`app` when
 :mod:`trigen.cli` imports them.
@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
+from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from trigen.errors import TrigenError
+from trigen.progress import LiveReporter, PlainReporter, Reporter, SilentReporter
 
 app = typer.Typer(
     help="trigen: train, sample and compare U-Net diffusion, DiT and autoregressive generators.",
@@ -21,6 +24,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+Quiet = Annotated[bool, typer.Option("--quiet", help="no progress bar or progress lines")]
+
+
+def reporter(quiet: bool) -> Reporter:
+    """How progress shows: a live bar when stderr is a terminal, a line per tenth otherwise
+    (logs, CI, pipes), nothing with ``--quiet``."""
+    if quiet:
+        return SilentReporter()
+    if console.is_terminal:
+        return LiveReporter(console)
+    return PlainReporter(lambda line: console.print(line, markup=False))
 
 
 def warn(message: str) -> None:
@@ -57,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv, standalone_mode=False)
     except TrigenError as err:
         if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike: say it once
-            console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+            # escaped: a message may hold brackets, e.g. pip install 'trigen[tb]'
+            console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted")

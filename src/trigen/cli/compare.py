@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from trigen import api
-from trigen.cli.app import app, console
+from trigen.cli.app import Quiet, app, console, reporter
 
 
 @app.command()
@@ -58,6 +58,7 @@ def compare(
         Path, typer.Option(help="reference statistics and classifier cache")
     ] = Path("runs/cache"),
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    quiet: Quiet = False,
 ) -> None:
     """Train the families on the same data and budget, measure them, and write the report."""
     from trigen.claims.settings import parse_claim_ids
@@ -97,15 +98,17 @@ def compare(
             settings, claims=dataclasses.replace(settings.claims, run=parse_claim_ids(claims))
         )
     dev = api.resolve_device(device)
-    results = run_compare(
-        settings,
-        out,
-        cache_dir=cache_dir,
-        device=dev,
-        reuse=reused,
-        log=lambda m: console.print(m, markup=False),
-        command=" ".join(sys.argv),
-    )
+    with reporter(quiet).task("compare", "stages") as advance:
+        results = run_compare(
+            settings,
+            out,
+            cache_dir=cache_dir,
+            device=dev,
+            reuse=reused,
+            log=lambda m: console.print(m, markup=False),
+            command=" ".join(sys.argv),
+            progress=advance,
+        )
     _print_summary(results)
     console.print(f"report: {out / 'report.md'} and {out / 'report' / 'index.html'}")
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from trigen import api
-from trigen.cli.app import app, console, warn
+from trigen.cli.app import Quiet, app, console, reporter, warn
 
 
 @app.command()
@@ -52,6 +52,7 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="seed of Monte-Carlo estimates (diffusion ELBO)")] = 0,
     ema: Annotated[bool, typer.Option(help="use the EMA weights")] = True,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    quiet: Quiet = False,
 ) -> None:
     """Negative log-likelihood of a split: exact bits/dim (AR), ELBO bound (diffusion)."""
     import torch
@@ -65,7 +66,15 @@ def evaluate(
     data = load_dataset(cfg.dataset, split, root=cfg.data_root, resolution=h)
     family = loaded.family
     gen = torch.Generator(next(family.net.parameters()).device).manual_seed(seed)
-    result = evaluate_nll(family, data, batch_size=batch_size, max_images=max_images, generator=gen)
+    with reporter(quiet).task("eval", "images") as advance:
+        result = evaluate_nll(
+            family,
+            data,
+            batch_size=batch_size,
+            max_images=max_images,
+            generator=gen,
+            progress=advance,
+        )
     kind = getattr(family, "nll_is_pixel_exact", None)
     if kind is False:
         print(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from trigen import api
-from trigen.cli.app import app, console, warn
+from trigen.cli.app import Quiet, app, console, reporter, warn
 from trigen.cli.shared import dist_from_launcher, write_samples
 from trigen.diffusion.samplers import parse_sampler
 from trigen.diffusion.schedules import KARRAS_RHO, parse_spacing
@@ -70,6 +70,7 @@ def sample(
             help="diffusion: compile the network first (pays from a few thousand images on)",
         ),
     ] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Sample a grid of images from a trained checkpoint or an official DiT checkpoint.
 
@@ -98,7 +99,8 @@ def sample(
         else:
             name = type(loaded.family).__name__
             warn(f"--compile: {name} samples uncompiled (its steps change shape)")
-    with dist.on(dev).session(dev):
+    progress = reporter(quiet or not dist.is_main)
+    with dist.on(dev).session(dev), progress.task("sample", "images") as advance:
         write_samples(
             loaded,
             spec,
@@ -109,6 +111,7 @@ def sample(
             images_dir=images_dir,
             batch_size=batch_size,
             dist=dist,
+            progress=advance,
         )
 
 

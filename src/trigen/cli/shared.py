@@ -38,16 +38,23 @@ def write_samples(
     images_dir: Path | None = None,
     batch_size: int = 256,
     dist=None,
+    progress=None,
 ) -> None:
     """Sample and write the grid; under torchrun (``dist``) every rank samples its share of
-    the chunks and rank 0 alone writes."""
+    the chunks and rank 0 alone writes. ``progress(done, total)``: images drawn so far."""
     from trigen.report.grids import save_each, save_grid
     from trigen.sampling import sample_sharded
     from trigen.train.distributed import SINGLE
 
     label_tensor = api.parse_labels(labels, loaded.data.num_classes, n)
     images = sample_sharded(
-        loaded.family, label_tensor, spec, seed=seed, batch_size=batch_size, dist=dist or SINGLE
+        loaded.family,
+        label_tensor,
+        spec,
+        seed=seed,
+        batch_size=batch_size,
+        dist=dist or SINGLE,
+        progress=progress,
     )
     if images is None:  # not rank 0
         return

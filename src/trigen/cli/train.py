@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 from trigen import api
-from trigen.cli.app import StopFlag, app, console, warn
+from trigen.cli.app import Quiet, StopFlag, app, console, reporter, warn
 from trigen.cli.shared import dist_from_launcher, write_samples
 from trigen.config import FamilyName, Precision, load_config
 from trigen.families.base import SampleSpec
+from trigen.train.budget import budget_spent
+from trigen.train.tensorboard import parse_loggers
 
 
 @app.command()
@@ -56,6 +58,14 @@ def train(
     sample_grid: Annotated[
         bool, typer.Option(help="write samples.png (EMA, one row per class) at the end")
     ] = True,
+    logger: Annotated[
+        str,
+        typer.Option(
+            help="jsonl | tensorboard | jsonl,tensorboard: tensorboard adds event files "
+            "(scalars, EMA sample grids) in <out>/tensorboard; metrics.jsonl is always written"
+        ),
+    ] = "jsonl",
+    quiet: Quiet = False,
 ) -> None:
     """Train a generator; checkpoints, metrics.jsonl and a sample grid go to the run directory."""
     cfg = load_config(
@@ -74,6 +84,7 @@ def train(
         precision=precision,
         seed=seed,
     )
+    loggers = parse_loggers(logger)
     run_dir = out or Path("runs") / f"{cfg.family.value}-{cfg.dataset}"
     dist = dist_from_launcher()
     stop = StopFlag()
@@ -92,17 +103,21 @@ def train(
         )
 
     init = _initialiser(init_vit, init_gpt2)
-    result = api.train(
-        cfg,
-        run_dir,
-        init=init,
-        device=device,
-        resume=resume,
-        should_stop=stop,
-        on_log=on_log,
-        on_warning=warn,
-        dist=dist,
-    )
+    progress = reporter(quiet or not dist.is_main)
+    with progress.task("train", budget_spent(cfg, 0, 0, 0.0).unit.value) as advance:
+        result = api.train(
+            cfg,
+            run_dir,
+            init=init,
+            device=device,
+            resume=resume,
+            should_stop=stop,
+            on_log=on_log,
+            on_warning=warn,
+            dist=dist,
+            on_progress=lambda spent: advance(spent.done, spent.total, spent.unit.value),
+            loggers=loggers,
+        )
     if not dist.is_main:  # rank 0 reports and samples for the whole job
         return
     console.print(
@@ -112,7 +127,16 @@ def train(
     )
     if sample_grid and not stop.requested and cfg.family is not FamilyName.VQVAE:
         loaded = api.load(run_dir, device=device, on_warning=warn)
-        write_samples(loaded, SampleSpec(), labels="all", n=8, out=run_dir / "samples.png", seed=0)
+        with progress.task("samples.png", "images") as advance:
+            write_samples(
+                loaded,
+                SampleSpec(),
+                labels="all",
+                n=8,
+                out=run_dir / "samples.png",
+                seed=0,
+                progress=advance,
+            )
 
 
 def _initialiser(vit: Path | None, gpt2: Path | None):

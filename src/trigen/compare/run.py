@@ -82,10 +82,22 @@ def _loss_curve(run_dir: Path) -> list[list[float]]:
 
 
 def _train_or_reuse(
-    cfg: TrainConfig, run_dir: Path, reuse: Path | None, device: torch.device, log: Log
+    cfg: TrainConfig,
+    run_dir: Path,
+    reuse: Path | None,
+    device: torch.device,
+    log: Log,
+    on_fraction: Callable[[float], None] | None = None,
 ) -> tuple[api.Loaded, dict[str, Any]]:
     if reuse is None:
-        result = api.train(cfg, run_dir, device=device, on_log=lambda r: None, on_warning=log)
+        result = api.train(
+            cfg,
+            run_dir,
+            device=device,
+            on_log=lambda r: None,
+            on_warning=log,
+            on_progress=None if on_fraction is None else lambda b: on_fraction(b.fraction),
+        )
         summary = {
             "images_seen": result.images_seen,
             "seconds": result.seconds,
@@ -117,10 +129,15 @@ def run_compare(
     reuse: dict[str, Path] | None = None,
     log: Log = lambda _: None,
     command: str = "",
+    progress: Callable[[float, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Train (or reuse), measure and report every family of ``s``; returns the results dict."""
+    """Train (or reuse), measure and report every family of ``s``; returns the results dict.
+
+    ``progress(done, total)`` counts stages: each family's training (advancing with its
+    budget) and measurement, each study, each claim asked for, and the report."""
     out = Path(out)
     reuse = reuse or {}
+    stages = _Stages(2 * len(s.families) + len(s.studies) + len(s.claims.run) + 1, progress)
     train = load_dataset(s.dataset, "train", root=s.data_root, resolution=s.resolution)
     test = load_dataset(s.dataset, "test", root=s.data_root, resolution=s.resolution)
     out.mkdir(parents=True, exist_ok=True)  # after the data loads: a bad dataset leaves no trace
@@ -165,8 +182,9 @@ def run_compare(
             else f"[{name.value}] reusing {reuse[name.value]}"
         )
         loaded, summary = _train_or_reuse(
-            train_config(name, s), out / name.value, reuse.get(name.value), device, log
+            train_config(name, s), out / name.value, reuse.get(name.value), device, log, stages.at
         )
+        stages.advance()
         runs[name] = loaded
         log(f"[{name.value}] sampling {s.fid_samples} images and measuring")
         record, grid = measure_family(name, loaded, summary, test, ev, s)
@@ -180,7 +198,9 @@ def run_compare(
             f"{_num(q['domain_fid'], '.2f')}, class acc {_num(q['cond_accuracy'], '.3f')}, "
             f"{record['nll']['bits_per_dim']:.3f} bits/dim ({record['nll']['kind']})"
         )
+        stages.advance()
     _run_studies(s, out, runs, ev, test, device, results, log)
+    stages.advance(len(s.studies))
     _write_results(out, results)
     ctx = ClaimContext(
         compare=s,
@@ -203,6 +223,8 @@ def run_compare(
         results["claims"] = list(finished.values())
         _write_results(out, results)
         log(f"[{result.claim.id}] {result.verdict.value}: {result.why}")
+        if result.claim.id in s.claims.run:
+            stages.advance()
 
     results["claims"] = [r.to_dict() for r in run_claims(ctx, claim_done)]
     c6 = next(c for c in results["claims"] if c["id"] == "C6")
@@ -210,7 +232,27 @@ def run_compare(
         results["studies"]["resolution"] = c6["details"]["points"]  # the table and figure
     _write_results(out, results)
     render(out)
+    stages.finish()
     return results
+
+
+class _Stages:
+    """``progress(done, total)`` over the stages of a comparison."""
+
+    def __init__(self, total: int, progress: Callable[[float, float], None] | None) -> None:
+        self.total, self.done, self.progress = total, 0, progress
+
+    def at(self, fraction: float) -> None:
+        """The current stage is ``fraction`` done."""
+        if self.progress is not None:
+            self.progress(self.done + min(fraction, 1.0), self.total)
+
+    def advance(self, stages: int = 1) -> None:
+        self.done = min(self.done + stages, self.total)
+        self.at(0.0)
+
+    def finish(self) -> None:
+        self.advance(self.total)
 
 
 def _num(value: float | None, spec: str) -> str:

@@ -20,6 +20,7 @@ from trigen.config import Precision, TrainConfig
 from trigen.errors import CheckpointError, ConfigError, TrigenError
 from trigen.families.base import Family
 from trigen.train import checkpoint as ckpt_io
+from trigen.train.budget import BudgetSpent, budget_spent
 from trigen.train.distributed import (
     SINGLE,
     Backend,
@@ -337,8 +338,15 @@ class Trainer:
         *,
         should_stop: Callable[[], bool] = lambda: False,
         on_log: Callable[[dict[str, float]], None] | None = None,
+        on_progress: Callable[[BudgetSpent], None] | None = None,
+        on_checkpoint: Callable[[Path, int], None] | None = None,
     ) -> TrainResult:
-        """Train until the budget is spent or ``should_stop()``; checkpoint along the way."""
+        """Train until the budget is spent or ``should_stop()``; checkpoint along the way.
+
+        Rank 0 alone calls ``on_log(record)`` every ``log_every`` steps, ``on_progress`` with the
+        budget spent after every step, and ``on_checkpoint(path, images_seen)`` after each
+        checkpoint is written (under its own RNG state: what it draws leaves training as is).
+        """
         cfg, main = self.cfg, self.dist.is_main
         log_path = self.run_dir / "metrics.jsonl"
         if main:
@@ -349,6 +357,20 @@ class Trainer:
         history: list[dict[str, float]] = []
         first_images = self.images_seen
         last_loss, path = math.nan, None
+
+        def progress() -> None:
+            if on_progress is not None and main:
+                seconds = time.perf_counter() - started
+                on_progress(budget_spent(cfg, self.step, self.images_seen, seconds))
+
+        def checkpoint() -> Path | None:
+            saved = self.save_checkpoint()
+            if saved is not None and on_checkpoint is not None:
+                with torch.random.fork_rng(devices=self._cuda_devices()):
+                    on_checkpoint(saved, self.images_seen)
+            return saved
+
+        progress()
         with log_path.open("a") if main else nullcontext() as log:
             while self.dist.all_agree(
                 self._budget_left(started) and not should_stop(), self.device
@@ -376,14 +398,16 @@ class Trainer:
                         on_log(record)
                     window_start, window_images, loss_sum, loss_n = now, 0, 0.0, 0
                 if self.step % cfg.checkpoint_every == 0:
-                    path = self.save_checkpoint()
+                    path = checkpoint()
+                progress()
             stale = (
                 path is None
                 or ckpt_io.list_checkpoints(path.parent)[-1:] != [path]
                 or int(path.name.split("-")[1]) != self.step
             )
             if self.dist.from_main(stale, self.device):
-                path = self.save_checkpoint()
+                path = checkpoint()
+        progress()  # the minutes budget ends between steps
         seconds = time.perf_counter() - started
         trained = self.images_seen - first_images
         return TrainResult(
@@ -396,6 +420,9 @@ class Trainer:
             checkpoint=path,
             history=history,
         )
+
+    def _cuda_devices(self) -> list[torch.device]:
+        return [self.device] if self.device.type == "cuda" else []
 
     def resume_latest(self, warn: Callable[[str], None] | None = None) -> bool:
         """Restore the newest valid checkpoint of this run directory; True if there was one."""

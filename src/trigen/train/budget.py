@@ -1,0 +1,51 @@
+"""How much of a training budget is spent, in the budget's own unit (steps, images, minutes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from trigen.config import TrainConfig
+from trigen.errors import ConfigError
+
+SECONDS_PER_MINUTE = 60.0
+
+
+class BudgetUnit(StrEnum):
+    """The unit a training budget is set in (--steps, --images, --minutes)."""
+
+    STEPS = "steps"
+    IMAGES = "images"
+    MINUTES = "minutes"
+
+
+@dataclass(frozen=True)
+class BudgetSpent:
+    """``done`` of ``total`` in ``unit``: optimizer steps, images seen or wall-clock minutes."""
+
+    unit: BudgetUnit
+    done: float
+    total: float
+
+    @property
+    def fraction(self) -> float:
+        return min(self.done / self.total, 1.0) if self.total > 0 else 1.0
+
+
+def budget_spent(cfg: TrainConfig, step: int, images_seen: int, seconds: float) -> BudgetSpent:
+    """The budget of ``cfg`` nearest its end after ``step`` steps, ``images_seen`` images and
+    ``seconds`` of this session; with several set, training stops at the first one spent.
+
+    The minutes budget counts this session only (a resumed run gets ``max_minutes`` afresh),
+    as :meth:`~trigen.train.loop.Trainer.run` does."""
+    candidates = []
+    if cfg.max_steps is not None:
+        candidates.append(BudgetSpent(BudgetUnit.STEPS, step, cfg.max_steps))
+    if cfg.max_images is not None:
+        candidates.append(BudgetSpent(BudgetUnit.IMAGES, images_seen, cfg.max_images))
+    if cfg.max_minutes is not None:
+        minutes = seconds / SECONDS_PER_MINUTE
+        candidates.append(BudgetSpent(BudgetUnit.MINUTES, minutes, cfg.max_minutes))
+    if not candidates:
+        raise ConfigError("set a training budget: --steps, --images or --minutes")
+    return max(candidates, key=lambda b: b.fraction)  # ties: the first, steps before images
