@@ -158,8 +158,9 @@ def test_series_claims_get_a_plot_and_malformed_details_do_not(tmp_path):
     assert not (tmp_path / "report" / f"claim_{MALFORMED_ID}.png").exists()
     assert f"![{MALFORMED_ID}]" not in md
     assert f"![{OWN_FIGURE_ID}](report/own_figure.png)" in md
-    # three grids, four study figures, three series plots and the run's own figure, all inlined
-    assert page.count("<img") == page.count("data:image/png;base64,") == 3 + 4 + 3 + 1
+    # three grids, eight study figures (three loss curves, NFE, two resolution, two guidance),
+    # three series plots and the run's own figure, all inlined
+    assert page.count("<img") == page.count("data:image/png;base64,") == 3 + 8 + 3 + 1
 
 
 def test_html_opens_with_the_claims_and_coloured_badges(tmp_path):

@@ -79,9 +79,12 @@ def test_render_without_torch(tmp_path):
     ):
         assert needle in md and needle in page
     assert "| FID |" in md or "FID" in md
-    assert page.count("<img") == 3 + 4  # three grids + loss, NFE, resolution, CFG figures
+    # three grids + a loss curve per family, NFE, latency and memory vs resolution, FID and
+    # accuracy vs guidance
+    assert page.count("<img") == 3 + 3 + 1 + 2 + 2
     assert "data:image/png;base64," in page  # self-contained
-    for fig in ("loss_curves", "quality_vs_nfe", "scaling_resolution", "cfg_sweep"):
+    figs = ["loss_unet", "loss_dit", "loss_ar", "quality_vs_nfe", "latency_resolution"]
+    for fig in [*figs, "memory_resolution", "cfg_fid", "cfg_accuracy"]:
         assert (tmp_path / "report" / f"{fig}.png").stat().st_size > 1000
 
 

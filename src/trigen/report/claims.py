@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.ticker import NullFormatter
 
 from trigen.claims.ledger import Verdict
-from trigen.report.plots import _save
+from trigen.report.plots import _save, clip_outliers, new_figure, plain_log_labels, sparse_log_ticks
 from trigen.report.table import fmt, markdown_table
 
 TITLE = "What the claims say, and what we measured"
@@ -42,6 +42,10 @@ STYLE = (
         f".verdict-{v.value}{{background:{bg};color:{fg}}}" for v, (bg, fg) in BADGE_COLOURS.items()
     )
     + "section.claim{border-top:1px solid #ddd;margin-top:1em}"
+    # a claim with a figure: its text beside the figure card on a wide screen, above it on a
+    # narrow one (auto-fit: a lone column takes the whole width)
+    ".claim-body{display:grid;gap:16px;align-items:start;"
+    "grid-template-columns:repeat(auto-fit,minmax(min(460px,100%),1fr))}"
 )
 VERDICTS = frozenset(v.value for v in Verdict)
 MAX_X_TICKS = 10  # up to this many distinct x values each get a tick on a log axis
@@ -225,28 +229,42 @@ def parse_series(details: Any) -> list[Series] | None:
 
 
 def _draw_series(ax, series: list[Series], title: str) -> None:
+    points = []
     for s in series:
         low = s.y if s.low is None else s.low
         high = s.y if s.high is None else s.high
         yerr = np.maximum(np.stack([s.y - low, high - s.y]), 0.0)
         has_bars = s.low is not None or s.high is not None
-        ax.errorbar(
-            s.x, s.y, yerr=yerr if has_bars else None, marker="o", capsize=3, label=s.label or None
+        bars = ax.errorbar(
+            s.x,
+            s.y,
+            yerr=yerr if has_bars else None,
+            marker="o",
+            capsize=3,
+            label=s.label or None,
+            elinewidth=1,
+            alpha=0.85,
         )
+        colour = bars.lines[0].get_color()
+        points += [(float(x), float(y), colour) for x, y in zip(s.x, s.y, strict=True)]
     first = series[0]
     ax.set_xlabel(first.xlabel)
     ax.set_ylabel(first.ylabel)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=10)
     if first.logx and all((s.x > 0).all() for s in series):
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on a short axis
-        xs = np.unique(np.concatenate([s.x for s in series]))
+        xs = sparse_log_ticks(np.concatenate([s.x for s in series]))
         if len(xs) <= MAX_X_TICKS:  # label the measured points (resolutions, NFEs) themselves
             ax.set_xticks(xs, [fmt(float(v)) for v in xs])
-    if first.logy and all((s.y > 0).all() for s in series):
+    logy = first.logy and all((s.y > 0).all() for s in series)
+    if logy:
         ax.set_yscale("log")
     if any(s.label for s in series):
         ax.legend(fontsize=7)
+    clip_outliers(ax, points, log=logy)  # e.g. a sampler that fails at few steps
+    if logy:
+        plain_log_labels(ax)
 
 
 def series_plot(series: list[Series], title: str, path: Path) -> Path | None:
@@ -255,7 +273,7 @@ def series_plot(series: list[Series], title: str, path: Path) -> Path | None:
 
     A log axis is used only when every plotted value on it is positive.
     """
-    fig, ax = plt.subplots(figsize=(4.4, 3.1))
+    fig, ax = new_figure()
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             _draw_series(ax, series, title)
@@ -360,17 +378,19 @@ def html_parts(
         estimates = "".join(
             f"<li>{e(str(m.get('name', '?')))}: {e(estimate_text(m))}</li>" for m in c.measured
         )
-        block = [
-            f'<section class="claim" id="{_anchor(c)}">',
-            f"<h3>{e(c.id)} {_badge(c)} {e(c.claim)}</h3>",
+        text = [
             f"<p><b>Experiment:</b> {e(c.experiment)}</p>",
             f"<p><b>Rule:</b> {e(c.rule)}</p>",
             f"<p><b>Why:</b> {e(c.why)}</p>",
             f"<p><b>Measured:</b></p><ul>{estimates or '<li>—</li>'}</ul>",
         ]
         if c.figure and c.id not in figs:
-            block.append(f"<p>figure <code>{e(c.figure)}</code> is missing from the report.</p>")
-        if c.id in figs:
-            block.append(figure(figs[c.id], f"{c.id}: {c.claim}"))
-        parts += [*block, "</section>"]
+            text.append(f"<p>figure <code>{e(c.figure)}</code> is missing from the report.</p>")
+        card = figure(figs[c.id], c.id) if c.id in figs else ""
+        parts += [
+            f'<section class="claim" id="{_anchor(c)}">',
+            f"<h3>{e(c.id)} {_badge(c)} {e(c.claim)}</h3>",
+            f'<div class="claim-body"><div>{"".join(text)}</div>{card}</div>',
+            "</section>",
+        ]
     return parts

@@ -1,7 +1,12 @@
-"""Figures of the comparison report (matplotlib, Agg backend; no torch)."""
+"""Figures of the comparison report (matplotlib, Agg backend; no torch).
+
+Every figure is drawn by :func:`new_figure` at one size (``FIGSIZE`` at ``DPI``) with one axes,
+so that the HTML report lays them out as equal cards; each axis names its unit.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,128 +15,288 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from trigen.atomic import atomic_write
-from trigen.report.table import FAMILY_TITLES
+from trigen.report.table import FAMILY_TITLES, fmt
+
+FIGSIZE = (6.4, 4.0)  # inches, every report figure: the HTML grid's cards then line up
+DPI = 100  # → 640 × 400 px, about the width of a card in the two-column grid
+OUTLIER_FENCE = 3.0  # interquartile ranges above the upper quartile at which a point is clipped
+FLATTEN_RATIO = 3.0  # clip when the outliers would squeeze the other points to < 1/3 of the axis
+MIN_POINTS_TO_CLIP = 5  # too few points to call any of them an outlier
+CLIP_HEADROOM = 0.12  # of the kept span, left at each end of a clipped axis for the ▲▼ marks
+MINOR_LABEL_DECADES = (0.8, 2.5)  # log-axis spans under which all / the 2× and 5× minor ticks
+# are labelled (a longer one has enough powers of ten)
+MIN_TICK_GAP = 0.12  # decades between labelled ticks on a log axis
+
+# What each family's training loss is (results.json stores the number only).
+LOSS_LABELS = {
+    "unet": "denoising loss (MSE per dimension)",
+    "dit": "denoising loss (MSE per dimension)",
+    "ar": "NLL (nats per image)",
+    "pixelcnn": "NLL (nats per image)",
+    "vq": "NLL of the codes (nats per image)",
+}
+IMAGES_SEEN = "training images seen"
+NFE_LABEL = "NFE (network evaluations per image)"
+FID_LABEL = "domain FID (lower is better)"
+RESOLUTION_LABEL = "resolution (px per side)"
+
+
+def new_figure(ncols: int = 1):
+    """``(fig, axes)`` at the report's one size; ``axes`` is one Axes, or a list for ncols > 1."""
+    fig, axes = plt.subplots(1, ncols, figsize=FIGSIZE, dpi=DPI, squeeze=False)
+    return fig, (axes[0, 0] if ncols == 1 else list(axes[0]))
 
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110), suffix=".png")
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI), suffix=".png")
     finally:
         plt.close(fig)
 
 
-def loss_curves(results: dict[str, Any], path: Path) -> Path | None:
-    """Training loss vs images seen, one panel per family (their losses differ in kind)."""
-    fams = [
-        (f, r["train"]["loss_curve"])
-        for f, r in results["families"].items()
-        if r.get("train", {}).get("loss_curve")
-    ]
-    if not fams:
-        return None
-    fig, axes = plt.subplots(1, len(fams), figsize=(3.6 * len(fams), 3), squeeze=False)
-    for ax, (fam, curve) in zip(axes[0], fams, strict=True):
-        images, loss = np.asarray(curve, dtype=float).T
-        ax.plot(images, loss)
-        ax.set_title(FAMILY_TITLES.get(fam, fam), fontsize=9)
-        ax.set_xlabel("images seen")
-        ax.set_ylabel("training loss")
+def _scale(values: np.ndarray, log: bool) -> np.ndarray:
+    return np.log10(values) if log else values
+
+
+def _unscale(value: float, log: bool) -> float:
+    return float(10**value) if log else float(value)
+
+
+def clip_outliers(ax, points: list[tuple[float, float, Any]], log: bool) -> int:
+    """Narrow the y-axis to Tukey's far-out fences of the points (x, y, colour), in the axis's
+    scale (log10 on a log axis), when the points beyond them would squeeze the others into under
+    ``1 / FLATTEN_RATIO`` of the axis; error bars may then run off the edge, and each clipped
+    point becomes a ▲ (▼) at the top (bottom) edge labelled with its value. Returns how many
+    points were clipped."""
+    ys = np.asarray([p[1] for p in points], dtype=float)
+    if len(ys) < MIN_POINTS_TO_CLIP or (log and (ys <= 0).any()):
+        return 0
+    v = _scale(ys, log)
+    q1, q3 = np.percentile(v, [25, 75])
+    low_fence, high_fence = q1 - OUTLIER_FENCE * (q3 - q1), q3 + OUTLIER_FENCE * (q3 - q1)
+    kept = v[(v >= low_fence) & (v <= high_fence)]
+    span = np.ptp(kept) if len(kept) else 0.0
+    if len(kept) == len(v) or span <= 0 or np.ptp(v) < FLATTEN_RATIO * span:
+        return 0
+    drawn = ax.dataLim.y0  # the lowest point or error bar
+    floor = _scale(np.asarray(drawn), log) if drawn > 0 or not log else low_fence
+    lo, hi = min(max(floor, low_fence), kept.min()), kept.max()  # bars may run off the top
+    pad = CLIP_HEADROOM * (hi - lo)
+    bottom, top = _unscale(lo - pad, log), _unscale(hi + pad, log)
+    ax.set_ylim(bottom, top)
+    stacked: dict[tuple[float, bool], int] = {}  # clipped points already marked at (x, edge)
+    for x, y, colour in sorted(points, key=lambda p: -abs(p[1])):
+        vy = float(_scale(np.asarray(y), log))
+        if low_fence <= vy <= high_fence:
+            continue
+        above = vy > high_fence
+        k = stacked[(x, above)] = stacked.get((x, above), -1) + 1
+        edge = top if above else bottom
+        ax.plot([x], [edge], "^" if above else "v", color=colour, markersize=8, clip_on=False)
+        ax.annotate(
+            f"{fmt(float(y))}",
+            (x, edge),
+            xytext=(8, (-10 - 10 * k) if above else (4 + 10 * k)),
+            textcoords="offset points",
+            fontsize=7,
+            color=colour,
+        )
+    ax.text(
+        0.01,
+        0.01,
+        "▲▼ off the scale (value shown)",
+        transform=ax.transAxes,
+        fontsize=7,
+        color="#555",
+    )
+    return int(len(v) - len(kept))
+
+
+def _tick_text(v: float) -> str:
+    return fmt(float(v)) if abs(v) >= 1e4 else f"{v:.6g}"
+
+
+def plain_log_labels(ax) -> None:
+    """Label a log y-axis 20, 30, 50 rather than 2×10¹; call it once the limits are set. Minor
+    ticks get labels too on a short axis: all of them under ``MINOR_LABEL_DECADES[0]`` decades,
+    those at 2× and 5× a power of ten under ``MINOR_LABEL_DECADES[1]``."""
+    bottom, top = ax.get_ylim()
+    decades = np.log10(top / bottom) if bottom > 0 else np.inf
+    every, some = MINOR_LABEL_DECADES
+
+    def minor(v: float, _) -> str:
+        mantissa = round(v / 10 ** np.floor(np.log10(v)), 6) if v > 0 else 0
+        return _tick_text(v) if decades < every or (decades < some and mantissa in (2, 5)) else ""
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _tick_text(v)))
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
+
+
+def sparse_log_ticks(values: np.ndarray, min_gap: float = MIN_TICK_GAP) -> np.ndarray:
+    """The values to label on a log axis: in increasing order, each at least ``min_gap`` decades
+    after the last one kept (9 and 10 would print over each other), the largest always kept."""
+    kept: list[float] = []
+    for x in np.unique(values)[::-1]:
+        if not kept or np.log10(kept[-1]) - np.log10(x) >= min_gap:
+            kept.append(float(x))
+    return np.asarray(kept[::-1])
+
+
+def loss_curve(family: str, curve: list[list[float]], path: Path) -> Path:
+    """One family's training loss against images seen (log y; the unit depends on the family)."""
+    fig, ax = new_figure()
+    images, loss = np.asarray(curve, dtype=float).T
+    ax.plot(images, loss)
+    ax.set_xlabel(IMAGES_SEEN)
+    ax.set_ylabel(LOSS_LABELS.get(family, "training loss"))
+    if (loss > 0).all():
         ax.set_yscale("log")
+        plain_log_labels(ax)
+    ax.set_title(FAMILY_TITLES.get(family, family), fontsize=10)
     return _save(fig, path)
 
 
-def _lines(rows: list[dict[str, Any]], key: str, x: str, y: str, ax, label_fmt=str) -> None:
+def loss_curves(results: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
+    """``(title, path)`` of ``loss_<family>.png`` for every family with a loss curve: one figure
+    each, as their losses differ in kind and unit."""
+    return [
+        (
+            f"Training loss: {FAMILY_TITLES.get(fam, fam)}",
+            loss_curve(fam, r["train"]["loss_curve"], out / f"loss_{fam}.png"),
+        )
+        for fam, r in results["families"].items()
+        if r.get("train", {}).get("loss_curve")
+    ]
+
+
+def _lines(
+    rows: list[dict[str, Any]], key: str, x: str, y: str, ax, label_fmt: Callable = str
+) -> list[tuple[float, float, Any]]:
+    """One line per value of ``rows[key]``; returns the plotted (x, y, colour) points."""
+    points = []
     for name in sorted({r[key] for r in rows}):
         pts = sorted((r[x], r[y]) for r in rows if r[key] == name and r.get(y) is not None)
         if pts:
             xs, ys = zip(*pts, strict=True)
-            ax.plot(xs, ys, marker="o", label=label_fmt(name))
+            (line,) = ax.plot(xs, ys, marker="o", label=label_fmt(name))
+            points += [(px, py, line.get_color()) for px, py in pts]
+    return points
 
 
 def quality_vs_nfe(
     rows: list[dict[str, Any]], path: Path, metric: str = "domain_fid"
 ) -> Path | None:
-    """One line per (family, sampler): quality metric against the number of network evaluations."""
+    """One line per (family, sampler): quality metric against the number of network evaluations,
+    log x; a sampler that fails at few steps is clipped off the top rather than flattening the
+    others."""
     if not rows:
         return None
-    for r in rows:
-        r["_line"] = f"{r['family']} {r['sampler']}"
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    _lines(rows, "_line", "nfe", metric, ax)
+    rows = [{**r, "_line": f"{r['family']} {r['sampler']}"} for r in rows]
+    fig, ax = new_figure()
+    points = _lines(rows, "_line", "nfe", metric, ax)
     ax.set_xscale("log")
-    ax.set_xlabel("network evaluations per image (NFE)")
-    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_xlabel(NFE_LABEL)
+    ax.set_ylabel(FID_LABEL if metric == "domain_fid" else metric.replace("_", " "))
     ax.legend(fontsize=7)
+    clip_outliers(ax, points, log=False)
     return _save(fig, path)
 
 
-RESOLUTION_PANELS = (  # (training-step key, sampling-step key, y label) per panel
-    ("train_peak_mb", "sample_peak_mb", "peak memory of tensors (MiB)"),
-    ("train_step_s", "sample_step_s", "time per step (s, median)"),
+RESOLUTION_PANELS = (  # (file stem, training-step key, sampling-step key, title, y label)
+    (
+        "memory",
+        "train_peak_mb",
+        "sample_peak_mb",
+        "Peak tensor memory of one step",
+        "peak tensor memory (MiB)",
+    ),
+    ("time", "train_step_s", "sample_step_s", "Time of one step", "time per step (s, median)"),
 )
 
 
-def scaling_vs_resolution(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    """Peak memory and time of one training step (solid) and one sampling step (dashed) against
-    resolution, one colour per family, log-log; skipped points are left out."""
+def _log_resolution_axes(ax, sides: list[int], ylabel: str) -> None:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(sides, [str(side) for side in sides])
+    ax.minorticks_off()
+    ax.set_xlabel(RESOLUTION_LABEL)
+    ax.set_ylabel(ylabel)
+    plain_log_labels(ax)
+
+
+def scaling_vs_resolution(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, Path]]:
+    """Peak memory, and time, of one training step (solid) and one sampling step (dashed) against
+    resolution, one colour per family, log-log, one figure each; skipped points are left out."""
     if rows and not any("train_peak_mb" in r for r in rows):
-        return _legacy_scaling_vs_resolution(rows, path)
+        return _legacy_scaling_vs_resolution(rows, out)
     rows = [r for r in rows if r.get("train_peak_mb") is not None]
     if not rows:
-        return None
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for i, fam in enumerate(sorted({r["family"] for r in rows})):
-        pts = sorted((r for r in rows if r["family"] == fam), key=lambda r: r["resolution"])
-        xs, title = [r["resolution"] for r in pts], FAMILY_TITLES.get(fam, fam)
-        for ax, (train, sample, _) in zip(axes, RESOLUTION_PANELS, strict=True):
-            ax.plot(xs, [r[train] for r in pts], "o-", color=f"C{i}", label=f"{title}: training")
-            ax.plot(xs, [r[sample] for r in pts], "s--", color=f"C{i}", label=f"{title}: sampling")
+        return []
     sides = sorted({r["resolution"] for r in rows})
-    for ax, (_, _, label) in zip(axes, RESOLUTION_PANELS, strict=True):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xticks(sides, [str(side) for side in sides])
-        ax.minorticks_off()
-        ax.set_xlabel("resolution (pixels per side)")
-        ax.set_ylabel(label)
-    axes[0].legend(fontsize=6)
-    return _save(fig, path)
+    made = []
+    for stem, train, sample, title, ylabel in RESOLUTION_PANELS:
+        fig, ax = new_figure()
+        for i, fam in enumerate(sorted({r["family"] for r in rows})):
+            pts = sorted((r for r in rows if r["family"] == fam), key=lambda r: r["resolution"])
+            xs, name = [r["resolution"] for r in pts], FAMILY_TITLES.get(fam, fam)
+            ax.plot(xs, [r[train] for r in pts], "o-", color=f"C{i}", label=f"{name}: training")
+            ax.plot(xs, [r[sample] for r in pts], "s--", color=f"C{i}", label=f"{name}: sampling")
+        _log_resolution_axes(ax, sides, ylabel)
+        ax.legend(fontsize=7)
+        made.append((f"{title} vs resolution", _save(fig, out / f"{stem}_resolution.png")))
+    return made
 
 
-def _legacy_scaling_vs_resolution(rows: list[dict[str, Any]], path: Path) -> Path:
-    """The figure of a results.json written before the step sweep: whole-sampling latency per
+def _legacy_scaling_vs_resolution(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, Path]]:
+    """The figures of a results.json written before the step sweep: whole-sampling latency per
     image and the process-RSS memory it added."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
 
     def title(family: str) -> str:
         return FAMILY_TITLES.get(family, family)
 
-    _lines(rows, "family", "resolution", "latency_s_per_image", a, title)
-    _lines(rows, "family", "resolution", "peak_memory_mb", b, title)
-    for ax, label in ((a, "sampling latency (s / image)"), (b, "memory added by sampling (MB)")):
-        ax.set_xlabel("resolution (pixels per side)")
-        ax.set_ylabel(label)
-        ax.set_yscale("log")
-    a.legend(fontsize=7)
-    return _save(fig, path)
+    made = []
+    for stem, key, name, ylabel in (
+        ("latency", "latency_s_per_image", "Sampling latency", "sampling latency (s per image)"),
+        ("memory", "peak_memory_mb", "Memory added by sampling", "memory added (MB, RSS)"),
+    ):
+        fig, ax = new_figure()
+        _lines(rows, "family", "resolution", key, ax, title)
+        _log_resolution_axes(ax, sorted({r["resolution"] for r in rows}), ylabel)
+        ax.legend(fontsize=7)
+        made.append((f"{name} vs resolution", _save(fig, out / f"{stem}_resolution.png")))
+    return made
 
 
-def cfg_sweep(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    """Quality (domain FID) and class accuracy against the guidance scale."""
+CFG_PANELS = (  # (file stem, key, title, y label)
+    ("cfg_fid", "domain_fid", "Guidance sweep: quality", FID_LABEL),
+    (
+        "cfg_accuracy",
+        "cond_accuracy",
+        "Guidance sweep: class accuracy",
+        "class accuracy (fraction of samples)",
+    ),
+)
+
+
+def cfg_sweep(rows: list[dict[str, Any]], out: Path) -> list[tuple[str, Path]]:
+    """Quality (domain FID) and class accuracy against the guidance scale, one figure each."""
     if not rows:
-        return None
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    _lines(rows, "family", "scale", "domain_fid", a, lambda f: FAMILY_TITLES.get(f, f))
-    _lines(rows, "family", "scale", "cond_accuracy", b, lambda f: FAMILY_TITLES.get(f, f))
-    a.set_ylabel("domain FID")
-    b.set_ylabel("class accuracy")
-    for ax in (a, b):
-        ax.set_xlabel("guidance scale")
-    a.legend(fontsize=7)
-    return _save(fig, path)
+        return []
+    made = []
+    for stem, key, title, ylabel in CFG_PANELS:
+        fig, ax = new_figure()
+        points = _lines(rows, "family", "scale", key, ax, lambda f: FAMILY_TITLES.get(f, f))
+        ax.set_xlabel("guidance scale (dimensionless)")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+        if key == "domain_fid":  # accuracy is bounded in [0, 1]: nothing to flatten
+            clip_outliers(ax, points, log=False)
+        made.append((title, _save(fig, out / f"{stem}.png")))
+    return made
 
 
 RF_GAMMA = 0.25
@@ -139,14 +304,17 @@ RF_GAMMA = 0.25
 
 def receptive_fields(maps: dict[str, np.ndarray], path: Path) -> Path | None:
     """|∂ output(centre) / ∂ input| maps, one panel per family (normalised to max 1, shown as
-    value^RF_GAMMA so that weak but non-zero dependence stays visible)."""
+    value^RF_GAMMA so that weak but non-zero dependence stays visible), at the report's size."""
     if not maps:
         return None
-    fig, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps), 2.8), squeeze=False)
-    for ax, (name, m) in zip(axes[0], maps.items(), strict=True):
+    fig, axes = new_figure(len(maps))
+    axes = axes if isinstance(axes, list) else [axes]
+    for i, (ax, (name, m)) in enumerate(zip(axes, maps.items(), strict=True)):
         # a power scale: the map spans orders of magnitude and linear colour shows only its peak
         ax.imshow(np.asarray(m) ** RF_GAMMA, cmap="magma", vmin=0, vmax=1)
         ax.set_title(name, fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set_xlabel("input x (px)", fontsize=8)
+        if i == 0:
+            ax.set_ylabel("input y (px)", fontsize=8)
+        ax.tick_params(labelsize=7)
     return _save(fig, path)

@@ -14,32 +14,35 @@ from trigen.report import plots
 from trigen.report.table import FAMILY_TITLES, comparison_rows, markdown_table, metric_rows
 
 RESULTS_FILE = "results.json"
+FIGURE_GRID = "figures"  # the CSS class of the grid that holds the report's figure cards
+# Figure cards in a grid: two columns on a wide screen, one on a narrow one; every plot is drawn
+# at plots.FIGSIZE, and images of another shape (a run's own figure) are fitted into that shape.
+STYLE = (
+    f".{FIGURE_GRID},.samples{{display:grid;gap:16px;margin:1em 0;"
+    "grid-template-columns:repeat(auto-fill,minmax(min(460px,100%),1fr))}"
+    ".samples{grid-template-columns:repeat(auto-fill,minmax(min(260px,100%),1fr))}"
+    "figure.card{margin:0;padding:8px;border:1px solid #ddd;border-radius:6px;background:#fff}"
+    "figure.card figcaption{font-size:13px;font-weight:bold;margin-bottom:6px}"
+    "figure.card img{display:block;width:100%;height:auto}"
+    f".{FIGURE_GRID} img,.claim-body img{{aspect-ratio:{plots.FIGSIZE[0]}/{plots.FIGSIZE[1]};"
+    "object-fit:contain}"
+    ".samples img{image-rendering:pixelated}"
+)
 
 
 def _figures(results: dict[str, Any], out: Path) -> list[tuple[str, str]]:
     """Draw every figure the results allow; (title, path relative to ``out``)."""
     studies = results.get("studies", {})
-    figs = []
     made = [
-        ("Training loss", plots.loss_curves(results, out / "loss_curves.png")),
+        *plots.loss_curves(results, out),
         (
             "Quality vs NFE (diffusion samplers)",
             plots.quality_vs_nfe(studies.get("nfe", []), out / "quality_vs_nfe.png"),
         ),
-        (
-            "Training- and sampling-step memory and time vs resolution",
-            plots.scaling_vs_resolution(
-                studies.get("resolution", []), out / "scaling_resolution.png"
-            ),
-        ),
-        (
-            "Classifier-free guidance sweep",
-            plots.cfg_sweep(studies.get("cfg", []), out / "cfg_sweep.png"),
-        ),
+        *plots.scaling_vs_resolution(studies.get("resolution", []), out),
+        *plots.cfg_sweep(studies.get("cfg", []), out),
     ]
-    for title, path in made:
-        if path is not None:
-            figs.append((title, path.name))
+    figs = [(title, path.name) for title, path in made if path is not None]
     rf = studies.get("receptive_field_png")
     if rf:
         figs.append(("Effective receptive field of the centre output (|∂ out / ∂ in|)", rf))
@@ -176,9 +179,12 @@ def render(run_dir: Path) -> tuple[Path, Path]:
     def img(path: Path, alt: str) -> str:
         data = base64.b64encode(path.read_bytes()).decode()
         return (
-            f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+            f'<figure class="card"><figcaption>{html.escape(alt)}</figcaption>'
+            f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
         )
+
+    def grid(cards: list[str], css: str) -> str:
+        return f'<div class="{css}">{"".join(cards)}</div>' if cards else ""
 
     def table(header: list[str], rows: list[list[str]], css: str) -> str:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
@@ -200,15 +206,15 @@ def render(run_dir: Path) -> tuple[Path, Path]:
     ]
     for title, cols, rows in _study_tables(results):
         parts += [f"<h2>{html.escape(title)}</h2>", table(cols, rows, "study")]
-    parts += ["<h2>Samples</h2>"] + [img(run_dir / g, t) for t, g in grids]
-    parts += ["<h2>Figures</h2>"] + [img(run_dir / "report" / p, t) for t, p in figs]
+    parts += ["<h2>Samples</h2>", grid([img(run_dir / g, t) for t, g in grids], "samples")]
+    figures = [img(run_dir / "report" / p, t) for t, p in figs]
+    parts += ["<h2>Figures</h2>", grid(figures, FIGURE_GRID)]
     if notes:
         parts += ["<h2>Notes</h2><ul>"] + [f"<li>{html.escape(n)}</li>" for n in notes] + ["</ul>"]
     style = (
         "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-        "font-size:13px;vertical-align:top}th{background:#f4f4f4}figure{display:inline-block;"
-        "margin:8px}img{image-rendering:pixelated;max-width:560px}" + claims_section.STYLE
+        "font-size:13px;vertical-align:top}th{background:#f4f4f4}" + STYLE + claims_section.STYLE
     )
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>trigen report</title>"
