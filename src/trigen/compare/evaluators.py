@@ -51,6 +51,8 @@ class Evaluators:
     inception_ref_stats: FeatureStats
     domain: DomainClassifier | None
     domain_ref_stats: FeatureStats | None
+    # ``progress(done, total)`` in images during the Inception pass of :meth:`quality`
+    progress: Callable[[int, int], None] | None = None
 
     @classmethod
     def build(
@@ -83,7 +85,7 @@ class Evaluators:
 
     def quality(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
         """Every sample-quality metric of uint8 images (N, C, H, W) generated for ``labels``."""
-        feats = self.inception.features(images)
+        feats = self.inception.features(images, self.progress)
         k = kid(feats, self.inception_ref)
         pr = precision_recall(self.inception_ref, feats)
         interval = fid_with_interval(feats, self.inception_ref_stats, resamples=FID_RESAMPLES)
