@@ -17,7 +17,7 @@ class FakeInception:
     def __init__(self, device=None) -> None:
         self.device = device
 
-    def features(self, images: torch.Tensor) -> np.ndarray:
+    def features(self, images: torch.Tensor, progress=None) -> np.ndarray:  # FeatureNetwork
         flat = images.reshape(len(images), -1).double()
         rng = np.random.default_rng(0)
         projection = rng.standard_normal((flat.shape[1], FEATURES))
