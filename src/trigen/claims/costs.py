@@ -22,6 +22,7 @@ from trigen.config import FamilyName
 from trigen.families.base import SampleSpec
 
 MIB = 2**20
+DIFFUSION_FAMILIES = (FamilyName.UNET, FamilyName.DIT)
 CALL_COUNT_STEPS = 10  # sampler steps when counting a diffusion sampler's network calls
 
 
@@ -39,8 +40,9 @@ def memory_claim(ctx: ClaimContext) -> ClaimResult:
     if FamilyName.UNET not in ctx.runs or FamilyName.DIT not in ctx.runs:
         return ClaimResult.not_run(claim, "needs the U-Net and DiT families")
     channels, classes = _spec(ctx)
-    # the AR model rides along for the report's resolution table (capped at 64×64 tokens)
-    swept = [f for f in (FamilyName.UNET, FamilyName.DIT, FamilyName.AR) if f in ctx.runs]
+    # every family of the comparison rides along: this sweep is also the report's resolution
+    # table (the AR model capped at 64×64 tokens)
+    swept = [f for f in ctx.runs if f in (*DIFFUSION_FAMILIES, FamilyName.AR, FamilyName.PIXELCNN)]
     configs = {f.value: ctx.config_for(f) for f in swept}
     points = resolution_sweep(
         configs,

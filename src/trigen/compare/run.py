@@ -281,7 +281,7 @@ def _run_studies(
     if Study.CFG in s.studies:
         log("study: guidance sweep")
         st["cfg"] = studies.cfg_study(runs, ev, s)
-    if Study.RESOLUTION in s.studies:
+    if Study.RESOLUTION in s.studies and not s.claims.runs("C6"):  # else C6's sweep fills it
         log("study: latency and memory vs resolution")
         st["resolution"] = studies.resolution_study(runs, s, device)
     if Study.RECEPTIVE_FIELD in s.studies:
