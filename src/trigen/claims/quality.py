@@ -16,9 +16,10 @@ from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Series
 from trigen.compare.measure import DIFFUSION, cycling_labels, generate, sample_spec
 from trigen.config import FamilyName
 from trigen.diffusion.samplers import Sampler, nfe, parse_sampler
-from trigen.eval.cost import measure_latency
+from trigen.eval.cost import Timing, measure_latency
 from trigen.eval.fid import centred_interval, fid_replicates
 from trigen.eval.likelihood import bits_per_dim, evaluate_nll
+from trigen.families.base import SampleSpec
 
 WITHIN = 0.10  # C10: "within 10 % of the NFE-250 quality"
 TIMING_BATCH = 16  # C13: images per timed sampling call
@@ -266,7 +267,7 @@ def speed_claim(ctx: ClaimContext, points: list[NfePoint]) -> ClaimResult:
     )
 
 
-def _time_sampling(ctx: ClaimContext, name: FamilyName, spec) -> object:
+def _time_sampling(ctx: ClaimContext, name: FamilyName, spec: SampleSpec) -> Timing:
     loaded = ctx.runs[name]
     labels = cycling_labels(TIMING_BATCH, loaded.data.num_classes).to(ctx.device)
 
