@@ -144,11 +144,13 @@ def ar_config(
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: ``x + attn(ln(x))`` then ``x + mlp(ln(x))``, causal attention."""
+    """Pre-norm transformer block: ``x + attn(ln(x))`` then ``x + mlp(ln(x))``; the attention is
+    causal (the AR transformer) unless ``causal=False`` (a bidirectional masked-token model)."""
 
-    def __init__(self, cfg: ARTransformerConfig, layer: int) -> None:
+    def __init__(self, cfg: ARTransformerConfig, layer: int, *, causal: bool = True) -> None:
         super().__init__()
         self.layer = layer  # index of this block's slot in a KVCache
+        self.causal = causal
         self.norm1 = nn.LayerNorm(cfg.width, eps=LN_EPS)
         self.attn = Attention(cfg.width, cfg.heads)
         self.norm2 = nn.LayerNorm(cfg.width, eps=LN_EPS)
@@ -157,7 +159,7 @@ class Block(nn.Module):
     def forward(
         self, x: Tensor, cache: KVCache | None, rope: tuple[Tensor, Tensor] | None = None
     ) -> Tensor:
-        x = x + self.attn(self.norm1(x), causal=True, cache=cache, layer=self.layer, rope=rope)
+        x = x + self.attn(self.norm1(x), causal=self.causal, cache=cache, layer=self.layer, rope=rope)
         return x + self.mlp(self.norm2(x))
 
 
