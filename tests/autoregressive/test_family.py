@@ -8,7 +8,7 @@ import torch
 
 from trigen.batch import Batch
 from trigen.errors import DataError
-from trigen.families.autoregressive import AutoregressiveFamily, VQTokenFamily, drop_labels
+from trigen.families.autoregressive import AutoregressiveFamily, VQTokenFamily
 from trigen.families.base import Family, SampleSpec
 from trigen.models.ar_transformer import ARTransformer, ar_config
 from trigen.tokenizers.vqvae import VQVAE, vq_config
@@ -59,17 +59,6 @@ def test_loss_without_dropout_is_the_nll_and_keeps_gradients():
     loss = family.loss(batch)
     torch.testing.assert_close(loss.detach(), family.nll(batch))
     assert loss.shape == (4,) and loss.requires_grad
-
-
-def test_label_dropout_uses_the_null_class():
-    labels = torch.randint(0, 10, (20_000,))
-    dropped = drop_labels(labels, 10, 0.3, torch.Generator().manual_seed(0))
-    changed = dropped != labels
-    assert torch.all(dropped[changed] == 10)
-    assert abs(changed.float().mean().item() - 0.3) < 0.02
-    assert torch.equal(drop_labels(labels, 0, 0.0), torch.zeros_like(labels))  # unconditional
-    a = drop_labels(labels, 10, 0.3, torch.Generator().manual_seed(1))
-    assert torch.equal(a, drop_labels(labels, 10, 0.3, torch.Generator().manual_seed(1)))
 
 
 def test_sample_is_on_the_8_bit_grid():

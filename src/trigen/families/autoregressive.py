@@ -17,50 +17,15 @@ from trigen.autoregressive.generate import generate
 from trigen.autoregressive.objectives import token_nll
 from trigen.autoregressive.pixels import images_to_tokens, tokens_to_images
 from trigen.batch import Batch
-from trigen.errors import ConfigError, DataError
+from trigen.errors import DataError
 from trigen.families.base import SampleSpec
-
-
-def drop_labels(
-    labels: Tensor, num_classes: int, p: float, generator: torch.Generator | None = None
-) -> Tensor:
-    """Labels (B,) with each replaced by the null class ``num_classes`` with probability ``p``.
-
-    An unconditional model (``num_classes == 0``) always gets the null class.
-    """
-    if num_classes == 0:
-        return torch.full_like(labels, num_classes)
-    if p == 0:
-        return labels
-    drop = torch.rand(labels.shape, generator=generator, device=labels.device) < p
-    return torch.where(drop, torch.full_like(labels, num_classes), labels)
+from trigen.families.labels import ClassConditioning
 
 
 def sequence_nll(net: nn.Module, tokens: Tensor, labels: Tensor) -> Tensor:
     """Exact NLL in nats (B,) of token sequences (B, L) under ``net`` given classes (B,)."""
     logits = net(tokens[:, :-1], labels)  # (B, L, V): the last token is only a target
     return token_nll(logits, tokens)
-
-
-def check_family(num_classes: int, label_dropout: float) -> None:
-    if num_classes < 0:
-        raise ConfigError(f"num_classes must be ≥ 0, got {num_classes}")
-    if not 0 <= label_dropout < 1:
-        raise ConfigError(f"label_dropout must be in [0, 1), got {label_dropout}")
-
-
-def check_sample_labels(labels: Tensor, num_classes: int) -> Tensor:
-    """Checked labels (B,) int64 for sampling; an unconditional model maps all to the null class."""
-    if labels.ndim != 1:
-        raise DataError(f"labels must be a 1-D tensor of class indices, got {tuple(labels.shape)}")
-    if num_classes == 0:
-        return torch.full_like(labels, 0, dtype=torch.long)
-    if labels.numel() and (labels.min() < 0 or labels.max() > num_classes):
-        raise DataError(
-            f"labels must be in 0..{num_classes} ({num_classes} = unconditional), "
-            f"got {labels.min().item()}..{labels.max().item()}"
-        )
-    return labels.long()
 
 
 def check_image_shape(images: Tensor, image_shape: tuple[int, int, int]) -> None:
@@ -73,14 +38,14 @@ def check_image_shape(images: Tensor, image_shape: tuple[int, int, int]) -> None
 
 
 def sample_tokens(
-    net: nn.Module, labels: Tensor, seq_len: int, num_classes: int, spec: SampleSpec,
-    generator: torch.Generator | None,
+    net: nn.Module, labels: Tensor, seq_len: int, conditioning: ClassConditioning,
+    spec: SampleSpec, generator: torch.Generator | None,
 ) -> Tensor:  # fmt: skip
     """Token sequences (B, seq_len) sampled from ``net`` with the AR fields of ``spec``."""
-    labels = check_sample_labels(labels, num_classes)
+    labels = conditioning.check(labels, spec.cfg)
     return generate(
         net, labels, seq_len=seq_len, generator=generator, temperature=spec.temperature,
-        top_k=spec.top_k, top_p=spec.top_p, cfg=spec.cfg, null_label=num_classes,
+        top_k=spec.top_k, top_p=spec.top_p, cfg=spec.cfg, null_label=conditioning.null_class,
     )  # fmt: skip
 
 
@@ -93,17 +58,24 @@ class _SequenceLikelihood:
     num_classes: int
     label_dropout: float
 
+    def __post_init__(self) -> None:
+        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout)
+
     def tokens(self, images: Tensor) -> Tensor:
         raise NotImplementedError
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
-        labels = drop_labels(batch.labels, self.num_classes, self.label_dropout, generator)
+        labels = self.conditioning.drop(batch.labels, generator)
         return sequence_nll(self.net, self.tokens(batch.images), labels)
 
     @torch.no_grad()
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
-        labels = drop_labels(batch.labels, self.num_classes, 0.0)
+        labels = self.conditioning.check(batch.labels)
         return sequence_nll(self.net, self.tokens(batch.images), labels)
+
+    def sample_tokens(self, labels: Tensor, spec: SampleSpec, generator) -> Tensor:
+        """Token sequences (B, seq_len) for ``labels`` (:func:`sample_tokens`)."""
+        return sample_tokens(self.net, labels, self.seq_len, self.conditioning, spec, generator)
 
 
 @dataclass
@@ -123,9 +95,6 @@ class AutoregressiveFamily(_SequenceLikelihood):
     nll_is_pixel_exact: ClassVar[bool] = True
     """``nll`` is the exact likelihood of the 8-bit images, so bits/dim is meaningful."""
 
-    def __post_init__(self) -> None:
-        check_family(self.num_classes, self.label_dropout)
-
     @property
     def seq_len(self) -> int:
         c, h, w = self.image_shape
@@ -140,7 +109,7 @@ class AutoregressiveFamily(_SequenceLikelihood):
         self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
     ) -> Tensor:
         """Images (B, C, H, W) in [-1, 1], one sub-pixel at a time (temperature, top-k/p, cfg)."""
-        tokens = sample_tokens(self.net, labels, self.seq_len, self.num_classes, spec, generator)
+        tokens = self.sample_tokens(labels, spec, generator)
         return tokens_to_images(tokens, self.image_shape)
 
 
@@ -175,9 +144,6 @@ class VQTokenFamily(_SequenceLikelihood):
     nll_is_pixel_exact: ClassVar[bool] = False
     """``nll`` is the NLL of the VQ codes, not of the pixels: never convert it to bits/dim."""
 
-    def __post_init__(self) -> None:
-        check_family(self.num_classes, self.label_dropout)
-
     @property
     def seq_len(self) -> int:
         h, w = self.tokenizer.token_grid
@@ -200,7 +166,7 @@ class VQTokenFamily(_SequenceLikelihood):
         self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
     ) -> Tensor:
         """Images (B, C, H, W) in [-1, 1]: sample a code grid, then decode it with the tokenizer."""
-        tokens = sample_tokens(self.net, labels, self.seq_len, self.num_classes, spec, generator)
+        tokens = self.sample_tokens(labels, spec, generator)
         h, w = self.tokenizer.token_grid
         with torch.no_grad():
             return self.tokenizer.decode(tokens.view(-1, h, w)).clamp(-1, 1)

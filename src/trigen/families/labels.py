@@ -62,14 +62,12 @@ class ClassConditioning:
         return labels.long()
 
     def drop(self, labels: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Training labels (B,), each replaced by the null class with probability ``dropout``
-        (all of them for an unconditional model). One uniform per label is drawn from
-        ``generator`` (on the generator's own device, whatever device the labels are on) iff
-        the model is conditional and ``dropout > 0``. The range is not checked here (that
-        would synchronise a GPU every step): the data loader checked it."""
-        if self.num_classes == 0:
-            return torch.full_like(labels, self.null_class, dtype=torch.long)
-        if self.dropout == 0:
+        """Checked training labels (B,), each replaced by the null class with probability
+        ``dropout`` (all of them for an unconditional model). One uniform per label is drawn
+        from ``generator`` (on the generator's own device, whatever device the labels are on)
+        iff the model is conditional and ``dropout > 0``."""
+        labels = self.check(labels)
+        if self.num_classes == 0 or self.dropout == 0:
             return labels
         dropped = rand(labels.shape[0], labels, generator) < self.dropout
         return torch.where(dropped, torch.full_like(labels, self.null_class), labels)

@@ -21,14 +21,10 @@ from trigen.autoregressive.objectives import token_nll
 from trigen.batch import Batch
 from trigen.data.transforms import from_model_range, to_model_range
 from trigen.errors import ConfigError
-from trigen.families.autoregressive import (
-    check_family,
-    check_image_shape,
-    check_sample_labels,
-    drop_labels,
-)
+from trigen.families.autoregressive import check_image_shape
 from trigen.families.base import SampleSpec
-from trigen.guidance import NO_GUIDANCE, guided
+from trigen.families.labels import ClassConditioning
+from trigen.guidance import guided
 from trigen.models.pixelcnn import PixelCNNConfig, PixelCNNOutput
 
 PixelLogits = Callable[[Tensor, Tensor], Tensor]
@@ -53,7 +49,7 @@ class PixelCNNFamily:
     """``nll`` is the exact likelihood of the 8-bit images, so bits/dim is meaningful."""
 
     def __post_init__(self) -> None:
-        check_family(self.num_classes, self.label_dropout)
+        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout)
         cfg = self.config
         built_for = (cfg.in_channels, cfg.input_size, cfg.input_size)
         if tuple(self.image_shape) != built_for or cfg.num_classes != self.num_classes:
@@ -87,14 +83,12 @@ class PixelCNNFamily:
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         """NLL in nats per image (B,) with label dropout (randomness from ``generator``)."""
-        labels = check_sample_labels(batch.labels, self.num_classes)
-        labels = drop_labels(labels, self.num_classes, self.label_dropout, generator)
-        return self._nll(batch.images, labels)
+        return self._nll(batch.images, self.conditioning.drop(batch.labels, generator))
 
     @torch.no_grad()
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         """Exact NLL in nats per image (B,) of the 8-bit images given their labels."""
-        return self._nll(batch.images, check_sample_labels(batch.labels, self.num_classes))
+        return self._nll(batch.images, self.conditioning.check(batch.labels))
 
     def _pixel_logits(self, i: int, j: int) -> PixelLogits:
         """The logits of pixel (i, j) as a function of the image so far.
@@ -118,11 +112,6 @@ class PixelCNNFamily:
 
         return mixture_logits
 
-    def _check_spec(self, spec: SampleSpec) -> None:
-        check_sampling(spec.temperature, spec.top_k, spec.top_p)
-        if spec.cfg != NO_GUIDANCE and self.num_classes == 0:
-            raise ConfigError("classifier-free guidance needs a class-conditional model; set cfg=1")
-
     @torch.no_grad()
     def sample(
         self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
@@ -133,8 +122,8 @@ class PixelCNNFamily:
         ``spec.temperature``, ``spec.top_k`` and ``spec.top_p``; all randomness comes from
         ``generator``. The logistic-mixture output is sampled through its exact 256-level logits.
         """
-        self._check_spec(spec)
-        labels = check_sample_labels(labels, self.num_classes)
+        check_sampling(spec.temperature, spec.top_k, spec.top_p)
+        labels = self.conditioning.check(labels, spec.cfg)
         C, H, W = self.image_shape
         dtype = next(self.net.parameters()).dtype
         x = torch.zeros(labels.shape[0], C, H, W, device=labels.device, dtype=dtype)
