@@ -110,6 +110,18 @@ def build_network(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
                 cfg.preset, grid=(h_tok, w_tok, 1), vocab_size=tokenizer.codebook_size, **common
             )
         )
+    if cfg.family is FamilyName.MASKGIT:
+        from trigen.models.maskgit import MaskGIT, maskgit_config
+
+        if not cfg.tokenizer:  # over pixels
+            return MaskGIT(maskgit_config(cfg.preset, image_shape=spec.image_shape, **common))
+        tokenizer = load_tokenizer(cfg.tokenizer)
+        h_tok, w_tok = tokenizer.token_grid
+        return MaskGIT(
+            maskgit_config(
+                cfg.preset, grid=(h_tok, w_tok, 1), vocab_size=tokenizer.codebook_size, **common
+            )
+        )
     raise ConfigError(f"family {cfg.family.value!r} cannot be built from a preset alone")
 
 
@@ -170,6 +182,23 @@ def build_family(cfg: TrainConfig, spec: DataSpec, device: torch.device | str = 
         from trigen.families.autoregressive import VQTokenFamily
 
         return VQTokenFamily(
+            net=net,
+            tokenizer=load_tokenizer(cfg.tokenizer, device),
+            num_classes=spec.num_classes,
+            image_shape=spec.image_shape,
+            label_dropout=cfg.label_dropout,
+        )
+    if cfg.family is FamilyName.MASKGIT:
+        from trigen.families.maskgit import MaskGITFamily, MaskGITVQFamily
+
+        if not cfg.tokenizer:
+            return MaskGITFamily(
+                net=net,
+                num_classes=spec.num_classes,
+                image_shape=spec.image_shape,
+                label_dropout=cfg.label_dropout,
+            )
+        return MaskGITVQFamily(
             net=net,
             tokenizer=load_tokenizer(cfg.tokenizer, device),
             num_classes=spec.num_classes,

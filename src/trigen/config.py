@@ -27,6 +27,8 @@ class FamilyName(StrEnum):
     VQ = "vq"
     VQVAE = "vqvae"
     KLVAE = "klvae"  # KL autoencoder: the latent space U-Net and DiT can train in
+    # masked parallel decoding (MaskGIT): over pixels, or over VQ codes with a tokenizer set
+    MASKGIT = "maskgit"
 
 
 class Precision(StrEnum):
@@ -44,6 +46,7 @@ DEFAULT_PRESETS: dict[FamilyName, str] = {
     FamilyName.VQ: "ar-tiny",
     FamilyName.VQVAE: "vq-tiny",
     FamilyName.KLVAE: "kl-tiny",
+    FamilyName.MASKGIT: "maskgit-tiny",
 }
 
 
@@ -87,7 +90,8 @@ class TrainConfig:
     max_bad_steps: int = 20  # consecutive non-finite steps before giving up
     diffusion: DiffusionOptions = field(default_factory=DiffusionOptions)
     model_overrides: dict[str, Any] = field(default_factory=dict)
-    tokenizer: str | None = None  # family vq: run directory or checkpoint of a trained vqvae
+    # family vq (and maskgit over VQ codes): run directory or checkpoint of a trained vqvae
+    tokenizer: str | None = None
     # unet/dit: train in the latent space of a klvae run directory or a diffusers AutoencoderKL dir
     autoencoder: str | None = None
     grad_checkpointing: bool = False  # recompute each block's activations in backward
@@ -149,6 +153,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"resolution must be between 4 and 1024 pixels, got {cfg.resolution}")
     if cfg.family is FamilyName.VQ and not cfg.tokenizer:
         raise ConfigError("family vq needs a trained tokenizer: --set tokenizer=<vqvae run dir>")
+    if cfg.tokenizer and cfg.family not in (FamilyName.VQ, FamilyName.MASKGIT):
+        raise ConfigError(
+            f"tokenizer (VQ codes) applies to families vq and maskgit, not {cfg.family.value}"
+        )
     if cfg.autoencoder and cfg.family not in (FamilyName.UNET, FamilyName.DIT):
         raise ConfigError(
             f"autoencoder (latent space) applies to families unet and dit, not {cfg.family.value}"

@@ -1,0 +1,176 @@
+"""Masked parallel decoding families (MaskGIT): a bidirectional token model over pixels, or over
+the codes of a VQ tokenizer.
+
+Both train to predict masked tokens under the cosine mask schedule and sample in K steps
+(``SampleSpec.steps``), many tokens per step, by confidence
+(:mod:`trigen.autoregressive.maskgit`). The network (``trigen.models.maskgit.MaskGIT``) maps
+tokens with [MASK]s and classes to logits at every position.
+
+``nll`` is NOT an exact likelihood: a masked-token model defines no normalised density by
+itself. It is a Monte-Carlo estimate of the order-agnostic upper bound on −log p(x) of the same
+network read as a one-token-at-a-time decoder in a uniformly random order (ARDM, Hoogeboom et
+al. 2022), which the K-step confidence sampler does not follow. Report it as a bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from trigen.autoregressive import maskgit
+from trigen.autoregressive.pixels import images_to_tokens, tokens_to_images
+from trigen.batch import Batch
+from trigen.errors import ConfigError
+from trigen.families.autoregressive import Tokenizer, VQTokenFamily, check_image_shape
+from trigen.families.base import SampleSpec
+from trigen.families.labels import ClassConditioning
+from trigen.guidance import guided
+
+NLL_SAMPLES = 4
+"""Monte-Carlo draws (mask size and mask) per image of the order-agnostic bound in ``nll``."""
+
+NLL_KIND = "order-agnostic upper bound (masked-token loss is not an exact likelihood)"
+"""What ``nll`` reports, in words for eval and compare."""
+
+
+class _MaskedTokens:
+    """``loss`` / ``nll`` / token sampling shared by the masked-token families; what the tokens
+    are (pixels or VQ codes) is the subclass's ``tokens`` / ``seq_len``."""
+
+    net: nn.Module
+    num_classes: int
+    label_dropout: float
+    choice_temperature: float
+    nll_samples: int
+
+    nll_kind: ClassVar[str] = NLL_KIND
+
+    def __post_init__(self) -> None:
+        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout)
+        if self.choice_temperature < 0:
+            raise ConfigError(f"choice_temperature must be ≥ 0, got {self.choice_temperature}")
+        if self.nll_samples < 1:
+            raise ConfigError(f"nll_samples must be ≥ 1, got {self.nll_samples}")
+
+    @property
+    def seq_len(self) -> int:
+        raise NotImplementedError
+
+    def tokens(self, images: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    @property
+    def mask_token(self) -> int:
+        return self.net.cfg.mask_token
+
+    def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        """Mean cross-entropy in nats per masked token (B,), ``⌈cos(π r / 2) · L⌉`` tokens
+        masked per image (r ~ U(0, 1)); labels dropped to the null class with ``label_dropout``."""
+        labels = self.conditioning.drop(batch.labels, generator)
+        targets = self.tokens(batch.images)  # (B, L)
+        mask = maskgit.training_mask(targets.shape[0], targets.shape[1], targets, generator)
+        logits = self.net(torch.where(mask, self.mask_token, targets), labels)  # (B, L, V)
+        return maskgit.masked_token_loss(logits, targets, mask)
+
+    @torch.no_grad()
+    def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        """Order-agnostic UPPER BOUND on −log p in nats per image (B,) of the tokens, the mean of
+        ``nll_samples`` Monte-Carlo draws (module docstring): not an exact likelihood."""
+        labels = self.conditioning.check(batch.labels)
+        targets = self.tokens(batch.images)
+
+        def logits_of(tokens: Tensor) -> Tensor:
+            return self.net(tokens, labels)
+
+        draws = [
+            maskgit.order_agnostic_bound(logits_of, targets, self.mask_token, generator)
+            for _ in range(self.nll_samples)
+        ]
+        return torch.stack(draws).mean(dim=0)
+
+    def sample_tokens(
+        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None
+    ) -> Tensor:
+        """Token sequences (B, L) in ``spec.steps`` decoding steps (capped at L), with
+        ``spec.temperature`` / ``top_k`` / ``top_p`` and guidance ``spec.cfg``."""
+        labels = self.conditioning.check(labels, spec.cfg)
+        logits_of = guided(self.net, labels, self.conditioning.null_class, spec.cfg)
+        with torch.inference_mode():
+            return maskgit.decode(
+                logits_of, labels.shape[0], self.seq_len, self.mask_token, steps=spec.steps,
+                generator=generator, device=labels.device, temperature=spec.temperature,
+                top_k=spec.top_k, top_p=spec.top_p, choice_temperature=self.choice_temperature,
+            )  # fmt: skip
+
+
+@dataclass
+class MaskGITFamily(_MaskedTokens):
+    """A masked-token model over the pixels of images ``image_shape`` (C, H, W), 256 levels per
+    sub-pixel; ``nll`` is the order-agnostic bound in nats per image (sum over C·H·W)."""
+
+    net: nn.Module
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    label_dropout: float = 0.1
+    choice_temperature: float = maskgit.DEFAULT_CHOICE_TEMPERATURE
+    nll_samples: int = NLL_SAMPLES
+
+    nll_is_pixel_exact: ClassVar[bool | None] = None
+    """Neither exact nor a token NLL: a bound on the pixels' NLL (``nll_kind``)."""
+
+    @property
+    def seq_len(self) -> int:
+        c, h, w = self.image_shape
+        return c * h * w
+
+    def tokens(self, images: Tensor) -> Tensor:
+        """Pixel tokens (B, H·W·C) of images (B, C, H, W) in [-1, 1]."""
+        check_image_shape(images, self.image_shape)
+        return images_to_tokens(images)
+
+    def sample(
+        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Images (B, C, H, W) in [-1, 1], ``spec.steps`` parallel decoding steps."""
+        return tokens_to_images(self.sample_tokens(labels, spec, generator), self.image_shape)
+
+
+@dataclass
+class MaskGITVQFamily(_MaskedTokens):
+    """A masked-token model over the code grids (h, w) of a frozen VQ ``tokenizer``.
+
+    ``loss`` takes images or cached token grids, as :class:`VQTokenFamily`; ``nll`` bounds the
+    NLL of the CODES, not of the pixels: never report it as bits/dim.
+    """
+
+    net: nn.Module
+    tokenizer: Tokenizer
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    label_dropout: float = 0.1
+    choice_temperature: float = maskgit.DEFAULT_CHOICE_TEMPERATURE
+    nll_samples: int = NLL_SAMPLES
+
+    nll_is_pixel_exact: ClassVar[bool] = False
+    """``nll`` is about the VQ codes, not the pixels: never convert it to bits/dim."""
+
+    @property
+    def seq_len(self) -> int:
+        h, w = self.tokenizer.token_grid
+        return h * w
+
+    def tokens(self, images: Tensor) -> Tensor:
+        """Code sequences (B, h·w) int64 of images, or of cached grids (integer dtype)."""
+        return VQTokenFamily.tokens(self, images)  # type: ignore[arg-type]
+
+    def sample(
+        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Images (B, C, H, W) in [-1, 1]: a code grid in ``spec.steps`` steps, then decoded."""
+        tokens = self.sample_tokens(labels, spec, generator)
+        h, w = self.tokenizer.token_grid
+        with torch.no_grad():
+            return self.tokenizer.decode(tokens.view(-1, h, w)).clamp(-1, 1)

@@ -1,0 +1,207 @@
+"""A bidirectional transformer over image tokens for masked parallel decoding (MaskGIT,
+Chang et al. 2022), class prefix.
+
+The model reads ``[class(y), t_0, t_1, …, t_{L-1}]`` where each ``t_i`` is a data token
+(0 … vocab_size − 1) or the [MASK] token (index ``vocab_size``), and returns logits over the
+data vocabulary at every data position: ``logits[:, i]`` predicts ``x_i`` from every token it
+is given, before and after it (no causal mask). Tokens are pixels' 256 intensity levels
+(grayscale: one token per pixel; colour: R, G, B tokens per pixel, raster order) or the
+indices of a VQ codebook, as for :mod:`trigen.models.ar_transformer`, whose blocks and
+position options it shares.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from trigen.errors import ConfigError
+from trigen.models.ar_transformer import INIT_STD, LN_EPS, PIXEL_VOCAB, Block, Positions
+from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
+from trigen.nn.rope import rope_2d_angles
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaskGITConfig:
+    """Shape of a :class:`MaskGIT`.
+
+    ``vocab_size`` is the DATA vocabulary (256 for pixels, the codebook size for VQ codes); the
+    input side has one more row, the [MASK] token ``mask_token = vocab_size``. ``grid`` is the
+    token grid ``(h, w, channels)``: (H, W, C) for pixels, (h, w, 1) for VQ tokens;
+    ``seq_len = h · w · channels`` tokens per image, channel-interleaved in raster order.
+    """
+
+    vocab_size: int
+    grid: tuple[int, int, int]
+    num_classes: int
+    width: int
+    depth: int
+    heads: int
+    mlp_ratio: float = 4.0
+    positions: Positions = Positions.LEARNED
+    # also add the class embedding to every token's input, not only as the prefix token
+    class_bias: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "positions", Positions(self.positions))
+        except ValueError:
+            valid = ", ".join(p.value for p in Positions)
+            raise ConfigError(
+                f"unknown MaskGIT positions {self.positions!r}; choose one of: {valid}"
+            ) from None
+        object.__setattr__(self, "grid", tuple(self.grid))
+        if len(self.grid) != 3 or min(self.grid) <= 0:
+            raise ConfigError(f"MaskGIT grid must be 3 positive ints (h, w, c), got {self.grid}")
+        for name in ("vocab_size", "width", "depth", "heads"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"MaskGIT {name} must be positive, got {getattr(self, name)}")
+        if self.width % self.heads:
+            raise ConfigError(f"MaskGIT width {self.width} is not divisible by heads {self.heads}")
+        if self.positions is Positions.TWO_D and self.width % 4:
+            raise ConfigError(f"MaskGIT width {self.width} must be a multiple of 4 for 2-D pos.")
+        if self.positions is Positions.ROPE and (self.width // self.heads) % 4:
+            raise ConfigError(
+                f"MaskGIT head width {self.width}/{self.heads} must be a multiple of 4 for 2-D RoPE"
+            )
+        if self.num_classes < 0 or self.mlp_ratio <= 0:
+            raise ConfigError("MaskGIT num_classes must be ≥ 0 and mlp_ratio > 0")
+
+    @property
+    def seq_len(self) -> int:
+        """Data tokens per image."""
+        h, w, c = self.grid
+        return h * w * c
+
+    @property
+    def mask_token(self) -> int:
+        """Input index of the [MASK] token: one past the data vocabulary."""
+        return self.vocab_size
+
+    @property
+    def null_class(self) -> int:
+        """Index of the null (unconditional) class token."""
+        return self.num_classes
+
+
+MASKGIT_PRESETS: dict[str, dict[str, int]] = {
+    "maskgit-tiny": {"width": 128, "depth": 4, "heads": 4},  # CPU demos and tests
+    "maskgit-small": {"width": 256, "depth": 8, "heads": 8},
+    "maskgit-medium": {"width": 512, "depth": 12, "heads": 8},
+    "maskgit-large": {"width": 768, "depth": 24, "heads": 12},
+}
+"""Preset name → architecture fields (width, depth, heads); the sizes of the AR presets, so a
+masked and a raster model of one size have the same parameters but the [MASK] row."""
+
+
+def maskgit_config(
+    preset: str,
+    *,
+    num_classes: int,
+    image_shape: tuple[int, int, int] | None = None,
+    grid: tuple[int, int, int] | None = None,
+    vocab_size: int = PIXEL_VOCAB,
+    **overrides,
+) -> MaskGITConfig:
+    """The :class:`MaskGITConfig` of ``preset`` (e.g. ``"maskgit-tiny"``).
+
+    Give ``image_shape`` (C, H, W) for a pixel model (grid (H, W, C), 256 levels) or ``grid``
+    (h, w, channels) with ``vocab_size`` for a token model (a VQ grid is (h, w, 1)).
+    ``overrides`` replace any other field (``positions="rope"``, ``depth=2``, …).
+    """
+    if (image_shape is None) == (grid is None):
+        raise ConfigError("give exactly one of image_shape (pixel model) or grid (token model)")
+    if image_shape is not None:
+        c, h, w = image_shape
+        grid = (h, w, c)
+    if preset not in MASKGIT_PRESETS:
+        raise ConfigError(f"unknown MaskGIT preset {preset!r}; valid: {', '.join(MASKGIT_PRESETS)}")
+    fields = {f.name for f in dataclasses.fields(MaskGITConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ConfigError(f"unknown MaskGIT config field(s) {unknown}; valid: {sorted(fields)}")
+    kwargs = {**MASKGIT_PRESETS[preset], **overrides}
+    return MaskGITConfig(vocab_size=vocab_size, grid=grid, num_classes=num_classes, **kwargs)
+
+
+class MaskGIT(nn.Module):
+    """Bidirectional transformer: tokens (B, L) with [MASK]s and classes y (B,) → logits (B, L, V).
+
+    Input vocabulary: ``tok_embedder`` (vocab_size + 1 rows, the last is [MASK]) and
+    ``y_embedder`` (num_classes + 1 rows, the last is the null class) for the class prefix;
+    the head predicts the vocab_size data tokens only. GPT-2 init as the AR transformer.
+    """
+
+    # repeated units: recomputed by gradient checkpointing, sharded by FSDP (trigen.train)
+    unit_types = (Block,)
+
+    def __init__(self, cfg: MaskGITConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tok_embedder = nn.Embedding(cfg.vocab_size + 1, cfg.width)
+        self.y_embedder = LabelEmbedder(cfg.num_classes, cfg.width)
+        h, w, c = cfg.grid
+        pixel = torch.arange(cfg.seq_len) // c  # data position i is channel i % c of pixel i // c
+        if cfg.positions in (Positions.LEARNED, Positions.ROPE):
+            self.pos_embed = nn.Parameter(torch.zeros(cfg.seq_len, cfg.width))
+        if cfg.positions is Positions.ROPE:
+            angles = rope_2d_angles(cfg.width // cfg.heads, pixel // w, pixel % w)  # (L, Dh/2)
+            # the class token has no place in the image: angle 0, no rotation
+            angles = torch.cat([angles.new_zeros(1, angles.shape[1]), angles])  # (L + 1, Dh/2)
+            self.register_buffer("rope_cos", angles.cos(), persistent=False)
+            self.register_buffer("rope_sin", angles.sin(), persistent=False)
+        if cfg.positions is Positions.TWO_D:
+            fixed = sincos_pos_embed_2d(cfg.width, h, w).repeat_interleave(c, dim=0)  # (L, D)
+            channel = torch.arange(cfg.seq_len) % c
+            self.register_buffer("pos_fixed", fixed, persistent=False)
+            self.register_buffer("channel_of", channel, persistent=False)
+            self.channel_embed = nn.Parameter(torch.zeros(c, cfg.width))
+        self.blocks = nn.ModuleList(Block(cfg, i, causal=False) for i in range(cfg.depth))
+        self.norm = nn.LayerNorm(cfg.width, eps=LN_EPS)
+        self.head = nn.Linear(cfg.width, cfg.vocab_size)
+        self.initialize_weights()
+
+    def initialize_weights(self) -> None:
+        """GPT-2 initialisation: N(0, 0.02), residual projections scaled by 1/√(2·depth)."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=INIT_STD)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, std=INIT_STD)
+        residual_std = INIT_STD / math.sqrt(2 * self.cfg.depth)
+        for block in self.blocks:
+            nn.init.normal_(block.attn.proj.weight, std=residual_std)
+            nn.init.normal_(block.mlp.fc2.weight, std=residual_std)
+        if self.cfg.positions is Positions.TWO_D:
+            nn.init.normal_(self.channel_embed, std=INIT_STD)
+        else:
+            nn.init.normal_(self.pos_embed, std=INIT_STD)
+
+    def positions(self) -> Tensor:
+        """Position vectors (L, D) of the data positions."""
+        if self.cfg.positions is Positions.TWO_D:
+            return self.pos_fixed + self.channel_embed[self.channel_of]
+        return self.pos_embed
+
+    def forward(self, tokens: Tensor, y: Tensor) -> Tensor:
+        """Logits (B, L, vocab_size) at every data position.
+
+        ``tokens`` (B, L) int64 in ``0 … vocab_size`` (``vocab_size`` = [MASK]), ``y`` (B,)
+        int64 classes (null = num_classes).
+        """
+        if tokens.shape[1] != self.cfg.seq_len:
+            raise ValueError(f"MaskGIT reads {self.cfg.seq_len} tokens, got {tokens.shape[1]}")
+        x = self.tok_embedder(tokens) + self.positions()  # (B, L, D)
+        label = self.y_embedder(y)[:, None]  # (B, 1, D)
+        if self.cfg.class_bias:
+            x = x + label
+        x = torch.cat([label, x], dim=1)  # (B, L + 1, D): class prefix
+        rope = (self.rope_cos, self.rope_sin) if self.cfg.positions is Positions.ROPE else None
+        for block in self.blocks:
+            x = block(x, None, rope)  # (B, L + 1, D)
+        return self.head(self.norm(x[:, 1:]))  # (B, L, V): the class position predicts nothing
