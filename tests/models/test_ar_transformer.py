@@ -137,3 +137,14 @@ def test_class_bias_reuses_the_class_embedding_and_conditions_every_position():
         class_vectors = plain.y_embedder(labels)[:, None]
     assert torch.equal(embedded[:, 0], torch.zeros_like(embedded[:, 0]))  # the prefix itself
     torch.testing.assert_close(embedded[:, 1:], class_vectors.expand_as(embedded[:, 1:]))
+
+
+@pytest.mark.parametrize(
+    "positions, table, rotary",
+    [(Positions.LEARNED, True, False), (Positions.TWO_D, False, False),
+     (Positions.ROPE, True, True), (Positions.ROTARY, False, True)],
+)  # fmt: skip
+def test_each_positions_mode_holds_exactly_what_its_name_says(positions, table, rotary):
+    net = tiny(positions)
+    assert hasattr(net, "pos_embed") == table
+    assert hasattr(net, "rope_cos") == rotary

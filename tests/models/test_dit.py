@@ -131,6 +131,19 @@ def test_adaln_zero_starts_as_identity_with_zero_output():
 
 
 @pytest.mark.parametrize("conditioning", list(Conditioning))
+def test_zero_init_holds_whatever_order_the_init_functions_run_in(conditioning):
+    net = tiny_dit(conditioning=conditioning)
+    zeroed = net.zero_initialised()
+    assert zeroed and all(not m.weight.any() and not m.bias.any() for m in zeroed)
+    for m in zeroed:  # as if a later init had drawn them...
+        torch.nn.init.normal_(m.weight)
+    net.initialize_weights()  # ...the DiT init zeroes them again without a Xavier draw between
+    assert all(not m.weight.any() for m in zeroed)
+    others = [m for m in net.modules() if isinstance(m, torch.nn.Linear) and m not in zeroed]
+    assert others and all(m.weight.any() for m in others)
+
+
+@pytest.mark.parametrize("conditioning", list(Conditioning))
 def test_gradient_reaches_every_parameter_off_zero_init(conditioning):
     net = tiny_dit(conditioning=conditioning)
     perturb_zero_init(net)

@@ -54,7 +54,7 @@ def test_config_errors_say_what_to_do():
         )
     with pytest.raises(ConfigError, match="cannot override U-Net field"):
         unet_config("unet-tiny", input_size=28, in_channels=1, num_classes=10, width=3)
-    with pytest.raises(ConfigError, match="must be integers"):
+    with pytest.raises(ConfigError, match="must be an integer"):
         unet_config(
             "unet-tiny", input_size=28, in_channels=1, num_classes=10, channel_mult=(1, 2.5)
         )

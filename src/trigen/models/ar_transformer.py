@@ -13,7 +13,6 @@ prefills with the class token (``T = 0``) and then decodes one token per call.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from trigen.errors import ConfigError
+from trigen.models.presets import check_field_types, from_preset, preset_fields
 from trigen.nn.attention import Attention
 from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
 from trigen.nn.kv_cache import KVCache
@@ -42,9 +42,22 @@ class Positions(StrEnum):
 
     LEARNED = "learned"  # one free vector per position (seq_len rows)
     TWO_D = "2d"  # fixed 2-D sin-cos of (row, column) + a learned vector per channel
-    # 2-D rotary embedding of (row, column) in every attention layer (LlamaGen), plus a learned
-    # vector per position: relative offsets such as "one row up" are learned once for the image
+    # 2-D rotary embedding of (row, column) in every attention layer, *plus* a learned vector per
+    # position (LEARNED's table): relative offsets such as "one row up" are learned once for the
+    # image, and the learned table still tells the first rows from the last
     ROPE = "rope"
+    # 2-D rotary embedding alone, no absolute table (LlamaGen's choice)
+    ROTARY = "rotary"
+
+    @property
+    def rotary(self) -> bool:
+        """Whether the attention layers rotate queries and keys by (row, column)."""
+        return self in (Positions.ROPE, Positions.ROTARY)
+
+    @property
+    def learned_table(self) -> bool:
+        """Whether a learned vector per stream position is added to the input."""
+        return self in (Positions.LEARNED, Positions.ROPE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,15 +81,8 @@ class ARTransformerConfig:
     class_bias: bool = False
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "positions", Positions(self.positions))
-        except ValueError:
-            valid = ", ".join(p.value for p in Positions)
-            raise ConfigError(
-                f"unknown AR positions {self.positions!r}; choose one of: {valid}"
-            ) from None
-        object.__setattr__(self, "grid", tuple(self.grid))
-        if len(self.grid) != 3 or min(self.grid) <= 0:
+        check_field_types(self, "AR")
+        if min(self.grid) <= 0:
             raise ConfigError(f"AR grid must be 3 positive ints (h, w, channels), got {self.grid}")
         for name in ("vocab_size", "width", "depth", "heads"):
             if getattr(self, name) <= 0:
@@ -85,7 +91,7 @@ class ARTransformerConfig:
             raise ConfigError(f"AR width {self.width} is not divisible by heads {self.heads}")
         if self.positions is Positions.TWO_D and self.width % 4:
             raise ConfigError(f"AR width {self.width} must be a multiple of 4 for 2-D positions")
-        if self.positions is Positions.ROPE and (self.width // max(self.heads, 1)) % 4:
+        if self.positions.rotary and (self.width // max(self.heads, 1)) % 4:
             raise ConfigError(
                 f"AR head width {self.width}/{self.heads} must be a multiple of 4 for 2-D RoPE"
             )
@@ -133,14 +139,9 @@ def ar_config(
     if image_shape is not None:
         c, h, w = image_shape
         grid = (h, w, c)
-    if preset not in AR_PRESETS:
-        raise ConfigError(f"unknown AR preset {preset!r}; valid: {', '.join(AR_PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(ARTransformerConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ConfigError(f"unknown AR config field(s) {unknown}; valid: {sorted(fields)}")
-    kwargs = {**AR_PRESETS[preset], **overrides}
-    return ARTransformerConfig(vocab_size=vocab_size, grid=grid, num_classes=num_classes, **kwargs)
+    data = dict(vocab_size=vocab_size, grid=grid, num_classes=num_classes)
+    fields = preset_fields(AR_PRESETS, preset, "AR")
+    return from_preset(ARTransformerConfig, fields, data=data, overrides=overrides, what="AR")
 
 
 class Block(nn.Module):
@@ -159,7 +160,9 @@ class Block(nn.Module):
     def forward(
         self, x: Tensor, cache: KVCache | None, rope: tuple[Tensor, Tensor] | None = None
     ) -> Tensor:
-        x = x + self.attn(self.norm1(x), causal=self.causal, cache=cache, layer=self.layer, rope=rope)
+        x = x + self.attn(
+            self.norm1(x), causal=self.causal, cache=cache, layer=self.layer, rope=rope
+        )
         return x + self.mlp(self.norm2(x))
 
 
@@ -181,9 +184,9 @@ class ARTransformer(nn.Module):
         self.cfg = cfg
         self.tok_embedder = nn.Embedding(cfg.vocab_size, cfg.width)
         self.y_embedder = LabelEmbedder(cfg.num_classes, cfg.width)
-        if cfg.positions in (Positions.LEARNED, Positions.ROPE):
+        if cfg.positions.learned_table:
             self.pos_embed = nn.Parameter(torch.zeros(cfg.seq_len, cfg.width))
-        if cfg.positions is Positions.ROPE:
+        if cfg.positions.rotary:
             h, w, c = cfg.grid
             # stream position p predicts x_p, whose pixel is p // c: rotate by that (row, col)
             pixel = torch.arange(cfg.seq_len) // c
@@ -215,7 +218,7 @@ class ARTransformer(nn.Module):
             nn.init.normal_(block.mlp.fc2.weight, std=residual_std)
         if self.cfg.positions is Positions.TWO_D:
             nn.init.normal_(self.channel_embed, std=INIT_STD)
-        else:
+        if self.cfg.positions.learned_table:
             nn.init.normal_(self.pos_embed, std=INIT_STD)
 
     def new_cache(
@@ -232,8 +235,11 @@ class ARTransformer(nn.Module):
             device=device, dtype=dtype,
         )  # fmt: skip
 
-    def positions(self, start: int, length: int) -> Tensor:
-        """Position vectors (length, D) of stream positions ``[start, start + length)``."""
+    def absolute_positions(self, start: int, length: int) -> Tensor | float:
+        """Absolute position vectors (length, D) of stream positions ``[start, start + length)``
+        (0 when the positions are rotary only)."""
+        if self.cfg.positions is Positions.ROTARY:
+            return 0.0
         if self.cfg.positions is not Positions.TWO_D:
             return self.pos_embed[start : start + length]
         index = torch.arange(start, start + length, device=self.pos_fixed.device)
@@ -255,7 +261,7 @@ class ARTransformer(nn.Module):
                 f"stream positions [{start}, {start + x.shape[1]}) exceed seq_len "
                 f"{self.cfg.seq_len}; feed x[:, :-1] (the last token is only a target)"
             )
-        return x + self.positions(start, x.shape[1])
+        return x + self.absolute_positions(start, x.shape[1])
 
     def logits(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
         """Blocks → norm → head on embedded positions x (B, T', D) → logits (B, T', V).
@@ -263,7 +269,7 @@ class ARTransformer(nn.Module):
         With a cache, ``x`` continues the cached positions and the cache advances past them.
         """
         rope = None
-        if self.cfg.positions is Positions.ROPE:
+        if self.cfg.positions.rotary:
             start = 0 if cache is None else cache.length
             span = slice(start, start + x.shape[1])
             rope = (self.rope_cos[span], self.rope_sin[span])

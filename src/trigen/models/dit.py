@@ -7,7 +7,6 @@ adaLN, in-context tokens or cross-attention (the paper's four variants).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -16,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trigen.errors import ConfigError
+from trigen.models.presets import check_field_types, from_preset, preset_fields
 from trigen.nn.attention import Attention
 from trigen.nn.embeddings import LabelEmbedder, TimestepEmbedder, sincos_pos_embed_2d
 from trigen.nn.mlp import Mlp
@@ -39,10 +39,6 @@ class Conditioning(StrEnum):
     CROSS_ATTN = "cross_attn"  # blocks cross-attend to the two condition tokens
 
 
-_INT_FIELDS = ("input_size", "in_channels", "patch_size", "hidden", "depth", "heads", "num_classes")
-_DATA_FIELDS = ("input_size", "in_channels", "num_classes")  # set by the data, not by overrides
-
-
 @dataclass(frozen=True, kw_only=True)
 class DiTConfig:
     """Shape of a DiT. ``input_size`` is the (square) side in pixels or latent cells."""
@@ -62,17 +58,7 @@ class DiTConfig:
     rope: bool = False
 
     def __post_init__(self) -> None:
-        for name in _INT_FIELDS:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"DiT {name} must be an integer, got {value!r}")
-        try:
-            object.__setattr__(self, "conditioning", Conditioning(self.conditioning))
-        except ValueError:
-            valid = ", ".join(c.value for c in Conditioning)
-            raise ConfigError(
-                f"unknown DiT conditioning {self.conditioning!r}; choose one of: {valid}"
-            ) from None
+        check_field_types(self, "DiT")
         if self.patch_size not in PATCH_SIZES:
             raise ConfigError(f"DiT patch_size must be one of {PATCH_SIZES}, got {self.patch_size}")
         if self.input_size <= 0 or self.input_size % self.patch_size:
@@ -91,11 +77,7 @@ class DiTConfig:
             raise ConfigError(
                 f"DiT head width {self.hidden // self.heads} must be a multiple of 4 for rope"
             )
-        if (
-            self.num_classes < 0
-            or not isinstance(self.mlp_ratio, int | float)
-            or self.mlp_ratio <= 0
-        ):
+        if self.num_classes < 0 or self.mlp_ratio <= 0:
             raise ConfigError("DiT num_classes must be ≥ 0 and mlp_ratio > 0")
 
     @property
@@ -131,16 +113,9 @@ def dit_config(
 
     ``overrides`` replace any other field (``learn_sigma=True``, ``conditioning="in_context"``, …).
     """
-    if preset not in DIT_PRESETS:
-        raise ConfigError(f"unknown DiT preset {preset!r}; valid: {', '.join(DIT_PRESETS)}")
-    allowed = {f.name for f in dataclasses.fields(DiTConfig)} - set(_DATA_FIELDS)
-    unknown = sorted(set(overrides) - allowed)
-    if unknown:
-        raise ConfigError(f"cannot override DiT field(s) {unknown}; valid: {sorted(allowed)}")
-    kwargs = {**DIT_PRESETS[preset], **overrides}
-    return DiTConfig(
-        input_size=input_size, in_channels=in_channels, num_classes=num_classes, **kwargs
-    )
+    data = dict(input_size=input_size, in_channels=in_channels, num_classes=num_classes)
+    fields = preset_fields(DIT_PRESETS, preset, "DiT")
+    return from_preset(DiTConfig, fields, data=data, overrides=overrides, what="DiT")
 
 
 class PatchEmbed(nn.Module):
@@ -271,15 +246,27 @@ class DiT(nn.Module):
         self.final_layer = FinalLayer(cfg)
         self.initialize_weights()
 
+    def zero_initialised(self) -> list[nn.Linear]:
+        """The linears that start at zero: every adaLN regression (unit scale, no shift, closed
+        gates — each block starts as the identity under adaLN-Zero) and the output layer."""
+        layers = [*self.blocks, self.final_layer]
+        adaln = [m.adaLN_modulation[1] for m in layers if hasattr(m, "adaLN_modulation")]
+        return [*adaln, self.final_layer.linear]
+
     @torch.no_grad()
     def initialize_weights(self) -> None:
         """The paper's init: Xavier linears, N(0, 0.02) embeddings, zeroed adaLN and output layer.
 
-        With adaLN-Zero every block starts as the identity; in every variant the output starts at 0.
+        The zeroed linears (:meth:`zero_initialised`) are never given a Xavier draw, so the result
+        does not depend on the order in which this and ``adaln_modulation``'s init run.
         """
+        zeroed = {id(m) for m in self.zero_initialised()}
         for m in self.modules():
             if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
+                if id(m) in zeroed:
+                    nn.init.zeros_(m.weight)
+                else:
+                    nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
         w = self.x_embedder.proj.weight  # like a Linear over the flattened patch
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
@@ -287,12 +274,6 @@ class DiT(nn.Module):
         nn.init.normal_(self.y_embedder.embedding_table.weight, std=LABEL_INIT_STD)
         nn.init.normal_(self.t_embedder.mlp[0].weight, std=LABEL_INIT_STD)
         nn.init.normal_(self.t_embedder.mlp[2].weight, std=LABEL_INIT_STD)
-        for layer in [*self.blocks, self.final_layer]:
-            if hasattr(layer, "adaLN_modulation"):
-                nn.init.zeros_(layer.adaLN_modulation[1].weight)
-                nn.init.zeros_(layer.adaLN_modulation[1].bias)
-        nn.init.zeros_(self.final_layer.linear.weight)
-        nn.init.zeros_(self.final_layer.linear.bias)
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
         x = self.x_embedder(x) + self.pos_embed  # (B, T, D)

@@ -18,7 +18,6 @@ pixel and the channel coupling lives in the likelihood
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trigen.errors import ConfigError
+from trigen.models.presets import check_field_types, from_preset, preset_fields
 
 NUM_LEVELS = 256
 """Intensity levels per sub-pixel: the width of the softmax output."""
@@ -53,18 +53,8 @@ class PixelCNNConfig:
     num_mixtures: int = 5  # logistic-mixture components (only for that output)
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "output", PixelCNNOutput(self.output))
-        except ValueError:
-            choices = ", ".join(o.value for o in PixelCNNOutput)
-            raise ConfigError(
-                f"unknown PixelCNN output {self.output!r}; use one of {choices}"
-            ) from None
+        check_field_types(self, "PixelCNN")
         positive = ("in_channels", "input_size", "channels", "num_layers", "num_mixtures")
-        for name in (*positive, "num_classes", "kernel_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"PixelCNN {name} must be an integer, got {value!r}")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"PixelCNN {name} must be ≥ 1, got {getattr(self, name)}")
@@ -103,12 +93,12 @@ class PixelCNNConfig:
         return self.num_mixtures * (1 + 2 * C + C * (C - 1) // 2)
 
 
-PIXELCNN_PRESETS: dict[str, PixelCNNConfig] = {
+PIXELCNN_PRESETS: dict[str, dict] = {
     # CPU-sized, 28×28 grayscale (MNIST); receptive field 9 rows up, ±8 columns. Narrow on
     # purpose: on two shared CPU cores the convolutions and the 256-way head bound the speed.
-    "pixelcnn-tiny": PixelCNNConfig(channels=16, num_layers=4, kernel_size=5),
-    "pixelcnn-small": PixelCNNConfig(channels=48, num_layers=6, kernel_size=5),
-    "pixelcnn-cifar": PixelCNNConfig(
+    "pixelcnn-tiny": dict(channels=16, num_layers=4, kernel_size=5),
+    "pixelcnn-small": dict(channels=48, num_layers=6, kernel_size=5),
+    "pixelcnn-cifar": dict(
         in_channels=3,
         input_size=32,
         channels=128,
@@ -121,18 +111,10 @@ PIXELCNN_PRESETS: dict[str, PixelCNNConfig] = {
 
 
 def pixelcnn_config(preset: str, **overrides: int | str | PixelCNNOutput) -> PixelCNNConfig:
-    """The named preset with ``overrides`` (any :class:`PixelCNNConfig` field) applied."""
-    if preset not in PIXELCNN_PRESETS:
-        raise ConfigError(
-            f"unknown PixelCNN preset {preset!r}; use one of {', '.join(PIXELCNN_PRESETS)}"
-        )
-    fields = {f.name for f in dataclasses.fields(PixelCNNConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ConfigError(
-            f"unknown PixelCNN option(s) {unknown}; valid: {', '.join(sorted(fields))}"
-        )
-    return dataclasses.replace(PIXELCNN_PRESETS[preset], **overrides)
+    """The named preset with ``overrides`` (any :class:`PixelCNNConfig` field, the data's shape
+    fields included: they have defaults here) applied."""
+    fields = preset_fields(PIXELCNN_PRESETS, preset, "PixelCNN")
+    return from_preset(PixelCNNConfig, fields, data={}, overrides=overrides, what="PixelCNN")
 
 
 def _groups(n: int, num_groups: int) -> Tensor:

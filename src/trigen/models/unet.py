@@ -8,7 +8,6 @@ work (28 → 14 → 7 → 4 and back up to the skip's size).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trigen.errors import ConfigError
+from trigen.models.presets import check_field_types, from_preset, preset_fields
 from trigen.nn.attention import Attention
 from trigen.nn.embeddings import LabelEmbedder, TimestepEmbedder
 from trigen.nn.modulation import film
@@ -24,16 +24,12 @@ TIME_EMBED_MULT = 4
 """Width of the conditioning embedding in units of ``model_channels`` (ADM)."""
 
 
-_INT_FIELDS = (
-    "input_size",
-    "in_channels",
-    "model_channels",
-    "num_res_blocks",
-    "num_heads",
-    "num_classes",
-    "num_groups",
-)
-_DATA_FIELDS = ("input_size", "in_channels", "num_classes")  # set by the data, not by overrides
+def level_sizes(input_size: int, levels: int) -> tuple[int, ...]:
+    """Feature-map side at each of ``levels`` levels: a stride-2, pad-1 3×3 conv maps s to ⌈s/2⌉."""
+    sizes = [input_size]
+    for _ in range(levels - 1):
+        sizes.append((sizes[-1] + 1) // 2)
+    return tuple(sizes)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,12 +52,7 @@ class UNetConfig:
     num_groups: int = 32  # GroupNorm groups, lowered per layer to a divisor of its channels
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "channel_mult", tuple(self.channel_mult))
-        object.__setattr__(self, "attention_resolutions", tuple(self.attention_resolutions))
-        ints = [getattr(self, n) for n in _INT_FIELDS] + [*self.channel_mult]
-        ints += [*self.attention_resolutions, self.out_channels or 1, self.head_channels or 1]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in ints):
-            raise ConfigError(f"U-Net sizes, channels and counts must be integers: {self}")
+        check_field_types(self, "U-Net")
         for name in ("input_size", "in_channels", "model_channels", "num_res_blocks"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"U-Net {name} must be positive, got {getattr(self, name)}")
@@ -88,11 +79,8 @@ class UNetConfig:
 
     @property
     def level_sizes(self) -> tuple[int, ...]:
-        """Feature-map side at each level: a stride-2, pad-1, 3×3 conv maps s to ⌈s/2⌉."""
-        sizes = [self.input_size]
-        for _ in self.channel_mult[1:]:
-            sizes.append((sizes[-1] + 1) // 2)
-        return tuple(sizes)
+        """Feature-map side at each level (:func:`level_sizes`)."""
+        return level_sizes(self.input_size, len(self.channel_mult))
 
     @property
     def net_out_channels(self) -> int:
@@ -158,25 +146,14 @@ def unet_config(
     """The :class:`UNetConfig` of preset ``preset`` (e.g. ``"unet-tiny"``) for the given data shape.
 
     ``overrides`` replace any field; ``attention_resolutions`` given here wins over the preset's
-    attention levels.
+    attention levels (indices into ``channel_mult``, turned into sides for this input size).
     """
-    if preset not in UNET_PRESETS:
-        raise ConfigError(f"unknown U-Net preset {preset!r}; valid: {', '.join(UNET_PRESETS)}")
-    allowed = {f.name for f in dataclasses.fields(UNetConfig)} - set(_DATA_FIELDS)
-    unknown = sorted(set(overrides) - allowed)
-    if unknown:
-        raise ConfigError(f"cannot override U-Net field(s) {unknown}; valid: {sorted(allowed)}")
-    kwargs = dict(UNET_PRESETS[preset])
-    levels = kwargs.pop("attention_levels")
-    kwargs.update(overrides)
-    if "attention_resolutions" not in overrides:
-        sizes = UNetConfig(
-            input_size=input_size, in_channels=in_channels, num_classes=num_classes, **kwargs
-        ).level_sizes
-        kwargs["attention_resolutions"] = tuple(sizes[i] for i in levels if i < len(sizes))
-    return UNetConfig(
-        input_size=input_size, in_channels=in_channels, num_classes=num_classes, **kwargs
-    )
+    fields = preset_fields(UNET_PRESETS, preset, "U-Net")
+    levels = fields.pop("attention_levels")
+    sizes = level_sizes(input_size, len(overrides.get("channel_mult", fields["channel_mult"])))
+    fields["attention_resolutions"] = tuple(sizes[i] for i in levels if i < len(sizes))
+    data = dict(input_size=input_size, in_channels=in_channels, num_classes=num_classes)
+    return from_preset(UNetConfig, fields, data=data, overrides=overrides, what="U-Net")
 
 
 def group_norm(channels: int, max_groups: int) -> nn.GroupNorm:

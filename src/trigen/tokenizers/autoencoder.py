@@ -12,7 +12,6 @@ by :func:`latent_scale_factor` after training, never a constant), so they have u
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -24,6 +23,7 @@ from torch import Tensor, nn
 from trigen.batch import Batch
 from trigen.data.transforms import to_model_range
 from trigen.errors import ConfigError, DataError
+from trigen.models.presets import check_field_types, from_preset, preset_fields
 
 LOGVAR_RANGE = (-30.0, 20.0)
 """Posterior log-variance is clamped here (as in latent diffusion) so exp() stays finite."""
@@ -81,6 +81,7 @@ class KLAutoencoderConfig:
     kl_weight: float = 1e-6
 
     def __post_init__(self) -> None:
+        check_field_types(self, "KL autoencoder")
         for name in ("in_channels", "image_size", "hidden", "latent_channels", "norm_groups"):
             if getattr(self, name) <= 0:
                 raise ConfigError(
@@ -112,19 +113,10 @@ def kl_config(
     preset: str, *, in_channels: int, image_size: int, **overrides
 ) -> KLAutoencoderConfig:
     """The :class:`KLAutoencoderConfig` of ``preset``; ``overrides`` set other fields."""
-    if preset not in KL_PRESETS:
-        raise ConfigError(
-            f"unknown KL autoencoder preset {preset!r}; valid: {', '.join(KL_PRESETS)}"
-        )
-    fields = {f.name for f in dataclasses.fields(KLAutoencoderConfig)} - {
-        "in_channels",
-        "image_size",
-    }
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ConfigError(f"unknown KL autoencoder field(s) {unknown}; valid: {sorted(fields)}")
-    return KLAutoencoderConfig(
-        in_channels=in_channels, image_size=image_size, **{**KL_PRESETS[preset], **overrides}
+    data = dict(in_channels=in_channels, image_size=image_size)
+    fields = preset_fields(KL_PRESETS, preset, "KL autoencoder")
+    return from_preset(
+        KLAutoencoderConfig, fields, data=data, overrides=overrides, what="KL autoencoder"
     )
 
 

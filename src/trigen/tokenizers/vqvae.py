@@ -9,7 +9,6 @@ fell out of use with encoder outputs of the current batch (dead-code restart).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -24,9 +23,9 @@ from torch import Tensor, nn
 
 from trigen.atomic import atomic_write, atomic_write_text
 from trigen.batch import Batch
-from trigen.choices import parse_choice
 from trigen.data.transforms import to_model_range
 from trigen.errors import ConfigError, DataError
+from trigen.models.presets import check_field_types, from_preset, preset_fields
 
 LAPLACE_EPS = 1e-5
 """Additive smoothing of the EMA code counts, so a rarely used code never divides by zero."""
@@ -59,7 +58,7 @@ class VQVAEConfig:
     dead_code_threshold: float = 0.1  # EMA assignments per batch below which a code is restarted
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "codebook", parse_choice(Codebook, self.codebook, "codebook"))
+        check_field_types(self, "VQ-VAE")
         for name in ("in_channels", "image_size", "hidden", "codebook_size", "code_dim"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"VQ-VAE {name} must be positive, got {getattr(self, name)}")
@@ -88,15 +87,9 @@ VQ_PRESETS: dict[str, dict[str, int]] = {
 
 def vq_config(preset: str, *, in_channels: int, image_size: int, **overrides) -> VQVAEConfig:
     """The :class:`VQVAEConfig` of ``preset`` (e.g. ``"vq-small"``); ``overrides`` set fields."""
-    if preset not in VQ_PRESETS:
-        raise ConfigError(f"unknown VQ-VAE preset {preset!r}; valid: {', '.join(VQ_PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(VQVAEConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ConfigError(f"unknown VQ-VAE config field(s) {unknown}; valid: {sorted(fields)}")
-    return VQVAEConfig(
-        in_channels=in_channels, image_size=image_size, **{**VQ_PRESETS[preset], **overrides}
-    )
+    data = dict(in_channels=in_channels, image_size=image_size)
+    fields = preset_fields(VQ_PRESETS, preset, "VQ-VAE")
+    return from_preset(VQVAEConfig, fields, data=data, overrides=overrides, what="VQ-VAE")
 
 
 class ResBlock(nn.Module):
