@@ -133,7 +133,8 @@ def decode(
     """MaskGIT's iterative decoding (Chang et al. 2022, sec. 3.2) → tokens (B, L) int64.
 
     Each step predicts every position, draws a token for each masked one from the filtered
-    logits (temperature, top-k, top-p), scores it by its log-probability plus Gumbel noise of
+    logits (temperature, top-k, top-p), scores it by its log-probability under the unfiltered
+    logits (the model's own confidence, the guided one under CFG) plus Gumbel noise of
     scale ``choice_temperature · (1 − (k + 1) / K)`` and keeps the most confident draws; the
     ``unmask_schedule`` count of least confident positions stays masked. Positions already
     fixed are never re-masked. ``steps`` above ``seq_len`` is capped at ``seq_len``.
@@ -145,8 +146,10 @@ def decode(
     tokens = torch.full((batch, seq_len), mask_token, dtype=torch.long, device=device)
     masked = torch.ones(batch, seq_len, dtype=torch.bool, device=device)
     for k, still_masked in enumerate(unmask_schedule(seq_len, steps)):
-        logits = filter_logits(logits_of(tokens).float(), temperature, top_k, top_p)  # (B, L, V)
-        drawn = sample_token(logits.flatten(0, 1), generator).view(batch, seq_len)  # (B, L)
+        logits = logits_of(tokens).float()  # (B, L, V)
+        filtered = filter_logits(logits, temperature, top_k, top_p)
+        drawn = sample_token(filtered.flatten(0, 1), generator).view(batch, seq_len)  # (B, L)
+        # ranked by the model's own probability: a top-k filter would make every greedy draw 1
         confidence = logits.log_softmax(-1).gather(-1, drawn[..., None]).squeeze(-1)
         noise_scale = choice_temperature * (1 - (k + 1) / steps)
         if noise_scale > 0:

@@ -76,13 +76,14 @@ def evaluate(
             progress=advance,
         )
     kind = getattr(family, "nll_is_pixel_exact", None)
+    bound = getattr(family, "nll_kind", None)  # a family whose nll is neither exact nor an ELBO
     if kind is False:
         print(
-            f"token NLL: {result.nats_per_image:.2f} nats/image over {result.num_images} "
-            f"{split} images (a likelihood of the VQ codes, not pixel bits/dim)"
+            f"token NLL{f' ({bound})' if bound else ''}: {result.nats_per_image:.2f} nats/image "
+            f"over {result.num_images} {split} images (about the VQ codes, not pixel bits/dim)"
         )
         return
-    what = "ELBO upper bound" if cfg.family.value in ("unet", "dit") else "exact"
+    what = "ELBO upper bound" if cfg.family.value in ("unet", "dit") else bound or "exact"
     print(
         f"{result.bits_per_dim:.4f} bits/dim ({what}), {result.nats_per_image:.1f} nats/image, "
         f"{result.num_images} {split} images"

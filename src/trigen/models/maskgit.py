@@ -25,6 +25,17 @@ from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
 from trigen.nn.rope import rope_2d_angles
 
 
+def rotary(positions: Positions) -> bool:
+    """Whether the attention layers rotate queries and keys by (row, column) (by value, so the
+    AR transformer's rotary-only option, where present, is honoured too)."""
+    return positions.value in ("rope", "rotary")
+
+
+def learned_table(positions: Positions) -> bool:
+    """Whether a learned vector per data position is added to the input."""
+    return positions.value in ("learned", "rope")
+
+
 @dataclass(frozen=True, kw_only=True)
 class MaskGITConfig:
     """Shape of a :class:`MaskGIT`.
@@ -64,7 +75,7 @@ class MaskGITConfig:
             raise ConfigError(f"MaskGIT width {self.width} is not divisible by heads {self.heads}")
         if self.positions is Positions.TWO_D and self.width % 4:
             raise ConfigError(f"MaskGIT width {self.width} must be a multiple of 4 for 2-D pos.")
-        if self.positions is Positions.ROPE and (self.width // self.heads) % 4:
+        if rotary(self.positions) and (self.width // self.heads) % 4:
             raise ConfigError(
                 f"MaskGIT head width {self.width}/{self.heads} must be a multiple of 4 for 2-D RoPE"
             )
@@ -146,9 +157,9 @@ class MaskGIT(nn.Module):
         self.y_embedder = LabelEmbedder(cfg.num_classes, cfg.width)
         h, w, c = cfg.grid
         pixel = torch.arange(cfg.seq_len) // c  # data position i is channel i % c of pixel i // c
-        if cfg.positions in (Positions.LEARNED, Positions.ROPE):
+        if learned_table(cfg.positions):
             self.pos_embed = nn.Parameter(torch.zeros(cfg.seq_len, cfg.width))
-        if cfg.positions is Positions.ROPE:
+        if rotary(cfg.positions):
             angles = rope_2d_angles(cfg.width // cfg.heads, pixel // w, pixel % w)  # (L, Dh/2)
             # the class token has no place in the image: angle 0, no rotation
             angles = torch.cat([angles.new_zeros(1, angles.shape[1]), angles])  # (L + 1, Dh/2)
@@ -179,14 +190,14 @@ class MaskGIT(nn.Module):
             nn.init.normal_(block.mlp.fc2.weight, std=residual_std)
         if self.cfg.positions is Positions.TWO_D:
             nn.init.normal_(self.channel_embed, std=INIT_STD)
-        else:
+        if learned_table(self.cfg.positions):
             nn.init.normal_(self.pos_embed, std=INIT_STD)
 
-    def positions(self) -> Tensor:
-        """Position vectors (L, D) of the data positions."""
+    def positions(self) -> Tensor | float:
+        """Position vectors (L, D) of the data positions (0 when they are rotary only)."""
         if self.cfg.positions is Positions.TWO_D:
             return self.pos_fixed + self.channel_embed[self.channel_of]
-        return self.pos_embed
+        return self.pos_embed if learned_table(self.cfg.positions) else 0.0
 
     def forward(self, tokens: Tensor, y: Tensor) -> Tensor:
         """Logits (B, L, vocab_size) at every data position.
@@ -201,7 +212,7 @@ class MaskGIT(nn.Module):
         if self.cfg.class_bias:
             x = x + label
         x = torch.cat([label, x], dim=1)  # (B, L + 1, D): class prefix
-        rope = (self.rope_cos, self.rope_sin) if self.cfg.positions is Positions.ROPE else None
+        rope = (self.rope_cos, self.rope_sin) if rotary(self.cfg.positions) else None
         for block in self.blocks:
             x = block(x, None, rope)  # (B, L + 1, D)
         return self.head(self.norm(x[:, 1:]))  # (B, L, V): the class position predicts nothing
