@@ -41,19 +41,23 @@ class DataSpec:
 def _diffusion_family(
     net: torch.nn.Module, cfg: TrainConfig, spec: DataSpec, **options: Any
 ) -> Family:
+    from trigen.diffusion.precond import Objective, parse_objective
     from trigen.diffusion.process import parse_prediction
-    from trigen.diffusion.schedules import NoiseSchedule
+    from trigen.diffusion.schedules import FlowSchedule, NoiseSchedule
     from trigen.families.diffusion import DiffusionFamily
 
     opts = cfg.diffusion
+    flow = parse_objective(opts.objective) is Objective.FLOW  # schedule, min-SNR: diffusion's
     return DiffusionFamily(
         net=net,
-        schedule=NoiseSchedule.from_kind(opts.schedule),
+        schedule=FlowSchedule(opts.flow_time, opts.logit_mean, opts.logit_std)
+        if flow
+        else NoiseSchedule.from_kind(opts.schedule),
         prediction=parse_prediction(opts.prediction),
         num_classes=spec.num_classes,
         image_shape=spec.image_shape,
         label_dropout=cfg.label_dropout,
-        min_snr_gamma=opts.min_snr_gamma,
+        min_snr_gamma=None if flow else opts.min_snr_gamma,
         **options,
     )
 

@@ -12,8 +12,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from trigen.diffusion.precond import Objective
 from trigen.diffusion.process import Prediction
-from trigen.diffusion.schedules import ScheduleKind
+from trigen.diffusion.schedules import ScheduleKind, TimeSampling
 from trigen.errors import ConfigError
 
 
@@ -52,11 +53,21 @@ DEFAULT_PRESETS: dict[FamilyName, str] = {
 
 @dataclass(frozen=True)
 class DiffusionOptions:
-    """Diffusion-specific settings (U-Net and DiT)."""
+    """Diffusion-specific settings (U-Net and DiT).
+
+    ``objective`` flow trains flow matching on the straight path x_t = (1 − t)·x₀ + t·ε
+    (prediction v is then the velocity ε − x₀); ``schedule`` and ``min_snr_gamma`` are settings
+    of the diffusion objective and unused by flow, whose t is drawn by ``flow_time``
+    (logit-normal: t = sigmoid(logit_mean + logit_std·n)).
+    """
 
     schedule: ScheduleKind = ScheduleKind.COSINE
     prediction: Prediction = Prediction.V
     min_snr_gamma: float | None = 5.0
+    objective: Objective = Objective.DIFFUSION
+    flow_time: TimeSampling = TimeSampling.LOGIT_NORMAL
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -167,6 +178,11 @@ def validate(cfg: TrainConfig) -> None:
     gamma = cfg.diffusion.min_snr_gamma
     if gamma is not None and not (math.isfinite(gamma) and gamma > 0):
         raise ConfigError(f"min_snr_gamma must be positive or unset, got {gamma}")
+    logit_std, logit_mean = cfg.diffusion.logit_std, cfg.diffusion.logit_mean
+    if not (math.isfinite(logit_std) and logit_std > 0 and math.isfinite(logit_mean)):
+        raise ConfigError(
+            f"logit_std must be positive and logit_mean finite, got {logit_std}, {logit_mean}"
+        )
 
 
 def load_config(

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from trigen.diffusion.objectives import diffusion_loss, min_snr_weight
-from trigen.diffusion.process import Prediction, alpha_sigma, convert_prediction, target
+from trigen.diffusion.precond import VPPrecond
+from trigen.diffusion.process import Prediction, alpha_sigma
 from trigen.diffusion.schedules import NoiseSchedule
 
 SCHEDULE = NoiseSchedule.linear()
@@ -19,7 +20,8 @@ def _shrinking_net(prediction: Prediction):
 
     def net_fn(x_t, t, y):
         alpha, sigma = alpha_sigma(SCHEDULE, t.long(), x_t)
-        return convert_prediction(0.5 * x_t, Prediction.X0, prediction, x_t, alpha, sigma)
+        sigma_ve = (sigma / alpha).flatten()  # x_t = α·x in the σ view x = x₀ + σ_ve·ε
+        return VPPrecond(SCHEDULE, prediction).output_for(0.5 * x_t, x_t / alpha, sigma_ve)
 
     return net_fn
 
@@ -50,7 +52,7 @@ def test_oracle_that_knows_x0_has_zero_loss(prediction: Prediction) -> None:
     def oracle(x_t, t, y):
         alpha, sigma = alpha_sigma(SCHEDULE, t.long(), x_t)
         eps = (x_t - alpha * x0) / sigma
-        return target(prediction, x0, eps, alpha, sigma)
+        return VPPrecond(SCHEDULE, prediction).target(x0, eps, (sigma / alpha).flatten())
 
     loss = diffusion_loss(oracle, x0, y, SCHEDULE, prediction)
     assert loss.max() < 1e-8

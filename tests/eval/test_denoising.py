@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from trigen.diffusion.process import Prediction, target
+from trigen.diffusion.precond import VPPrecond
+from trigen.diffusion.process import Prediction
 from trigen.diffusion.schedules import NoiseSchedule
 from trigen.errors import ConfigError, DataError
 from trigen.eval.denoising import denoising_mse
@@ -38,11 +39,11 @@ class OracleNet(nn.Module):
         self.clean, self.prediction = clean, prediction
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        sigma_ve = SCHEDULE.t_to_sigma(t).view(-1, 1, 1, 1)
-        alpha, sigma = (1 + sigma_ve**2).rsqrt(), sigma_ve * (1 + sigma_ve**2).rsqrt()
+        sigma = SCHEDULE.t_to_sigma(t)  # (B,) float64
+        c_in = (1 + sigma**2).rsqrt().view(-1, 1, 1, 1)  # the net sees c_in·(x₀ + σ·ε)
         x0 = self.clean.double()
-        eps = (x.double() - alpha * x0) / sigma
-        return target(self.prediction, x0, eps, alpha, sigma).float()
+        eps = (x.double() / c_in - x0) / sigma.view(-1, 1, 1, 1)
+        return VPPrecond(SCHEDULE, self.prediction).target(x0, eps, sigma).float()
 
 
 class ZeroNet(nn.Module):

@@ -1,9 +1,13 @@
-"""Discrete VP (DDPM) noise schedules and their σ view for the samplers.
+"""Noise schedules in the σ view of the samplers: discrete VP (DDPM) tables and the flow path.
 
-A schedule is the table ᾱ_t for the training steps t = 0 … T−1 (index 0 is DDPM's t = 1). Samplers
-work in the variance-exploding parameterisation of Karras et al. 2022 (EDM), x = x₀ + σ·ε, where
-σ_t = sqrt((1 − ᾱ_t) / ᾱ_t) and the network sees x_vp = x / sqrt(1 + σ²) at the fractional
-timestep t(σ) interpolated in log σ over the table.
+Samplers work in the variance-exploding parameterisation of Karras et al. 2022 (EDM),
+x = x₀ + σ·ε. A :class:`NoiseSchedule` is the VP table ᾱ_t for the training steps t = 0 … T−1
+(index 0 is DDPM's t = 1), with σ_t = sqrt((1 − ᾱ_t) / ᾱ_t); the network sees
+x_vp = x / sqrt(1 + σ²) at the fractional timestep t(σ) interpolated in log σ over the table.
+A :class:`FlowSchedule` is rectified flow's straight path x_t = (1 − t)·x₀ + t·ε, t ∈ [0, 1]
+(Liu et al. 2023; Lipman et al. 2023; SiT, Ma et al. 2024): x_t / (1 − t) = x₀ + σ·ε with
+σ = t / (1 − t), so the same samplers and grids serve both. How the network's input and output
+are scaled at each σ is ``trigen.diffusion.precond``'s business.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import torch
 from torch import Tensor
 
 from trigen.choices import parse_choice
+from trigen.diffusion._rng import rand, randint, randn_like
 from trigen.errors import ConfigError
 
 DEFAULT_NUM_STEPS = 1000
@@ -28,6 +33,16 @@ KARRAS_SIGMA_MIN, KARRAS_SIGMA_MAX = 0.002, 80.0
 """EDM's σ range (Karras et al. 2022, Table 1), clamped to a schedule's trained range: beyond
 σ ≈ 80 the marginal of [-1, 1] images is Gaussian to within 1%, so the few levels a cosine
 schedule keeps above it (σ_max ≈ 2·10⁴) would only spend steps."""
+
+
+FLOW_TIME_SCALE = float(DEFAULT_NUM_STEPS)
+"""A flow model's network gets 1000·t: the scale of the VP timesteps, so the same timestep
+embedders (sin-cos frequencies tuned to 0 … 1000) serve both."""
+FLOW_T_MAX = 0.999
+"""Where flow sampling starts (σ_max = 999): x_t there is 0.001·x₀ + 0.999·ε, so starting from
+pure noise costs 0.1 % of the signal; t = 1 itself is σ = ∞, which no σ grid can hold."""
+FLOW_T_MIN = 0.002 / 1.002
+"""The lowest level of the flow model's grids, σ = 0.002 (EDM's σ_min)."""
 
 
 class ScheduleKind(StrEnum):
@@ -51,6 +66,17 @@ class Spacing(StrEnum):
     TRAILING = "trailing"
     LINSPACE = "linspace"
     KARRAS = "karras"
+
+
+class TimeSampling(StrEnum):
+    """How a flow model's training draws t ∈ (0, 1).
+
+    UNIFORM: t ~ U[0, 1) (rectified flow, SiT). LOGIT_NORMAL: t = sigmoid(m + s·n), n ~ N(0, 1)
+    (Esser et al. 2024, SD3): more of the steps at mid t, where the velocity is hardest to tell.
+    """
+
+    UNIFORM = "uniform"
+    LOGIT_NORMAL = "logit_normal"
 
 
 def parse_spacing(spacing: Spacing | str) -> Spacing:
@@ -171,6 +197,14 @@ class NoiseSchedule:
         w = t - lo
         return (log_table[lo] * (1 - w) + log_table[lo + 1] * w).exp()
 
+    def training_sigmas(
+        self, n: int, like: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """σ of ``n`` training examples, float64 (n,) on ``like``'s device: a timestep drawn
+        uniformly from the T training steps (from ``generator``), then its table entry."""
+        t = randint(self.num_steps, n, like, generator)
+        return self.sigmas.to(t.device)[t]
+
     def sampling_timesteps(
         self, num_steps: int, spacing: Spacing | str = Spacing.TRAILING, rho: float = KARRAS_RHO
     ) -> Tensor:
@@ -211,3 +245,104 @@ class NoiseSchedule:
         """
         sigmas = self.sigmas[self.sampling_timesteps(num_steps, spacing, rho)]
         return torch.cat([sigmas, sigmas.new_zeros(1)])
+
+
+@dataclass(frozen=True)
+class FlowSchedule:
+    """Rectified flow's linear path x_t = (1 − t)·x₀ + t·ε in the σ view, σ = t / (1 − t).
+
+    Training draws t by ``time_sampling`` (``logit_mean`` m and ``logit_std`` s for the
+    logit-normal, SD3's defaults 0 and 1); sampling runs on σ grids between σ(``t_min``) and
+    σ(``t_max``).
+    The network's time input is t·:data:`FLOW_TIME_SCALE`.
+    """
+
+    time_sampling: TimeSampling = TimeSampling.LOGIT_NORMAL
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    t_min: float = FLOW_T_MIN
+    t_max: float = FLOW_T_MAX
+
+    def __post_init__(self) -> None:
+        time = parse_choice(TimeSampling, self.time_sampling, "flow time sampling")
+        object.__setattr__(self, "time_sampling", time)
+        if not (math.isfinite(self.logit_std) and self.logit_std > 0):
+            raise ConfigError(f"logit_std must be a positive number, got {self.logit_std}")
+        if not math.isfinite(self.logit_mean):
+            raise ConfigError(f"logit_mean must be a finite number, got {self.logit_mean}")
+        if not 0 < self.t_min < self.t_max < 1:
+            raise ConfigError(f"need 0 < t_min < t_max < 1, got {self.t_min} and {self.t_max}")
+
+    @property
+    def num_steps(self) -> int:
+        """The time scale of the network's input (t ∈ [0, 1] becomes 0 … 1000)."""
+        return DEFAULT_NUM_STEPS
+
+    @property
+    def sigma_min(self) -> float:
+        return self.t_min / (1 - self.t_min)
+
+    @property
+    def sigma_max(self) -> float:
+        return self.t_max / (1 - self.t_max)
+
+    @staticmethod
+    def sigma_of(t: Tensor) -> Tensor:
+        """σ = t / (1 − t) (any shape, float64): the σ view of the path at time t."""
+        t = torch.as_tensor(t, dtype=torch.float64)
+        return t / (1 - t)
+
+    @staticmethod
+    def t_of(sigma: Tensor) -> Tensor:
+        """t = σ / (1 + σ) ∈ [0, 1] (any shape, float64); σ = ∞ is t = 1."""
+        sigma = torch.as_tensor(sigma, dtype=torch.float64)
+        return torch.where(sigma.isinf(), torch.ones_like(sigma), sigma / (1 + sigma))
+
+    def sigma_to_t(self, sigma: Tensor) -> Tensor:
+        """The network's time input 1000·t(σ), float64 on ``sigma``'s device."""
+        return self.t_of(sigma) * FLOW_TIME_SCALE
+
+    def training_times(
+        self, n: int, like: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """t of ``n`` training examples, float64 (n,) in [0, 1) on ``like``'s device."""
+        if self.time_sampling is TimeSampling.UNIFORM:
+            return rand(n, like, generator).double()
+        normal = randn_like(torch.empty(n, device=like.device), generator).double()
+        return torch.sigmoid(self.logit_mean + self.logit_std * normal)  # float64: never 1
+
+    def training_sigmas(
+        self, n: int, like: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """σ = t/(1 − t) of ``n`` training examples, float64 (n,), t from :meth:`training_times`."""
+        return self.sigma_of(self.training_times(n, like, generator))
+
+    def sampling_sigmas(
+        self, num_steps: int, spacing: Spacing | str = Spacing.TRAILING, rho: float = KARRAS_RHO
+    ) -> Tensor:
+        """σ grid of a ``num_steps``-step sampler: float64 (num_steps + 1,), decreasing, last 0.
+
+        TRAILING (the default) is uniform in t from t_max: t_k = t_max·(1 − k/n), rectified flow's
+        Euler grid. LINSPACE spreads n points evenly in t over [t_min, t_max]; LEADING takes
+        t_min + k·(t_max − t_min)/n for k < n (never reaches t_max); KARRAS is EDM's grid over
+        [σ_min, σ_max] ∩ [KARRAS_SIGMA_MIN, KARRAS_SIGMA_MAX], with ``rho``.
+        """
+        spacing = parse_spacing(spacing)
+        if num_steps < 1:
+            raise ConfigError(f"sampling steps must be ≥ 1, got {num_steps}")
+        if spacing is Spacing.KARRAS:
+            lo = max(KARRAS_SIGMA_MIN, self.sigma_min)
+            return karras_sigmas(num_steps, lo, min(KARRAS_SIGMA_MAX, self.sigma_max), rho)
+        k = torch.arange(num_steps, dtype=torch.float64)
+        if spacing is Spacing.TRAILING:
+            t = self.t_max * (1 - k / num_steps)
+        elif spacing is Spacing.LEADING:
+            t = self.t_min + (num_steps - 1 - k) * (self.t_max - self.t_min) / num_steps
+        else:
+            t = torch.linspace(self.t_max, self.t_min, num_steps, dtype=torch.float64)
+        sigmas = self.sigma_of(t)
+        return torch.cat([sigmas, sigmas.new_zeros(1)])
+
+
+Schedule = NoiseSchedule | FlowSchedule
+"""What a diffusion family runs on: a VP table or the flow path."""

@@ -1,27 +1,24 @@
-"""The diffusion family: a backbone ``net(x_vp, t, y)`` meets schedule, objective and samplers."""
+"""The diffusion family: a backbone ``net(x_t, t, y)`` meets schedule, objective and samplers."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
 from trigen.batch import Batch
-from trigen.diffusion._rng import rand, randn_like
+from trigen.diffusion._rng import randn_like
 from trigen.diffusion.likelihood import elbo_nats
-from trigen.diffusion.objectives import diffusion_loss
-from trigen.diffusion.process import (
-    Prediction,
-    alpha_sigma,
-    parse_prediction,
-    prediction_to_x0,
-)
+from trigen.diffusion.objectives import FLOW_MIN_SNR, diffusion_loss
+from trigen.diffusion.precond import Objective, Precond, objective_of, precond_for
+from trigen.diffusion.process import Prediction, parse_prediction
 from trigen.diffusion.samplers import SAMPLERS, Denoiser, Sampler, nfe, parse_sampler
-from trigen.diffusion.schedules import NoiseSchedule, Spacing, parse_spacing
-from trigen.errors import ConfigError, DataError
+from trigen.diffusion.schedules import FlowSchedule, NoiseSchedule, Schedule, Spacing, parse_spacing
+from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
+from trigen.families.labels import ClassConditioning
 from trigen.guidance import NO_GUIDANCE, guided
 
 __all__ = ["DiffusionFamily", "nfe"]
@@ -31,24 +28,35 @@ DATA_RANGE = (-1.0, 1.0)
 SAMPLER_GRIDS = {Sampler.HEUN: Spacing.KARRAS}
 """Default σ grids of the samplers that need their own: Heun's trapezoid correction multiplies
 the error of large σ ratios, so it runs on EDM's grid. The others use the family's ``spacing``."""
+FLOW_HAS_NO_ELBO = (
+    "flow-matching models have no likelihood bound in trigen (the DDPM ELBO needs a VP noise "
+    "schedule; a flow's exact likelihood needs an ODE trace estimate): compare them by FID, or "
+    "train with objective = diffusion for bits/dim"
+)
 
 
 @dataclass
 class DiffusionFamily:
-    """U-Net or DiT diffusion: ``net(x_vp (B,C,H,W), t (B,) float32 in [0, T), y (B,) int64)``
-    returns C channels (ε, v or x₀ as ``prediction`` says) or 2C (learned σ; only the first C
-    are used). ``num_classes`` 0 is unconditional; the null class index is ``num_classes``.
+    """U-Net or DiT diffusion or flow matching: ``net(x_t (B,C,H,W), t (B,) float32, y (B,)
+    int64)`` returns C channels (ε, v or x₀ as ``prediction`` says) or 2C (learned σ; only the
+    first C are used). ``num_classes`` 0 is unconditional; the null class index is
+    ``num_classes``.
+
+    ``schedule`` picks the objective (:func:`~trigen.diffusion.precond.objective_of`): a VP
+    :class:`NoiseSchedule` trains denoising diffusion (t ∈ [0, T)), a :class:`FlowSchedule`
+    flow matching (t = 1000·t_flow; ``prediction`` v is the velocity ε − x₀). The network's
+    input and output scalings at each noise level are the preconditioner's (``precond``).
 
     ``nll_num_t`` None evaluates all T terms of the ELBO; an int uses that many Monte-Carlo
     timesteps per image. ``spacing`` is the σ grid of the samplers without one of their own
     (:data:`SAMPLER_GRIDS`) when a :class:`SampleSpec` names none. ``clip_denoised`` clamps x̂₀
     to the data range inside the samplers (DDPM's convention; it helps few-step sampling).
-    ``data_range`` is that range, also applied to the final samples; None leaves both unclamped
-    (latents of an autoencoder are not bounded).
+    ``data_range`` is that range, also applied to the final samples and to x̂₀ in the ELBO; None
+    leaves them unclamped (latents of an autoencoder are not bounded).
     """
 
     net: nn.Module
-    schedule: NoiseSchedule
+    schedule: Schedule
     prediction: Prediction
     num_classes: int
     image_shape: tuple[int, int, int]
@@ -58,6 +66,8 @@ class DiffusionFamily:
     spacing: Spacing = Spacing.TRAILING
     clip_denoised: bool = True
     data_range: tuple[float, float] | None = DATA_RANGE
+    precond: Precond = field(init=False, repr=False)
+    conditioning: ClassConditioning = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.prediction = parse_prediction(self.prediction)
@@ -65,43 +75,41 @@ class DiffusionFamily:
         self.image_shape = tuple(int(d) for d in self.image_shape)
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise ConfigError(f"image_shape must be (C, H, W), got {self.image_shape}")
-        if self.num_classes < 0:
+        if not isinstance(self.schedule, NoiseSchedule | FlowSchedule):
             raise ConfigError(
-                f"num_classes must be ≥ 0 (0 = unconditional), got {self.num_classes}"
+                f"schedule must be a NoiseSchedule or FlowSchedule, got {self.schedule}"
             )
-        if not 0.0 <= self.label_dropout < 1.0:
-            raise ConfigError(f"label_dropout must be in [0, 1), got {self.label_dropout}")
+        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout)
         if self.min_snr_gamma is not None and self.min_snr_gamma <= 0:
             raise ConfigError(f"min_snr_gamma must be > 0 (or None), got {self.min_snr_gamma}")
+        if self.min_snr_gamma is not None and self.objective is Objective.FLOW:
+            raise ConfigError(FLOW_MIN_SNR)
         if self.nll_num_t is not None and self.nll_num_t < 1:
             raise ConfigError(f"nll_num_t must be ≥ 1 (or None for all T), got {self.nll_num_t}")
+        self.precond = precond_for(self.schedule, self.prediction)
+
+    @property
+    def objective(self) -> Objective:
+        return objective_of(self.schedule)
 
     @property
     def null_class(self) -> int:
-        return self.num_classes
+        return self.conditioning.null_class
 
-    def _net_out(self, x_vp: Tensor, t: Tensor, y: Tensor) -> Tensor:
-        """The net's first C output channels, in the dtype of ``x_vp``."""
-        dtype = next(self.net.parameters(), x_vp).dtype
-        out = self.net(x_vp.to(dtype), t.float(), y)
-        return out[:, : self.image_shape[0]].to(x_vp.dtype)
-
-    def _labels(self, labels: Tensor) -> Tensor:
-        """Unconditional models see only the null class."""
-        if self.num_classes == 0:
-            return torch.full_like(labels, self.null_class)
-        return labels
+    def _net_out(self, x_t: Tensor, t: Tensor, y: Tensor) -> Tensor:
+        """The net's first C output channels, in the dtype of ``x_t``."""
+        dtype = next(self.net.parameters(), x_t).dtype
+        out = self.net(x_t.to(dtype), t.float(), y)
+        return out[:, : self.image_shape[0]].to(x_t.dtype)
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
-        """Per-example denoising loss (B,); labels are replaced by the null class with probability
-        ``label_dropout`` (drawn first from ``generator``), then t and the noise are drawn."""
-        x0, y = batch.images, self._labels(batch.labels)
-        if self.num_classes > 0 and self.label_dropout > 0:
-            drop = rand(y.shape[0], y, generator) < self.label_dropout
-            y = torch.where(drop, torch.full_like(y, self.null_class), y)
+        """Per-example loss (B,); labels are replaced by the null class with probability
+        ``label_dropout`` (drawn first from ``generator``), then the noise level and the noise
+        are drawn (:func:`~trigen.diffusion.objectives.diffusion_loss`)."""
+        y = self.conditioning.drop(batch.labels, generator)
         return diffusion_loss(
             self._net_out,
-            x0,
+            batch.images,
             y,
             self.schedule,
             self.prediction,
@@ -109,49 +117,28 @@ class DiffusionFamily:
             generator=generator,
         )
 
+    def _clip(self, x0: Tensor) -> Tensor:
+        return x0 if self.data_range is None else x0.clamp(*self.data_range)
+
     def denoiser(self, labels: Tensor, cfg: float = NO_GUIDANCE) -> Denoiser:
         """The σ-space denoiser D(x, σ) → x̂₀ for class ``labels`` (B,), guided with scale ``cfg``.
 
-        x_vp = x/sqrt(1 + σ²) is what the net saw in training, at t = schedule.sigma_to_t(σ).
-        Guidance acts on x̂₀, which is affine in the net's ε/v/x₀ output with coefficients shared by
-        the two halves, so it equals guidance on the raw output.
+        The net sees c_in(σ)·x, what it saw in training, at c_noise(σ) (``precond``). Guidance
+        acts on x̂₀, which is affine in the net's output with coefficients shared by the two
+        halves, so it equals guidance on the raw output; x̂₀ is clamped after guidance.
         """
 
-        def x0_of(x: Tensor, sigma: Tensor, y: Tensor) -> Tensor:
-            shape = (-1,) + (1,) * (x.ndim - 1)
-            s = sigma.to(torch.float64).view(shape)
-            alpha, sigma_vp = (1 + s**2).rsqrt(), s * (1 + s**2).rsqrt()
-            alpha, sigma_vp = alpha.to(x.dtype), sigma_vp.to(x.dtype)
-            x_vp = x * alpha
-            t = self.schedule.sigma_to_t(sigma).float()
-            return prediction_to_x0(
-                self.prediction, self._net_out(x_vp, t, y), x_vp, alpha, sigma_vp
-            )
-
         def denoise(x: Tensor, sigma: Tensor) -> Tensor:
-            def fn(x_in: Tensor, y: Tensor) -> Tensor:  # x_in is x, or x ‖ x under guidance
-                return x0_of(x_in, sigma.repeat(x_in.shape[0] // sigma.shape[0]), y)
-
+            fn = partial(self._x0, sigma=sigma)
             x0 = guided(fn, labels, self.null_class, cfg)(x)
-            if not self.clip_denoised or self.data_range is None:
-                return x0
-            return x0.clamp(*self.data_range)
+            return self._clip(x0) if self.clip_denoised else x0
 
         return denoise
 
-    def _check_labels(self, labels: Tensor, spec: SampleSpec) -> None:
-        if labels.ndim != 1 or labels.dtype != torch.int64:
-            raise DataError(f"labels must be int64 (B,), got {labels.dtype} {tuple(labels.shape)}")
-        if self.num_classes == 0 and spec.cfg != NO_GUIDANCE:
-            raise ConfigError(
-                f"cfg={spec.cfg} needs a class-conditional model; this one is unconditional "
-                f"(num_classes 0): use cfg={NO_GUIDANCE}"
-            )
-        if labels.numel() and (labels.min() < 0 or labels.max() > self.num_classes):
-            raise DataError(
-                f"labels must be in 0..{self.num_classes} ({self.num_classes} = null class), "
-                f"got {int(labels.min())}..{int(labels.max())}"
-            )
+    def _x0(self, x: Tensor, y: Tensor, *, sigma: Tensor) -> Tensor:
+        """x̂₀ of the preconditioned net at σ (B,), unclipped."""
+        sigma = sigma.repeat(x.shape[0] // sigma.shape[0])  # x may be x ‖ x (guidance)
+        return self.precond.denoise(self._net_out, x, sigma, y)
 
     def grid(self, sampler: Sampler, grid: Spacing | str | None = None) -> Spacing:
         """The σ grid ``sampler`` runs on: ``grid`` when given (validated here), else the
@@ -168,28 +155,35 @@ class DiffusionFamily:
         ``spec.steps`` steps of the σ grid :meth:`grid` picks (NFE from :func:`nfe`); the starting
         noise comes from ``generator``.
 
-        Start: x_vp ~ N(0, I) at the first grid σ (DDPM's prior), i.e. x = sqrt(1 + σ₀²)·z.
+        Start: the net's input is N(0, I) at the first grid σ₀, i.e. x = z / c_in(σ₀):
+        sqrt(1 + σ₀²)·z for VP (DDPM's prior), (1 + σ₀)·z for flow (pure noise at t_max).
         """
         sampler = parse_sampler(spec.sampler)
-        self._check_labels(labels, spec)
+        labels = self.conditioning.check(labels, spec.cfg)
         sigmas = self.schedule.sampling_sigmas(spec.steps, self.grid(sampler, spec.grid), spec.rho)
         shape = (labels.shape[0], *self.image_shape)
         z = randn_like(torch.empty(shape, device=labels.device), generator)
-        x = z * math.sqrt(1.0 + float(sigmas[0]) ** 2)
+        x = z * self.precond.prior_scale(float(sigmas[0]))
         kwargs = {"eta": spec.eta} if sampler is Sampler.DDIM else {}
-        denoise = self.denoiser(self._labels(labels), spec.cfg)
-        x0 = SAMPLERS[sampler](denoise, x, sigmas, generator=generator, **kwargs)
-        return x0 if self.data_range is None else x0.clamp(*self.data_range)
+        denoise = self.denoiser(labels, spec.cfg)
+        return self._clip(SAMPLERS[sampler](denoise, x, sigmas, generator=generator, **kwargs))
 
     @torch.no_grad()
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         """Upper bound (ELBO, Ho et al. 2020) on −log p(x₀ | y) in nats per image (B,), float64,
-        for images discretised to 256 levels; x̂₀ is clamped to [-1, 1]."""
-        x0, y = batch.images, self._labels(batch.labels)
+        for images discretised to 256 levels; x̂₀ is clamped to ``data_range``. Flow-matching
+        models have no bound here: a ConfigError says so."""
+        if self.objective is Objective.FLOW:
+            raise ConfigError(FLOW_HAS_NO_ELBO)
+        y = self.conditioning.check(batch.labels)
+        x0_fn = partial(self._elbo_x0, y=y)
+        return elbo_nats(
+            x0_fn, batch.images, self.schedule, num_t=self.nll_num_t, generator=generator
+        )
 
-        def x0_fn(x_t: Tensor, t: Tensor) -> Tensor:
-            alpha, sigma = alpha_sigma(self.schedule, t, x_t)
-            x0_hat = prediction_to_x0(self.prediction, self._net_out(x_t, t, y), x_t, alpha, sigma)
-            return x0_hat.clamp(*DATA_RANGE)
-
-        return elbo_nats(x0_fn, x0, self.schedule, num_t=self.nll_num_t, generator=generator)
+    def _elbo_x0(self, x_t: Tensor, t: Tensor, *, y: Tensor) -> Tensor:
+        """x̂₀ from x_t = α_t·x₀ + σ_t·ε at training steps ``t`` (B,), as the ELBO asks for it:
+        x = x_t / c_in(σ_t) in the σ view."""
+        sigma = self.schedule.sigmas.to(t.device)[t]
+        c_in = self.precond.scalings(sigma).c_in.view((-1,) + (1,) * (x_t.ndim - 1))
+        return self._clip(self.precond.denoise(self._net_out, x_t / c_in.to(x_t), sigma, y))
