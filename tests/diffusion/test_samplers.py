@@ -38,7 +38,13 @@ def start(sigmas: torch.Tensor, gen: torch.Generator, n: int = N) -> torch.Tenso
 
 # Steps at which each sampler's discretisation error on this toy is well below the tolerance:
 # DDIM and DDPM are first order (the error halves when the steps double), the others second.
-STEPS = {Sampler.DDPM: 1000, Sampler.DDIM: 200, Sampler.DPMPP_2M: 50, Sampler.HEUN: 50}
+STEPS = {
+    Sampler.DDPM: 1000,
+    Sampler.DDIM: 200,
+    Sampler.DPMPP_2M: 50,
+    Sampler.DPMPP_3M: 50,
+    Sampler.HEUN: 50,
+}
 
 
 @pytest.mark.parametrize("sampler", list(Sampler), ids=lambda s: s.value)
@@ -189,5 +195,5 @@ def test_rejects_bad_grids_and_names() -> None:
     with pytest.raises(ConfigError, match="eta"):
         sample_ddim(gaussian_denoiser, x, torch.tensor([1.0, 0.0]), eta=-0.5)
     assert parse_sampler("dpmpp_2m") is Sampler.DPMPP_2M
-    with pytest.raises(ConfigError, match="ddpm, ddim, dpmpp_2m, heun"):
+    with pytest.raises(ConfigError, match="ddpm, ddim, dpmpp_2m, dpmpp_3m, heun"):
         parse_sampler("euler")
