@@ -83,3 +83,18 @@ def test_load_weights_rejects_other_model():
         ckpt_io.load_weights(net, {"weight": torch.zeros(4, 3), "bias": torch.zeros(2)}, "ckpt")
     with pytest.raises(CheckpointError, match="1 missing"):
         ckpt_io.load_weights(net, {"weight": torch.zeros(2, 3)}, "ckpt")
+
+
+def test_the_checkpoint_module_answers_which_step_and_whether_newest(tmp_path):
+    from trigen.errors import CheckpointError
+    from trigen.train.checkpoint import is_newest, step_of
+
+    assert step_of(tmp_path / "step-00000120") == 120
+    with pytest.raises(CheckpointError, match="not a checkpoint directory"):
+        step_of(tmp_path / "best")
+    for step in (10, 20):
+        (tmp_path / f"step-{step:08d}").mkdir()
+    assert is_newest(tmp_path / "step-00000020", 20)
+    assert not is_newest(tmp_path / "step-00000010", 10)  # a newer one exists
+    assert not is_newest(tmp_path / "step-00000020", 21)  # the run went on past it
+    assert not is_newest(None, 0)

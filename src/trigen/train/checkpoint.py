@@ -237,6 +237,22 @@ def list_checkpoints(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_dir() and p.name.startswith(_PREFIX))
 
 
+def step_of(path: Path) -> int:
+    """The step a checkpoint directory ``step-XXXXXXXX`` was written at."""
+    name = Path(path).name
+    if not name.startswith(_PREFIX) or not name[len(_PREFIX) :].isdigit():
+        raise CheckpointError(f"{path} is not a checkpoint directory ({_PREFIX}<step>)")
+    return int(name[len(_PREFIX) :])
+
+
+def is_newest(path: Path | None, step: int) -> bool:
+    """Whether ``path`` is the newest checkpoint of its directory and was written at ``step``:
+    a run that ends at ``step`` needs no further checkpoint then."""
+    if path is None:
+        return False
+    return list_checkpoints(path.parent)[-1:] == [path] and step_of(path) == step
+
+
 def latest_valid(directory: Path, *, warn=None) -> Path | None:
     """The newest checkpoint that verifies; invalid newer ones are reported through ``warn``."""
     for path in reversed(list_checkpoints(directory)):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from torch import Tensor
 
 from trigen.atomic import atomic_write_text
 from trigen.batch import Batch
@@ -105,9 +106,9 @@ class Trainer:
         dist.local_batch(cfg.batch_size, cfg.grad_accum)  # raises unless it divides evenly
         if cfg.max_steps is None and cfg.max_images is None and cfg.max_minutes is None:
             raise ConfigError("set a training budget: --steps, --images or --minutes")
-        self.family, self.loader, self.cfg, self.run_dir = family, loader, cfg, Path(run_dir)
+        self.loader, self.cfg, self.run_dir = loader, cfg, Path(run_dir)
         self.meta = meta or {}
-        self.net = family.net  # unwrapped: what the optimizer, EMA and checkpoints see
+        self.net = family.net  # the raw network: what the optimizer, EMA and checkpoints see
         self.device = next(self.net.parameters()).device
         self.dist = dist.on(self.device)
         self.sharded = cfg.fsdp and dist.distributed
@@ -121,12 +122,10 @@ class Trainer:
             enable_grad_checkpointing(self.net)
         if cfg.compile:
             compile_in_place(self.net)  # parameter names, hence checkpoints, stay the same
-        # The loss runs through the DDP wrapper (its backward averages gradients over ranks);
-        # with one process or FSDP this is the family itself.
-        self._ddp = self.net if self.sharded else self.dist.wrap(self.net)
-        self._loss_family = (
-            dataclasses.replace(family, net=self._ddp) if self._ddp is not self.net else family
-        )
+        # The loss runs through the DDP wrapper (its backward averages gradients over ranks):
+        # ``self.family.net`` is that wrapper; with one process or FSDP it is ``self.net``.
+        wrapped = self.net if self.sharded else self.dist.wrap(self.net)
+        self.family = family if wrapped is self.net else dataclasses.replace(family, net=wrapped)
         self.optimizer = build_optimizer(self.net, cfg.lr, cfg.weight_decay)
         self._optimizer_io = FullOptimizerView(self.net, self.optimizer)
         self.generator = torch.Generator(self.device).manual_seed(dist.noise_seed(cfg.seed))
@@ -146,31 +145,41 @@ class Trainer:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
-    def train_step(self) -> tuple[float, float]:
-        """One optimizer step over ``grad_accum`` micro-batches; returns (mean loss, grad norm)."""
-        cfg = self.cfg
-        lr = learning_rate(cfg.lr, self.images_seen, cfg.warmup_images)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.net.train()
+    def _gradient_sync(self, last: bool):
+        """Context for one micro-batch's backward: gradients are all-reduced (FSDP:
+        reduce-scattered) once, on the last micro-batch of a step."""
+        if self.sharded:
+            self.net.set_requires_gradient_sync(last)
+        if last or self.family.net is self.net:
+            return nullcontext()
+        return self.family.net.no_sync()
+
+    def _accumulate_gradients(self) -> Tensor:
+        """Forward and backward ``grad_accum`` micro-batches; their mean loss (a 0-d tensor)."""
         total = torch.zeros((), device=self.device)
-        for micro in range(cfg.grad_accum):
+        for micro in range(self.cfg.grad_accum):
             batch = next(self._iter)
             batch = Batch(
                 batch.images.to(self.device, non_blocking=True),
                 batch.labels.to(self.device, non_blocking=True),
             )
-            # Gradients are all-reduced (FSDP: reduce-scattered) once, on the last micro-batch.
-            last = micro == cfg.grad_accum - 1
-            if self.sharded:
-                self.net.set_requires_gradient_sync(last)
-            sync = nullcontext() if last or self._ddp is self.net else self._ddp.no_sync()
-            with sync:
+            with self._gradient_sync(last=micro == self.cfg.grad_accum - 1):
                 with self._autocast():
-                    loss = self._loss_family.loss(batch, self.generator).float().mean()
-                    loss = loss / cfg.grad_accum
+                    loss = self.family.loss(batch, self.generator).float().mean()
+                    loss = loss / self.cfg.grad_accum
                 loss.backward()
             total += loss.detach()
+        return total
+
+    def train_step(self) -> tuple[float, float]:
+        """One optimizer step over ``grad_accum`` micro-batches; returns (mean loss, grad norm).
+        A step with a non-finite loss or gradient is skipped (too many in a row: diverged)."""
+        cfg = self.cfg
+        lr = learning_rate(cfg.lr, self.images_seen, cfg.warmup_images)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.net.train()
+        total = self._accumulate_gradients()
         clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), clip)
         # Averaged over ranks, so every rank takes the same skip/step decision.
@@ -348,78 +357,59 @@ class Trainer:
         checkpoint is written (under its own RNG state: what it draws leaves training as is).
         """
         cfg, main = self.cfg, self.dist.is_main
-        log_path = self.run_dir / "metrics.jsonl"
-        if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            _truncate_log(log_path, self.step)
+        hooks = _Hooks(on_log, on_progress, on_checkpoint) if main else _Hooks()
         started = time.perf_counter()
-        window_start, window_images, loss_sum, loss_n = started, 0, 0.0, 0
+        first_images, last_loss, path = self.images_seen, math.nan, None
+        window = _LogWindow(started)
         history: list[dict[str, float]] = []
-        first_images = self.images_seen
-        last_loss, path = math.nan, None
-
-        def progress() -> None:
-            if on_progress is not None and main:
-                seconds = time.perf_counter() - started
-                on_progress(budget_spent(cfg, self.step, self.images_seen, seconds))
-
-        def checkpoint() -> Path | None:
-            saved = self.save_checkpoint()
-            if saved is not None and on_checkpoint is not None:
-                with torch.random.fork_rng(devices=self._cuda_devices()):
-                    on_checkpoint(saved, self.images_seen)
-            return saved
-
-        progress()
-        with log_path.open("a") if main else nullcontext() as log:
+        hooks.progress(cfg, self, started)
+        with self._metrics_log() as log:
             while self.dist.all_agree(
                 self._budget_left(started) and not should_stop(), self.device
             ):
                 last_loss, grad_norm = self.train_step()
-                window_images += cfg.batch_size
-                if math.isfinite(last_loss):
-                    loss_sum, loss_n = loss_sum + last_loss, loss_n + 1
+                window.add(last_loss, cfg.batch_size)
                 if self.step % cfg.log_every == 0 and log is not None:
-                    now = time.perf_counter()
-                    record = {
-                        "step": self.step,
-                        "images": self.images_seen,
-                        "loss": loss_sum / max(loss_n, 1),
-                        "grad_norm": grad_norm,
-                        "lr": self.optimizer.param_groups[0]["lr"],
-                        "images_per_s": window_images / max(now - window_start, 1e-9),
-                        "skipped": self.skipped_steps,
-                        "elapsed_s": now - started,
-                    }
+                    record = window.close(self, grad_norm, started)
                     log.write(json.dumps(record) + "\n")
                     log.flush()
                     history.append(record)
-                    if on_log is not None:
-                        on_log(record)
-                    window_start, window_images, loss_sum, loss_n = now, 0, 0.0, 0
+                    hooks.log(record)
                 if self.step % cfg.checkpoint_every == 0:
-                    path = checkpoint()
-                progress()
-            stale = (
-                path is None
-                or ckpt_io.list_checkpoints(path.parent)[-1:] != [path]
-                or int(path.name.split("-")[1]) != self.step
-            )
-            if self.dist.from_main(stale, self.device):
-                path = checkpoint()
-        progress()  # the minutes budget ends between steps
+                    path = self._checkpoint(hooks)
+                hooks.progress(cfg, self, started)
+            if self.dist.from_main(not ckpt_io.is_newest(path, self.step), self.device):
+                path = self._checkpoint(hooks)  # the run ends on a checkpoint of its last step
+        hooks.progress(cfg, self, started)  # the minutes budget ends between steps
         seconds = time.perf_counter() - started
-        trained = self.images_seen - first_images
         return TrainResult(
             step=self.step,
             images_seen=self.images_seen,
             seconds=seconds,
-            images_per_second=trained / max(seconds, 1e-9),
+            images_per_second=(self.images_seen - first_images) / max(seconds, 1e-9),
             last_loss=last_loss,
             skipped_steps=self.skipped_steps,
             checkpoint=path,
             history=history,
         )
+
+    def _metrics_log(self):
+        """``metrics.jsonl`` opened for appending on rank 0 (after dropping what a killed run
+        logged past its last checkpoint); a null context yielding None on the other ranks."""
+        if not self.dist.is_main:
+            return nullcontext()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        path = self.run_dir / "metrics.jsonl"
+        _truncate_log(path, self.step)
+        return path.open("a")
+
+    def _checkpoint(self, hooks: _Hooks) -> Path | None:
+        """Save a checkpoint and tell ``hooks`` (rank 0) under a forked RNG state."""
+        saved = self.save_checkpoint()
+        if saved is not None and hooks.on_checkpoint is not None:
+            with torch.random.fork_rng(devices=self._cuda_devices()):
+                hooks.on_checkpoint(saved, self.images_seen)
+        return saved
 
     def _cuda_devices(self) -> list[torch.device]:
         return [self.device] if self.device.type == "cuda" else []
@@ -438,6 +428,55 @@ class Trainer:
             return False
         self.restore(ckpt_io.load(path))
         return True
+
+
+@dataclass
+class _Hooks:
+    """The caller's callbacks for one run (rank 0's; the other ranks get none)."""
+
+    on_log: Callable[[dict[str, float]], None] | None = None
+    on_progress: Callable[[BudgetSpent], None] | None = None
+    on_checkpoint: Callable[[Path, int], None] | None = None
+
+    def log(self, record: dict[str, float]) -> None:
+        if self.on_log is not None:
+            self.on_log(record)
+
+    def progress(self, cfg: TrainConfig, trainer: Trainer, started: float) -> None:
+        if self.on_progress is not None:
+            seconds = time.perf_counter() - started
+            self.on_progress(budget_spent(cfg, trainer.step, trainer.images_seen, seconds))
+
+
+@dataclass
+class _LogWindow:
+    """Loss and throughput of the steps since the last ``metrics.jsonl`` record."""
+
+    started: float
+    images: int = 0
+    loss_sum: float = 0.0
+    loss_n: int = 0
+
+    def add(self, loss: float, images: int) -> None:
+        self.images += images
+        if math.isfinite(loss):
+            self.loss_sum, self.loss_n = self.loss_sum + loss, self.loss_n + 1
+
+    def close(self, trainer: Trainer, grad_norm: float, run_started: float) -> dict[str, float]:
+        """The window's record; the next window starts now."""
+        now = time.perf_counter()
+        record = {
+            "step": trainer.step,
+            "images": trainer.images_seen,
+            "loss": self.loss_sum / max(self.loss_n, 1),
+            "grad_norm": grad_norm,
+            "lr": trainer.optimizer.param_groups[0]["lr"],
+            "images_per_s": self.images / max(now - self.started, 1e-9),
+            "skipped": trainer.skipped_steps,
+            "elapsed_s": now - run_started,
+        }
+        self.started, self.images, self.loss_sum, self.loss_n = now, 0, 0.0, 0
+        return record
 
 
 def _rank_key(name: str, rank: int) -> str:
