@@ -111,7 +111,7 @@ def test_ddim_trailing(steps: int) -> None:
 
 
 @pytest.mark.parametrize(("order", "sampler"), [(2, sample_dpmpp_2m), (3, sample_dpmpp_3m)])
-@pytest.mark.parametrize("steps", [5, 10, 25])  # 3M: 10 has the second-order step before the last
+@pytest.mark.parametrize("steps", [5, 10, 15, 25])  # 3M: below 15, second order before the last
 def test_dpmpp_trailing(order: int, sampler, steps: int) -> None:
     scheduler = schedulers.DPMSolverMultistepScheduler(
         timestep_spacing="trailing", solver_order=order, algorithm_type="dpmsolver++"
