@@ -138,6 +138,10 @@ def test_train_then_sample(tmp_path, capsys):
         (["sample", "--checkpoint", ".", "--steps", "0"], "positive"),
         (["sample", "--checkpoint", ".", "--grid", "exponential"], "trailing, linspace, karras"),
         (["sample", "--checkpoint", ".", "--grid", "karras", "--rho", "0"], "--rho"),
+        (["sample", "--checkpoint", ".", "--s-churn", "1"], "ddim ignores"),
+        (["sample", "--checkpoint", ".", "--sampler", "heun", "--eta", "0.5"], "heun ignores"),
+        (["sample", "--checkpoint", ".", "--sampler", "heun", "--s-churn", "-1"], "≥ 0"),
+        (["sample", "--checkpoint", ".", "--s-tmin", "2", "--s-tmax", "1"], "--s-tmax"),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, capsys, argv, needle):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,8 @@ import typer
 from trigen import api
 from trigen.cli.app import Quiet, app, console, reporter, warn
 from trigen.cli.shared import dist_from_launcher, write_samples
-from trigen.diffusion.samplers import parse_sampler
+from trigen.device import resolve_device
+from trigen.diffusion.samplers import SamplerOptions, parse_sampler, sampler_kwargs
 from trigen.diffusion.schedules import KARRAS_RHO, parse_spacing
 from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
@@ -35,9 +37,19 @@ def sample(
         int | None, typer.Option(help="with --dit-checkpoint: image side in pixels (checked)")
     ] = None,
     out: Annotated[Path, typer.Option(help="grid PNG to write")] = Path("samples.png"),
-    sampler: Annotated[str, typer.Option(help="diffusion: ddpm | ddim | dpmpp_2m | heun")] = "ddim",
+    sampler: Annotated[
+        str, typer.Option(help="diffusion: ddpm | ddim | dpmpp_2m | dpmpp_3m | heun")
+    ] = "ddim",
     steps: Annotated[int, typer.Option(help="diffusion: sampling steps")] = 50,
     eta: Annotated[float, typer.Option(help="diffusion: DDIM η")] = 0.0,
+    s_churn: Annotated[
+        float, typer.Option(help="diffusion: Heun's churn, EDM's S_churn (0 = deterministic)")
+    ] = 0.0,
+    s_tmin: Annotated[float, typer.Option(help="diffusion: Heun churns where σ ≥ this")] = 0.0,
+    s_tmax: Annotated[float, typer.Option(help="diffusion: … and σ ≤ this")] = math.inf,
+    s_noise: Annotated[
+        float, typer.Option(help="diffusion: std of Heun's churn noise, EDM's S_noise")
+    ] = 1.0,
     grid: Annotated[
         str | None,
         typer.Option(
@@ -76,11 +88,14 @@ def sample(
 
     Under ``torchrun --nproc_per_node=N`` the N processes share the work; the images are the
     same as one process's."""
+    options = SamplerOptions(
+        eta=eta, s_churn=s_churn, s_tmin=s_tmin, s_tmax=s_tmax, s_noise=s_noise
+    )
     spec = _sample_spec(
-        sampler, steps, eta, grid, rho, cfg, temperature, top_k, top_p, n, batch_size
+        sampler, steps, options, grid, rho, cfg, temperature, top_k, top_p, n, batch_size
     )
     dist = dist_from_launcher()
-    dev = dist.device(api.resolve_device(device))  # cuda → this rank's cuda:<local_rank>
+    dev = dist.device(resolve_device(device))  # cuda → this rank's cuda:<local_rank>
     if (checkpoint is None) == (dit_checkpoint is None):
         raise ConfigError("give exactly one of --checkpoint or --dit-checkpoint")
     if dit_checkpoint is None and (vae is not None or image_size is not None):
@@ -118,7 +133,7 @@ def sample(
 def _sample_spec(
     sampler: str,
     steps: int,
-    eta: float,
+    options: SamplerOptions,
     grid: str | None,
     rho: float,
     cfg: float,
@@ -141,10 +156,21 @@ def _sample_spec(
         raise ConfigError(f"--cfg must be ≥ 0, got {cfg}")
     if not rho > 0:
         raise ConfigError(f"--rho must be positive (EDM uses {KARRAS_RHO}), got {rho}")
+    if options.eta < 0 or options.s_churn < 0 or options.s_noise < 0:
+        raise ConfigError("--eta, --s-churn and --s-noise must be ≥ 0")
+    if not options.s_tmin <= options.s_tmax:
+        raise ConfigError(
+            f"--s-tmin ({options.s_tmin}) must not exceed --s-tmax ({options.s_tmax})"
+        )
+    sampler_kwargs(sampler, options)  # an option the sampler would ignore is an error
     return SampleSpec(
         sampler=parse_sampler(sampler).value,
         steps=steps,
-        eta=eta,
+        eta=options.eta,
+        s_churn=options.s_churn,
+        s_tmin=options.s_tmin,
+        s_tmax=options.s_tmax,
+        s_noise=options.s_noise,
         grid=None if grid is None else parse_spacing(grid).value,
         rho=rho,
         cfg=cfg,

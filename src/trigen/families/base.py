@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -9,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from trigen.batch import Batch
+from trigen.diffusion.samplers import SamplerOptions
 from trigen.diffusion.schedules import KARRAS_RHO
 from trigen.guidance import NO_GUIDANCE
 
@@ -17,15 +19,30 @@ from trigen.guidance import NO_GUIDANCE
 class SampleSpec:
     """How to sample; each family reads the fields that concern it and ignores the rest."""
 
-    sampler: str = "ddim"  # diffusion: ddpm | ddim | dpmpp_2m | heun
+    sampler: str = "ddim"  # diffusion: ddpm | ddim | dpmpp_2m | dpmpp_3m | heun
     steps: int = 50  # diffusion: number of denoiser evaluations' grid points
     eta: float = 0.0  # diffusion: DDIM stochasticity
+    s_churn: float = 0.0  # diffusion: Heun's churn (EDM's S_churn); 0 = deterministic
+    s_tmin: float = 0.0  # diffusion: Heun churns only where σ ≥ s_tmin
+    s_tmax: float = math.inf  # diffusion: … and σ ≤ s_tmax
+    s_noise: float = 1.0  # diffusion: std of Heun's churn noise (EDM's S_noise)
     grid: str | None = None  # diffusion: trailing | leading | linspace | karras; None = sampler's
     rho: float = KARRAS_RHO  # diffusion: ρ of the karras grid
     cfg: float = NO_GUIDANCE  # both: classifier-free guidance scale
     temperature: float = 1.0  # autoregressive
     top_k: int | None = None  # autoregressive
     top_p: float | None = None  # autoregressive
+
+    @property
+    def sampler_options(self) -> SamplerOptions:
+        """The diffusion sampler's own settings, for :func:`trigen.diffusion.samplers.solve`."""
+        return SamplerOptions(
+            eta=self.eta,
+            s_churn=self.s_churn,
+            s_tmin=self.s_tmin,
+            s_tmax=self.s_tmax,
+            s_noise=self.s_noise,
+        )
 
 
 @runtime_checkable
