@@ -177,7 +177,8 @@ def sample_dpmpp_3m(
     generator: torch.Generator | None = None,
     callback: StepCallback | None = None,
 ) -> Tensor:
-    """DPM-Solver++(3M) (Lu et al. 2022, §4, multistep of order 3) in λ = −log σ; NFE = n.
+    """DPM-Solver++(3M): the third-order member of Lu et al. 2022's multistep family (their Alg. 2
+    is the 2M), as the authors' code runs it, in λ = −log σ; NFE = n.
 
     Over a step of h = λ' − λ the linear part is integrated exactly and x̂₀(λ) is expanded in
     divided differences of the last three estimates (D₁ ≈ h·dx̂₀/dλ, D₂ ≈ ½h²·d²x̂₀/dλ²):
@@ -287,7 +288,7 @@ class SamplerOptions:
     """The samplers' own settings, each taken by the samplers of :data:`SAMPLER_OPTIONS` only."""
 
     eta: float = 0.0  # DDIM stochasticity: 0 = deterministic, 1 = DDPM
-    s_churn: float = 0.0  # Heun: EDM's S_churn, total noise raised over the run; 0 = none
+    s_churn: float = 0.0  # Heun: EDM's S_churn; γ = min(S_churn/n, √2 − 1) per step; 0 = none
     s_tmin: float = 0.0  # Heun: churn only where σ ≥ s_tmin
     s_tmax: float = math.inf  # Heun: … and σ ≤ s_tmax
     s_noise: float = 1.0  # Heun: std of the churn noise (EDM's S_noise; > 1 offsets detail loss)
