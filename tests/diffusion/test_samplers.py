@@ -23,6 +23,7 @@ from trigen.diffusion.samplers import (
 )
 from trigen.diffusion.schedules import NoiseSchedule, Spacing
 from trigen.errors import ConfigError
+from trigen.families.base import SampleSpec
 from trigen.guidance import guided
 
 SCHEDULE = NoiseSchedule.linear()
@@ -375,3 +376,9 @@ def test_rejects_bad_grids_and_names() -> None:
     assert parse_sampler("dpmpp_2m") is Sampler.DPMPP_2M
     with pytest.raises(ConfigError, match="ddpm, ddim, dpmpp_2m, dpmpp_3m, heun"):
         parse_sampler("euler")
+
+
+def test_sample_spec_carries_the_sampler_options() -> None:
+    spec = SampleSpec(sampler="heun", eta=0.0, s_churn=2.0, s_tmin=0.1, s_tmax=9.0, s_noise=1.1)
+    assert spec.sampler_options == SamplerOptions(0.0, 2.0, 0.1, 9.0, 1.1)
+    assert SampleSpec().sampler_options == SamplerOptions()
