@@ -12,7 +12,6 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Loaded": "trigen.api",
     "load": "trigen.api",
-    "parse_labels": "trigen.api",
     "sample": "trigen.api",
     "train": "trigen.api",
     "DataSpec": "trigen.build",
@@ -22,6 +21,7 @@ _EXPORTS = {
     "TrainConfig": "trigen.config",
     "load_config": "trigen.config",
     "TrigenError": "trigen.errors",
+    "class_labels": "trigen.sampling",
     "Family": "trigen.families.base",
     "SampleSpec": "trigen.families.base",
 }

@@ -9,7 +9,7 @@ produce exactly the images one process produces, and one process produces what
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -46,6 +46,30 @@ def compile_for_sampling(family: Family) -> bool:
         return False
     compile_for_inference(family.net)
     return True
+
+
+def class_labels(num_classes: int, n: int, classes: Sequence[int] | str | None = None) -> Tensor:
+    """The labels (int64) to sample for a model of ``num_classes`` classes.
+
+    ``classes="all"``: each class ``n`` times, class by class (a grid row per class);
+    a sequence of class indices: cycled to ``n`` labels; None: ``0, 1, 2, …`` cycled to ``n``.
+    An unconditional model (``num_classes == 0``) gets ``n`` null labels and takes no classes.
+    """
+    if num_classes == 0:
+        if classes is not None:
+            raise ConfigError("this model is unconditional; give no classes")
+        return torch.full((n,), num_classes, dtype=torch.long)
+    if classes is None:
+        return torch.arange(n) % num_classes
+    if isinstance(classes, str):
+        if classes != "all":
+            raise ConfigError(f"classes must be 'all' or class indices, got {classes!r}")
+        return torch.arange(num_classes).repeat_interleave(n)
+    values = list(classes)
+    bad = [v for v in values if not 0 <= v < num_classes]
+    if not values or bad:
+        raise ConfigError(f"classes must be indices in 0..{num_classes - 1}, got {values}")
+    return torch.tensor(values, dtype=torch.long).repeat(-(-n // len(values)))[:n]
 
 
 def to_uint8(images: Tensor) -> Tensor:

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from trigen import api
+from trigen import api, runner
 from trigen.config import load_config
 from trigen.data.datasets import load_dataset
 from trigen.errors import TrigenError
@@ -286,7 +286,7 @@ def test_out_of_disk_while_writing_run_files(capsys, run, trained, monkeypatch):
     def disk_full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(api, "_write_json", disk_full)
+    monkeypatch.setattr(runner, "atomic_write_text", disk_full)  # config.json of the run
     before = snapshot(run)
     argv = train_args(trained["data"], run, steps=TRAINED_STEPS + 2)
     code, text = run_cli(capsys, *argv, "--set", "checkpoint_every=2", "--resume")

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from trigen import api
 from trigen.cli.app import Quiet, app, console, reporter
+from trigen.device import resolve_device
 
 
 @app.command()
@@ -97,7 +97,7 @@ def compare(
         settings = dataclasses.replace(
             settings, claims=dataclasses.replace(settings.claims, run=parse_claim_ids(claims))
         )
-    dev = api.resolve_device(device)
+    dev = resolve_device(device)
     with reporter(quiet).task("compare", "stages") as advance:
         results = run_compare(
             settings,

@@ -9,6 +9,7 @@ import typer
 
 from trigen import api
 from trigen.cli.app import Quiet, app, console, reporter, warn
+from trigen.device import resolve_device
 
 
 @app.command()
@@ -24,7 +25,7 @@ def tokenize(
     from trigen.tokenizers.vqvae import save_token_cache, tokenize_dataset
     from trigen.train import checkpoint as ckpt_io
 
-    net = load_tokenizer(str(tokenizer), api.resolve_device(device))
+    net = load_tokenizer(str(tokenizer), resolve_device(device))
     cfg = ckpt_io.load(tokenizer).config
     data = load_dataset(cfg["dataset"], split, root=cfg["data_root"], resolution=cfg["resolution"])
     tokens, labels = tokenize_dataset(net, (data.images, data.labels))

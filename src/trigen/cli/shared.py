@@ -7,6 +7,7 @@ from pathlib import Path
 
 from trigen import api
 from trigen.cli.app import console
+from trigen.cli.labels import parse_labels
 from trigen.families.base import SampleSpec
 
 
@@ -46,7 +47,7 @@ def write_samples(
     from trigen.sampling import sample_sharded
     from trigen.train.distributed import SINGLE
 
-    label_tensor = api.parse_labels(labels, loaded.data.num_classes, n)
+    label_tensor = parse_labels(labels, loaded.data.num_classes, n)
     images = sample_sharded(
         loaded.family,
         label_tensor,
