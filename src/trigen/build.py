@@ -339,3 +339,20 @@ def autoencoder_channels(path: str | Path) -> int:
         return int(state["extra"]["meta"]["data"]["image_shape"][0])
     except (KeyError, TypeError, ValueError, AttributeError):
         raise CheckpointError(f"{path}: cannot tell the autoencoder's image channels") from None
+
+
+def after_training(cfg: TrainConfig, checkpoint: Path, device: torch.device | str) -> None:
+    """A family's step once its run wrote its last checkpoint: a KL autoencoder measures and
+    caches its latent scale factor there (so latent runs and ``load`` find it)."""
+    if cfg.family is FamilyName.KLVAE:
+        load_autoencoder(checkpoint, device)
+
+
+def after_loading(
+    family: Family, cfg: TrainConfig, spec: DataSpec, checkpoint: Path, weights: str
+) -> None:
+    """A family's step once ``weights`` of ``checkpoint`` are loaded into it: a KL autoencoder
+    decodes latents of the data's spread, so it takes its scale factor (cached)."""
+    if cfg.family is FamilyName.KLVAE:
+        where = checkpoint_dir(Path(checkpoint))
+        family.scale_factor = autoencoder_scale_factor(where, weights, family.net, cfg, spec)
