@@ -203,3 +203,26 @@ def test_user_errors() -> None:
         family(prediction="score")
     with pytest.raises(ConfigError, match="label_dropout"):
         family(label_dropout=1.0)
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "heun", "dpmpp_3m"])
+def test_sample_calls_back_once_per_step_and_ends_on_the_sample(sampler) -> None:
+    fam = family()
+    seen = []
+    spec = SampleSpec(sampler=sampler, steps=4)
+    out = fam.sample(
+        torch.tensor([0, 1]), spec, torch.Generator().manual_seed(0), callback=seen.append
+    )
+    assert [s.i for s in seen] == [0, 1, 2, 3] and all(s.n == 4 for s in seen)
+    sigmas = [s.sigma for s in seen]
+    assert sigmas == sorted(sigmas, reverse=True) and seen[-1].sigma_next == 0
+    torch.testing.assert_close(seen[-1].denoised.clamp(-1, 1), out)
+    again = fam.sample(torch.tensor([0, 1]), spec, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)  # watching changes nothing
+
+
+def test_a_spec_field_the_sampler_does_not_take_is_ignored_like_any_other() -> None:
+    fam, labels = family(), torch.tensor([0, 1])
+    plain = fam.sample(labels, SampleSpec(sampler="dpmpp_2m", steps=3), torch.Generator())
+    noisy = SampleSpec(sampler="dpmpp_2m", steps=3, eta=0.7, s_churn=2.0)
+    assert torch.equal(plain, fam.sample(labels, noisy, torch.Generator()))

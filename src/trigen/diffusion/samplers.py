@@ -293,6 +293,13 @@ class SamplerOptions:
     s_tmax: float = math.inf  # Heun: … and σ ≤ s_tmax
     s_noise: float = 1.0  # Heun: std of the churn noise (EDM's S_noise; > 1 offsets detail loss)
 
+    def only_for(self, sampler: Sampler | str) -> SamplerOptions:
+        """These options with every field ``sampler`` does not take back at its default: a
+        :class:`~trigen.families.base.SampleSpec` is read field by field, like this."""
+        own = SAMPLER_OPTIONS.get(parse_sampler(sampler), ())
+        reset = {f.name: f.default for f in dataclasses.fields(self) if f.name not in own}
+        return dataclasses.replace(self, **reset)
+
 
 SAMPLER_OPTIONS: dict[Sampler, tuple[str, ...]] = {
     Sampler.DDIM: ("eta",),

@@ -14,7 +14,14 @@ from trigen.diffusion.likelihood import elbo_nats
 from trigen.diffusion.objectives import FLOW_MIN_SNR, diffusion_loss
 from trigen.diffusion.precond import Objective, Precond, objective_of, precond_for
 from trigen.diffusion.process import Prediction, parse_prediction
-from trigen.diffusion.samplers import SAMPLERS, Denoiser, Sampler, nfe, parse_sampler
+from trigen.diffusion.samplers import (
+    Denoiser,
+    Sampler,
+    StepCallback,
+    nfe,
+    parse_sampler,
+    solve,
+)
 from trigen.diffusion.schedules import FlowSchedule, NoiseSchedule, Schedule, Spacing, parse_spacing
 from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
@@ -149,11 +156,17 @@ class DiffusionFamily:
 
     @torch.no_grad()
     def sample(
-        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
+        self,
+        labels: Tensor,
+        spec: SampleSpec,
+        generator: torch.Generator | None = None,
+        *,
+        callback: StepCallback | None = None,
     ) -> Tensor:
         """Images (B, C, H, W) in [-1, 1] for ``labels`` (B,), with ``spec.sampler`` over
         ``spec.steps`` steps of the σ grid :meth:`grid` picks (NFE from :func:`nfe`); the starting
-        noise comes from ``generator``.
+        noise comes from ``generator``. ``callback`` sees every step (σ, x, x̂₀: for progress, or
+        to watch x̂₀ form).
 
         Start: the net's input is N(0, I) at the first grid σ₀, i.e. x = z / c_in(σ₀):
         sqrt(1 + σ₀²)·z for VP (DDPM's prior), (1 + σ₀)·z for flow (pure noise at t_max).
@@ -164,9 +177,12 @@ class DiffusionFamily:
         shape = (labels.shape[0], *self.image_shape)
         z = randn_like(torch.empty(shape, device=labels.device), generator)
         x = z * self.precond.prior_scale(float(sigmas[0]))
-        kwargs = {"eta": spec.eta} if sampler is Sampler.DDIM else {}
         denoise = self.denoiser(labels, spec.cfg)
-        return self._clip(SAMPLERS[sampler](denoise, x, sigmas, generator=generator, **kwargs))
+        options = spec.sampler_options.only_for(sampler)  # eta (DDIM), churn (Heun)
+        x0 = solve(
+            sampler, denoise, x, sigmas, generator=generator, options=options, callback=callback
+        )
+        return self._clip(x0)
 
     @torch.no_grad()
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
