@@ -290,13 +290,14 @@ def _run_studies(
         if receptive_fields(maps, out / "report" / "receptive_fields.png") is not None:
             st["receptive_field_png"] = "receptive_fields.png"
         st["receptive_field"] = studies.receptive_field_radii(maps)
-    for study, key in ((Study.CONDITIONING, "conditioning"), (Study.DIT_SCALING, "dit_scaling")):
+    for study, family in studies.VARIANT_STUDIES.items():
         if study not in s.studies:
             continue
-        log(f"study: {key} (DiT variants at equal budget)")
+        key = study.value
+        log(f"study: {key} ({family.value} variants at equal budget)")
         rows = []
         base = train_config(
-            FamilyName.DIT,
+            family,
             s,
             max_minutes=s.conditioning_minutes if s.minutes_per_family is not None else None,
         )

@@ -26,6 +26,7 @@ class Study(StrEnum):
     RECEPTIVE_FIELD = "receptive_field"  # |∂ out(centre) / ∂ in| per family
     CONDITIONING = "conditioning"  # DiT adaLN-Zero / adaLN / in-context / cross-attn, equal budget
     DIT_SCALING = "dit_scaling"  # a few DiT depths/widths: quality vs GFLOPs at equal images
+    OBJECTIVE = "objective"  # U-Net flow matching vs diffusion at equal budget
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ PRESETS: dict[str, CompareSettings] = {
         nll_images=300,
         study_samples=200,
         cfg_scales=(1.0, 1.5, 2.0, 3.0),
-        studies=(Study.CFG, Study.RECEPTIVE_FIELD),
+        studies=(Study.CFG, Study.RECEPTIVE_FIELD, Study.OBJECTIVE),
         domain_seconds=60.0,
         claims=ClaimSettings(
             run=tuple(CLAIMS),

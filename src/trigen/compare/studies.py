@@ -1,4 +1,6 @@
-"""The scaling study: quality vs NFE, guidance sweep, cost vs resolution, receptive fields."""
+"""The studies of a comparison: quality vs NFE, guidance sweep, cost vs resolution, receptive
+fields, and the variant studies (DiT conditioning and depth, U-Net flow matching vs diffusion)
+that train one family's recipe several ways at equal budget."""
 
 from __future__ import annotations
 
@@ -13,14 +15,21 @@ from trigen.api import Loaded
 from trigen.claims.scaling import resolution_sweep
 from trigen.compare.evaluators import Evaluators
 from trigen.compare.measure import DIFFUSION, cycling_labels, generate, nfe_of, sample_spec
-from trigen.compare.settings import CompareSettings
+from trigen.compare.settings import CompareSettings, Study
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
+from trigen.diffusion.precond import Objective
 from trigen.eval.cost import count_parameters
 from trigen.eval.receptive_field import ar_receptive_field, erf_radius, receptive_field
 
 RF_TIMESTEP = 500.0  # the diffusion timestep at which receptive fields are probed (mid-schedule)
 RF_BATCH = 8
+VARIANT_STUDIES: dict[Study, FamilyName] = {
+    Study.CONDITIONING: FamilyName.DIT,
+    Study.DIT_SCALING: FamilyName.DIT,
+    Study.OBJECTIVE: FamilyName.UNET,
+}
+"""The variant studies and the family whose recipe (``compare.run.train_config``) each varies."""
 
 
 def nfe_study(runs: dict[FamilyName, Loaded], ev: Evaluators, s: CompareSettings) -> list[dict]:
@@ -130,8 +139,22 @@ def receptive_field_radii(maps: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     ]
 
 
+def objective_configs(base: TrainConfig) -> list[tuple[str, TrainConfig]]:
+    """``base`` (a U-Net or DiT recipe) as trained by its diffusion objective and by flow
+    matching (velocity on the straight path, logit-normal t); nothing else changes."""
+    flow = dataclasses.replace(base.diffusion, objective=Objective.FLOW)
+    name = "U-Net" if base.family is FamilyName.UNET else "DiT"
+    return [
+        (f"{name} (diffusion, {base.diffusion.prediction.value}-prediction)", base),
+        (f"{name} (flow)", dataclasses.replace(base, diffusion=flow)),
+    ]
+
+
 def variant_configs(base: TrainConfig, study: str) -> list[tuple[str, TrainConfig]]:
-    """The DiT runs of the conditioning or the depth-scaling study, at equal budget."""
+    """The runs of a variant study at equal budget: the DiT conditioning or depth-scaling
+    study, or the objective study (flow matching vs diffusion) of ``base``'s family."""
+    if study == Study.OBJECTIVE:
+        return objective_configs(base)
     if study == "conditioning":
         from trigen.models.dit import Conditioning
 
@@ -171,18 +194,15 @@ def variant_row(
 ) -> dict[str, Any]:
     from trigen.compare.measure import forward_flops
 
+    family = loaded.config.family
     labels = cycling_labels(s.study_samples, loaded.data.num_classes)
     images = generate(
-        loaded.family,
-        labels,
-        sample_spec(FamilyName.DIT, s),
-        seed=s.seed,
-        batch=s.sample_batch_size,
+        loaded.family, labels, sample_spec(family, s), seed=s.seed, batch=s.sample_batch_size
     )
     return {
         "variant": variant,
         "params": count_parameters(loaded.family.net),
-        "gflops_per_forward": forward_flops(FamilyName.DIT, loaded.family) / 1e9,
+        "gflops_per_forward": forward_flops(family, loaded.family) / 1e9,
         "final_loss": final_loss,
         **ev.domain_quality(images, labels),
     }

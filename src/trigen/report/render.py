@@ -82,6 +82,11 @@ def _study_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
             "DiT condition injection at equal budget",
             ["variant", "params", "domain_fid", "cond_accuracy", "final_loss"],
         ),
+        (
+            "objective",
+            "Flow matching vs diffusion at equal budget (the losses differ in kind)",
+            ["variant", "domain_fid", "domain_fid_low", "domain_fid_high", "cond_accuracy"],
+        ),
     ]
 
     def cell(row: dict[str, Any], col: str) -> str:
