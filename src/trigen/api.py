@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from trigen.build import DataSpec, after_loading, build_family
+from trigen.build import DataSpec, after_loading, build_family, latent_diffusion_family
 from trigen.config import FamilyName, TrainConfig
 from trigen.device import resolve_device
 from trigen.errors import CheckpointError, ConfigError
@@ -156,9 +156,7 @@ def load_official_latent_dit(
     from trigen.build import load_autoencoder
     from trigen.config import DiffusionOptions
     from trigen.diffusion.process import Prediction
-    from trigen.diffusion.schedules import NoiseSchedule, ScheduleKind
-    from trigen.families.diffusion import DiffusionFamily
-    from trigen.families.latent import LatentDiffusionFamily
+    from trigen.diffusion.schedules import ScheduleKind
     from trigen.interop.dit_official import load_official_dit
 
     dev = resolve_device(device)
@@ -177,18 +175,6 @@ def load_official_latent_dit(
         )
     options = DiffusionOptions(ScheduleKind.LINEAR, Prediction.EPS, min_snr_gamma=None)
     num_classes = net.cfg.num_classes
-    latent = (net.cfg.in_channels, net.cfg.input_size, net.cfg.input_size)
-    diffusion = DiffusionFamily(
-        net=net,
-        schedule=NoiseSchedule.from_kind(options.schedule),
-        prediction=options.prediction,
-        num_classes=num_classes,
-        image_shape=latent,
-        data_range=None,
-        clip_denoised=False,
-    )
-    pixels = (codec.in_channels, size, size)
-    family = LatentDiffusionFamily(net, diffusion, codec, num_classes, pixels)
     cfg = TrainConfig(
         family=FamilyName.DIT,
         conditional=num_classes > 0,
@@ -196,5 +182,6 @@ def load_official_latent_dit(
         autoencoder=str(vae),
         diffusion=options,
     )
+    pixels = (codec.in_channels, size, size)
     data = DataSpec(pixels, num_classes, tuple(str(i) for i in range(num_classes)))
-    return Loaded(family, cfg, data, step=0, images_seen=0)
+    return Loaded(latent_diffusion_family(net, codec, cfg, data), cfg, data, 0, 0)

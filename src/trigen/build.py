@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,71 +63,164 @@ def _diffusion_family(
     )
 
 
-def _latent_diffusion_family(cfg: TrainConfig, spec: DataSpec, device) -> Family:
-    """U-Net/DiT sized for the latents of ``cfg.autoencoder``; samples decode to images."""
+def latent_diffusion_family(
+    net: torch.nn.Module, codec, cfg: TrainConfig, spec: DataSpec
+) -> Family:
+    """Diffusion by ``net`` in the latent space of ``codec`` for images ``spec``; samples decode
+    to images. Also the official-DiT path (:func:`trigen.api.load_official_latent_dit`)."""
     from trigen.families.latent import LatentDiffusionFamily
 
-    codec = load_autoencoder(cfg.autoencoder, device)
     latent = DataSpec(codec.latent_shape(spec.image_shape), spec.num_classes, spec.class_names)
-    net = build_network(cfg, latent).to(device)
     # latents have unit variance but no bounds: clamping x̂₀ to [-1, 1] would clip them
     diffusion = _diffusion_family(net, cfg, latent, data_range=None, clip_denoised=False)
     return LatentDiffusionFamily(net, diffusion, codec, spec.num_classes, spec.image_shape)
 
 
+# ------------------------------------------------------------------------------ the networks
+def _unet(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
+    from trigen.models.unet import UNet, unet_config
+
+    c, h, _ = spec.image_shape
+    return UNet(unet_config(cfg.preset, input_size=h, in_channels=c, **_common(cfg, spec)))
+
+
+def _dit(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
+    from trigen.models.dit import DiT, dit_config
+
+    c, h, _ = spec.image_shape
+    return DiT(dit_config(cfg.preset, input_size=h, in_channels=c, **_common(cfg, spec)))
+
+
+def _pixel_transformer(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
+    from trigen.models.ar_transformer import ARTransformer, ar_config
+
+    return ARTransformer(ar_config(cfg.preset, image_shape=spec.image_shape, **_common(cfg, spec)))
+
+
+def _token_transformer(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
+    """The AR transformer over the code grid of ``cfg.tokenizer``."""
+    from trigen.models.ar_transformer import ARTransformer, ar_config
+
+    return ARTransformer(ar_config(cfg.preset, **_token_grid(cfg), **_common(cfg, spec)))
+
+
+def _pixelcnn(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
+    from trigen.models.pixelcnn import PixelCNN, pixelcnn_config
+
+    c, h, _ = spec.image_shape
+    return PixelCNN(pixelcnn_config(cfg.preset, input_size=h, in_channels=c, **_common(cfg, spec)))
+
+
+def _vqvae(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
+    from trigen.tokenizers.vqvae import VQVAE, vq_config
+
+    c, h, _ = spec.image_shape
+    return VQVAE(vq_config(cfg.preset, in_channels=c, image_size=h, **cfg.model_overrides))
+
+
+def _klvae(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
+    from trigen.tokenizers.autoencoder import KLAutoencoder, kl_config
+
+    c, h, _ = spec.image_shape
+    return KLAutoencoder(kl_config(cfg.preset, in_channels=c, image_size=h, **cfg.model_overrides))
+
+
+def _maskgit(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
+    """MaskGIT over pixels, or over the code grid of ``cfg.tokenizer`` when one is set."""
+    from trigen.models.maskgit import MaskGIT, maskgit_config
+
+    data = _token_grid(cfg) if cfg.tokenizer else {"image_shape": spec.image_shape}
+    return MaskGIT(maskgit_config(cfg.preset, **data, **_common(cfg, spec)))
+
+
+def _common(cfg: TrainConfig, spec: DataSpec) -> dict[str, Any]:
+    """What every conditional network takes: the class count, then the user's overrides."""
+    return {"num_classes": spec.num_classes, **cfg.model_overrides}
+
+
+def _token_grid(cfg: TrainConfig) -> dict[str, Any]:
+    """The token grid (h, w, 1) and vocabulary of ``cfg.tokenizer``'s codes."""
+    tokenizer = load_tokenizer(cfg.tokenizer)
+    h, w = tokenizer.token_grid
+    return {"grid": (h, w, 1), "vocab_size": tokenizer.codebook_size}
+
+
+# ------------------------------------------------------------------------------ the families
+def _diffusion(net, cfg: TrainConfig, spec: DataSpec, device) -> Family:
+    return _diffusion_family(net, cfg, spec)
+
+
+def _pixel_ar(net, cfg: TrainConfig, spec: DataSpec, device) -> Family:
+    from trigen.families.autoregressive import AutoregressiveFamily
+
+    return AutoregressiveFamily(net, spec.num_classes, spec.image_shape, cfg.label_dropout)
+
+
+def _pixelcnn_family(net, cfg: TrainConfig, spec: DataSpec, device) -> Family:
+    from trigen.families.pixelcnn import PixelCNNFamily
+
+    return PixelCNNFamily(net, spec.num_classes, spec.image_shape, cfg.label_dropout)
+
+
+def _token_ar(net, cfg: TrainConfig, spec: DataSpec, device) -> Family:
+    from trigen.families.autoregressive import VQTokenFamily
+
+    tokenizer = load_tokenizer(cfg.tokenizer, device)
+    return VQTokenFamily(net, tokenizer, spec.num_classes, spec.image_shape, cfg.label_dropout)
+
+
+def _maskgit_family(net, cfg: TrainConfig, spec: DataSpec, device) -> Family:
+    from trigen.families.maskgit import MaskGITFamily, MaskGITVQFamily
+
+    if not cfg.tokenizer:
+        return MaskGITFamily(net, spec.num_classes, spec.image_shape, cfg.label_dropout)
+    tokenizer = load_tokenizer(cfg.tokenizer, device)
+    return MaskGITVQFamily(net, tokenizer, spec.num_classes, spec.image_shape, cfg.label_dropout)
+
+
+def _tokenizer_family(net, cfg: TrainConfig, spec: DataSpec, device) -> Family:
+    from trigen.families.tokenizer import TokenizerFamily
+
+    return TokenizerFamily(net=net, num_classes=spec.num_classes, image_shape=spec.image_shape)
+
+
+def _autoencoder_family(net, cfg: TrainConfig, spec: DataSpec, device) -> Family:
+    from trigen.families.autoencoder import AutoencoderFamily
+
+    return AutoencoderFamily(net, net.cfg, spec.num_classes, spec.image_shape)
+
+
+@dataclass(frozen=True)
+class Builder:
+    """How one family name becomes a model: ``network(cfg, spec)`` sized for the data, and
+    ``family(net, cfg, spec, device)``, the math that trains and samples it."""
+
+    network: Callable[[TrainConfig, DataSpec], torch.nn.Module]
+    family: Callable[[torch.nn.Module, TrainConfig, DataSpec, Any], Family]
+
+
+BUILDERS: dict[FamilyName, Builder] = {
+    FamilyName.UNET: Builder(_unet, _diffusion),
+    FamilyName.DIT: Builder(_dit, _diffusion),
+    FamilyName.AR: Builder(_pixel_transformer, _pixel_ar),
+    FamilyName.PIXELCNN: Builder(_pixelcnn, _pixelcnn_family),
+    FamilyName.VQ: Builder(_token_transformer, _token_ar),
+    FamilyName.MASKGIT: Builder(_maskgit, _maskgit_family),
+    FamilyName.VQVAE: Builder(_vqvae, _tokenizer_family),
+    FamilyName.KLVAE: Builder(_klvae, _autoencoder_family),
+}
+"""Family name → builder: the only name → class registry in trigen."""
+
+
+def _builder(cfg: TrainConfig) -> Builder:
+    if cfg.family not in BUILDERS:
+        raise ConfigError(f"family {cfg.family.value!r} cannot be built from a preset alone")
+    return BUILDERS[cfg.family]
+
+
 def build_network(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
     """The network named by ``cfg.family`` / ``cfg.preset``, sized for ``spec``."""
-    c, h, _ = spec.image_shape
-    common = {"num_classes": spec.num_classes, **cfg.model_overrides}
-    if cfg.family is FamilyName.UNET:
-        from trigen.models.unet import UNet, unet_config
-
-        return UNet(unet_config(cfg.preset, input_size=h, in_channels=c, **common))
-    if cfg.family is FamilyName.DIT:
-        from trigen.models.dit import DiT, dit_config
-
-        return DiT(dit_config(cfg.preset, input_size=h, in_channels=c, **common))
-    if cfg.family is FamilyName.AR:
-        from trigen.models.ar_transformer import ARTransformer, ar_config
-
-        return ARTransformer(ar_config(cfg.preset, image_shape=spec.image_shape, **common))
-    if cfg.family is FamilyName.PIXELCNN:
-        from trigen.models.pixelcnn import PixelCNN, pixelcnn_config
-
-        return PixelCNN(pixelcnn_config(cfg.preset, input_size=h, in_channels=c, **common))
-    if cfg.family is FamilyName.VQVAE:
-        from trigen.tokenizers.vqvae import VQVAE, vq_config
-
-        return VQVAE(vq_config(cfg.preset, in_channels=c, image_size=h, **cfg.model_overrides))
-    if cfg.family is FamilyName.KLVAE:
-        from trigen.tokenizers.autoencoder import KLAutoencoder, kl_config
-
-        return KLAutoencoder(
-            kl_config(cfg.preset, in_channels=c, image_size=h, **cfg.model_overrides)
-        )
-    if cfg.family is FamilyName.VQ:
-        from trigen.models.ar_transformer import ARTransformer, ar_config
-
-        tokenizer = load_tokenizer(cfg.tokenizer)
-        h_tok, w_tok = tokenizer.token_grid
-        return ARTransformer(
-            ar_config(
-                cfg.preset, grid=(h_tok, w_tok, 1), vocab_size=tokenizer.codebook_size, **common
-            )
-        )
-    if cfg.family is FamilyName.MASKGIT:
-        from trigen.models.maskgit import MaskGIT, maskgit_config
-
-        if not cfg.tokenizer:  # over pixels
-            return MaskGIT(maskgit_config(cfg.preset, image_shape=spec.image_shape, **common))
-        tokenizer = load_tokenizer(cfg.tokenizer)
-        h_tok, w_tok = tokenizer.token_grid
-        return MaskGIT(
-            maskgit_config(
-                cfg.preset, grid=(h_tok, w_tok, 1), vocab_size=tokenizer.codebook_size, **common
-            )
-        )
-    raise ConfigError(f"family {cfg.family.value!r} cannot be built from a preset alone")
+    return _builder(cfg).network(cfg, spec)
 
 
 def load_tokenizer(path: str | None, device: torch.device | str = "cpu") -> torch.nn.Module:
@@ -146,70 +240,17 @@ def load_tokenizer(path: str | None, device: torch.device | str = "cpu") -> torc
 
 
 def build_family(cfg: TrainConfig, spec: DataSpec, device: torch.device | str = "cpu") -> Family:
-    """Network + the math that trains and samples it, on ``device``."""
+    """Network + the math that trains and samples it, on ``device``. A U-Net or DiT with
+    ``cfg.autoencoder`` works in that autoencoder's latent space."""
     if h_w_mismatch(spec):
         raise ConfigError(f"images must be square, got {spec.image_shape[1]}×{spec.image_shape[2]}")
+    builder = _builder(cfg)
     if cfg.autoencoder and cfg.family in (FamilyName.UNET, FamilyName.DIT):
-        return _latent_diffusion_family(cfg, spec, device)
-    net = build_network(cfg, spec).to(device)
-    if cfg.family in (FamilyName.UNET, FamilyName.DIT):
-        return _diffusion_family(net, cfg, spec)
-    if cfg.family is FamilyName.AR:
-        from trigen.families.autoregressive import AutoregressiveFamily
-
-        return AutoregressiveFamily(
-            net=net,
-            num_classes=spec.num_classes,
-            image_shape=spec.image_shape,
-            label_dropout=cfg.label_dropout,
-        )
-    if cfg.family is FamilyName.PIXELCNN:
-        from trigen.families.pixelcnn import PixelCNNFamily
-
-        return PixelCNNFamily(
-            net=net,
-            num_classes=spec.num_classes,
-            image_shape=spec.image_shape,
-            label_dropout=cfg.label_dropout,
-        )
-    if cfg.family is FamilyName.VQVAE:
-        from trigen.families.tokenizer import TokenizerFamily
-
-        return TokenizerFamily(net=net, num_classes=spec.num_classes, image_shape=spec.image_shape)
-    if cfg.family is FamilyName.KLVAE:
-        from trigen.families.autoencoder import AutoencoderFamily
-
-        return AutoencoderFamily(
-            net=net, config=net.cfg, num_classes=spec.num_classes, image_shape=spec.image_shape
-        )
-    if cfg.family is FamilyName.VQ:
-        from trigen.families.autoregressive import VQTokenFamily
-
-        return VQTokenFamily(
-            net=net,
-            tokenizer=load_tokenizer(cfg.tokenizer, device),
-            num_classes=spec.num_classes,
-            image_shape=spec.image_shape,
-            label_dropout=cfg.label_dropout,
-        )
-    if cfg.family is FamilyName.MASKGIT:
-        from trigen.families.maskgit import MaskGITFamily, MaskGITVQFamily
-
-        if not cfg.tokenizer:
-            return MaskGITFamily(
-                net=net,
-                num_classes=spec.num_classes,
-                image_shape=spec.image_shape,
-                label_dropout=cfg.label_dropout,
-            )
-        return MaskGITVQFamily(
-            net=net,
-            tokenizer=load_tokenizer(cfg.tokenizer, device),
-            num_classes=spec.num_classes,
-            image_shape=spec.image_shape,
-            label_dropout=cfg.label_dropout,
-        )
-    raise ConfigError(f"family {cfg.family.value!r} is not supported yet")
+        codec = load_autoencoder(cfg.autoencoder, device)
+        latent = DataSpec(codec.latent_shape(spec.image_shape), spec.num_classes, spec.class_names)
+        net = builder.network(cfg, latent).to(device)
+        return latent_diffusion_family(net, codec, cfg, spec)
+    return builder.family(builder.network(cfg, spec).to(device), cfg, spec, device)
 
 
 def h_w_mismatch(spec: DataSpec) -> bool:
