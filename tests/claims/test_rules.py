@@ -78,8 +78,27 @@ def test_c11_winners_at_both_ends():
     assert rules.c11_best_use(scores(None), scores("dit")).verdict is N
 
 
+def test_c14_needs_speed_at_equal_quality_a_flat_maskgit_and_a_growing_ar():
+    fast, slow = around(20.0, half=2), around(3.0, half=1)
+    flat, steep = around(0.1), around(1.0)
+
+    def verdict(speedup, maskgit_exp, ar_exp, equal_quality=True):
+        return rules.c14_parallel_decoding(
+            speedup, maskgit_exp, ar_exp, equal_quality=equal_quality
+        ).verdict
+
+    assert verdict(fast, flat, steep) is S
+    assert verdict(slow, flat, steep) is R  # not 10× faster
+    assert verdict(fast, steep, steep) is R  # MaskGIT's latency grows
+    assert verdict(fast, flat, flat) is R  # AR's latency does not grow
+    assert verdict(around(10.0, half=2), flat, steep) is N  # straddles 10×
+    assert verdict(fast, around(0.5, half=0.2), steep) is N  # straddles flat
+    assert verdict(fast, flat, steep, equal_quality=False) is N  # faster but worse
+    assert verdict(slow, flat, steep, equal_quality=False) is R
+
+
 def test_every_claim_has_a_rule_text_and_a_command_and_serialises():
-    assert list(CLAIMS) == [f"C{i}" for i in range(1, 14)]
+    assert list(CLAIMS) == [f"C{i}" for i in range(1, 15)]
     for claim in CLAIMS.values():
         assert claim.rule and claim.command.startswith("trigen ")
         d = ClaimResult.not_run(claim, "not in this preset").to_dict()

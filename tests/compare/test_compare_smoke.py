@@ -26,7 +26,7 @@ def test_compare_smoke_writes_a_complete_report(tmp_path, capsys):
     printed = capsys.readouterr()
     assert code == 0, printed.err
     results = json.loads((out / "results.json").read_text())
-    assert list(results["families"]) == ["unet", "dit", "ar"]
+    assert list(results["families"]) == ["unet", "dit", "ar", "maskgit"]
     for name, record in results["families"].items():
         q, nll, sampling = record["quality"], record["nll"], record["sampling"]
         assert q["fid"] >= 0 and q["fid_samples"] == 20, name
@@ -38,10 +38,13 @@ def test_compare_smoke_writes_a_complete_report(tmp_path, capsys):
     ar = results["families"]["ar"]
     assert ar["nll"]["kind"] == "exact" and ar["sampling"]["nfe"] == 8 * 8  # one step per pixel
     assert results["families"]["dit"]["sampling"]["nfe"] == 3  # the smoke sampler's steps
+    maskgit = results["families"]["maskgit"]
+    assert maskgit["sampling"]["nfe"] == 3  # its decoding steps K, not one per pixel
+    assert "not an exact likelihood" in maskgit["nll"]["kind"]
     studies = results["studies"]
     assert len(studies["nfe"]) == 2 * 2 * 2  # diffusion families × samplers × step counts
-    assert {r["family"] for r in studies["cfg"]} == {"unet", "dit", "ar"}
-    assert {r["family"] for r in studies["resolution"]} == {"unet", "dit", "ar"}
+    assert {r["family"] for r in studies["cfg"]} == {"unet", "dit", "ar", "maskgit"}
+    assert {r["family"] for r in studies["resolution"]} == {"unet", "dit", "ar", "maskgit"}
     for row in studies["resolution"]:  # tensor allocations, not the allocator's cache
         assert row["skipped"] or row["train_peak_mb"] > row["sample_peak_mb"] > 0
     _check_claims(results["claims"])
@@ -56,7 +59,7 @@ def test_compare_smoke_writes_a_complete_report(tmp_path, capsys):
 
 def _check_claims(claims: list[dict]) -> None:
     """Every claim of the ledger, in order, with a verdict; intervals hold their values."""
-    assert [c["id"] for c in claims] == [f"C{i}" for i in range(1, 14)]
+    assert [c["id"] for c in claims] == [f"C{i}" for i in range(1, 15)]
     for c in claims:
         assert c["verdict"] in {"supported", "refuted", "inconclusive", "not_run"}, c["id"]
         assert c["command"].startswith("trigen compare") and c["why"]

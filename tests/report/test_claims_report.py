@@ -135,7 +135,7 @@ def test_markdown_opens_with_one_row_per_claim(tmp_path):
             assert f"### {cid} — {claim['verdict']}" in md
     counts = {v: sum(c["verdict"] == v for c in results["claims"]) for v in Verdict}
     summary = ", ".join(f"{n} {v.value.replace('_', ' ')}" for v, n in counts.items())
-    assert f"**Verdicts:** 13 claims: {summary}." in md
+    assert f"**Verdicts:** {len(CLAIMS)} claims: {summary}." in md
     assert "- peak bytes: 25M B (n = 1, exact)" in md  # an exact value has no brackets
 
 

@@ -42,7 +42,8 @@ def memory_claim(ctx: ClaimContext) -> ClaimResult:
     channels, classes = _spec(ctx)
     # every family of the comparison rides along: this sweep is also the report's resolution
     # table (the AR model capped at 64×64 tokens)
-    swept = [f for f in ctx.runs if f in (*DIFFUSION_FAMILIES, FamilyName.AR, FamilyName.PIXELCNN)]
+    token_models = (FamilyName.AR, FamilyName.PIXELCNN, FamilyName.MASKGIT)
+    swept = [f for f in ctx.runs if f in (*DIFFUSION_FAMILIES, *token_models)]
     configs = {f.value: ctx.config_for(f) for f in swept}
     points = resolution_sweep(
         configs,

@@ -14,6 +14,8 @@ from trigen.claims.ledger import Estimate, Verdict
 
 LINEAR_EXPONENT = (0.7, 1.3)  # C7: an exponent in this band is "time ∝ length"
 TENS_OF_STEPS = 10  # C10: "tens to hundreds" starts here
+PARALLEL_SPEEDUP = 10.0  # C14: "≥ 10× faster per image"
+FLAT_EXPONENT = 0.5  # C14: latency "stays flat" = grows slower than √tokens
 
 
 class Decision(NamedTuple):
@@ -140,6 +142,24 @@ def c12_gpt2_init(scratch_minus_init: Estimate) -> Decision:
 def c13_speed(diffusion_over_ar_time: Estimate) -> Decision:
     """Fastest diffusion family's time per image at equal quality ÷ AR's: below 1 supports."""
     return side(diffusion_over_ar_time, "below", 1.0)
+
+
+def c14_parallel_decoding(
+    ar_over_maskgit_time: Estimate,
+    maskgit_exponent: Estimate,
+    ar_exponent: Estimate,
+    *,
+    equal_quality: bool,
+) -> Decision:
+    """AR ÷ MaskGIT time per image above 10 (at equal quality), MaskGIT's latency exponent in
+    tokens below 0.5 (flat) and AR's above 0.7 (grows): all three support; one the other way
+    refutes. A speed-up measured where MaskGIT did not reach AR's quality supports nothing."""
+    speed = side(ar_over_maskgit_time, "above", PARALLEL_SPEEDUP)
+    if not equal_quality and speed.verdict is Verdict.SUPPORTED:
+        speed = Decision(Verdict.INCONCLUSIVE, f"{speed.why}, but below AR's quality")
+    flat = side(maskgit_exponent, "below", FLAT_EXPONENT)
+    grows = side(ar_exponent, "above", LINEAR_EXPONENT[0])
+    return combine([speed, flat, grows])
 
 
 def combine(decisions: Sequence[Decision]) -> Decision:

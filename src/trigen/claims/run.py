@@ -106,6 +106,11 @@ def run_claims(ctx: ClaimContext, done: Callable[[ClaimResult], None] = lambda r
         if wanted(claim_id):
             ctx.log(f"claim {claim_id}: pretrained initialisation")
             record(_pretraining_claim(ctx, claim_id))
+    if wanted("C14"):
+        from trigen.claims.maskgit import parallel_decoding_claim
+
+        ctx.log("claim C14: masked parallel decoding vs raster AR")
+        record(parallel_decoding_claim(ctx))
     ordered = []
     for claim_id, claim in CLAIMS.items():
         if claim_id in results and cs.runs(claim_id):

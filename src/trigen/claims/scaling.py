@@ -35,7 +35,8 @@ PROBE_T = 500.0  # the timestep of the probed denoiser call: its cost is the sam
 SWEEP_SAMPLER = "ddim"  # one network evaluation per step, so NFE = steps
 SWEEP_RESOLUTION = 16  # the comparison's resolution
 DIFFUSION = (FamilyName.UNET, FamilyName.DIT)
-SUPPORTED = (*DIFFUSION, FamilyName.AR, FamilyName.PIXELCNN)
+SUPPORTED = (*DIFFUSION, FamilyName.AR, FamilyName.PIXELCNN, FamilyName.MASKGIT)
+TOKEN_MODELS = (FamilyName.AR, FamilyName.MASKGIT)  # attention over every sub-pixel: capped
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def _arch(cfg: TrainConfig, net: torch.nn.Module) -> str:
             f"{cfg.preset}: patch {c.patch_size} ({c.grid}×{c.grid} tokens), depth {c.depth}, "
             f"hidden {c.hidden}, heads {c.heads}" + (", rope" if c.rope else "")
         )
-    if cfg.family is FamilyName.AR:
+    if cfg.family in TOKEN_MODELS:
         return (
             f"{cfg.preset}: {c.seq_len} tokens, depth {c.depth}, width {c.width}, heads "
             f"{c.heads}, positions {c.positions.value}"
@@ -147,6 +148,9 @@ def _sampling_step(
             return net(last, labels, cache)
 
         return decode_last, cache.k.nbytes + cache.v.nbytes + tokens.nbytes
+    if cfg.family is FamilyName.MASKGIT:  # one decoding step reads every token at once
+        tokens = torch.full((batch, net.cfg.seq_len), net.cfg.mask_token, device=device)
+        return (lambda: net(tokens, labels)), tokens.nbytes
     x = torch.randn(batch, *family.image_shape, device=device)
     if cfg.family is FamilyName.PIXELCNN:  # one full forward per sampled sub-pixel
         return (lambda: net(x, labels)), x.nbytes
@@ -186,7 +190,7 @@ def _point(
     device: torch.device | str, max_ar_tokens: int, timing: dict[str, Any],
 ) -> ResolutionPoint:  # fmt: skip
     cfg = dataclasses.replace(cfg, resolution=res)
-    if cfg.family is FamilyName.AR and channels * res * res > max_ar_tokens:
+    if cfg.family in TOKEN_MODELS and channels * res * res > max_ar_tokens:
         reason = f"{channels * res * res} tokens > the AR cap of {max_ar_tokens}"
         return _skipped(label, res, batch, channels * res * res, cfg.preset, reason)
     try:

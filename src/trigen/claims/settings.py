@@ -50,6 +50,14 @@ class ClaimSettings:
     gpt2_pretrain_steps: int = 150  # ar-tiny step at 16 px: ~0.9 CPU-s
     gpt2_finetune_steps: int = 40  # C12 ≈ 7 CPU-min
     pretraining_batch: int = 32
+    # C14: MaskGIT vs raster AR; quality at each K, timing per image at one batch, latency
+    # of untrained networks (batch 1) against resolution at a fixed K
+    maskgit_steps: tuple[int, ...] = (4, 8, 16)
+    maskgit_samples: int = 100
+    maskgit_timing_batch: int = 1
+    maskgit_repeats: int = 3
+    maskgit_resolutions: tuple[int, ...] = (16, 24, 32, 48, 64)
+    maskgit_latency_steps: int = 12
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.run if c not in CLAIMS]

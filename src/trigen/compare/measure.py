@@ -27,17 +27,22 @@ GRID_PER_CLASS = 8
 
 
 def sample_spec(name: FamilyName, settings: CompareSettings, **changes: Any) -> SampleSpec:
-    """The sampling settings a family is measured with (autoregressive families ignore sampler)."""
-    spec = SampleSpec(sampler=settings.sampler, steps=settings.sampling_steps)
+    """The sampling settings a family is measured with (autoregressive families ignore sampler;
+    MaskGIT's steps are its decoding steps K)."""
+    steps = settings.maskgit_steps if name is FamilyName.MASKGIT else settings.sampling_steps
+    spec = SampleSpec(sampler=settings.sampler, steps=steps)
     return dataclasses.replace(spec, **changes)
 
 
 def nfe_of(name: FamilyName, spec: SampleSpec, tokens: int) -> int:
-    """Network evaluations per image: sampler steps for diffusion, tokens for autoregression."""
+    """Network evaluations per image: sampler steps for diffusion, decoding steps (at most one
+    per token) for MaskGIT, tokens for autoregression."""
     if name in DIFFUSION:
         from trigen.diffusion.samplers import nfe
 
         return nfe(spec.sampler, spec.steps)
+    if name is FamilyName.MASKGIT:
+        return min(spec.steps, tokens)
     return tokens
 
 
@@ -83,6 +88,9 @@ def forward_flops(name: FamilyName, family: Family) -> int:
         if name is FamilyName.AR:
             tokens = torch.zeros(1, c * h * w, dtype=torch.long, device=device)
             return count_flops(lambda: net(tokens[:, :-1], y))  # the last token is a target only
+        if name is FamilyName.MASKGIT:
+            tokens = torch.zeros(1, net.cfg.seq_len, dtype=torch.long, device=device)
+            return count_flops(lambda: net(tokens, y))
         x = torch.zeros(1, c, h, w, device=device)
         return count_flops(lambda: net(x, y))
 
@@ -130,7 +138,7 @@ def measure_family(
         FamilyName.UNET: "ELBO bound",
         FamilyName.DIT: "ELBO bound",
         FamilyName.VQ: "token NLL",
-    }.get(name, "exact")
+    }.get(name, getattr(family, "nll_kind", "exact"))
     record = {
         "preset": loaded.config.preset,
         "model_overrides": dict(loaded.config.model_overrides),  # e.g. rope / positions
@@ -141,8 +149,10 @@ def measure_family(
             if name in DIFFUSION
             else "ancestral (KV cache)"
             if name is FamilyName.AR
+            else "confidence-ranked parallel decoding"
+            if name is FamilyName.MASKGIT
             else "ancestral (full forward per sub-pixel)",
-            "steps": spec.steps if name in DIFFUSION else c * h * w,
+            "steps": spec.steps if name in DIFFUSION else nfe_of(name, spec, c * h * w),
             "nfe": nfe_of(name, spec, c * h * w),
             "batch_size": settings.sample_batch_size,
             "latency_s_per_image": seconds / len(images),

@@ -45,6 +45,12 @@ FAMILY_TRAINING: dict[FamilyName, dict[str, Any]] = {
         "model_overrides": {"positions": "rope", "class_bias": True},
     },
     FamilyName.PIXELCNN: {"lr": 2e-3, "batch_size": 16},
+    # the pixel transformer's recipe: the same sizes, RoPE and class bias help it alike
+    FamilyName.MASKGIT: {
+        "lr": 2e-3,
+        "batch_size": 16,
+        "model_overrides": {"positions": "rope", "class_bias": True},
+    },
 }
 
 

@@ -51,6 +51,7 @@ class CompareSettings:
     elbo_timesteps: int = 20  # Monte-Carlo timesteps per image of the diffusion ELBO
     sampler: str = "ddim"
     sampling_steps: int = 50
+    maskgit_steps: int = 12  # MaskGIT's decoding steps K (its sampler's NFE)
     study_samples: int = 64  # images per point of the NFE / CFG sweeps (domain-feature metrics)
     nfe_steps: tuple[int, ...] = (5, 10, 20)
     nfe_samplers: tuple[str, ...] = ("ddim", "dpmpp_2m", "heun")
@@ -75,6 +76,7 @@ class CompareSettings:
             "nll_images",
             "study_samples",
             "sampling_steps",
+            "maskgit_steps",
             "sample_batch_size",
             "elbo_timesteps",
         ):
@@ -91,6 +93,7 @@ class CompareSettings:
 
 
 PRESETS: dict[str, CompareSettings] = {
+    # MaskGIT is opt-in here (--families unet,dit,ar,maskgit adds ~4 minutes, past the 15)
     # make demo: ≤ 15 minutes on 2 CPU cores, set-up included; the claims that fit (C6, C7, C9,
     # C10, C13) replace the NFE and resolution studies, which they extend
     "demo": CompareSettings(
@@ -101,6 +104,7 @@ PRESETS: dict[str, CompareSettings] = {
     ),
     # an hour on 2 CPU cores: longer training, full FID sample size, every study
     "hour": CompareSettings(
+        families=(FamilyName.UNET, FamilyName.DIT, FamilyName.AR, FamilyName.MASKGIT),
         resolution=28,
         models={"dit": "DiT-T/4"},
         minutes_per_family=8.0,
@@ -120,6 +124,7 @@ PRESETS: dict[str, CompareSettings] = {
     ),
     # every claim of the ledger at the largest scale 2 CPU cores allow in well under 3 hours
     "claims": CompareSettings(
+        families=(FamilyName.UNET, FamilyName.DIT, FamilyName.AR, FamilyName.MASKGIT),
         minutes_per_family=2.5,
         fid_samples=500,
         reference_images=1000,
@@ -140,6 +145,7 @@ PRESETS: dict[str, CompareSettings] = {
     ),
     # seconds: a smoke test of the whole pipeline (tests and CI)
     "smoke": CompareSettings(
+        families=(FamilyName.UNET, FamilyName.DIT, FamilyName.AR, FamilyName.MASKGIT),
         resolution=8,
         minutes_per_family=None,
         images_per_family=128,
@@ -149,6 +155,7 @@ PRESETS: dict[str, CompareSettings] = {
         nll_images=8,
         elbo_timesteps=2,
         sampling_steps=3,
+        maskgit_steps=3,
         study_samples=10,
         nfe_steps=(2, 3),
         nfe_samplers=("ddim", "heun"),
@@ -181,6 +188,11 @@ PRESETS: dict[str, CompareSettings] = {
             gpt2_pretrain_steps=2,
             gpt2_finetune_steps=2,
             pretraining_batch=8,
+            maskgit_steps=(2, 4),
+            maskgit_samples=20,
+            maskgit_repeats=1,
+            maskgit_resolutions=(4, 6, 8),
+            maskgit_latency_steps=3,
         ),
     ),
 }

@@ -13,6 +13,7 @@ FAMILY_TITLES = {
     "ar": "Autoregressive transformer",
     "pixelcnn": "PixelCNN",
     "vq": "VQ tokens + transformer",
+    "maskgit": "MaskGIT (masked parallel decoding)",
 }
 
 # What each family *is* (design facts); the measured numbers are appended per row.
@@ -22,6 +23,7 @@ ARCHITECTURE = {
     "ar": "decoder-only causal transformer over pixel tokens",
     "pixelcnn": "gated masked convolutions (vertical + horizontal stacks)",
     "vq": "VQ-VAE tokenizer + causal transformer over codes",
+    "maskgit": "bidirectional transformer over pixel (or VQ) tokens, [MASK] token",
 }
 PROCESS = {
     "unet": "parallel denoising of the whole image over many steps",
@@ -29,6 +31,7 @@ PROCESS = {
     "ar": "one token at a time, raster order, KV cache",
     "pixelcnn": "one sub-pixel at a time, full forward per step",
     "vq": "one code at a time, then decode",
+    "maskgit": "K parallel steps, most confident tokens kept (cosine schedule)",
 }
 ATTENTION = {
     "unet": "local convolutions; attention only at low resolution",
@@ -36,6 +39,7 @@ ATTENTION = {
     "ar": "causal (past tokens only), global over the past",
     "pixelcnn": "causal receptive field that grows with depth",
     "vq": "causal over codes; decoder is local",
+    "maskgit": "bidirectional, global over all tokens",
 }
 CONDITIONING = {
     "unet": "timestep + class embedding → AdaGN scale-shift (FiLM)",
@@ -43,6 +47,7 @@ CONDITIONING = {
     "ar": "class prefix token (null token for CFG)",
     "pixelcnn": "class embedding as gate bias",
     "vq": "class prefix token",
+    "maskgit": "class prefix token (null token for CFG)",
 }
 OBJECTIVE = {
     "unet": "MSE denoising (ε / v / x₀); ELBO upper bound on NLL",
@@ -50,6 +55,7 @@ OBJECTIVE = {
     "ar": "cross-entropy = exact NLL",
     "pixelcnn": "cross-entropy = exact NLL",
     "vq": "cross-entropy over codes (token NLL, not pixel bits/dim)",
+    "maskgit": "cross-entropy on masked tokens; order-agnostic bound, not an exact NLL",
 }
 PRETRAINING = {
     "unet": "rarely transferred; trained per dataset",
@@ -57,6 +63,7 @@ PRETRAINING = {
     "ar": "can start from GPT-style weights",
     "pixelcnn": "none in practice",
     "vq": "tokenizer pretrained, then GPT-style model",
+    "maskgit": "BERT-style masked modelling; none used here",
 }
 BEST_USE = {
     "unet": "high quality at small/medium scale, few-step samplers",
@@ -64,6 +71,7 @@ BEST_USE = {
     "ar": "exact likelihoods, unified with language models",
     "pixelcnn": "exact likelihoods on small images",
     "vq": "long-range structure at low token counts",
+    "maskgit": "few-step sampling of token grids",
 }
 
 

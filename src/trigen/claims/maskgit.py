@@ -1,0 +1,200 @@
+"""Claim C14: masked parallel decoding (MaskGIT) against raster AR with a KV cache.
+
+Two measurements. Speed at equal quality, on the comparison's trained families: the domain FID
+of MaskGIT at each K of ``maskgit_steps`` and of raster AR, the cheapest K that reaches AR's
+quality, and both timed per image at one batch. Latency against resolution at fixed K, on
+untrained networks of the same presets (weights do not change a pass's cost): seconds per image
+of MaskGIT and of AR (KV cache) at each resolution, and each one's log-log exponent in tokens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trigen.build import DataSpec, build_family
+from trigen.claims import rules, stats
+from trigen.claims.context import ClaimContext
+from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Series
+from trigen.claims.scaling import LatencyPoint, ar_latency_vs_tokens
+from trigen.compare.measure import cycling_labels, generate, sample_spec
+from trigen.config import FamilyName, TrainConfig
+from trigen.eval.cost import Timing, measure_latency
+from trigen.eval.fid import centred_interval, fid_replicates
+from trigen.families.base import SampleSpec
+
+
+@dataclass(frozen=True)
+class QualityPoint:
+    """Domain FID (with its bootstrap interval) and class accuracy of one sampling setting."""
+
+    family: str
+    steps: int  # MaskGIT's K; AR's token count
+    fid: float
+    low: float
+    high: float
+    accuracy: float | None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _quality(ctx: ClaimContext, name: FamilyName, spec: SampleSpec, steps: int) -> QualityPoint:
+    loaded, ev, cs = ctx.runs[name], ctx.evaluators, ctx.claims
+    labels = cycling_labels(cs.maskgit_samples, loaded.data.num_classes)
+    images = generate(
+        loaded.family, labels, spec, seed=ctx.compare.seed, batch=ctx.compare.sample_batch_size
+    )
+    fid, reps = fid_replicates(
+        ev.domain.features(images), ev.domain_ref_stats, resamples=cs.bootstrap
+    )
+    low, high = centred_interval(fid, reps)
+    accuracy = ev.domain.conditional_accuracy(images, labels) if loaded.data.num_classes else None
+    ctx.log(f"  {name.value} steps {steps}: domain FID {fid:.1f}")
+    return QualityPoint(name.value, steps, fid, low, high, accuracy)
+
+
+def _per_image(name: str, timing: Timing, batch: int) -> Estimate:
+    return Estimate(
+        name,
+        timing.median_s / batch,
+        timing.min_s / batch,
+        timing.max_s / batch,
+        "s",
+        timing.repeats,
+        f"median, min–max of {timing.repeats} calls of {batch} images",
+    )
+
+
+def _time_sampling(ctx: ClaimContext, name: FamilyName, spec: SampleSpec) -> Timing:
+    loaded = ctx.runs[name]
+    labels = cycling_labels(ctx.claims.maskgit_timing_batch, loaded.data.num_classes)
+    labels = labels.to(ctx.device)
+
+    def call() -> None:
+        with torch.inference_mode():
+            loaded.family.sample(labels, spec, ctx.generator())
+
+    return measure_latency(call, warmup=1, repeats=ctx.claims.maskgit_repeats, device=ctx.device)
+
+
+def maskgit_latency_vs_tokens(
+    cfg: TrainConfig,
+    resolutions: tuple[int, ...],
+    *,
+    steps: int,
+    channels: int = 1,
+    num_classes: int = 10,
+    device: torch.device | str = "cpu",
+    repeats: int = 3,
+    retries: int = 1,
+) -> list[LatencyPoint]:
+    """Seconds to sample one whole image (batch 1) with K = ``steps`` decoding steps against its
+    token count, one point per resolution, on a fresh network of ``cfg``'s preset."""
+    points = []
+    for res in resolutions:
+        family = build_family(
+            dataclasses.replace(cfg, resolution=res),
+            DataSpec((channels, res, res), num_classes),
+            device,
+        )
+        family.net.eval()
+        y = torch.zeros(1, dtype=torch.long, device=device)
+        spec = SampleSpec(steps=steps)
+
+        def sample(family=family, y=y, spec=spec) -> torch.Tensor:
+            with torch.inference_mode():
+                return family.sample(y, spec, torch.Generator(device).manual_seed(0))
+
+        timing = measure_latency(sample, repeats=repeats, retries=retries, device=device)
+        tokens = family.seq_len
+        extra = {"resolution": res, "batch": 1, "decoding_steps": min(steps, tokens)}
+        points.append(LatencyPoint(tokens, timing, min(steps, tokens), extra))
+    return points
+
+
+def _latency_series(label: str, points: list[LatencyPoint]) -> dict:
+    return Series(
+        label,
+        [p.x for p in points],
+        [p.timing.median_s for p in points],
+        "tokens per image",
+        "seconds per image (batch 1)",
+        low=[p.timing.min_s for p in points],
+        high=[p.timing.max_s for p in points],
+    ).to_dict()
+
+
+def _latency_sweeps(ctx: ClaimContext) -> tuple[list[LatencyPoint], list[LatencyPoint]]:
+    """(MaskGIT at the fixed K, AR with KV cache) seconds per image against tokens."""
+    cs = ctx.claims
+    common = {
+        "channels": ctx.test_data.shape[0],
+        "num_classes": ctx.test_data.num_classes,
+        "device": ctx.device,
+        "repeats": cs.maskgit_repeats,
+        "retries": 1,
+    }
+    mg_cfg, ar_cfg = ctx.config_for(FamilyName.MASKGIT), ctx.config_for(FamilyName.AR)
+    mg = maskgit_latency_vs_tokens(
+        mg_cfg, cs.maskgit_resolutions, steps=cs.maskgit_latency_steps, **common
+    )
+    ar = ar_latency_vs_tokens(ar_cfg, cs.maskgit_resolutions, kv_cache=True, **common)
+    return mg, ar
+
+
+def parallel_decoding_claim(ctx: ClaimContext) -> ClaimResult:
+    """C14: MaskGIT ÷ AR time per image at equal quality, and latency exponents in tokens."""
+    claim = CLAIMS["C14"]
+    ev, cs = ctx.evaluators, ctx.claims
+    if FamilyName.MASKGIT not in ctx.runs or FamilyName.AR not in ctx.runs:
+        return ClaimResult.not_run(claim, "needs the maskgit and AR families")
+    if ev.domain is None or ev.domain_ref_stats is None:
+        return ClaimResult.not_run(claim, "needs the domain classifier (a dataset with classes)")
+    ar_spec = sample_spec(FamilyName.AR, ctx.compare)
+    ar_q = _quality(ctx, FamilyName.AR, ar_spec, int(np.prod(ctx.test_data.shape)))
+    specs = {k: sample_spec(FamilyName.MASKGIT, ctx.compare, steps=k) for k in cs.maskgit_steps}
+    mg_q = [_quality(ctx, FamilyName.MASKGIT, spec, k) for k, spec in specs.items()]
+    reached = [q for q in mg_q if q.fid <= ar_q.fid]
+    chosen = min(reached, key=lambda q: q.steps) if reached else min(mg_q, key=lambda q: q.fid)
+    batch = cs.maskgit_timing_batch
+    ar_timing = _time_sampling(ctx, FamilyName.AR, ar_spec)
+    ar_time = _per_image("AR (KV cache) s/image", ar_timing, batch)
+    mg_time = _per_image(
+        f"MaskGIT K={chosen.steps} s/image",
+        _time_sampling(ctx, FamilyName.MASKGIT, specs[chosen.steps]),
+        batch,
+    )
+    speedup = stats.ratio("AR ÷ MaskGIT time per image", ar_time, mg_time)
+    mg_lat, ar_lat = _latency_sweeps(ctx)
+
+    def exponent(name: str, points: list[LatencyPoint]) -> Estimate:
+        return stats.loglog_slope(name, [p.x for p in points], [p.timing.median_s for p in points])
+
+    mg_exp = exponent(f"MaskGIT (K={cs.maskgit_latency_steps}) latency ∝ tokens^k", mg_lat)
+    ar_exp = exponent("AR (KV cache) latency ∝ tokens^k", ar_lat)
+    decision = rules.c14_parallel_decoding(speedup, mg_exp, ar_exp, equal_quality=bool(reached))
+    quality = f"MaskGIT K={chosen.steps} domain FID {chosen.fid:.1f} vs AR {ar_q.fid:.1f}"
+    return ClaimResult(
+        claim,
+        decision.verdict,
+        f"{decision.why} ({quality})",
+        (speedup, mg_exp, ar_exp, mg_time, ar_time),
+        n_seeds=1,
+        n_samples=cs.maskgit_samples,
+        details={
+            "quality": [ar_q.to_dict(), *(q.to_dict() for q in mg_q)],
+            "chosen_steps": chosen.steps,
+            "equal_quality": bool(reached),
+            "timing_batch": batch,
+            "maskgit_latency": [p.to_dict() for p in mg_lat],
+            "ar_latency": [p.to_dict() for p in ar_lat],
+            "series": [
+                _latency_series(f"MaskGIT, K = {cs.maskgit_latency_steps}", mg_lat),
+                _latency_series("AR, KV cache", ar_lat),
+            ],
+        },
+    )
