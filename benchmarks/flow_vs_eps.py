@@ -152,6 +152,8 @@ def markdown(record: dict, command: str) -> str:
         "Both samplers are first-order: DDIM η = 0 on the VP model, Euler on the flow model "
         "(the same σ-space update).",
     ]
+    if "wall_seconds" in record:
+        lines += ["", f"Total wall time: {record['wall_seconds'] / 60:.1f} minutes."]
     return "\n".join(lines) + "\n"
 
 
@@ -169,8 +171,10 @@ def main() -> None:
         f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"
         for k, v in (("images", args.images), ("samples", args.samples), ("nfe", args.nfe))
     )
+    start = time.perf_counter()
     record = run(args)
     record["command"] = command
+    record["wall_seconds"] = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "flow_vs_eps.json").write_text(json.dumps(record, indent=1, default=str))
     (args.out / "flow_vs_eps.md").write_text(markdown(record, command))
