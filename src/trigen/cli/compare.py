@@ -40,10 +40,14 @@ def compare(
     fid_samples: Annotated[
         int | None, typer.Option(help="generated images per family for FID")
     ] = None,
+    reference_images: Annotated[
+        int | None, typer.Option(help="test images behind the FID/KID reference statistics")
+    ] = None,
     studies: Annotated[
         str | None,
         typer.Option(
-            help="comma-separated: nfe,cfg,resolution,receptive_field,conditioning,dit_scaling"
+            help="comma-separated: nfe,cfg,resolution,receptive_field,conditioning,dit_scaling,"
+            "objective; '' for none"
         ),
     ] = None,
     claims: Annotated[
@@ -91,6 +95,7 @@ def compare(
         minutes_per_family=minutes,
         images_per_family=images,
         fid_samples=fid_samples,
+        reference_images=reference_images,
         studies=parse(studies, Study, "study"),
     )
     if claims is not None:
