@@ -63,6 +63,26 @@ def _sigma_pairs(sigmas: Tensor) -> list[tuple[float, float]]:
     return pairs
 
 
+def _denoise(
+    denoiser: Denoiser,
+    x: Tensor,
+    step: tuple[int, int, float, float],
+    callback: StepCallback | None,
+) -> Tensor:
+    """x̂₀ of step ``(i, n, σ_i, σ_{i+1})`` at σ_i, shown to ``callback`` with the step's x."""
+    i, n, sigma, sigma_next = step
+    x0 = denoiser(x, _full(x, sigma))
+    if callback is not None:
+        callback(StepInfo(i, n, sigma, sigma_next, x, x0))
+    return x0
+
+
+def _steps(sigmas: Tensor) -> list[tuple[int, int, float, float]]:
+    """``(i, n, σ_i, σ_{i+1})`` of each of the n steps of a σ grid (:func:`_sigma_pairs`)."""
+    pairs = _sigma_pairs(sigmas)
+    return [(i, len(pairs), a, b) for i, (a, b) in enumerate(pairs)]
+
+
 def _full(x: Tensor, sigma: float) -> Tensor:
     """σ for each of the B items, at least float32 (bf16 would round small σ to 3 digits)."""
     return torch.full(
@@ -88,11 +108,9 @@ def sample_ddim(
     """
     if eta < 0:
         raise ConfigError(f"DDIM's eta must be ≥ 0 (0 = deterministic, 1 = DDPM), got {eta}")
-    pairs = _sigma_pairs(sigmas)
-    for i, (sigma, sigma_next) in enumerate(pairs):
-        x0 = denoiser(x, _full(x, sigma))
-        if callback is not None:
-            callback(StepInfo(i, len(pairs), sigma, sigma_next, x, x0))
+    for step in _steps(sigmas):
+        _, _, sigma, sigma_next = step
+        x0 = _denoise(denoiser, x, step, callback)
         if sigma_next == 0:
             x = x0
             continue
@@ -116,23 +134,10 @@ def sample_ddpm(
 
     Each step draws x' ~ q(x' | x, x₀ = x̂₀), the Gaussian posterior of the forward process
     (Ho et al. eqs. 6–7, variance β̃), for any pair of grid points. In σ space it is a Brownian
-    bridge: mean x̂₀ + (σ'²/σ²)(x − x̂₀), variance σ'²(σ² − σ'²)/σ². Equal to DDIM with η = 1.
+    bridge: mean x̂₀ + (σ'²/σ²)(x − x̂₀), variance σ'²(σ² − σ'²)/σ², which is DDIM with η = 1
+    (:func:`sample_ddim`'s σ_up² is that variance and σ_down/σ = σ'²/σ²): it runs as that.
     """
-    pairs = _sigma_pairs(sigmas)
-    for i, (sigma, sigma_next) in enumerate(pairs):
-        x0 = denoiser(x, _full(x, sigma))
-        if callback is not None:
-            callback(StepInfo(i, len(pairs), sigma, sigma_next, x, x0))
-        if sigma_next == 0:
-            x = x0
-            continue
-        ratio = (sigma_next / sigma) ** 2
-        x = (
-            x0
-            + ratio * (x - x0)
-            + math.sqrt(sigma_next**2 * (1 - ratio)) * randn_like(x, generator)
-        )
-    return x
+    return sample_ddim(denoiser, x, sigmas, generator=generator, callback=callback, eta=1.0)
 
 
 def sample_dpmpp_2m(
@@ -189,12 +194,10 @@ def sample_dpmpp_3m(
     step (to σ = 0) returns x̂₀ and, below :data:`LOWER_ORDER_FINAL_STEPS` steps, the one before
     it is second order (diffusers' ``lower_order_final``). ``generator`` is not used.
     """
-    pairs = _sigma_pairs(sigmas)
-    n, history = len(pairs), []  # (x̂₀, h) of the previous steps, newest last
-    for i, (sigma, sigma_next) in enumerate(pairs):
-        x0 = denoiser(x, _full(x, sigma))
-        if callback is not None:
-            callback(StepInfo(i, n, sigma, sigma_next, x, x0))
+    history: list[tuple[Tensor, float]] = []  # (x̂₀, h) of the previous steps, newest last
+    for step in _steps(sigmas):
+        i, n, sigma, sigma_next = step
+        x0 = _denoise(denoiser, x, step, callback)
         if sigma_next == 0:
             x = x0
             continue
