@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from trigen.batch import Batch
+from trigen.diffusion.samplers import StepCallback
 from trigen.errors import ConfigError, DataError
 from trigen.families.base import SampleSpec
 from trigen.families.diffusion import DiffusionFamily
@@ -64,10 +65,16 @@ class LatentDiffusionFamily:
 
     @torch.no_grad()
     def sample(
-        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
+        self,
+        labels: Tensor,
+        spec: SampleSpec,
+        generator: torch.Generator | None = None,
+        *,
+        callback: StepCallback | None = None,
     ) -> Tensor:
-        """Images (B, C, H, W) in [-1, 1]: latents sampled by ``diffusion``, then decoded."""
-        latents = self.diffusion.sample(labels, spec, generator)  # (B, c, h, w)
+        """Images (B, C, H, W) in [-1, 1]: latents sampled by ``diffusion`` (its objective and
+        preconditioner; ``callback`` sees each step's latents), then decoded."""
+        latents = self.diffusion.sample(labels, spec, generator, callback=callback)  # (B, c, h, w)
         return self.codec.decode(latents)
 
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
