@@ -4,8 +4,7 @@ The public names below are imported lazily, so that torch-free parts (``trigen.r
 without torch.
 """
 
-from importlib import import_module
-from typing import Any
+from trigen.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -25,10 +24,4 @@ _EXPORTS = {
     "Family": "trigen.families.base",
     "SampleSpec": "trigen.families.base",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'trigen' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

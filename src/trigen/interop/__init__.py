@@ -6,8 +6,7 @@ diffusers and transformers are optional (``pip install 'trigen[interop]'``); onl
 diffusers needs them. Names are imported lazily, so ``import trigen.interop`` stays cheap.
 """
 
-from importlib import import_module
-from typing import Any
+from trigen.lazy import lazy_exports
 
 _EXPORTS = {
     "LoadReport": "trigen.interop.common",
@@ -21,10 +20,4 @@ _EXPORTS = {
     "import_from_diffusers": "trigen.interop.diffusers_export",
     "use_official_timestep_frequencies": "trigen.interop.diffusers_dit",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'trigen.interop' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)
