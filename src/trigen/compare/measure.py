@@ -16,6 +16,7 @@ from trigen.compare.settings import CompareSettings
 from trigen.config import FamilyName
 from trigen.data.datasets import ImageDataset
 from trigen.data.transforms import from_model_range
+from trigen.diffusion.precond import Objective
 from trigen.eval.cost import count_flops, count_parameters
 from trigen.eval.likelihood import evaluate_nll
 from trigen.eval.memory import peak_allocated_bytes
@@ -95,6 +96,9 @@ def forward_flops(name: FamilyName, family: Family) -> int:
         return count_flops(lambda: net(x, y))
 
 
+NO_ELBO = "n/a: flow matching has no ELBO"
+
+
 def measure_family(
     name: FamilyName,
     loaded: Loaded,
@@ -128,17 +132,7 @@ def measure_family(
     sample_flops = count_flops(
         lambda: family.sample(one, spec, torch.Generator(device).manual_seed(0))
     )
-    nll = evaluate_nll(
-        family,
-        test,
-        max_images=settings.nll_images,
-        generator=torch.Generator(device).manual_seed(settings.seed),
-    )
-    kind = {
-        FamilyName.UNET: "ELBO bound",
-        FamilyName.DIT: "ELBO bound",
-        FamilyName.VQ: "token NLL",
-    }.get(name, getattr(family, "nll_kind", "exact"))
+    record_nll = _likelihood(name, family, test, settings)
     record = {
         "preset": loaded.config.preset,
         "model_overrides": dict(loaded.config.model_overrides),  # e.g. rope / positions
@@ -164,11 +158,33 @@ def measure_family(
             "flops_per_sample": sample_flops,
         },
         "quality": evaluators.quality(images, labels),
-        "nll": {
-            "bits_per_dim": nll.bits_per_dim,
-            "nats_per_image": nll.nats_per_image,
-            "images": nll.num_images,
-            "kind": kind,
-        },
+        "nll": record_nll,
     }
     return record, grid_images(images, labels, num_classes)
+
+
+def _likelihood(
+    name: FamilyName, family: Family, test: ImageDataset, settings: CompareSettings
+) -> dict[str, Any]:
+    """Bits/dim of the test images and what kind of number it is (exact, a bound, token NLL);
+    none for a flow-matching model, which has no ELBO."""
+    if getattr(family, "objective", None) is Objective.FLOW:
+        return {"bits_per_dim": None, "nats_per_image": None, "images": 0, "kind": NO_ELBO}
+    device = next(family.net.parameters()).device
+    nll = evaluate_nll(
+        family,
+        test,
+        max_images=settings.nll_images,
+        generator=torch.Generator(device).manual_seed(settings.seed),
+    )
+    kind = {
+        FamilyName.UNET: "ELBO bound",
+        FamilyName.DIT: "ELBO bound",
+        FamilyName.VQ: "token NLL",
+    }.get(name, getattr(family, "nll_kind", "exact"))
+    return {
+        "bits_per_dim": nll.bits_per_dim,
+        "nats_per_image": nll.nats_per_image,
+        "images": nll.num_images,
+        "kind": kind,
+    }

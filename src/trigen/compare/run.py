@@ -204,7 +204,7 @@ def run_compare(
         log(
             f"[{name.value}] FID {q['fid']:.1f} (n={q['fid_samples']}), domain FID "
             f"{_num(q['domain_fid'], '.2f')}, class acc {_num(q['cond_accuracy'], '.3f')}, "
-            f"{record['nll']['bits_per_dim']:.3f} bits/dim ({record['nll']['kind']})"
+            f"{_num(record['nll']['bits_per_dim'], '.3f')} bits/dim ({record['nll']['kind']})"
         )
         stages.advance()
     _run_studies(s, out, runs, ev, test, device, results, log)
