@@ -1,9 +1,9 @@
 """One-step denoising error at low noise: how much fine detail a diffusion network keeps.
 
 At noise level σ (in data units, x = x₀ + σ·ε with x₀ in [-1, 1]: the σ of the samplers' grid)
-the network's x̂₀ is what the family's own denoiser returns — the net sees x_vp = x/sqrt(1 + σ²)
-at t = schedule.sigma_to_t(σ), and its ε/v/x₀ output becomes x̂₀ through
-``trigen.diffusion.process``. At σ ≈ 0.05–0.2 the noise hides only fine detail, so the error
+the network's x̂₀ is what the family's own denoiser returns — the net sees c_in(σ)·x at
+c_noise(σ), and its ε/v/x₀ (or flow velocity) output becomes x̂₀ through
+``trigen.diffusion.precond``. At σ ≈ 0.05–0.2 the noise hides only fine detail, so the error
 there measures how much of it the network reconstructs.
 """
 
