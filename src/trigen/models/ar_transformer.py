@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -80,23 +81,28 @@ class ARTransformerConfig:
     # PixelCNN), not only as the prefix token: every position sees the class from the first step
     class_bias: bool = False
 
+    kind: ClassVar[str] = "AR"  # the model's name in error messages
+
     def __post_init__(self) -> None:
-        check_field_types(self, "AR")
+        kind = self.kind
+        check_field_types(self, kind)
         if min(self.grid) <= 0:
-            raise ConfigError(f"AR grid must be 3 positive ints (h, w, channels), got {self.grid}")
+            raise ConfigError(f"{kind} grid must be 3 positive ints (h, w, c), got {self.grid}")
         for name in ("vocab_size", "width", "depth", "heads"):
             if getattr(self, name) <= 0:
-                raise ConfigError(f"AR {name} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"{kind} {name} must be positive, got {getattr(self, name)}")
         if self.width % self.heads:
-            raise ConfigError(f"AR width {self.width} is not divisible by heads {self.heads}")
+            raise ConfigError(f"{kind} width {self.width} is not divisible by heads {self.heads}")
         if self.positions is Positions.TWO_D and self.width % 4:
-            raise ConfigError(f"AR width {self.width} must be a multiple of 4 for 2-D positions")
-        if self.positions.rotary and (self.width // max(self.heads, 1)) % 4:
             raise ConfigError(
-                f"AR head width {self.width}/{self.heads} must be a multiple of 4 for 2-D RoPE"
+                f"{kind} width {self.width} must be a multiple of 4 for 2-D positions"
+            )
+        if self.positions.rotary and (self.width // self.heads) % 4:
+            raise ConfigError(
+                f"{kind} head width {self.width}/{self.heads} must be a multiple of 4 for 2-D RoPE"
             )
         if self.num_classes < 0 or self.mlp_ratio <= 0:
-            raise ConfigError("AR num_classes must be ≥ 0 and mlp_ratio > 0")
+            raise ConfigError(f"{kind} num_classes must be ≥ 0 and mlp_ratio > 0")
 
     @property
     def seq_len(self) -> int:
@@ -119,7 +125,12 @@ AR_PRESETS: dict[str, dict[str, int]] = {
 """Preset name → architecture fields (width, depth, heads)."""
 
 
-def ar_config(
+C = TypeVar("C", bound=ARTransformerConfig)
+
+
+def token_model_config(
+    cls: type[C],
+    presets: dict[str, dict[str, int]],
     preset: str,
     *,
     num_classes: int,
@@ -127,8 +138,8 @@ def ar_config(
     grid: tuple[int, int, int] | None = None,
     vocab_size: int = PIXEL_VOCAB,
     **overrides,
-) -> ARTransformerConfig:
-    """The :class:`ARTransformerConfig` of ``preset`` (e.g. ``"ar-tiny"``).
+) -> C:
+    """The config ``cls`` of ``preset`` for a transformer over image tokens.
 
     Give ``image_shape`` (C, H, W) for a pixel model (grid (H, W, C), 256 levels) or ``grid``
     (h, w, channels) with ``vocab_size`` for a token model (a VQ grid is (h, w, 1)).
@@ -140,8 +151,14 @@ def ar_config(
         c, h, w = image_shape
         grid = (h, w, c)
     data = dict(vocab_size=vocab_size, grid=grid, num_classes=num_classes)
-    fields = preset_fields(AR_PRESETS, preset, "AR")
-    return from_preset(ARTransformerConfig, fields, data=data, overrides=overrides, what="AR")
+    fields = preset_fields(presets, preset, cls.kind)
+    return from_preset(cls, fields, data=data, overrides=overrides, what=cls.kind)
+
+
+def ar_config(preset: str, **kwargs) -> ARTransformerConfig:
+    """The :class:`ARTransformerConfig` of ``preset`` (e.g. ``"ar-tiny"``); the arguments of
+    :func:`token_model_config`."""
+    return token_model_config(ARTransformerConfig, AR_PRESETS, preset, **kwargs)
 
 
 class Block(nn.Module):

@@ -12,33 +12,28 @@ position options it shares.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from trigen.errors import ConfigError
-from trigen.models.ar_transformer import INIT_STD, LN_EPS, PIXEL_VOCAB, Block, Positions
+from trigen.models.ar_transformer import (
+    INIT_STD,
+    LN_EPS,
+    ARTransformerConfig,
+    Block,
+    Positions,
+    token_model_config,
+)
 from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
 from trigen.nn.rope import rope_2d_angles
 
 
-def rotary(positions: Positions) -> bool:
-    """Whether the attention layers rotate queries and keys by (row, column) (by value, so the
-    AR transformer's rotary-only option, where present, is honoured too)."""
-    return positions.value in ("rope", "rotary")
-
-
-def learned_table(positions: Positions) -> bool:
-    """Whether a learned vector per data position is added to the input."""
-    return positions.value in ("learned", "rope")
-
-
 @dataclass(frozen=True, kw_only=True)
-class MaskGITConfig:
-    """Shape of a :class:`MaskGIT`.
+class MaskGITConfig(ARTransformerConfig):
+    """Shape of a :class:`MaskGIT`: the fields of the AR transformer's config.
 
     ``vocab_size`` is the DATA vocabulary (256 for pixels, the codebook size for VQ codes); the
     input side has one more row, the [MASK] token ``mask_token = vocab_size``. ``grid`` is the
@@ -46,57 +41,12 @@ class MaskGITConfig:
     ``seq_len = h · w · channels`` tokens per image, channel-interleaved in raster order.
     """
 
-    vocab_size: int
-    grid: tuple[int, int, int]
-    num_classes: int
-    width: int
-    depth: int
-    heads: int
-    mlp_ratio: float = 4.0
-    positions: Positions = Positions.LEARNED
-    # also add the class embedding to every token's input, not only as the prefix token
-    class_bias: bool = False
-
-    def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "positions", Positions(self.positions))
-        except ValueError:
-            valid = ", ".join(p.value for p in Positions)
-            raise ConfigError(
-                f"unknown MaskGIT positions {self.positions!r}; choose one of: {valid}"
-            ) from None
-        object.__setattr__(self, "grid", tuple(self.grid))
-        if len(self.grid) != 3 or min(self.grid) <= 0:
-            raise ConfigError(f"MaskGIT grid must be 3 positive ints (h, w, c), got {self.grid}")
-        for name in ("vocab_size", "width", "depth", "heads"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"MaskGIT {name} must be positive, got {getattr(self, name)}")
-        if self.width % self.heads:
-            raise ConfigError(f"MaskGIT width {self.width} is not divisible by heads {self.heads}")
-        if self.positions is Positions.TWO_D and self.width % 4:
-            raise ConfigError(f"MaskGIT width {self.width} must be a multiple of 4 for 2-D pos.")
-        if rotary(self.positions) and (self.width // self.heads) % 4:
-            raise ConfigError(
-                f"MaskGIT head width {self.width}/{self.heads} must be a multiple of 4 for 2-D RoPE"
-            )
-        if self.num_classes < 0 or self.mlp_ratio <= 0:
-            raise ConfigError("MaskGIT num_classes must be ≥ 0 and mlp_ratio > 0")
-
-    @property
-    def seq_len(self) -> int:
-        """Data tokens per image."""
-        h, w, c = self.grid
-        return h * w * c
+    kind: ClassVar[str] = "MaskGIT"
 
     @property
     def mask_token(self) -> int:
         """Input index of the [MASK] token: one past the data vocabulary."""
         return self.vocab_size
-
-    @property
-    def null_class(self) -> int:
-        """Index of the null (unconditional) class token."""
-        return self.num_classes
 
 
 MASKGIT_PRESETS: dict[str, dict[str, int]] = {
@@ -109,34 +59,11 @@ MASKGIT_PRESETS: dict[str, dict[str, int]] = {
 masked and a raster model of one size have the same parameters but the [MASK] row."""
 
 
-def maskgit_config(
-    preset: str,
-    *,
-    num_classes: int,
-    image_shape: tuple[int, int, int] | None = None,
-    grid: tuple[int, int, int] | None = None,
-    vocab_size: int = PIXEL_VOCAB,
-    **overrides,
-) -> MaskGITConfig:
-    """The :class:`MaskGITConfig` of ``preset`` (e.g. ``"maskgit-tiny"``).
-
-    Give ``image_shape`` (C, H, W) for a pixel model (grid (H, W, C), 256 levels) or ``grid``
-    (h, w, channels) with ``vocab_size`` for a token model (a VQ grid is (h, w, 1)).
-    ``overrides`` replace any other field (``positions="rope"``, ``depth=2``, …).
-    """
-    if (image_shape is None) == (grid is None):
-        raise ConfigError("give exactly one of image_shape (pixel model) or grid (token model)")
-    if image_shape is not None:
-        c, h, w = image_shape
-        grid = (h, w, c)
-    if preset not in MASKGIT_PRESETS:
-        raise ConfigError(f"unknown MaskGIT preset {preset!r}; valid: {', '.join(MASKGIT_PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(MaskGITConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ConfigError(f"unknown MaskGIT config field(s) {unknown}; valid: {sorted(fields)}")
-    kwargs = {**MASKGIT_PRESETS[preset], **overrides}
-    return MaskGITConfig(vocab_size=vocab_size, grid=grid, num_classes=num_classes, **kwargs)
+def maskgit_config(preset: str, **kwargs) -> MaskGITConfig:
+    """The :class:`MaskGITConfig` of ``preset`` (e.g. ``"maskgit-tiny"``); the arguments of
+    :func:`~trigen.models.ar_transformer.token_model_config` (``image_shape`` for pixels, or
+    ``grid`` and ``vocab_size`` for VQ codes)."""
+    return token_model_config(MaskGITConfig, MASKGIT_PRESETS, preset, **kwargs)
 
 
 class MaskGIT(nn.Module):
@@ -157,9 +84,9 @@ class MaskGIT(nn.Module):
         self.y_embedder = LabelEmbedder(cfg.num_classes, cfg.width)
         h, w, c = cfg.grid
         pixel = torch.arange(cfg.seq_len) // c  # data position i is channel i % c of pixel i // c
-        if learned_table(cfg.positions):
+        if cfg.positions.learned_table:
             self.pos_embed = nn.Parameter(torch.zeros(cfg.seq_len, cfg.width))
-        if rotary(cfg.positions):
+        if cfg.positions.rotary:
             angles = rope_2d_angles(cfg.width // cfg.heads, pixel // w, pixel % w)  # (L, Dh/2)
             # the class token has no place in the image: angle 0, no rotation
             angles = torch.cat([angles.new_zeros(1, angles.shape[1]), angles])  # (L + 1, Dh/2)
@@ -190,14 +117,14 @@ class MaskGIT(nn.Module):
             nn.init.normal_(block.mlp.fc2.weight, std=residual_std)
         if self.cfg.positions is Positions.TWO_D:
             nn.init.normal_(self.channel_embed, std=INIT_STD)
-        if learned_table(self.cfg.positions):
+        if self.cfg.positions.learned_table:
             nn.init.normal_(self.pos_embed, std=INIT_STD)
 
     def positions(self) -> Tensor | float:
         """Position vectors (L, D) of the data positions (0 when they are rotary only)."""
         if self.cfg.positions is Positions.TWO_D:
             return self.pos_fixed + self.channel_embed[self.channel_of]
-        return self.pos_embed if learned_table(self.cfg.positions) else 0.0
+        return self.pos_embed if self.cfg.positions.learned_table else 0.0
 
     def forward(self, tokens: Tensor, y: Tensor) -> Tensor:
         """Logits (B, L, vocab_size) at every data position.
@@ -212,7 +139,7 @@ class MaskGIT(nn.Module):
         if self.cfg.class_bias:
             x = x + label
         x = torch.cat([label, x], dim=1)  # (B, L + 1, D): class prefix
-        rope = (self.rope_cos, self.rope_sin) if rotary(self.cfg.positions) else None
+        rope = (self.rope_cos, self.rope_sin) if self.cfg.positions.rotary else None
         for block in self.blocks:
             x = block(x, None, rope)  # (B, L + 1, D)
         return self.head(self.norm(x[:, 1:]))  # (B, L, V): the class position predicts nothing
