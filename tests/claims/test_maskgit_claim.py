@@ -1,7 +1,11 @@
 """C14's sweeps: MaskGIT's latency points at a fixed K, its place in the resolution sweep, and
 the claim's refusal to run without its two families."""
 
+import dataclasses
 from types import SimpleNamespace
+
+import numpy as np
+import torch
 
 from trigen.claims.ledger import Verdict
 from trigen.claims.maskgit import maskgit_latency_vs_tokens, parallel_decoding_claim
@@ -35,3 +39,56 @@ def test_the_claim_needs_maskgit_and_ar():
     ctx = SimpleNamespace(runs={FamilyName.AR: None}, evaluators=None, claims=None)
     result = parallel_decoding_claim(ctx)
     assert result.verdict is Verdict.NOT_RUN and "maskgit" in result.why
+
+
+class StubDomain:
+    """Domain-classifier stand-in: features from pixel means, a fixed accuracy."""
+
+    def features(self, images):
+        x = images.float().flatten(1)
+        return torch.stack([x.mean(1), x.std(1), x[:, 0]], dim=1).double().numpy()
+
+    def conditional_accuracy(self, images, labels):
+        return 0.5
+
+
+def test_the_claim_runs_end_to_end_on_tiny_families(tmp_path):
+    from trigen.build import DataSpec, build_family
+    from trigen.compare.settings import compare_settings
+    from trigen.eval.stats import FeatureStats
+
+    spec = DataSpec((1, 4, 4), 3)
+    s = compare_settings("smoke", resolution=4, sample_batch_size=8)
+    tiny = {"width": 32, "depth": 1, "heads": 4, "positions": "rope"}
+
+    def config_for(name, **changes):
+        values = {"family": name, "resolution": 4, "model_overrides": tiny, **changes}
+        return TrainConfig.from_dict(values)
+
+    runs = {}
+    for name in (FamilyName.AR, FamilyName.MASKGIT):
+        family = build_family(config_for(name), spec)
+        family.net.eval()
+        runs[name] = SimpleNamespace(family=family, data=spec)
+    stub = StubDomain()
+    ref = FeatureStats.from_features(np.random.default_rng(0).normal(size=(64, 3)))
+    claims = dataclasses.replace(
+        s.claims, maskgit_steps=(2, 4), maskgit_samples=8, maskgit_resolutions=(4, 6),
+        maskgit_latency_steps=3, maskgit_repeats=1, bootstrap=10,
+    )  # fmt: skip
+    ctx = SimpleNamespace(
+        compare=s, claims=claims, runs=runs, device=torch.device("cpu"), log=lambda _: None,
+        evaluators=SimpleNamespace(domain=stub, domain_ref_stats=ref),
+        test_data=SimpleNamespace(shape=(1, 4, 4), num_classes=3), config_for=config_for,
+        generator=lambda seed=None: torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    result = parallel_decoding_claim(ctx)
+    assert result.verdict in (Verdict.SUPPORTED, Verdict.REFUTED, Verdict.INCONCLUSIVE)
+    names = [e.name for e in result.measured]
+    assert names[0] == "AR ÷ MaskGIT time per image" and len(names) == 5
+    for e in result.measured:
+        assert e.low <= e.value <= e.high
+    d = result.details
+    assert d["chosen_steps"] in (2, 4) and len(d["quality"]) == 3
+    assert [p["x"] for p in d["maskgit_latency"]] == [16, 36] == [p["x"] for p in d["ar_latency"]]
+    assert len(d["series"]) == 2
