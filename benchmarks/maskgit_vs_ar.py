@@ -235,7 +235,7 @@ def main() -> None:
         "latency_exponents": exponents,
         "wall_seconds": time.perf_counter() - wall_start,
     }
-    write("maskgit_vs_ar", record, tables(record, args))
+    write("maskgit_vs_ar", record, tables(record, args), out=args.out)
 
 
 def _f(x, spec=".3g") -> str:
