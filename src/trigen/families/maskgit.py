@@ -64,7 +64,9 @@ class _MaskedTokens:
 
     @property
     def mask_token(self) -> int:
-        return self.net.cfg.mask_token
+        """Input index of [MASK], one past the data vocabulary; read through a
+        DistributedDataParallel wrapper (the trainer's ``net`` under torchrun) too."""
+        return getattr(self.net, "module", self.net).cfg.mask_token
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         """Mean cross-entropy in nats per masked token (B,), ``⌈cos(π r / 2) · L⌉`` tokens
