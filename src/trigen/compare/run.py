@@ -126,6 +126,15 @@ def _train_or_reuse(
     return loaded, summary
 
 
+def _budget_text(s: CompareSettings, reuse: dict[str, Path]) -> str:
+    """The shared budget, and which families came from checkpoints trained elsewhere (their
+    own budgets: the images each saw are in its row)."""
+    if not reuse:
+        return s.budget_text
+    reused = ", ".join(f"{name} from {path}" for name, path in sorted(reuse.items()))
+    return f"{s.budget_text}; reused (trained elsewhere, own budget): {reused}"
+
+
 def run_compare(
     s: CompareSettings,
     out: Path,
@@ -163,7 +172,7 @@ def run_compare(
         "meta": {
             "dataset": s.dataset,
             "image_shape": list(test.shape),
-            "budget": s.budget_text,
+            "budget": _budget_text(s, reuse or {}),
             "precision": s.precision,
             "device": str(device),
             "cpu": platform.processor() or platform.machine(),
