@@ -313,3 +313,18 @@ def test_train_a_few_steps_then_sample_with_the_cli(tmp_path, capsys):
     code = main(["eval", "--checkpoint", str(run), "--max-images", "8"])
     text = capsys.readouterr().out
     assert code == 0 and "bound" in text and "not an exact likelihood" in text
+    # without --steps, the CLI decodes in MaskGIT's own K, not the diffusion default of 50
+    from trigen.autoregressive.maskgit import DEFAULT_STEPS
+    from trigen.families.maskgit import MaskGITFamily
+
+    seen = []
+    real = MaskGITFamily.sample
+
+    def spy(self, labels, spec, generator=None):
+        seen.append(spec.steps)
+        return real(self, labels, spec, generator)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MaskGITFamily, "sample", spy)
+        code = main(["sample", "--checkpoint", str(run), "--n", "2", "--out", str(png), "--quiet"])
+    assert code == 0 and seen and set(seen) == {DEFAULT_STEPS}

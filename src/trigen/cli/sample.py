@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Annotated
@@ -9,8 +10,10 @@ from typing import Annotated
 import typer
 
 from trigen import api
+from trigen.autoregressive.maskgit import DEFAULT_STEPS as MASKGIT_STEPS
 from trigen.cli.app import Quiet, app, console, reporter, warn
 from trigen.cli.shared import dist_from_launcher, write_samples
+from trigen.config import FamilyName
 from trigen.device import resolve_device
 from trigen.diffusion.samplers import SamplerOptions, parse_sampler, sampler_kwargs
 from trigen.diffusion.schedules import KARRAS_RHO, parse_spacing
@@ -18,6 +21,8 @@ from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
 from trigen.guidance import NO_GUIDANCE
 from trigen.sampling import compile_for_sampling
+
+DIFFUSION_STEPS = SampleSpec().steps  # --steps when not given, for every family but maskgit
 
 
 @app.command()
@@ -40,7 +45,10 @@ def sample(
     sampler: Annotated[
         str, typer.Option(help="diffusion: ddpm | ddim | dpmpp_2m | dpmpp_3m | heun")
     ] = "ddim",
-    steps: Annotated[int, typer.Option(help="diffusion: sampling steps")] = 50,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="diffusion: sampling steps (default 50); maskgit: decoding steps K (12)"),
+    ] = None,
     eta: Annotated[float, typer.Option(help="diffusion: DDIM η")] = 0.0,
     s_churn: Annotated[
         float, typer.Option(help="diffusion: Heun's churn, EDM's S_churn (0 = deterministic)")
@@ -91,8 +99,9 @@ def sample(
     options = SamplerOptions(
         eta=eta, s_churn=s_churn, s_tmin=s_tmin, s_tmax=s_tmax, s_noise=s_noise
     )
+    given_steps = DIFFUSION_STEPS if steps is None else steps
     spec = _sample_spec(
-        sampler, steps, options, grid, rho, cfg, temperature, top_k, top_p, n, batch_size
+        sampler, given_steps, options, grid, rho, cfg, temperature, top_k, top_p, n, batch_size
     )
     dist = dist_from_launcher()
     dev = dist.device(resolve_device(device))  # cuda → this rank's cuda:<local_rank>
@@ -108,6 +117,8 @@ def sample(
         )
     else:
         loaded = api.load(checkpoint, ema=ema, device=dev, on_warning=warn)
+    if steps is None and loaded.config.family is FamilyName.MASKGIT:
+        spec = dataclasses.replace(spec, steps=MASKGIT_STEPS)
     if compile_:
         if compile_for_sampling(loaded.family):
             console.print("--compile: the first chunk compiles the network (minutes on a CPU)")
