@@ -151,27 +151,11 @@ def sample_dpmpp_2m(
     """DPM-Solver++(2M) (Lu et al. 2022, Alg. 2): second-order multistep in λ = −log σ; NFE = n.
 
     The first step, and the last one (to σ = 0), are first order (= DDIM η=0); in between, x̂₀ is
-    extrapolated from the current and the previous estimate with the step-size ratio r = h_prev/h.
-    Deterministic: ``generator`` is accepted for a uniform signature and not used.
+    extrapolated from the current and the previous estimate with the step-size ratio r = h_prev/h
+    (:func:`_dpmpp_multistep` at order ≤ 2). ``generator`` is accepted for a uniform signature
+    and not used.
     """
-    pairs = _sigma_pairs(sigmas)
-    prev_x0, prev_h = None, None
-    for i, (sigma, sigma_next) in enumerate(pairs):
-        x0 = denoiser(x, _full(x, sigma))
-        if callback is not None:
-            callback(StepInfo(i, len(pairs), sigma, sigma_next, x, x0))
-        if sigma_next == 0:
-            x = x0
-            continue
-        h = math.log(sigma / sigma_next)  # λ' − λ > 0
-        x0_mix = x0
-        if prev_x0 is not None:
-            r = prev_h / h
-            x0_mix = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * prev_x0
-        # exact integration of the linear part: x' = (σ'/σ)·x + (1 − e^{−h})·x̂₀
-        x = (sigma_next / sigma) * x - math.expm1(-h) * x0_mix
-        prev_x0, prev_h = x0, h
-    return x
+    return _dpmpp_multistep(denoiser, x, sigmas, callback, max_order=2)
 
 
 def sample_dpmpp_3m(
@@ -194,6 +178,14 @@ def sample_dpmpp_3m(
     step (to σ = 0) returns x̂₀ and, below :data:`LOWER_ORDER_FINAL_STEPS` steps, the one before
     it is second order (diffusers' ``lower_order_final``). ``generator`` is not used.
     """
+    return _dpmpp_multistep(denoiser, x, sigmas, callback, max_order=3)
+
+
+def _dpmpp_multistep(
+    denoiser: Denoiser, x: Tensor, sigmas: Tensor, callback: StepCallback | None, max_order: int
+) -> Tensor:
+    """DPM-Solver++ multistep of order ≤ ``max_order`` (2 or 3): the update of
+    :func:`sample_dpmpp_3m`, whose order-2 step is exactly 2M's x̂₀ extrapolation."""
     history: list[tuple[Tensor, float]] = []  # (x̂₀, h) of the previous steps, newest last
     for step in _steps(sigmas):
         i, n, sigma, sigma_next = step
@@ -203,7 +195,7 @@ def sample_dpmpp_3m(
             continue
         h = math.log(sigma / sigma_next)
         lower_final = n < LOWER_ORDER_FINAL_STEPS and i == n - 2
-        order = min(len(history) + 1, 2 if lower_final else 3)
+        order = min(len(history) + 1, 2 if lower_final else max_order)
         x_next = (sigma_next / sigma) * x - math.expm1(-h) * x0  # first order: DDIM
         if order >= 2:
             (x0_1, h_1), (x0_2, h_2) = history[-1], history[0]  # newest, oldest

@@ -161,6 +161,28 @@ def ar_config(preset: str, **kwargs) -> ARTransformerConfig:
     return token_model_config(ARTransformerConfig, AR_PRESETS, preset, **kwargs)
 
 
+@torch.no_grad()
+def gpt2_init(model: nn.Module) -> None:
+    """GPT-2's initialisation of a token transformer with ``cfg``, ``blocks`` and its position
+    tables: N(0, 0.02) linears, embeddings and learned positions, zero biases, residual
+    projections scaled by 1/√(2·depth)."""
+    cfg = model.cfg
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=INIT_STD)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=INIT_STD)
+    residual_std = INIT_STD / math.sqrt(2 * cfg.depth)
+    for block in model.blocks:
+        nn.init.normal_(block.attn.proj.weight, std=residual_std)
+        nn.init.normal_(block.mlp.fc2.weight, std=residual_std)
+    if cfg.positions is Positions.TWO_D:
+        nn.init.normal_(model.channel_embed, std=INIT_STD)
+    if cfg.positions.learned_table:
+        nn.init.normal_(model.pos_embed, std=INIT_STD)
+
+
 class Block(nn.Module):
     """Pre-norm transformer block: ``x + attn(ln(x))`` then ``x + mlp(ln(x))``; the attention is
     causal (the AR transformer) unless ``causal=False`` (a bidirectional masked-token model)."""
@@ -223,20 +245,7 @@ class ARTransformer(nn.Module):
 
     def initialize_weights(self) -> None:
         """GPT-2 initialisation (see the class docstring)."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, std=INIT_STD)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, std=INIT_STD)
-        residual_std = INIT_STD / math.sqrt(2 * self.cfg.depth)
-        for block in self.blocks:
-            nn.init.normal_(block.attn.proj.weight, std=residual_std)
-            nn.init.normal_(block.mlp.fc2.weight, std=residual_std)
-        if self.cfg.positions is Positions.TWO_D:
-            nn.init.normal_(self.channel_embed, std=INIT_STD)
-        if self.cfg.positions.learned_table:
-            nn.init.normal_(self.pos_embed, std=INIT_STD)
+        gpt2_init(self)
 
     def new_cache(
         self, batch: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None

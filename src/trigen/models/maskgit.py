@@ -12,7 +12,6 @@ position options it shares.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -20,11 +19,11 @@ import torch
 from torch import Tensor, nn
 
 from trigen.models.ar_transformer import (
-    INIT_STD,
     LN_EPS,
     ARTransformerConfig,
     Block,
     Positions,
+    gpt2_init,
     token_model_config,
 )
 from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
@@ -104,23 +103,10 @@ class MaskGIT(nn.Module):
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
-        """GPT-2 initialisation: N(0, 0.02), residual projections scaled by 1/√(2·depth)."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, std=INIT_STD)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, std=INIT_STD)
-        residual_std = INIT_STD / math.sqrt(2 * self.cfg.depth)
-        for block in self.blocks:
-            nn.init.normal_(block.attn.proj.weight, std=residual_std)
-            nn.init.normal_(block.mlp.fc2.weight, std=residual_std)
-        if self.cfg.positions is Positions.TWO_D:
-            nn.init.normal_(self.channel_embed, std=INIT_STD)
-        if self.cfg.positions.learned_table:
-            nn.init.normal_(self.pos_embed, std=INIT_STD)
+        """GPT-2 initialisation, as the AR transformer's (:func:`gpt2_init`)."""
+        gpt2_init(self)
 
-    def positions(self) -> Tensor | float:
+    def absolute_positions(self) -> Tensor | float:
         """Position vectors (L, D) of the data positions (0 when they are rotary only)."""
         if self.cfg.positions is Positions.TWO_D:
             return self.pos_fixed + self.channel_embed[self.channel_of]
@@ -134,7 +120,7 @@ class MaskGIT(nn.Module):
         """
         if tokens.shape[1] != self.cfg.seq_len:
             raise ValueError(f"MaskGIT reads {self.cfg.seq_len} tokens, got {tokens.shape[1]}")
-        x = self.tok_embedder(tokens) + self.positions()  # (B, L, D)
+        x = self.tok_embedder(tokens) + self.absolute_positions()  # (B, L, D)
         label = self.y_embedder(y)[:, None]  # (B, 1, D)
         if self.cfg.class_bias:
             x = x + label
