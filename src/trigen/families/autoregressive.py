@@ -78,22 +78,12 @@ class _SequenceLikelihood:
         return sample_tokens(self.net, labels, self.seq_len, self.conditioning, spec, generator)
 
 
-@dataclass
-class AutoregressiveFamily(_SequenceLikelihood):
-    """A token model over the pixels of images ``image_shape`` (C, H, W): 256 levels per sub-pixel.
+class PixelTokens:
+    """The pixels of images ``image_shape`` (C, H, W) as one token sequence: C·H·W sub-pixels
+    of 256 levels, channel-interleaved in raster order. A family built on it provides
+    ``sample_tokens(labels, spec, generator) → (B, L)``; ``sample`` turns them into images."""
 
-    ``loss`` and ``nll`` are the exact NLL in nats per image of the 8-bit images (sum over the
-    C·H·W sub-pixels); ``loss`` replaces labels by the null class with ``label_dropout`` so
-    that classifier-free guidance works at sampling time.
-    """
-
-    net: nn.Module
-    num_classes: int
     image_shape: tuple[int, int, int]
-    label_dropout: float = 0.1
-
-    nll_is_pixel_exact: ClassVar[bool] = True
-    """``nll`` is the exact likelihood of the 8-bit images, so bits/dim is meaningful."""
 
     @property
     def seq_len(self) -> int:
@@ -108,9 +98,27 @@ class AutoregressiveFamily(_SequenceLikelihood):
     def sample(
         self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
     ) -> Tensor:
-        """Images (B, C, H, W) in [-1, 1], one sub-pixel at a time (temperature, top-k/p, cfg)."""
-        tokens = self.sample_tokens(labels, spec, generator)
+        """Images (B, C, H, W) in [-1, 1] from the family's token sampler."""
+        tokens = self.sample_tokens(labels, spec, generator)  # type: ignore[attr-defined]
         return tokens_to_images(tokens, self.image_shape)
+
+
+@dataclass
+class AutoregressiveFamily(PixelTokens, _SequenceLikelihood):
+    """A token model over the pixels of images ``image_shape`` (C, H, W): 256 levels per sub-pixel.
+
+    ``loss`` and ``nll`` are the exact NLL in nats per image of the 8-bit images (sum over the
+    C·H·W sub-pixels); ``loss`` replaces labels by the null class with ``label_dropout`` so
+    that classifier-free guidance works at sampling time.
+    """
+
+    net: nn.Module
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    label_dropout: float = 0.1
+
+    nll_is_pixel_exact: ClassVar[bool] = True
+    """``nll`` is the exact likelihood of the 8-bit images, so bits/dim is meaningful."""
 
 
 class Tokenizer(Protocol):

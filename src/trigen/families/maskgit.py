@@ -21,10 +21,9 @@ import torch
 from torch import Tensor, nn
 
 from trigen.autoregressive import maskgit
-from trigen.autoregressive.pixels import images_to_tokens, tokens_to_images
 from trigen.batch import Batch
 from trigen.errors import ConfigError
-from trigen.families.autoregressive import Tokenizer, VQTokenFamily, check_image_shape
+from trigen.families.autoregressive import PixelTokens, Tokenizer, VQTokenFamily
 from trigen.families.base import SampleSpec
 from trigen.families.labels import ClassConditioning
 from trigen.guidance import guided
@@ -109,7 +108,7 @@ class _MaskedTokens:
 
 
 @dataclass
-class MaskGITFamily(_MaskedTokens):
+class MaskGITFamily(PixelTokens, _MaskedTokens):
     """A masked-token model over the pixels of images ``image_shape`` (C, H, W), 256 levels per
     sub-pixel; ``nll`` is the order-agnostic bound in nats per image (sum over C·H·W)."""
 
@@ -122,22 +121,6 @@ class MaskGITFamily(_MaskedTokens):
 
     nll_is_pixel_exact: ClassVar[bool | None] = None
     """Neither exact nor a token NLL: a bound on the pixels' NLL (``nll_kind``)."""
-
-    @property
-    def seq_len(self) -> int:
-        c, h, w = self.image_shape
-        return c * h * w
-
-    def tokens(self, images: Tensor) -> Tensor:
-        """Pixel tokens (B, H·W·C) of images (B, C, H, W) in [-1, 1]."""
-        check_image_shape(images, self.image_shape)
-        return images_to_tokens(images)
-
-    def sample(
-        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
-    ) -> Tensor:
-        """Images (B, C, H, W) in [-1, 1], ``spec.steps`` parallel decoding steps."""
-        return tokens_to_images(self.sample_tokens(labels, spec, generator), self.image_shape)
 
 
 @dataclass
