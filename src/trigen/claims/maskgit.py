@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from trigen.build import DataSpec, build_family
 from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext
 from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Series
-from trigen.claims.scaling import LatencyPoint, ar_latency_vs_tokens
+from trigen.claims.scaling import LatencyPoint, ar_latency_vs_tokens, fresh_family
 from trigen.compare.measure import cycling_labels, generate, sample_spec
 from trigen.config import FamilyName, TrainConfig
 from trigen.eval.cost import Timing, measure_latency
@@ -96,12 +95,7 @@ def maskgit_latency_vs_tokens(
     token count, one point per resolution, on a fresh network of ``cfg``'s preset."""
     points = []
     for res in resolutions:
-        family = build_family(
-            dataclasses.replace(cfg, resolution=res),
-            DataSpec((channels, res, res), num_classes),
-            device,
-        )
-        family.net.eval()
+        family = fresh_family(cfg, res, channels, num_classes, device)
         y = torch.zeros(1, dtype=torch.long, device=device)
         spec = SampleSpec(steps=steps)
 

@@ -252,6 +252,20 @@ def resolution_sweep(
     ]
 
 
+def fresh_family(
+    cfg: TrainConfig, res: int, channels: int, num_classes: int, device: torch.device | str
+) -> Family:
+    """An untrained family of ``cfg``'s preset at ``res`` px, in eval mode: what one sampling
+    pass costs does not depend on the weights."""
+    family = build_family(
+        dataclasses.replace(cfg, resolution=res),
+        DataSpec((channels, res, res), num_classes),
+        device,
+    )
+    family.net.eval()
+    return family
+
+
 def _check_family(cfg: TrainConfig, allowed: tuple[FamilyName, ...], sweep: str) -> None:
     if cfg.family not in allowed:
         names = ", ".join(f.value for f in allowed)
@@ -280,12 +294,7 @@ def ar_latency_vs_tokens(
     _check_family(cfg, (FamilyName.AR,), "ar_latency_vs_tokens")
     points = []
     for res in resolutions:
-        family = build_family(
-            dataclasses.replace(cfg, resolution=res),
-            DataSpec((channels, res, res), num_classes),
-            device,
-        )
-        family.net.eval()
+        family = fresh_family(cfg, res, channels, num_classes, device)
         seq_len, y = family.seq_len, _labels(1, num_classes, device)
 
         def sample(net=family.net, n=seq_len, y=y) -> Tensor:
