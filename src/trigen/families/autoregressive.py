@@ -132,25 +132,14 @@ class Tokenizer(Protocol):
     def decode(self, indices: Tensor) -> Tensor: ...
 
 
-@dataclass
-class VQTokenFamily(_SequenceLikelihood):
-    """A token model over the code grids (h, w) of a frozen VQ ``tokenizer`` of images.
+class VQTokens:
+    """The code grid (h, w) of a frozen VQ ``tokenizer`` of images ``image_shape`` as one token
+    sequence. ``tokens`` takes images (encoded on the fly) or cached grids (integer dtype, from
+    ``tokenize_dataset``); a family built on it provides ``sample_tokens(labels, spec,
+    generator) → (B, h·w)`` and ``sample`` decodes them."""
 
-    ``loss`` takes either images (float (B, C, H, W), encoded on the fly) or cached token grids
-    (an integer ``batch.images`` of shape (B, h, w) or (B, h·w), see ``tokenize_dataset``).
-    ``nll`` is the TOKEN NLL in nats per image (sum over h·w codes): a number about the prior over
-    codes, *not* the likelihood of the pixels, so it must not be reported as bits/dim
-    (``nll_is_pixel_exact = False``).
-    """
-
-    net: nn.Module
     tokenizer: Tokenizer
-    num_classes: int
     image_shape: tuple[int, int, int]
-    label_dropout: float = 0.1
-
-    nll_is_pixel_exact: ClassVar[bool] = False
-    """``nll`` is the NLL of the VQ codes, not of the pixels: never convert it to bits/dim."""
 
     @property
     def seq_len(self) -> int:
@@ -174,7 +163,28 @@ class VQTokenFamily(_SequenceLikelihood):
         self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
     ) -> Tensor:
         """Images (B, C, H, W) in [-1, 1]: sample a code grid, then decode it with the tokenizer."""
-        tokens = self.sample_tokens(labels, spec, generator)
+        tokens = self.sample_tokens(labels, spec, generator)  # type: ignore[attr-defined]
         h, w = self.tokenizer.token_grid
         with torch.no_grad():
             return self.tokenizer.decode(tokens.view(-1, h, w)).clamp(-1, 1)
+
+
+@dataclass
+class VQTokenFamily(VQTokens, _SequenceLikelihood):
+    """A token model over the code grids (h, w) of a frozen VQ ``tokenizer`` of images.
+
+    ``loss`` takes either images (float (B, C, H, W), encoded on the fly) or cached token grids
+    (an integer ``batch.images`` of shape (B, h, w) or (B, h·w), see ``tokenize_dataset``).
+    ``nll`` is the TOKEN NLL in nats per image (sum over h·w codes): a number about the prior over
+    codes, *not* the likelihood of the pixels, so it must not be reported as bits/dim
+    (``nll_is_pixel_exact = False``).
+    """
+
+    net: nn.Module
+    tokenizer: Tokenizer
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    label_dropout: float = 0.1
+
+    nll_is_pixel_exact: ClassVar[bool] = False
+    """``nll`` is the NLL of the VQ codes, not of the pixels: never convert it to bits/dim."""

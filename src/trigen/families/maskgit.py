@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from trigen.autoregressive import maskgit
 from trigen.batch import Batch
 from trigen.errors import ConfigError
-from trigen.families.autoregressive import PixelTokens, Tokenizer, VQTokenFamily
+from trigen.families.autoregressive import PixelTokens, Tokenizer, VQTokens
 from trigen.families.base import SampleSpec
 from trigen.families.labels import ClassConditioning
 from trigen.guidance import guided
@@ -124,7 +124,7 @@ class MaskGITFamily(PixelTokens, _MaskedTokens):
 
 
 @dataclass
-class MaskGITVQFamily(_MaskedTokens):
+class MaskGITVQFamily(VQTokens, _MaskedTokens):
     """A masked-token model over the code grids (h, w) of a frozen VQ ``tokenizer``.
 
     ``loss`` takes images or cached token grids, as :class:`VQTokenFamily`; ``nll`` bounds the
@@ -141,21 +141,3 @@ class MaskGITVQFamily(_MaskedTokens):
 
     nll_is_pixel_exact: ClassVar[bool] = False
     """``nll`` is about the VQ codes, not the pixels: never convert it to bits/dim."""
-
-    @property
-    def seq_len(self) -> int:
-        h, w = self.tokenizer.token_grid
-        return h * w
-
-    def tokens(self, images: Tensor) -> Tensor:
-        """Code sequences (B, h·w) int64 of images, or of cached grids (integer dtype)."""
-        return VQTokenFamily.tokens(self, images)  # type: ignore[arg-type]
-
-    def sample(
-        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
-    ) -> Tensor:
-        """Images (B, C, H, W) in [-1, 1]: a code grid in ``spec.steps`` steps, then decoded."""
-        tokens = self.sample_tokens(labels, spec, generator)
-        h, w = self.tokenizer.token_grid
-        with torch.no_grad():
-            return self.tokenizer.decode(tokens.view(-1, h, w)).clamp(-1, 1)

@@ -32,13 +32,9 @@ from trigen.nn.rope import rope_2d_angles
 
 @dataclass(frozen=True, kw_only=True)
 class MaskGITConfig(ARTransformerConfig):
-    """Shape of a :class:`MaskGIT`: the fields of the AR transformer's config.
-
-    ``vocab_size`` is the DATA vocabulary (256 for pixels, the codebook size for VQ codes); the
-    input side has one more row, the [MASK] token ``mask_token = vocab_size``. ``grid`` is the
-    token grid ``(h, w, channels)``: (H, W, C) for pixels, (h, w, 1) for VQ tokens;
-    ``seq_len = h · w · channels`` tokens per image, channel-interleaved in raster order.
-    """
+    """Shape of a :class:`MaskGIT`: the fields, grid and token layout of
+    :class:`~trigen.models.ar_transformer.ARTransformerConfig`, where ``vocab_size`` counts the
+    data tokens only; the input side has one more row, the [MASK] token (:attr:`mask_token`)."""
 
     kind: ClassVar[str] = "MaskGIT"
 
