@@ -20,22 +20,9 @@ def run(capsys, *argv):
 @pytest.mark.slow
 def test_train_then_sample(tmp_path, capsys):
     out = tmp_path / "run"
-    code, text = run(
-        capsys,
-        "train",
-        "--family",
-        "dit",
-        "--steps",
-        "6",
-        "--batch-size",
-        "16",
-        "--out",
-        str(out),
-        "--no-sample-grid",
-        "--set",
-        "log_every=2",
-        *TINY_DIT,
-    )
+    train = ("train", "--family", "dit", "--batch-size", "16", "--out", str(out),
+             "--no-sample-grid", "--set", "log_every=2", *TINY_DIT)  # fmt: skip
+    code, text = run(capsys, *train, "--steps", "6")
     assert code == 0, text
     assert (out / "checkpoints" / "step-00000006" / "state.json").exists()
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -90,23 +77,7 @@ def test_train_then_sample(tmp_path, capsys):
     assert code == 2 and "--resume" in text
     assert (out / "checkpoints" / "step-00000006").exists()
 
-    code, text = run(
-        capsys,
-        "train",
-        "--family",
-        "dit",
-        "--steps",
-        "8",
-        "--batch-size",
-        "16",
-        "--out",
-        str(out),
-        "--resume",
-        "--no-sample-grid",
-        "--set",
-        "log_every=2",
-        *TINY_DIT,
-    )
+    code, text = run(capsys, *train, "--steps", "8", "--resume")
     assert code == 0, text
     assert (out / "checkpoints" / "step-00000008").exists()
 

@@ -11,12 +11,13 @@ from trigen.models.maskgit import MASKGIT_PRESETS, MaskGIT, maskgit_config
 NUM_CLASSES = 5
 
 
-def tiny(positions=Positions.LEARNED, grid=(3, 3, 2), vocab=256, class_bias=False) -> MaskGIT:
-    cfg = maskgit_config(
-        "maskgit-tiny", grid=grid, num_classes=NUM_CLASSES, vocab_size=vocab,
-        width=32, depth=2, heads=4, positions=positions, class_bias=class_bias,
-    )  # fmt: skip
-    return MaskGIT(cfg).eval()
+TINY = {"num_classes": NUM_CLASSES, "width": 32, "depth": 2, "heads": 4}
+
+
+def tiny(positions=Positions.LEARNED, grid=(3, 3, 2), vocab=256, **overrides) -> MaskGIT:
+    """A 2-block MaskGIT over a (3, 3, 2) token grid, in eval mode."""
+    options = {**TINY, "positions": positions, **overrides}
+    return MaskGIT(maskgit_config("maskgit-tiny", grid=grid, vocab_size=vocab, **options)).eval()
 
 
 def random_batch(model: MaskGIT, batch: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
