@@ -13,9 +13,14 @@ import torch
 from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext
 from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Series
-from trigen.compare.measure import DIFFUSION, cycling_labels, generate, sample_spec
+from trigen.compare.measure import (
+    DIFFUSION,
+    cycling_labels,
+    generate,
+    has_likelihood,
+    sample_spec,
+)
 from trigen.config import FamilyName
-from trigen.diffusion.precond import Objective
 from trigen.diffusion.samplers import Sampler, nfe, parse_sampler
 from trigen.eval.cost import Timing, measure_latency
 from trigen.eval.fid import centred_interval, fid_replicates
@@ -43,7 +48,7 @@ def likelihood_claim(ctx: ClaimContext) -> ClaimResult:
     diffusion = {  # a flow-matching model has no ELBO to compare
         name: loaded
         for name, loaded in ctx.diffusion_runs().items()
-        if getattr(loaded.family, "objective", None) is not Objective.FLOW
+        if has_likelihood(loaded.family)
     }
     if ar is None or not diffusion:
         return ClaimResult.not_run(

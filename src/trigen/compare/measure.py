@@ -16,7 +16,6 @@ from trigen.compare.settings import CompareSettings
 from trigen.config import FamilyName
 from trigen.data.datasets import ImageDataset
 from trigen.data.transforms import from_model_range
-from trigen.diffusion.precond import Objective
 from trigen.eval.cost import count_flops, count_parameters
 from trigen.eval.likelihood import evaluate_nll
 from trigen.eval.memory import peak_allocated_bytes
@@ -96,7 +95,13 @@ def forward_flops(name: FamilyName, family: Family) -> int:
         return count_flops(lambda: net(x, y))
 
 
-NO_ELBO = "n/a: flow matching has no ELBO"
+def has_likelihood(family: Family) -> bool:
+    """Whether ``family.nll`` measures a likelihood or a bound on it (families say so with
+    ``has_likelihood``; those without the attribute always do)."""
+    return getattr(family, "has_likelihood", True)
+
+
+NO_ELBO = "n/a: no likelihood bound (flow matching or latent diffusion)"
 
 
 def measure_family(
@@ -167,8 +172,9 @@ def _likelihood(
     name: FamilyName, family: Family, test: ImageDataset, settings: CompareSettings
 ) -> dict[str, Any]:
     """Bits/dim of the test images and what kind of number it is (exact, a bound, token NLL);
-    none for a flow-matching model, which has no ELBO."""
-    if getattr(family, "objective", None) is Objective.FLOW:
+    none for a family whose ``nll`` gives no bound (``has_likelihood`` False: flow matching,
+    latent diffusion)."""
+    if not has_likelihood(family):
         return {"bits_per_dim": None, "nats_per_image": None, "images": 0, "kind": NO_ELBO}
     device = next(family.net.parameters()).device
     nll = evaluate_nll(

@@ -100,6 +100,11 @@ class DiffusionFamily:
         return objective_of(self.schedule)
 
     @property
+    def has_likelihood(self) -> bool:
+        """Whether :meth:`nll` gives a bound (the VP ELBO); flow matching has none."""
+        return self.objective is Objective.DIFFUSION
+
+    @property
     def null_class(self) -> int:
         return self.conditioning.null_class
 
@@ -189,7 +194,7 @@ class DiffusionFamily:
         """Upper bound (ELBO, Ho et al. 2020) on −log p(x₀ | y) in nats per image (B,), float64,
         for images discretised to 256 levels; x̂₀ is clamped to ``data_range``. Flow-matching
         models have no bound here: a ConfigError says so."""
-        if self.objective is Objective.FLOW:
+        if not self.has_likelihood:
             raise ConfigError(FLOW_HAS_NO_ELBO)
         y = self.conditioning.check(batch.labels)
         x0_fn = partial(self._elbo_x0, y=y)

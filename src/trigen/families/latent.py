@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -76,6 +77,9 @@ class LatentDiffusionFamily:
         preconditioner; ``callback`` sees each step's latents), then decoded."""
         latents = self.diffusion.sample(labels, spec, generator, callback=callback)  # (B, c, h, w)
         return self.codec.decode(latents)
+
+    has_likelihood: ClassVar[bool] = False
+    """``nll`` refuses: see its comment."""
 
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         # The latent ELBO bounds −log p(z), not −log p(x): the decoder is deterministic here and
