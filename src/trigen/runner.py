@@ -28,10 +28,11 @@ from trigen.train.budget import BudgetSpent
 from trigen.train.distributed import DistContext
 from trigen.train.lock import RunLock
 from trigen.train.loop import Trainer, TrainResult
+from trigen.train.metrics_log import METRICS_FILE
 from trigen.train.tensorboard import TENSORBOARD_DIR, Logger, TensorBoardLog, require_tensorboard
 
 GRID_ROW = 8  # images per row of the sample grids (one row per class)
-RUN_FILES = ("checkpoints", "config.json", "metrics.jsonl", TENSORBOARD_DIR)
+RUN_FILES = ("checkpoints", "config.json", METRICS_FILE, TENSORBOARD_DIR)
 """Everything trigen writes in a run directory; each must resolve inside it."""
 
 

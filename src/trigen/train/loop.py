@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +14,6 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from trigen.atomic import atomic_write_text
 from trigen.batch import Batch
 from trigen.config import Precision, TrainConfig
 from trigen.errors import CheckpointError, ConfigError, TrigenError
@@ -33,6 +31,7 @@ from trigen.train.distributed import (
 )
 from trigen.train.ema import EMA
 from trigen.train.memory import compile_in_place, enable_grad_checkpointing, units
+from trigen.train.metrics_log import LogWindow, open_metrics_log, write_record
 from trigen.train.optim import (
     build_optimizer,
     learning_rate,
@@ -360,19 +359,25 @@ class Trainer:
         hooks = _Hooks(on_log, on_progress, on_checkpoint) if main else _Hooks()
         started = time.perf_counter()
         first_images, last_loss, path = self.images_seen, math.nan, None
-        window = _LogWindow(started)
+        window = LogWindow(started)
         history: list[dict[str, float]] = []
         hooks.progress(cfg, self, started)
-        with self._metrics_log() as log:
+        with open_metrics_log(self.run_dir, self.step, main) as log:
             while self.dist.all_agree(
                 self._budget_left(started) and not should_stop(), self.device
             ):
                 last_loss, grad_norm = self.train_step()
                 window.add(last_loss, cfg.batch_size)
                 if self.step % cfg.log_every == 0 and log is not None:
-                    record = window.close(self, grad_norm, started)
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
+                    record = window.close(
+                        started,
+                        step=self.step,
+                        images=self.images_seen,
+                        grad_norm=grad_norm,
+                        lr=self.optimizer.param_groups[0]["lr"],
+                        skipped=self.skipped_steps,
+                    )
+                    write_record(log, record)
                     history.append(record)
                     hooks.log(record)
                 if self.step % cfg.checkpoint_every == 0:
@@ -392,16 +397,6 @@ class Trainer:
             checkpoint=path,
             history=history,
         )
-
-    def _metrics_log(self):
-        """``metrics.jsonl`` opened for appending on rank 0 (after dropping what a killed run
-        logged past its last checkpoint); a null context yielding None on the other ranks."""
-        if not self.dist.is_main:
-            return nullcontext()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        path = self.run_dir / "metrics.jsonl"
-        _truncate_log(path, self.step)
-        return path.open("a")
 
     def _checkpoint(self, hooks: _Hooks) -> Path | None:
         """Save a checkpoint and tell ``hooks`` (rank 0) under a forked RNG state."""
@@ -448,52 +443,6 @@ class _Hooks:
             self.on_progress(budget_spent(cfg, trainer.step, trainer.images_seen, seconds))
 
 
-@dataclass
-class _LogWindow:
-    """Loss and throughput of the steps since the last ``metrics.jsonl`` record."""
-
-    started: float
-    images: int = 0
-    loss_sum: float = 0.0
-    loss_n: int = 0
-
-    def add(self, loss: float, images: int) -> None:
-        self.images += images
-        if math.isfinite(loss):
-            self.loss_sum, self.loss_n = self.loss_sum + loss, self.loss_n + 1
-
-    def close(self, trainer: Trainer, grad_norm: float, run_started: float) -> dict[str, float]:
-        """The window's record; the next window starts now."""
-        now = time.perf_counter()
-        record = {
-            "step": trainer.step,
-            "images": trainer.images_seen,
-            "loss": self.loss_sum / max(self.loss_n, 1),
-            "grad_norm": grad_norm,
-            "lr": trainer.optimizer.param_groups[0]["lr"],
-            "images_per_s": self.images / max(now - self.started, 1e-9),
-            "skipped": trainer.skipped_steps,
-            "elapsed_s": now - run_started,
-        }
-        self.started, self.images, self.loss_sum, self.loss_n = now, 0, 0.0, 0
-        return record
-
-
 def _rank_key(name: str, rank: int) -> str:
     """Key of rank ``rank``'s RNG state ``name`` in rng.safetensors."""
     return name if rank == 0 else f"{name}.rank{rank}"
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Keep the records of ``path`` up to ``step``: what a killed run logged after its last
-    checkpoint is trained again on resumption, and a half-written last line is dropped."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["step"] <= step:
-                kept.append(line + "\n")
-        except (ValueError, KeyError, TypeError):
-            continue
-    atomic_write_text(path, "".join(kept))
