@@ -80,17 +80,19 @@ def _study_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
         (
             "conditioning",
             "DiT condition injection at equal budget",
-            ["variant", "params", "domain_fid", "cond_accuracy", "final_loss"],
+            ["variant", "params", "domain_fid", "cond_accuracy", "samples", "final_loss"],
         ),
         (
             "objective",
             "Flow matching vs diffusion at equal budget (the losses differ in kind)",
-            ["variant", "domain_fid", "domain_fid_low", "domain_fid_high", "cond_accuracy"],
+            ["variant", "domain_fid", "cond_accuracy", "samples"],
         ),
     ]
 
     def cell(row: dict[str, Any], col: str) -> str:
         text = fmt(row.get(col))
+        if row.get(f"{col}_low") is not None and row.get(f"{col}_high") is not None:
+            text += f" [{fmt(row[f'{col}_low'])}, {fmt(row[f'{col}_high'])}]"  # 95 % interval
         timing = row.get(col.removesuffix("_s")) if col.endswith("_step_s") else None
         if isinstance(timing, dict) and timing.get("flagged"):
             text += " ⚑"  # its repeats spread by more than 20 % even after re-measuring
