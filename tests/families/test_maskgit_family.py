@@ -91,11 +91,12 @@ def test_training_masks_follow_the_cosine_schedule():
 # ------------------------------------------------------------------------------ decoding
 
 
+@pytest.mark.parametrize("unmasking", list(maskgit.Unmasking))
 @pytest.mark.parametrize(("seq_len", "steps"), [(16, 4), (16, 8), (30, 7), (16, 16), (5, 12)])
-def test_decoding_follows_the_schedule_and_never_remasks(seq_len, steps):
+def test_decoding_follows_the_schedule_and_never_remasks(seq_len, steps, unmasking):
     mask = 9
     net = Recorder(vocab=mask)
-    out = maskgit.decode(net, 3, seq_len, mask, steps=steps, generator=gen())
+    out = maskgit.decode(net, 3, seq_len, mask, steps=steps, generator=gen(), unmasking=unmasking)
     expected = [seq_len, *maskgit.unmask_schedule(seq_len, min(steps, seq_len))[:-1]]
     assert [int((c == mask).sum(dim=1).unique().item()) for c in net.calls] == expected
     snapshots = [*net.calls, out]
@@ -105,10 +106,11 @@ def test_decoding_follows_the_schedule_and_never_remasks(seq_len, steps):
     assert (out != mask).all() and out.max() < mask
 
 
-def test_as_many_steps_as_tokens_decodes_one_token_per_step():
+@pytest.mark.parametrize("unmasking", list(maskgit.Unmasking))
+def test_as_many_steps_as_tokens_decodes_one_token_per_step(unmasking):
     mask, L = 9, 12
     net = Recorder(vocab=mask)
-    maskgit.decode(net, 2, L, mask, steps=L, generator=gen())
+    maskgit.decode(net, 2, L, mask, steps=L, generator=gen(), unmasking=unmasking)
     masked = [(c == mask).sum(dim=1) for c in net.calls]
     assert len(net.calls) == L
     assert all(torch.equal(m, torch.full((2,), L - k)) for k, m in enumerate(masked))
@@ -142,6 +144,49 @@ def test_choice_noise_changes_the_order_not_the_tokens_of_a_greedy_decoder():
     assert torch.equal(plain, noisy)
 
 
+def test_random_order_ignores_the_models_confidence():
+    """In random order the positions fixed at each step depend on the generator only: two
+    networks with opposite confidences fix the same positions, and a different seed others."""
+    L, V = 32, 6
+
+    def fixed_positions(scale: float, seed: int) -> list[torch.Tensor]:
+        logits = scale * torch.arange(L, dtype=torch.float)[:, None] * torch.eye(V)[0]
+        calls = []
+
+        def net(tokens):
+            calls.append(tokens != V)
+            return logits.expand(tokens.shape[0], L, V)
+
+        maskgit.decode(net, 1, L, V, steps=6, generator=gen(seed), unmasking="random")
+        return calls
+
+    a, b = fixed_positions(1.0, 0), fixed_positions(-1.0, 0)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a, fixed_positions(1.0, 1), strict=True))
+    # the confidence order of the same network would fix the most confident positions first
+    confident = []
+    logits = torch.arange(L, dtype=torch.float)[:, None] * torch.eye(V)[0]
+    maskgit.decode(
+        lambda t: confident.append(t != V) or logits.expand(1, L, V), 1, L, V, steps=6,
+        generator=gen(), top_k=1,
+    )  # fmt: skip
+    first = confident[1][0].nonzero().squeeze(1)
+    assert (first >= L - len(first)).all()
+
+
+def test_pixels_decode_in_random_order_and_codes_by_confidence_by_default():
+    assert MaskGITFamily.default_unmasking is maskgit.Unmasking.RANDOM
+    assert MaskGITVQFamily.default_unmasking is maskgit.Unmasking.CONFIDENCE
+    family = tiny_family()
+    labels = torch.tensor([0, 1])
+    default = family.sample_tokens(labels, SampleSpec(steps=4), gen(3))
+    spelled = family.sample_tokens(labels, SampleSpec(steps=4, unmasking="random"), gen(3))
+    other = family.sample_tokens(labels, SampleSpec(steps=4, unmasking="confidence"), gen(3))
+    assert torch.equal(default, spelled) and not torch.equal(default, other)
+    with pytest.raises(ConfigError, match="unmasking order"):
+        family.sample_tokens(labels, SampleSpec(steps=4, unmasking="raster"), gen(3))
+
+
 def test_seeds_reproduce_and_differ():
     family = tiny_family()
     labels = torch.tensor([0, 1, 2, 3])  # 3 = the null class
@@ -157,8 +202,9 @@ def test_guidance_at_scale_one_samples_from_the_conditional_logits():
     labels = torch.tensor([0, 2])
     got = family.sample_tokens(labels, SampleSpec(steps=4, cfg=1.0), gen(5))
     want = maskgit.decode(
-        lambda t: family.net(t, labels), 2, 16, family.mask_token, steps=4, generator=gen(5)
-    )
+        lambda t: family.net(t, labels), 2, 16, family.mask_token, steps=4, generator=gen(5),
+        unmasking=family.default_unmasking,
+    )  # fmt: skip
     assert torch.equal(got, want)
     x = torch.randint(0, 257, (2, 16))
     torch.testing.assert_close(
@@ -321,10 +367,15 @@ def test_train_a_few_steps_then_sample_with_the_cli(tmp_path, capsys):
     real = MaskGITFamily.sample
 
     def spy(self, labels, spec, generator=None):
-        seen.append(spec.steps)
+        seen.append((spec.steps, spec.unmasking))
         return real(self, labels, spec, generator)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(MaskGITFamily, "sample", spy)
         code = main(["sample", "--checkpoint", str(run), "--n", "2", "--out", str(png), "--quiet"])
-    assert code == 0 and seen and set(seen) == {DEFAULT_STEPS}
+        assert code == 0 and seen and set(seen) == {(DEFAULT_STEPS, None)}
+        seen.clear()
+        code = main([*argv, "--unmasking", "confidence", "--out", str(png), "--quiet"])
+        assert code == 0 and set(seen) == {(6, "confidence")}
+    code = main([*argv, "--unmasking", "raster", "--out", str(png), "--quiet"])
+    assert code != 0 and "unmasking order 'raster'" in capsys.readouterr().err

@@ -3,15 +3,18 @@
 Training masks a random subset of each sequence, ``⌈γ(r) · L⌉`` tokens with r ~ U(0, 1) and
 the cosine schedule γ(r) = cos(π r / 2), and scores the network's cross-entropy on the masked
 positions only. Sampling starts from an all-[MASK] sequence and, in K steps, predicts every
-masked token at once, keeps the most confident ones and leaves ``⌊L · γ((k + 1) / K)⌋`` masked
-after step k. Networks arrive as callables ``logits_of(tokens (B, L)) → (B, L, V)``; all
-randomness comes from an explicit generator. Everything here is in nats.
+masked token at once, keeps some of the draws and leaves ``⌊L · γ((k + 1) / K)⌋`` masked after
+step k: the most confident draws (MaskGIT's order) or a uniformly random subset (the random
+order of ARDM / MAR, which the order-agnostic bound describes). Networks arrive as callables
+``logits_of(tokens (B, L)) → (B, L, V)``; all randomness comes from an explicit generator.
+Everything here is in nats.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from enum import StrEnum
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +32,22 @@ DEFAULT_STEPS = 12
 
 DEFAULT_CHOICE_TEMPERATURE = 0.0
 """Scale of the Gumbel noise on confidences at the first step (MaskGIT: 4.5 at ImageNet)."""
+
+
+class Unmasking(StrEnum):
+    """Which masked positions a decoding step fixes.
+
+    CONFIDENCE is MaskGIT's: the draws the model gives the highest probability (plus annealed
+    Gumbel noise). On pixels it fixes the near-certain background first and leaves the strokes
+    to the last steps, where many uncertain pixels are drawn independently at once: on MNIST
+    16 px (pixel MaskGIT, 5 CPU-minutes of training, K = 12, cfg 3, 200 samples) class accuracy
+    0.54 and domain FID 235, against 0.82 and 79 in RANDOM order, where strokes and background
+    are drawn alike from the first step on. RANDOM fixes a uniformly random subset of the masked
+    positions, whatever the model's confidence.
+    """
+
+    CONFIDENCE = "confidence"
+    RANDOM = "random"
 
 
 def mask_ratio(r: Tensor | float) -> Tensor | float:
@@ -116,6 +135,15 @@ def gumbel(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | No
     return -torch.log(-torch.log(u))
 
 
+def parse_unmasking(value: Unmasking | str) -> Unmasking:
+    """``value`` as an :class:`Unmasking`, or a one-line error naming the choices."""
+    try:
+        return Unmasking(value)
+    except ValueError:
+        choices = ", ".join(u.value for u in Unmasking)
+        raise ConfigError(f"unknown unmasking order {value!r}; choose one of {choices}") from None
+
+
 def decode(
     logits_of: LogitsOf,
     batch: int,
@@ -129,19 +157,22 @@ def decode(
     top_k: int | None = None,
     top_p: float | None = None,
     choice_temperature: float = DEFAULT_CHOICE_TEMPERATURE,
+    unmasking: Unmasking | str = Unmasking.CONFIDENCE,
 ) -> Tensor:
     """MaskGIT's iterative decoding (Chang et al. 2022, sec. 3.2) → tokens (B, L) int64.
 
-    Each step predicts every position, draws a token for each masked one from the filtered
-    logits (temperature, top-k, top-p), scores it by its log-probability under the unfiltered
-    logits (the model's own confidence, the guided one under CFG) plus Gumbel noise of
-    scale ``choice_temperature · (1 − (k + 1) / K)`` and keeps the most confident draws; the
-    ``unmask_schedule`` count of least confident positions stays masked. Positions already
+    Each step predicts every position and draws a token for each masked one from the filtered
+    logits (temperature, top-k, top-p). With ``Unmasking.CONFIDENCE`` each draw is scored by its
+    log-probability under the unfiltered logits (the model's own confidence, the guided one
+    under CFG) plus Gumbel noise of scale ``choice_temperature · (1 − (k + 1) / K)``; with
+    ``Unmasking.RANDOM`` by a uniform draw. The best-scored draws are kept; the
+    ``unmask_schedule`` count of lowest-scored positions stays masked. Positions already
     fixed are never re-masked. ``steps`` above ``seq_len`` is capped at ``seq_len``.
     """
     check_sampling(temperature, top_k, top_p)
     if choice_temperature < 0:
         raise ConfigError(f"choice_temperature must be ≥ 0, got {choice_temperature}")
+    unmasking = parse_unmasking(unmasking)
     steps = min(steps, seq_len)
     tokens = torch.full((batch, seq_len), mask_token, dtype=torch.long, device=device)
     masked = torch.ones(batch, seq_len, dtype=torch.bool, device=device)
@@ -149,11 +180,16 @@ def decode(
         logits = logits_of(tokens).float()  # (B, L, V)
         filtered = filter_logits(logits, temperature, top_k, top_p)
         drawn = sample_token(filtered.flatten(0, 1), generator).view(batch, seq_len)  # (B, L)
-        # ranked by the model's own probability: a top-k filter would make every greedy draw 1
-        confidence = logits.log_softmax(-1).gather(-1, drawn[..., None]).squeeze(-1)
-        noise_scale = choice_temperature * (1 - (k + 1) / steps)
-        if noise_scale > 0:
-            confidence = confidence + noise_scale * gumbel(confidence.shape, confidence, generator)
+        if unmasking is Unmasking.RANDOM:
+            confidence = _uniform(drawn.shape, logits, generator)
+        else:
+            # ranked by the model's own probability: a top-k filter would make every greedy
+            # draw 1
+            confidence = logits.log_softmax(-1).gather(-1, drawn[..., None]).squeeze(-1)
+            noise_scale = choice_temperature * (1 - (k + 1) / steps)
+            if noise_scale > 0:
+                noise = gumbel(confidence.shape, confidence, generator)
+                confidence = confidence + noise_scale * noise
         confidence = confidence.masked_fill(~masked, math.inf)  # fixed tokens rank last
         order = confidence.sort(dim=1, stable=True).indices  # least confident first
         keep_masked = torch.zeros_like(masked).scatter(1, order[:, :still_masked], True)

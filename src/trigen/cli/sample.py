@@ -11,6 +11,7 @@ import typer
 
 from trigen import api
 from trigen.autoregressive.maskgit import DEFAULT_STEPS as MASKGIT_STEPS
+from trigen.autoregressive.maskgit import parse_unmasking
 from trigen.cli.app import Quiet, app, console, reporter, warn
 from trigen.cli.shared import dist_from_launcher, write_samples
 from trigen.config import FamilyName
@@ -76,6 +77,13 @@ def sample(
     temperature: Annotated[float, typer.Option(help="autoregressive: softmax temperature")] = 1.0,
     top_k: Annotated[int | None, typer.Option(help="autoregressive: keep the k likeliest")] = None,
     top_p: Annotated[float | None, typer.Option(help="autoregressive: nucleus mass")] = None,
+    unmasking: Annotated[
+        str | None,
+        typer.Option(
+            help="maskgit: which masked tokens each step fixes, confidence | random "
+            "(default: random for pixels, confidence for VQ codes)"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     batch_size: Annotated[int, typer.Option(help="images per forward batch")] = 256,
     images_dir: Annotated[
@@ -101,8 +109,9 @@ def sample(
     )
     given_steps = DIFFUSION_STEPS if steps is None else steps
     spec = _sample_spec(
-        sampler, given_steps, options, grid, rho, cfg, temperature, top_k, top_p, n, batch_size
-    )
+        sampler, given_steps, options, grid, rho, cfg, temperature, top_k, top_p, n, batch_size,
+        unmasking=unmasking,
+    )  # fmt: skip
     dist = dist_from_launcher()
     dev = dist.device(resolve_device(device))  # cuda → this rank's cuda:<local_rank>
     if (checkpoint is None) == (dit_checkpoint is None):
@@ -153,6 +162,8 @@ def _sample_spec(
     top_p: float | None,
     n: int,
     batch_size: int,
+    *,
+    unmasking: str | None = None,
 ) -> SampleSpec:
     """The validated :class:`SampleSpec` of the sample options; bad values raise ConfigError."""
     if steps <= 0 or n <= 0 or batch_size <= 0:
@@ -174,6 +185,8 @@ def _sample_spec(
             f"--s-tmin ({options.s_tmin}) must not exceed --s-tmax ({options.s_tmax})"
         )
     sampler_kwargs(sampler, options)  # an option the sampler would ignore is an error
+    if unmasking is not None:
+        unmasking = parse_unmasking(unmasking).value
     return SampleSpec(
         sampler=parse_sampler(sampler).value,
         steps=steps,
@@ -188,4 +201,5 @@ def _sample_spec(
         temperature=temperature,
         top_k=top_k,
         top_p=top_p,
+        unmasking=unmasking,
     )

@@ -32,6 +32,7 @@ class SampleSpec:
     temperature: float = 1.0  # autoregressive
     top_k: int | None = None  # autoregressive
     top_p: float | None = None  # autoregressive
+    unmasking: str | None = None  # maskgit: confidence | random; None = the family's default
 
     @property
     def sampler_options(self) -> SamplerOptions:

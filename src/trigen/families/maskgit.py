@@ -45,6 +45,9 @@ class _MaskedTokens:
     choice_temperature: float
     nll_samples: int
 
+    default_unmasking: ClassVar[maskgit.Unmasking]
+    """The decoding order when ``SampleSpec.unmasking`` is None."""
+
     nll_kind: ClassVar[str] = NLL_KIND
 
     def __post_init__(self) -> None:
@@ -96,7 +99,9 @@ class _MaskedTokens:
         self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None
     ) -> Tensor:
         """Token sequences (B, L) in ``spec.steps`` decoding steps (capped at L), with
-        ``spec.temperature`` / ``top_k`` / ``top_p`` and guidance ``spec.cfg``."""
+        ``spec.temperature`` / ``top_k`` / ``top_p``, guidance ``spec.cfg`` and the order
+        ``spec.unmasking`` (the family's ``default_unmasking`` when None)."""
+        unmasking = maskgit.parse_unmasking(spec.unmasking or self.default_unmasking)
         labels = self.conditioning.check(labels, spec.cfg)
         logits_of = guided(self.net, labels, self.conditioning.null_class, spec.cfg)
         with torch.inference_mode():
@@ -104,6 +109,7 @@ class _MaskedTokens:
                 logits_of, labels.shape[0], self.seq_len, self.mask_token, steps=spec.steps,
                 generator=generator, device=labels.device, temperature=spec.temperature,
                 top_k=spec.top_k, top_p=spec.top_p, choice_temperature=self.choice_temperature,
+                unmasking=unmasking,
             )  # fmt: skip
 
 
@@ -121,6 +127,9 @@ class MaskGITFamily(PixelTokens, _MaskedTokens):
 
     nll_is_pixel_exact: ClassVar[bool | None] = None
     """Neither exact nor a token NLL: a bound on the pixels' NLL (``nll_kind``)."""
+    default_unmasking: ClassVar[maskgit.Unmasking] = maskgit.Unmasking.RANDOM
+    """Pixels decode in random order: confidence ranking fixes the background first
+    (:class:`~trigen.autoregressive.maskgit.Unmasking` has the figures)."""
 
 
 @dataclass
@@ -141,3 +150,5 @@ class MaskGITVQFamily(VQTokens, _MaskedTokens):
 
     nll_is_pixel_exact: ClassVar[bool] = False
     """``nll`` is about the VQ codes, not the pixels: never convert it to bits/dim."""
+    default_unmasking: ClassVar[maskgit.Unmasking] = maskgit.Unmasking.CONFIDENCE
+    """VQ codes decode in MaskGIT's own order (the paper's, for codes of a tokenizer)."""
