@@ -379,3 +379,14 @@ def test_train_a_few_steps_then_sample_with_the_cli(tmp_path, capsys):
         assert code == 0 and set(seen) == {(6, "confidence")}
     code = main([*argv, "--unmasking", "raster", "--out", str(png), "--quiet"])
     assert code != 0 and "unmasking order 'raster'" in capsys.readouterr().err
+
+
+def test_the_report_names_the_decoding_order():
+    from trigen.compare.measure import sampler_name
+    from trigen.config import FamilyName
+
+    family = tiny_family()
+    name = FamilyName.MASKGIT
+    assert sampler_name(name, family, SampleSpec(steps=4)) == "parallel decoding, random order"
+    spec = SampleSpec(steps=4, unmasking="confidence")
+    assert sampler_name(name, family, spec) == "parallel decoding, confidence order"

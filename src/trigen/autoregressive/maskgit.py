@@ -1,4 +1,4 @@
-"""Masked-token modelling and confidence-ranked parallel decoding (MaskGIT, Chang et al. 2022).
+"""Masked-token modelling and parallel decoding (MaskGIT, Chang et al. 2022; random order: ARDM).
 
 Training masks a random subset of each sequence, ``⌈γ(r) · L⌉`` tokens with r ~ U(0, 1) and
 the cosine schedule γ(r) = cos(π r / 2), and scores the network's cross-entropy on the masked

@@ -46,6 +46,18 @@ def nfe_of(name: FamilyName, spec: SampleSpec, tokens: int) -> int:
     return tokens
 
 
+def sampler_name(name: FamilyName, family: Family, spec: SampleSpec) -> str:
+    """How ``family`` samples under ``spec``, in words, for the report."""
+    if name in DIFFUSION:
+        return spec.sampler
+    if name is FamilyName.AR:
+        return "ancestral (KV cache)"
+    if name is FamilyName.MASKGIT:
+        order = spec.unmasking or getattr(family, "default_unmasking", "confidence")
+        return f"parallel decoding, {order} order"
+    return "ancestral (full forward per sub-pixel)"
+
+
 def cycling_labels(n: int, num_classes: int) -> Tensor:
     return torch.arange(n) % num_classes if num_classes else torch.zeros(n, dtype=torch.long)
 
@@ -144,13 +156,7 @@ def measure_family(
         "params": count_parameters(family.net),
         "train": train_summary,
         "sampling": {
-            "sampler": spec.sampler
-            if name in DIFFUSION
-            else "ancestral (KV cache)"
-            if name is FamilyName.AR
-            else "confidence-ranked parallel decoding"
-            if name is FamilyName.MASKGIT
-            else "ancestral (full forward per sub-pixel)",
+            "sampler": sampler_name(name, family, spec),
             "steps": spec.steps if name in DIFFUSION else nfe_of(name, spec, c * h * w),
             "nfe": nfe_of(name, spec, c * h * w),
             "batch_size": settings.sample_batch_size,
