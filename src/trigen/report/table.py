@@ -31,7 +31,7 @@ PROCESS = {
     "ar": "one token at a time, raster order, KV cache",
     "pixelcnn": "one sub-pixel at a time, full forward per step",
     "vq": "one code at a time, then decode",
-    "maskgit": "K parallel steps (cosine schedule), random order on pixels, most confident first on codes",
+    "maskgit": "K parallel steps (cosine schedule): pixels in random order, codes by confidence",
 }
 ATTENTION = {
     "unet": "local convolutions; attention only at low resolution",
