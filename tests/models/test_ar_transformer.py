@@ -1,5 +1,7 @@
 """Properties of the causal pixel/token transformer: causality, KV-cache decoding, configs."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -16,13 +18,33 @@ NUM_CLASSES = 5
 
 
 def tiny(
-    positions: Positions = Positions.LEARNED, grid=(3, 3, 3), vocab=256, class_bias=False
+    positions: Positions = Positions.LEARNED,
+    grid=(3, 3, 3),
+    vocab=256,
+    class_bias=False,
+    class_adaln=False,
 ) -> ARTransformer:
     cfg = ar_config(
-        "ar-tiny", grid=grid, num_classes=NUM_CLASSES, vocab_size=vocab,
-        width=32, depth=2, heads=4, positions=positions, class_bias=class_bias,
+        "ar-tiny", grid=grid, num_classes=NUM_CLASSES, vocab_size=vocab, width=32, depth=2,
+        heads=4, positions=positions, class_bias=class_bias, class_adaln=class_adaln,
     )  # fmt: skip
-    return ARTransformer(cfg).eval()
+    model = ARTransformer(cfg).eval()
+    if class_adaln:  # open the zero-initialised gates, or every block is the identity
+        open_adaln_gates(model)
+    return model
+
+
+@torch.no_grad()
+def open_adaln_gates(model: torch.nn.Module) -> None:
+    g = torch.Generator().manual_seed(1)
+    for block in model.blocks:
+        linear = block.adaLN_modulation[1]
+        linear.weight.copy_(0.2 * torch.randn(linear.weight.shape, generator=g))
+        linear.bias.copy_(0.2 * torch.randn(linear.bias.shape, generator=g))
+
+
+# (positions, class_bias, class_adaln): every positions mode, then the class options
+VARIANTS = [*((p, False, False) for p in Positions), ("rope", True, False), ("rope", False, True)]
 
 
 def random_batch(model: ARTransformer, batch: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,14 +53,12 @@ def random_batch(model: ARTransformer, batch: int = 3) -> tuple[torch.Tensor, to
     return tokens, labels
 
 
-@pytest.mark.parametrize(
-    ("positions", "class_bias"), [*((p, False) for p in Positions), ("rope", True)]
-)
-def test_logits_depend_only_on_earlier_inputs(positions, class_bias):
-    model = tiny(positions, class_bias=class_bias)
+@pytest.mark.parametrize(("positions", "class_bias", "class_adaln"), VARIANTS)
+def test_logits_depend_only_on_earlier_inputs(positions, class_bias, class_adaln):
+    model = tiny(positions, class_bias=class_bias, class_adaln=class_adaln)
     tokens, labels = random_batch(model)
     embedded = model.embed(tokens[:, :-1], labels).detach().requires_grad_()  # (B, L, D)
-    logits = model.logits(embedded)  # (B, L, V)
+    logits = model.logits(embedded, None, labels)  # (B, L, V)
     length = logits.shape[1]
     for i in range(length):
         (grad,) = torch.autograd.grad(logits[:, i].sum(), embedded, retain_graph=True)
@@ -59,12 +79,10 @@ def test_changing_a_token_changes_only_later_logits():
     assert not torch.allclose(out[:, j + 1 :], base[:, j + 1 :])
 
 
-@pytest.mark.parametrize(
-    ("positions", "class_bias"), [*((p, False) for p in Positions), ("rope", True)]
-)
+@pytest.mark.parametrize(("positions", "class_bias", "class_adaln"), VARIANTS)
 @pytest.mark.parametrize("prefill", [0, 1, 7])
-def test_kv_cache_decoding_equals_full_forward(positions, class_bias, prefill):
-    model = tiny(positions, class_bias=class_bias)
+def test_kv_cache_decoding_equals_full_forward(positions, class_bias, class_adaln, prefill):
+    model = tiny(positions, class_bias=class_bias, class_adaln=class_adaln)
     tokens, labels = random_batch(model, batch=4)
     with torch.no_grad():
         full = model(tokens[:, :-1], labels)  # (B, L, V)
@@ -137,6 +155,31 @@ def test_class_bias_reuses_the_class_embedding_and_conditions_every_position():
         class_vectors = plain.y_embedder(labels)[:, None]
     assert torch.equal(embedded[:, 0], torch.zeros_like(embedded[:, 0]))  # the prefix itself
     torch.testing.assert_close(embedded[:, 1:], class_vectors.expand_as(embedded[:, 1:]))
+
+
+def test_class_adaln_blocks_start_as_the_identity_and_condition_every_position():
+    fresh = ARTransformer(dataclasses.replace(tiny().cfg, positions="rope", class_adaln=True))
+    tokens, labels = random_batch(fresh)
+    x = torch.randn(3, 7, 32)
+    c = fresh.y_embedder(labels)
+    rope = (fresh.rope_cos[:7], fresh.rope_sin[:7])
+    with torch.no_grad():
+        for block in fresh.blocks:  # adaLN-Zero: closed gates
+            assert torch.equal(block(x, None, rope, c), x)
+        open_adaln_gates(fresh)
+        # the same tokens under two classes: the modulation reaches every position's logits
+        other = (labels + 1) % NUM_CLASSES
+        a, b = fresh(tokens[:, :-1], labels), fresh(tokens[:, :-1], other)
+    assert (a - b).abs().amax(dim=-1).gt(1e-4).all()
+    with pytest.raises(ValueError, match="class embedding"):
+        fresh.blocks[0](x, None, rope)
+
+
+def test_gpt2_export_refuses_class_modulation():
+    from trigen.interop.gpt2 import gpt2_state_dict
+
+    with pytest.raises(ConfigError, match="class_adaln"):
+        gpt2_state_dict(tiny(class_adaln=True))
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ from trigen.errors import ConfigError
 from trigen.models.ar_transformer import AR_PRESETS, Positions
 from trigen.models.maskgit import MASKGIT_PRESETS, MaskGIT, maskgit_config
 
+from .test_ar_transformer import open_adaln_gates
+
 NUM_CLASSES = 5
 
 
@@ -44,11 +46,14 @@ def embedding_gradients(model: MaskGIT, tokens, labels, position: int) -> torch.
 
 
 @pytest.mark.parametrize(
-    ("positions", "class_bias"), [*((p, False) for p in Positions), (Positions.ROPE, True)]
+    ("positions", "class_bias", "class_adaln"),
+    [*((p, False, False) for p in Positions), (Positions.ROPE, True, False), ("rope", False, True)],
 )
-def test_attention_is_bidirectional(positions, class_bias):
+def test_attention_is_bidirectional(positions, class_bias, class_adaln):
     """Every output reads every input, later ones included (a causal model's would be 0)."""
-    model = tiny(positions, class_bias=class_bias)
+    model = tiny(positions, class_bias=class_bias, class_adaln=class_adaln)
+    if class_adaln:  # open the zero-initialised gates, or every block is the identity
+        open_adaln_gates(model)
     tokens, labels = random_batch(model)
     L = model.cfg.seq_len
     for i in (0, L // 2, L - 1):

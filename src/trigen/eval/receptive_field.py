@@ -66,7 +66,9 @@ def ar_receptive_field(net: torch.nn.Module, tokens: Tensor, labels: Tensor) -> 
     targets = range(cell * channels, (cell + 1) * channels)  # the centre cell's data tokens
     with torch.enable_grad():
         x = net.embed(tokens[:, :-1], labels).detach().requires_grad_(True)  # (B, L, D)
-        logp = F.log_softmax(net.logits(x), dim=-1)  # (B, L, V); position p predicts token p
+        logp = F.log_softmax(
+            net.logits(x, None, labels), dim=-1
+        )  # (B, L, V); position p predicts token p
         picked = torch.stack([logp[:, p].gather(1, tokens[:, p, None]) for p in targets])
         (grad,) = torch.autograd.grad(picked.sum(), x)
     per_token = grad.abs().sum(dim=-1).mean(dim=0)[1:]  # (L − 1,) data tokens 0 … L − 2

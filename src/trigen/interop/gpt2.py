@@ -126,6 +126,11 @@ def init_ar_from_gpt2(
             skips[key] = Skip(SkipReason.NO_TARGET, f"trigen depth {cfg.depth}")
     if source_depth < cfg.depth:
         notes.append(f"GPT-2 has {source_depth} blocks, trigen {cfg.depth}: the rest keep init")
+    if cfg.class_adaln:
+        notes.append(
+            "class_adaln: the blocks' adaLN-Zero gates start closed, so the GPT-2 blocks act "
+            "only as training opens them"
+        )
     report = apply_transfers(net, state, transfers, skips, source)
     report.notes += notes
     return report
@@ -175,6 +180,8 @@ def gpt2_state_dict(net: ARTransformer) -> dict[str, Tensor]:
         raise ConfigError(f"GPT-2 has learned positions only; this net has {cfg.positions.value}")
     if cfg.class_bias:
         raise ConfigError("GPT-2 cannot add a class embedding to every token: use class_bias=False")
+    if cfg.class_adaln:
+        raise ConfigError("GPT-2 has no class modulation in its blocks: use class_adaln=False")
     if bool(net.head.bias.detach().ne(0).any()):
         raise ConfigError(
             "GPT-2's output head has no bias and this net's head.bias is non-zero; "

@@ -27,6 +27,7 @@ from trigen.nn.attention import Attention
 from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
 from trigen.nn.kv_cache import KVCache
 from trigen.nn.mlp import Mlp
+from trigen.nn.modulation import adaln_modulation, gated_residual, modulate
 from trigen.nn.rope import rope_2d_angles
 
 PIXEL_VOCAB = 256
@@ -80,6 +81,9 @@ class ARTransformerConfig:
     # also add the class embedding to every token's input (the class bias of conditional
     # PixelCNN), not only as the prefix token: every position sees the class from the first step
     class_bias: bool = False
+    # also modulate every block by the class (DiT's adaLN-Zero: shift, scale and a zero-initialised
+    # gate per sub-layer regressed from the class embedding); the prefix token stays
+    class_adaln: bool = False
 
     kind: ClassVar[str] = "AR"  # the model's name in error messages
 
@@ -181,11 +185,20 @@ def gpt2_init(model: nn.Module) -> None:
         nn.init.normal_(model.channel_embed, std=INIT_STD)
     if cfg.positions.learned_table:
         nn.init.normal_(model.pos_embed, std=INIT_STD)
+    for block in model.blocks:  # adaLN-Zero: unit scale, no shift, closed gates
+        if block.adaLN_modulation is not None:
+            nn.init.zeros_(block.adaLN_modulation[1].weight)
+            nn.init.zeros_(block.adaLN_modulation[1].bias)
 
 
 class Block(nn.Module):
     """Pre-norm transformer block: ``x + attn(ln(x))`` then ``x + mlp(ln(x))``; the attention is
-    causal (the AR transformer) unless ``causal=False`` (a bidirectional masked-token model)."""
+    causal (the AR transformer) unless ``causal=False`` (a bidirectional masked-token model).
+
+    With ``cfg.class_adaln`` the class embedding ``c`` (B, D) modulates both sub-layers as in
+    DiT's adaLN-Zero: ``x + g₁ · attn(ln(x)·(1 + s₁) + b₁)``, then the same for the MLP, with
+    (b, s, g) regressed from c and zero at init, so a fresh block is the identity.
+    """
 
     def __init__(self, cfg: ARTransformerConfig, layer: int, *, causal: bool = True) -> None:
         super().__init__()
@@ -195,14 +208,28 @@ class Block(nn.Module):
         self.attn = Attention(cfg.width, cfg.heads)
         self.norm2 = nn.LayerNorm(cfg.width, eps=LN_EPS)
         self.mlp = Mlp(cfg.width, int(cfg.width * cfg.mlp_ratio))
+        self.adaLN_modulation = adaln_modulation(cfg.width, 6) if cfg.class_adaln else None
 
     def forward(
-        self, x: Tensor, cache: KVCache | None, rope: tuple[Tensor, Tensor] | None = None
+        self,
+        x: Tensor,
+        cache: KVCache | None,
+        rope: tuple[Tensor, Tensor] | None = None,
+        c: Tensor | None = None,
     ) -> Tensor:
-        x = x + self.attn(
-            self.norm1(x), causal=self.causal, cache=cache, layer=self.layer, rope=rope
-        )
-        return x + self.mlp(self.norm2(x))
+        """``x`` (B, T, D) → (B, T, D); ``c`` (B, D) is the class embedding (adaLN only)."""
+
+        def attend(h: Tensor) -> Tensor:
+            return self.attn(h, causal=self.causal, cache=cache, layer=self.layer, rope=rope)
+
+        if self.adaLN_modulation is None:
+            x = x + attend(self.norm1(x))
+            return x + self.mlp(self.norm2(x))
+        if c is None:
+            raise ValueError("a block with class_adaln needs the class embedding c")
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(c).chunk(6, dim=-1)
+        x = gated_residual(x, attend(modulate(self.norm1(x), shift1, scale1)), gate1)
+        return gated_residual(x, self.mlp(modulate(self.norm2(x), shift2, scale2)), gate2)
 
 
 class ARTransformer(nn.Module):
@@ -272,6 +299,14 @@ class ARTransformer(nn.Module):
         channel = index % self.cfg.grid[2]  # channel-interleaved: position p is channel p % c
         return self.pos_fixed[start : start + length] + self.channel_embed[channel]
 
+    def class_condition(self, y: Tensor | None) -> Tensor | None:
+        """The class embedding (B, D) the blocks modulate by (``class_adaln``), else None."""
+        if not self.cfg.class_adaln:
+            return None
+        if y is None:
+            raise ValueError("a class_adaln network needs the classes y")
+        return self.y_embedder(y)
+
     def embed(self, tokens: Tensor, y: Tensor, start: int = 0) -> Tensor:
         """Embedded stream positions (B, T', D): the class token iff ``start == 0``, then tokens.
 
@@ -289,18 +324,20 @@ class ARTransformer(nn.Module):
             )
         return x + self.absolute_positions(start, x.shape[1])
 
-    def logits(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+    def logits(self, x: Tensor, cache: KVCache | None = None, y: Tensor | None = None) -> Tensor:
         """Blocks → norm → head on embedded positions x (B, T', D) → logits (B, T', V).
 
         With a cache, ``x`` continues the cached positions and the cache advances past them.
+        ``y`` (B,) classes: needed by ``class_adaln`` blocks only.
         """
+        c = self.class_condition(y)
         rope = None
         if self.cfg.positions.rotary:
             start = 0 if cache is None else cache.length
             span = slice(start, start + x.shape[1])
             rope = (self.rope_cos[span], self.rope_sin[span])
         for block in self.blocks:
-            x = block(x, cache, rope)  # (B, T', D)
+            x = block(x, cache, rope, c)  # (B, T', D)
         if cache is not None:
             cache.advance(x.shape[1])
         return self.head(self.norm(x))  # (B, T', V)
@@ -313,4 +350,4 @@ class ARTransformer(nn.Module):
         """
         start = 0 if cache is None else cache.length
         x = self.embed(tokens, y, start)  # (B, T', D)
-        return self.logits(x, cache)
+        return self.logits(x, cache, y)

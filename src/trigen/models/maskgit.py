@@ -122,6 +122,7 @@ class MaskGIT(nn.Module):
             x = x + label
         x = torch.cat([label, x], dim=1)  # (B, L + 1, D): class prefix
         rope = (self.rope_cos, self.rope_sin) if self.cfg.positions.rotary else None
+        c = label[:, 0] if self.cfg.class_adaln else None  # (B, D): adaLN-Zero's condition
         for block in self.blocks:
-            x = block(x, None, rope)  # (B, L + 1, D)
+            x = block(x, None, rope, c)  # (B, L + 1, D)
         return self.head(self.norm(x[:, 1:]))  # (B, L, V): the class position predicts nothing
