@@ -15,3 +15,6 @@ export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}"
   --steps 10 --warmup 3 --tag gpu --out "$OUT"
 "$PY" benchmarks/peers_sample.py --device cuda --precision bf16 --diff-batch 64 --ar-batch 16 \
   --latency-batches 1,16,64 --repeats 3 --tag gpu --out "$OUT"
+# issue 14: MaskGIT (K = 8, the CPU run's equal-quality K) vs raster AR latency, 16 → 64 px
+"$PY" benchmarks/maskgit_vs_ar.py --speed-only --device cuda --headline-steps 8 --repeats 3 \
+  --tag gpu --out "$OUT"

@@ -16,6 +16,11 @@ Writes ``benchmarks/results/maskgit_vs_ar.{json,md}``. Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/maskgit_vs_ar.py [--cpu-minutes 5]
 
+``--speed-only --device cuda --tag gpu`` skips training and quality and times untrained networks
+only (weights do not change what a pass costs): batch 1 and ``--batch`` at 16 px with guidance,
+and the resolution sweep, on the GPU, synchronised; writes ``maskgit_vs_ar_speed_<tag>``. The K
+to time at equal quality comes from the CPU run's quality table (``--headline-steps``).
+
 A benchmark, not a test: nothing here asserts a time or a quality.
 """
 
@@ -115,13 +120,18 @@ def finish_training(out: Path, procs: dict) -> dict[str, dict]:
 
 
 def seconds_per_image(family, labels: torch.Tensor, spec: SampleSpec, repeats: int) -> dict:
-    """Median (min, max) seconds per image of ``repeats`` whole sampling calls after a warm-up."""
+    """Median (min, max) seconds per image of ``repeats`` whole sampling calls after a warm-up,
+    on the device of ``family``'s network (CUDA work is synchronised before the clock stops)."""
+    device = next(family.net.parameters()).device
+    labels = labels.to(device)
 
     def call() -> float:
-        gen = torch.Generator().manual_seed(0)
+        gen = torch.Generator(device).manual_seed(0)
         start = time.perf_counter()
         with torch.inference_mode():
             family.sample(labels, spec, gen)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         return (time.perf_counter() - start) / len(labels)
 
     call()
@@ -152,14 +162,20 @@ def quality_points(runs, ev: Evaluators, args) -> list[dict]:
     return points
 
 
+def untrained(name: FamilyName, resolution: int, device: str):
+    """A freshly initialised family of the benchmark's recipe, in eval mode on ``device``."""
+    cfg = dataclasses.replace(train_config(name, 0), resolution=resolution)
+    family = build_family(cfg, DataSpec((1, resolution, resolution), NUM_CLASSES))
+    family.net.to(device).eval()
+    return family
+
+
 def latency_sweep(args) -> list[dict]:
     """Seconds per image (batch 1) of untrained networks of both presets at each resolution."""
     rows = []
     for name in FAMILIES:
         for res in args.resolutions:
-            cfg = dataclasses.replace(train_config(name, 0), resolution=res)
-            family = build_family(cfg, DataSpec((1, res, res), NUM_CLASSES))
-            family.net.eval()
+            family = untrained(name, res, args.device)
             spec = SampleSpec(steps=args.headline_steps)
             t = seconds_per_image(family, torch.zeros(1, dtype=torch.long), spec, args.repeats)
             tokens = res * res
@@ -185,8 +201,16 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-maskgit"))
     parser.add_argument("--cache-dir", type=Path, default=Path("runs/cache"))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--device", default="cpu", help="where --speed-only times (cpu | cuda)")
+    parser.add_argument("--speed-only", action="store_true", help="untrained timing only")
+    parser.add_argument("--tag", default="", help="suffix of the --speed-only result files")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.speed_only:
+        speed_only(args)
+        return
+    if args.device != "cpu":
+        raise SystemExit("training and quality run on the CPU; use --speed-only for a GPU")
     env = environment(torch.device("cpu"), 1)
     env["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
     wall_start = time.perf_counter()
@@ -214,14 +238,7 @@ def main() -> None:
             f"batch_{args.batch}": {"median": at_batch, "repeats": 1, "batch": args.batch},
         }
     latency = latency_sweep(args)
-    exponents = {
-        name: loglog_slope(
-            f"{name} latency ∝ tokens^k",
-            [r["tokens"] for r in latency if r["family"] == name],
-            [r["seconds"]["median"] for r in latency if r["family"] == name],
-        ).to_dict()
-        for name in ("maskgit", "ar")
-    }
+    exponents = _exponents(latency)
     record = {
         "environment": env,
         "command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/maskgit_vs_ar.py "
@@ -236,6 +253,48 @@ def main() -> None:
         "wall_seconds": time.perf_counter() - wall_start,
     }
     write("maskgit_vs_ar", record, tables(record, args), out=args.out)
+
+
+def speed_only(args) -> None:
+    """Untrained networks on ``args.device``: 16 px speed at batch 1 and ``args.batch`` with
+    guidance, then the resolution sweep; writes ``maskgit_vs_ar_speed_<tag>``."""
+    wall_start = time.perf_counter()
+    device = torch.device(args.device)
+    env = environment(device, torch.get_num_threads())
+    speed = {}
+    for name in FAMILIES:
+        family = untrained(name, RESOLUTION, args.device)
+        spec = SampleSpec(steps=args.headline_steps, cfg=args.cfg)
+        speed[name.value] = {
+            f"batch_{b}": seconds_per_image(family, cycling_labels(b, NUM_CLASSES), spec,
+                                            args.repeats)
+            for b in (1, args.batch)
+        }  # fmt: skip
+        print(f"{name.value}: {speed[name.value]}", flush=True)
+    latency = latency_sweep(args)
+    record = {
+        "environment": env,
+        "command": "python benchmarks/maskgit_vs_ar.py " + " ".join(sys.argv[1:]),
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "speed_16px": speed,
+        "latency_vs_resolution": latency,
+        "latency_exponents": _exponents(latency),
+        "wall_seconds": time.perf_counter() - wall_start,
+    }
+    name = "maskgit_vs_ar_speed" + (f"_{args.tag}" if args.tag else "")
+    lines = [f"Command: `{record['command']}` (untrained networks)", ""]
+    write(name, record, lines + speed_tables(record, args), out=args.out)
+
+
+def _exponents(latency: list[dict]) -> dict:
+    return {
+        name: loglog_slope(
+            f"{name} latency ∝ tokens^k",
+            [r["tokens"] for r in latency if r["family"] == name],
+            [r["seconds"]["median"] for r in latency if r["family"] == name],
+        ).to_dict()
+        for name in ("maskgit", "ar")
+    }
 
 
 def _f(x, spec=".3g") -> str:
@@ -266,6 +325,12 @@ def tables(record: dict, args) -> list[str]:
         q = inception[0]
         lines += ["", f"FID/KID: {q['fid_samples']} samples vs {q['fid_reference_images']} "
                   "MNIST test images (Inception-v3 pool3)."]  # fmt: skip
+    return lines + speed_tables(record, args)
+
+
+def speed_tables(record: dict, args) -> list[str]:
+    """The 16 px speed table, the resolution sweep and its exponents."""
+    lines = []
     speed = record["speed_16px"]
     lines += ["", f"## Sampling speed at 16 px (cfg {args.cfg}, MaskGIT K = "
               f"{args.headline_steps})", ""]  # fmt: skip
