@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 
 from _common import RESULTS, environment
 from trigen import api
+from trigen.claims.stats import wilson_interval
 from trigen.compare.measure import cycling_labels, generate
 from trigen.config import TrainConfig
 from trigen.data.datasets import load_dataset
@@ -37,7 +37,6 @@ from trigen.eval.stats import FeatureStats
 from trigen.families.base import SampleSpec
 
 RESOLUTION = 16
-WILSON_Z = 1.959964  # 95 %
 RECIPE = {  # trigen compare's U-Net recipe for short CPU runs
     "family": "unet",
     "dataset": "mnist",
@@ -55,18 +54,10 @@ OBJECTIVES = {
 }
 
 
-def wilson(successes: int, n: int, z: float = WILSON_Z) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion."""
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
 def score(images, labels, domain: DomainClassifier, ref: FeatureStats) -> dict:
     fid = fid_with_interval(domain.features(images), ref, resamples=100)
     hits = int((domain.predict(images) == labels).sum())
-    low, high = wilson(hits, len(labels))
+    low, high = wilson_interval(hits, len(labels))
     return {
         "domain_fid": fid.value,
         "domain_fid_low": fid.low,

@@ -226,3 +226,30 @@ def test_rope_tells_patches_apart_without_absolute_positions():
 def test_rope_needs_head_width_divisible_by_four():
     with pytest.raises(ConfigError, match="rope"):
         tiny_dit(hidden=24, heads=4, rope=True)
+
+
+def test_output_conv_starts_as_the_paper_and_reaches_across_patch_seams():
+    plain, conv = tiny_dit(size=8, patch=4), tiny_dit(size=8, patch=4, output_conv=True)
+    assert {n for n, _ in conv.named_parameters()} - {n for n, _ in plain.named_parameters()} == {
+        "output_conv.weight",
+        "output_conv.bias",
+    }
+    perturb_zero_init(plain)  # a trained-looking network (non-zero output layer)
+    missing, unexpected = conv.load_state_dict(plain.state_dict(), strict=False)
+    assert set(missing) == {"output_conv.weight", "output_conv.bias"} and not unexpected
+    assert not conv.output_conv.weight.any() and not conv.output_conv.bias.any()
+    x, t, y = inputs(conv)
+    torch.testing.assert_close(conv(x, t, y), plain(x, t, y))  # a zero conv changes nothing
+    # the final layer decodes each 4×4 patch on its own; the conv mixes across the seam at 4
+    torch.nn.init.normal_(conv.output_conv.weight, std=0.1)
+    one = torch.zeros(1, 4, 4 * 4 * 3, requires_grad=True)  # final-layer output: 2×2 tokens
+
+    def decoded(tokens):
+        out = conv.unpatchify(tokens)
+        return out + conv.output_conv(out)
+
+    (grad,) = torch.autograd.grad(decoded(one)[0, :, 3, 4].sum(), one)
+    seen = grad.abs().sum(dim=-1)[0]  # per token: (0, 0) holds pixel (3, 3), (0, 1) holds (3, 4)
+    assert seen[0] > 0 and seen[1] > 0  # pixel (3, 4) reads both sides of the seam
+    (grad,) = torch.autograd.grad(conv.unpatchify(one)[0, :, 3, 4].sum(), one)
+    assert grad.abs().sum(dim=-1)[0, 0] == 0  # without the conv it reads its own patch only

@@ -31,6 +31,17 @@ def t_quantile(dof: int) -> float:
     return _T975[dof - 1] if dof <= len(_T975) else Z975
 
 
+def wilson_interval(successes: int, n: int, z: float = Z975) -> tuple[float, float]:
+    """Wilson score interval (95 % by default) of the proportion ``successes / n``: unlike the
+    normal approximation it stays inside [0, 1] and is not empty at 0 or n successes."""
+    if n < 1 or not 0 <= successes <= n:
+        raise ConfigError(f"a proportion needs 0 ≤ successes ≤ n and n ≥ 1, got {successes}/{n}")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def percentile_interval(replicates: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     """The central ``level`` interval of bootstrap replicates (NaNs dropped)."""
     reps = np.asarray(replicates, dtype=np.float64)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from trigen.atomic import atomic_write
+from trigen.claims.stats import wilson_interval
 from trigen.data.datasets import ImageDataset
 from trigen.eval.domain import DomainClassifier
 from trigen.eval.fid import fid_with_interval, kid
@@ -110,15 +111,22 @@ class Evaluators:
                 "domain_fid_low": None,
                 "domain_fid_high": None,
                 "cond_accuracy": None,
+                "cond_accuracy_low": None,
+                "cond_accuracy_high": None,
                 "confidence": None,
             }
         interval = fid_with_interval(
             self.domain.features(images), self.domain_ref_stats, resamples=FID_RESAMPLES
         )
+        accuracy = self.domain.conditional_accuracy(images, labels)
+        hits = round(accuracy * len(images))
+        low, high = wilson_interval(hits, len(images))  # 95 % over the samples
         return {
             "domain_fid": interval.value,
             "domain_fid_low": interval.low,
             "domain_fid_high": interval.high,
-            "cond_accuracy": self.domain.conditional_accuracy(images, labels),
+            "cond_accuracy": accuracy,
+            "cond_accuracy_low": low,
+            "cond_accuracy_high": high,
             "confidence": self.domain.score(images),
         }

@@ -56,6 +56,10 @@ class DiTConfig:
     # 2-D rotary positions in every attention layer on top of the fixed sin-cos (not in the
     # paper; newer DiTs use them): neighbourhoods are learned once for the whole image
     rope: bool = False
+    # a 3×3 convolution over the unpatchified output, added as a residual (U-ViT's output conv,
+    # Bao et al. 2023): the only operator that sees across the seams between patches; zero at
+    # init, so a fresh network is the paper's
+    output_conv: bool = False
 
     def __post_init__(self) -> None:
         check_field_types(self, "DiT")
@@ -244,6 +248,8 @@ class DiT(nn.Module):
             self.register_buffer("rope_sin", angles.sin(), persistent=False)
         self.blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.depth))
         self.final_layer = FinalLayer(cfg)
+        C = cfg.out_channels
+        self.output_conv = nn.Conv2d(C, C, 3, padding=1) if cfg.output_conv else None
         self.initialize_weights()
 
     def zero_initialised(self) -> list[nn.Linear]:
@@ -274,6 +280,9 @@ class DiT(nn.Module):
         nn.init.normal_(self.y_embedder.embedding_table.weight, std=LABEL_INIT_STD)
         nn.init.normal_(self.t_embedder.mlp[0].weight, std=LABEL_INIT_STD)
         nn.init.normal_(self.t_embedder.mlp[2].weight, std=LABEL_INIT_STD)
+        if self.output_conv is not None:  # a zero residual: the output starts as the paper's
+            nn.init.zeros_(self.output_conv.weight)
+            nn.init.zeros_(self.output_conv.bias)
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
         x = self.x_embedder(x) + self.pos_embed  # (B, T, D)
@@ -292,7 +301,10 @@ class DiT(nn.Module):
         for block in self.blocks:
             x = block(x, c, rope)
         x = self.final_layer(x[:, :num_tokens], c)  # (B, T, p·p·C_out), condition tokens dropped
-        return self.unpatchify(x)  # (B, C_out, H, W)
+        out = self.unpatchify(x)  # (B, C_out, H, W)
+        if self.output_conv is not None:
+            out = out + self.output_conv(out)
+        return out
 
     def unpatchify(self, x: Tensor) -> Tensor:
         """(B, T, p·p·C_out) → (B, C_out, H, W); a token's values are ordered (p_row, p_col, c)."""

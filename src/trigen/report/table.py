@@ -175,7 +175,7 @@ METRIC_COLUMNS = [
     ("precision", ("quality", "precision")),
     ("recall", ("quality", "recall")),
     ("domain FID", ("quality", "domain_fid")),
-    ("class acc.", ("quality", "cond_accuracy")),
+    ("class acc. [95 %]", ("quality", "cond_accuracy")),
     ("bits/dim", ("nll", "bits_per_dim")),
     ("NFE", ("sampling", "nfe")),
     ("s/image", ("sampling", "latency_s_per_image")),
