@@ -112,14 +112,24 @@ class DistContext:
 
     @contextmanager
     def session(self, device: torch.device, init_method: str = ENV_INIT) -> Iterator[None]:
-        """``with ctx.session(device):`` — joined inside, left afterwards even on error."""
+        """``with ctx.session(device):`` — joined inside, left afterwards even on error.
+
+        On the way out without an error the ranks first meet at a barrier: a rank that tears its
+        gloo connections down while a peer is still working (rank 0 writing a file after the
+        last collective) can make that peer abort ("terminate called without an active
+        exception"). After an error there is no barrier: a peer may be gone for good.
+        """
         joined_here = self.distributed and not dist.is_initialized()
         self.init(device, init_method)
         try:
             yield
-        finally:
+        except BaseException:
             if joined_here:
                 self.close()
+            raise
+        if joined_here:
+            dist.barrier()
+            self.close()
 
     # ------------------------------------------------------------------------ batch & model
     def local_batch(self, batch_size: int, grad_accum: int = 1) -> int:
