@@ -104,9 +104,11 @@ class Evaluators:
         }
 
     def domain_quality(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
-        """Fast proxies from the domain classifier: domain FID, class accuracy, confidence."""
+        """Fast proxies from the domain classifier: domain FID, class accuracy, confidence, and
+        the number of samples they rest on."""
         if self.domain is None or self.domain_ref_stats is None:
             return {
+                "samples": len(images),
                 "domain_fid": None,
                 "domain_fid_low": None,
                 "domain_fid_high": None,
@@ -122,6 +124,7 @@ class Evaluators:
         hits = round(accuracy * len(images))
         low, high = wilson_interval(hits, len(images))  # 95 % over the samples
         return {
+            "samples": len(images),
             "domain_fid": interval.value,
             "domain_fid_low": interval.low,
             "domain_fid_high": interval.high,

@@ -204,6 +204,5 @@ def variant_row(
         "params": count_parameters(loaded.family.net),
         "gflops_per_forward": forward_flops(family, loaded.family) / 1e9,
         "final_loss": final_loss,
-        "samples": len(labels),
-        **ev.domain_quality(images, labels),
+        **ev.domain_quality(images, labels),  # with its sample count
     }

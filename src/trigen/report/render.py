@@ -55,7 +55,11 @@ def _study_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
     studies = results.get("studies", {})
     tables = []
     spec = [
-        ("nfe", "Quality vs NFE", ["family", "sampler", "steps", "nfe", "domain_fid", "seconds"]),
+        (
+            "nfe",
+            "Quality vs NFE",
+            ["family", "sampler", "steps", "nfe", "domain_fid", "samples", "seconds"],
+        ),
         (
             "resolution",
             "Scaling with resolution",
@@ -71,7 +75,11 @@ def _study_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
                 "params",
             ],
         ),
-        ("cfg", "Guidance sweep", ["family", "scale", "domain_fid", "cond_accuracy"]),
+        (
+            "cfg",
+            "Guidance sweep",
+            ["family", "scale", "domain_fid", "cond_accuracy", "samples"],
+        ),
         (
             "receptive_field",
             "Effective receptive field: radius (px) holding 50 % / 90 % of |∂ out(centre) / ∂ in|",
