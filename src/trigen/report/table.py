@@ -113,6 +113,18 @@ def _model(r: dict[str, Any]) -> str:
     return f"{name + ', ' if name else ''}{fmt(r.get('params'))} params"
 
 
+def _conditioning(f: str, r: dict[str, Any]) -> str:
+    """How family ``f`` takes its class (the run's own options included) and the class accuracy
+    it reached, with its interval and sample count."""
+    text = CONDITIONING.get(f, "")
+    if _get(r, "model_overrides", "class_adaln"):
+        text += " + adaLN-Zero class modulation in every block"
+    accuracy = _with_interval(r, ("quality", "cond_accuracy"))
+    # the FID images (records written before ``samples`` was kept)
+    n = _get(r, "quality", "samples") or _get(r, "quality", "fid_samples")
+    return f"{text}; class accuracy {accuracy} @{fmt(n)}"
+
+
 def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the classic table with measured numbers for each family in ``results``."""
     fams = list(results["families"])
@@ -131,12 +143,7 @@ def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]
         ),
     )
     row("Attention range", lambda f, r: ATTENTION.get(f, ""))
-    row(
-        "Condition injection",
-        lambda f, r: (
-            f"{CONDITIONING.get(f, '')}; class accuracy {fmt(_get(r, 'quality', 'cond_accuracy'))}"
-        ),
-    )
+    row("Condition injection", _conditioning)
     row(
         "Training objective",
         lambda f, r: (
