@@ -101,7 +101,6 @@ class _MaskedTokens:
         """Token sequences (B, L) in ``spec.steps`` decoding steps (capped at L), with
         ``spec.temperature`` / ``top_k`` / ``top_p``, guidance ``spec.cfg`` and the order
         ``spec.unmasking`` (the family's ``default_unmasking`` when None)."""
-        unmasking = maskgit.parse_unmasking(spec.unmasking or self.default_unmasking)
         labels = self.conditioning.check(labels, spec.cfg)
         logits_of = guided(self.net, labels, self.conditioning.null_class, spec.cfg)
         with torch.inference_mode():
@@ -109,7 +108,7 @@ class _MaskedTokens:
                 logits_of, labels.shape[0], self.seq_len, self.mask_token, steps=spec.steps,
                 generator=generator, device=labels.device, temperature=spec.temperature,
                 top_k=spec.top_k, top_p=spec.top_p, choice_temperature=self.choice_temperature,
-                unmasking=unmasking,
+                unmasking=spec.unmasking or self.default_unmasking,  # decode parses it
             )  # fmt: skip
 
 
