@@ -86,6 +86,8 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup_images: int = 5_000
+    # the lr decays linearly to zero over this last fraction of the budget (0: constant)
+    lr_cooldown: float = 0.0
     grad_clip: float = 1.0
     ema_halflife_images: float = 10_000.0
     ema_rampup_ratio: float | None = 0.05  # half-life ≤ this × images seen (EDM)
@@ -154,6 +156,10 @@ def validate(cfg: TrainConfig) -> None:
         value = getattr(cfg, name)
         if not (math.isfinite(value) and value >= 0):
             raise ConfigError(f"{name} must be a finite number ≥ 0, got {value}")
+    if not 0.0 <= cfg.lr_cooldown < 1.0 or math.isnan(cfg.lr_cooldown):
+        raise ConfigError(
+            f"lr_cooldown must be a fraction of the budget in [0, 1), got {cfg.lr_cooldown}"
+        )
     if not 0.0 <= cfg.label_dropout < 1.0 or math.isnan(cfg.label_dropout):
         raise ConfigError(f"label_dropout must be in [0, 1), got {cfg.label_dropout}")
     for name in ("max_steps", "max_images", "max_minutes"):

@@ -48,20 +48,23 @@ class DeterministicFamily(LossOnly):
         return (pred + batch.images.flip(-1)).pow(2).flatten(1).mean(1)  # (B,)
 
 
-def make_config(max_steps: int = STEPS) -> TrainConfig:
+def make_config(max_steps: int | None = STEPS, **changes) -> TrainConfig:
     return TrainConfig(
-        batch_size=8,
-        grad_accum=2,  # exercises DDP's no_sync on the first micro-batch
-        lr=1e-2,
-        warmup_images=0,
-        max_steps=max_steps,
-        log_every=1,
-        checkpoint_every=100,
-        ema_halflife_images=32,
+        **{
+            "batch_size": 8,
+            "grad_accum": 2,  # exercises DDP's no_sync on the first micro-batch
+            "lr": 1e-2,
+            "warmup_images": 0,
+            "max_steps": max_steps,
+            "log_every": 1,
+            "checkpoint_every": 100,
+            "ema_halflife_images": 32,
+            **changes,
+        }
     )
 
 
-def make_run(run_dir: Path, dist: DistContext, max_steps: int = STEPS) -> Trainer:
+def make_run(run_dir: Path, dist: DistContext, max_steps: int | None = STEPS, **changes) -> Trainer:
     """The same network (seed 0), data and config on every rank and in the reference run."""
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.Conv2d(4, 1, 1))
@@ -69,7 +72,7 @@ def make_run(run_dir: Path, dist: DistContext, max_steps: int = STEPS) -> Traine
     data = ImageDataset(
         images.to(torch.uint8), torch.zeros(32, dtype=torch.long), 1, ["x"], "synthetic"
     )
-    cfg = make_config(max_steps)
+    cfg = make_config(max_steps, **changes)
     return Trainer(DeterministicFamily(net), rank_loader(data, cfg, dist), cfg, run_dir, dist=dist)
 
 
@@ -77,6 +80,22 @@ def _worker(dist: DistContext, run_dir: Path) -> None:
     """One rank: train to RESUME_AT, then resume in a fresh Trainer and train to STEPS."""
     trainer = train_with_resume(make_run, run_dir, dist, RESUME_AT)
     save_file(trainer.net.state_dict(), str(run_dir / f"rank{dist.rank}.safetensors"))
+
+
+def _cooldown_worker(dist: DistContext, run_dir: Path) -> None:
+    """One rank: a wall-clock budget whose last 90 % cools the lr down (each rank's own clock)."""
+    trainer = make_run(run_dir, dist, max_steps=None, max_minutes=0.02, lr_cooldown=0.9)
+    trainer.run()
+    save_file(trainer.net.state_dict(), str(run_dir / f"rank{dist.rank}.safetensors"))
+
+
+def test_a_wall_clock_cooldown_gives_every_rank_the_same_lr(tmp_path):
+    run_workers(_cooldown_worker, WORLD, tmp_path, WORKER_TIMEOUT_S)
+    ranks = [load_file(str(tmp_path / f"rank{r}.safetensors")) for r in range(WORLD)]
+    for name, value in ranks[0].items():
+        assert torch.equal(ranks[1][name], value), f"ranks disagree on {name}"
+    lrs = [json.loads(x)["lr"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(lrs) >= 2 and lrs[-1] < lrs[0]  # the clock did cool the lr down
 
 
 def test_two_gloo_processes_train_the_same_weights_as_one(tmp_path):

@@ -12,6 +12,7 @@ from trigen.train import checkpoint as ckpt_io
 from trigen.train.ema import EMA, ema_decay
 from trigen.train.lock import RunLock
 from trigen.train.loop import Trainer, TrainingDiverged
+from trigen.train.optim import learning_rate
 
 from .helpers import ListLoader, TinyFamily, TinyNet, fixed_images
 
@@ -45,13 +46,15 @@ def test_training_reduces_loss_and_logs(tmp_path):
     assert result.checkpoint is not None and result.checkpoint.name == "step-00000060"
 
 
-def test_resume_is_bit_identical(tmp_path):
-    straight = make_trainer(tmp_path / "a", max_steps=10)
+@pytest.mark.parametrize("cooldown", [0.0, 0.5])
+def test_resume_is_bit_identical(tmp_path, cooldown):
+    # a steps budget fixes the cooldown's schedule, so it survives the interruption too
+    straight = make_trainer(tmp_path / "a", max_steps=10, lr_cooldown=cooldown)
     straight.run()
 
-    first = make_trainer(tmp_path / "b", max_steps=4)
-    first.run()
-    resumed = make_trainer(tmp_path / "b", max_steps=10)
+    first = make_trainer(tmp_path / "b", max_steps=10, lr_cooldown=cooldown)
+    first.run(should_stop=lambda: first.step >= 4)  # interrupted (a signal), not out of budget
+    resumed = make_trainer(tmp_path / "b", max_steps=10, lr_cooldown=cooldown)
     torch.manual_seed(123)  # the global RNG must come from the checkpoint, not from here
     assert resumed.resume_latest()
     assert resumed.step == 4
@@ -60,6 +63,39 @@ def test_resume_is_bit_identical(tmp_path):
         assert torch.equal(value, resumed.net.state_dict()[key]), key
     for a, b in zip(straight.ema.net.parameters(), resumed.ema.net.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_lr_cooldown_decays_to_zero_over_the_last_fraction_of_the_budget(tmp_path):
+    trainer = make_trainer(tmp_path, max_steps=20, lr_cooldown=0.25, warmup_images=0, log_every=1)
+    trainer.run()
+    lrs = [json.loads(x)["lr"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(lrs) == 20
+    assert lrs[:15] == [3e-3] * 15  # stable until 75 % of the budget is spent
+    tail = lrs[15:]
+    assert all(a > b for a, b in itertools.pairwise(tail))  # then strictly falling …
+    assert tail[-1] == pytest.approx(3e-3 * (1 - 19 / 20) / 0.25)  # … linearly towards zero
+
+
+@pytest.mark.parametrize("cooldown", [0.0, 0.3, 0.9])
+def test_learning_rate_warms_up_holds_and_cools_down(cooldown):
+    base, warmup = 1e-3, 100
+    spent = [i / 50 for i in range(51)]
+    curve = [learning_rate(base, 10**6, warmup, spent=s, cooldown=cooldown) for s in spent]
+    assert all(a >= b for a, b in itertools.pairwise(curve))  # never rises after warm-up
+    assert curve[0] == base
+    assert curve[-1] == (0.0 if cooldown else base)
+    stable = [lr for s, lr in zip(spent, curve, strict=True) if s <= 1 - cooldown]
+    assert stable == [base] * len(stable)
+    # warm-up and cooldown multiply: half-way through warm-up, half-way through the cooldown
+    if cooldown:
+        mid = learning_rate(base, 49, warmup, spent=1 - cooldown / 2, cooldown=cooldown)
+        assert mid == pytest.approx(base / 4)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, math.nan])
+def test_lr_cooldown_must_be_a_fraction(bad):
+    with pytest.raises(ConfigError, match="lr_cooldown"):
+        TrainConfig(lr_cooldown=bad, max_steps=1)
 
 
 class FixedBatches:

@@ -170,11 +170,14 @@ class Trainer:
             total += loss.detach()
         return total
 
-    def train_step(self) -> tuple[float, float]:
+    def train_step(self, spent: float = 0.0) -> tuple[float, float]:
         """One optimizer step over ``grad_accum`` micro-batches; returns (mean loss, grad norm).
-        A step with a non-finite loss or gradient is skipped (too many in a row: diverged)."""
+        A step with a non-finite loss or gradient is skipped (too many in a row: diverged).
+        ``spent``: the fraction of the budget used up, which sets the lr's cooldown."""
         cfg = self.cfg
-        lr = learning_rate(cfg.lr, self.images_seen, cfg.warmup_images)
+        lr = learning_rate(
+            cfg.lr, self.images_seen, cfg.warmup_images, spent=spent, cooldown=cfg.lr_cooldown
+        )
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.net.train()
@@ -341,6 +344,18 @@ class Trainer:
             return False
         return cfg.max_minutes is None or (time.perf_counter() - started) < cfg.max_minutes * 60
 
+    def _spent(self, started: float) -> float:
+        """The fraction of the budget used up, the same on every rank (0 without a cooldown,
+        which is all it is used for). A minutes budget counts this session only."""
+        cfg = self.cfg
+        if cfg.lr_cooldown <= 0:
+            return 0.0
+        seconds = time.perf_counter() - started
+        fraction = budget_spent(cfg, self.step, self.images_seen, seconds).fraction
+        if cfg.max_minutes is not None:  # clocks differ between ranks; the lr must not
+            fraction = float(self.dist.mean(torch.tensor(fraction, device=self.device)))
+        return fraction
+
     def run(
         self,
         *,
@@ -366,7 +381,7 @@ class Trainer:
             while self.dist.all_agree(
                 self._budget_left(started) and not should_stop(), self.device
             ):
-                last_loss, grad_norm = self.train_step()
+                last_loss, grad_norm = self.train_step(self._spent(started))
                 window.add(last_loss, cfg.batch_size)
                 if self.step % cfg.log_every == 0 and log is not None:
                     record = window.close(

@@ -23,11 +23,23 @@ def build_optimizer(net: nn.Module, lr: float, weight_decay: float) -> torch.opt
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99), fused=fused or None)
 
 
-def learning_rate(base_lr: float, images_seen: int, warmup_images: int) -> float:
-    """Linear warm-up over ``warmup_images`` images, then constant (images, not steps)."""
-    if warmup_images <= 0:
-        return base_lr
-    return base_lr * min(1.0, (images_seen + 1) / warmup_images)
+def learning_rate(
+    base_lr: float,
+    images_seen: int,
+    warmup_images: int,
+    *,
+    spent: float = 0.0,
+    cooldown: float = 0.0,
+) -> float:
+    """Warm-up, stable, decay: linear warm-up over ``warmup_images`` images (images, not steps),
+    then constant, then — when ``cooldown`` > 0 — linear decay to zero over the last
+    ``cooldown`` fraction of the training budget, of which ``spent`` (in [0, 1]) is used up."""
+    lr = base_lr
+    if warmup_images > 0:
+        lr *= min(1.0, (images_seen + 1) / warmup_images)
+    if cooldown > 0:
+        lr *= min(1.0, max(0.0, 1.0 - spent) / cooldown)
+    return lr
 
 
 def optimizer_to_tensors(
