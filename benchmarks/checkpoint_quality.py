@@ -3,10 +3,12 @@ sampling settings, against the cached test-set references (no training, no repor
 
     OMP_NUM_THREADS=2 python benchmarks/checkpoint_quality.py --checkpoint runs/q28/dit \
         --samples 1000 --reference-images 10000 --spec euler:50 --spec heun:25:linspace \
-        [--cfg 1.0] [--name dit28]
+        [--cfg 1 3] [--name dit28]
 
-Each ``--spec`` is ``SAMPLER:STEPS[:GRID]`` (``euler`` is DDIM with η = 0). Every spec samples
-the same labels (classes cycling) with the same seed, so rows differ only by the sampler. FID
+Each ``--spec`` is ``SAMPLER:STEPS[:GRID]`` (``euler`` is DDIM with η = 0; autoregressive
+families ignore it, MaskGIT reads STEPS as its decoding steps), sampled at each ``--cfg`` scale.
+Every row samples the same labels (classes cycling) with the same seed, so rows differ only by
+the sampling settings. FID
 carries a 95 % bootstrap interval over the samples; class accuracy a 95 % Wilson interval.
 Writes benchmarks/results/checkpoint_quality_<name>.{json,md}.
 """
@@ -14,6 +16,7 @@ Writes benchmarks/results/checkpoint_quality_<name>.{json,md}.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -23,7 +26,7 @@ import torch
 from _common import RESULTS, environment
 from trigen import api
 from trigen.compare.evaluators import Evaluators
-from trigen.compare.measure import cycling_labels, generate
+from trigen.compare.measure import cycling_labels, generate, sampler_name
 from trigen.data.datasets import load_dataset
 from trigen.diffusion.samplers import Sampler, nfe
 from trigen.eval.hardware import host_info
@@ -59,17 +62,19 @@ def run(args: argparse.Namespace) -> dict:
     )
     labels = cycling_labels(args.samples, loaded.data.num_classes)
     rows = []
-    for text in args.spec:
-        spec = parse_spec(text, args.cfg)
+    family = loaded.family
+    diffusion = hasattr(family, "grid")
+    for text, scale in itertools.product(args.spec, args.cfg):
+        spec = parse_spec(text, scale)
         start = time.perf_counter()
-        images = generate(loaded.family, labels, spec, seed=args.seed, batch=args.batch)
+        images = generate(family, labels, spec, seed=args.seed, batch=args.batch)
         seconds = time.perf_counter() - start
         row = {
             "spec": text,
-            "sampler": spec.sampler,
+            "sampler": sampler_name(cfg.family, family, spec),
             "steps": spec.steps,
-            "grid": spec.grid or loaded.family.grid(Sampler(spec.sampler)).value,
-            "nfe": nfe(Sampler(spec.sampler), spec.steps),
+            "grid": family.grid(Sampler(spec.sampler), spec.grid).value if diffusion else "—",
+            "nfe": nfe(Sampler(spec.sampler), spec.steps) if diffusion else None,
             "cfg": spec.cfg,
             "sample_s": seconds,
             **evaluators.quality(images, labels),
@@ -102,7 +107,7 @@ def markdown(result: dict) -> str:
     ]
     for r in result["rows"]:
         lines.append(
-            f"| {r['sampler']} | {r['grid']} | {r['nfe']} | {r['cfg']:g} "
+            f"| {r['sampler']} | {r['grid']} | {r['nfe'] or '—'} | {r['cfg']:g} "
             f"| {r['fid']:.1f} [{r['fid_low']:.1f}, {r['fid_high']:.1f}] "
             f"| {r['kid_x1000']:.1f} ± {r['kid_std_x1000']:.1f} "
             f"| {r['precision']:.2f} / {r['recall']:.2f} "
@@ -119,7 +124,7 @@ def main() -> None:
     parser.add_argument("--spec", action="append", required=True, help="SAMPLER:STEPS[:GRID]")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--reference-images", type=int, default=10000)
-    parser.add_argument("--cfg", type=float, default=1.0)
+    parser.add_argument("--cfg", type=float, nargs="+", default=[1.0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=250)
     parser.add_argument("--cache", type=Path, default=Path("runs/cache"))
