@@ -5,6 +5,8 @@ import json
 import pytest
 
 from trigen.cli import main
+from trigen.config import FamilyName
+from trigen.errors import ConfigError
 
 
 @pytest.mark.slow
@@ -80,10 +82,19 @@ def test_every_family_trains_with_the_comparison_settings():
         assert cfg.max_minutes == 1.5 and cfg.max_images is None
         assert cfg.ema_halflife_images == s.ema_halflife_images
         assert cfg.warmup_images == s.warmup_images
+        recipe = FAMILY_TRAINING[name].get("lr_cooldown", s.lr_cooldown)
+        assert cfg.lr_cooldown == recipe  # the shared schedule unless the recipe says otherwise
         assert cfg.resolution == s.resolution and cfg.dataset == s.dataset
         assert cfg.batch_size == FAMILY_TRAINING[name]["batch_size"]  # each family's recipe
     forced = compare_settings("demo", batch_size=8)
     assert {train_config(name, forced).batch_size for name in forced.families} == {8}
+    assert "last 30%" in s.budget_text  # the report states the schedule with the budget
+    constant = compare_settings("demo", lr_cooldown=0.0)
+    assert "lr" not in constant.budget_text
+    assert {train_config(name, constant).lr_cooldown for name in constant.families} == {0.0}
+    assert train_config(FamilyName.DIT, s).lr_cooldown == 0.3
+    with pytest.raises(ConfigError, match="lr_cooldown"):
+        compare_settings("demo", lr_cooldown=1.0)
 
 
 def test_dit_variant_studies_keep_the_recipe_and_change_one_thing():
