@@ -136,10 +136,19 @@ def _train_or_reuse(
 def _budget_text(s: CompareSettings, reuse: dict[str, Path]) -> str:
     """The shared budget, and which families came from checkpoints trained elsewhere (their
     own budgets: the images each saw are in its row)."""
+    text = s.budget_text
+    cooldowns = {name.value: train_config(name, s).lr_cooldown for name in s.families}
+    own = [  # families whose recipe keeps another lr schedule than the shared one
+        f"{name}: {'constant lr' if c == 0 else f'cooldown {c:.0%}'}"
+        for name, c in cooldowns.items()
+        if c != s.lr_cooldown
+    ]
+    if own:
+        text += f" ({'; '.join(own)})"
     if not reuse:
-        return s.budget_text
+        return text
     reused = ", ".join(f"{name} from {path}" for name, path in sorted(reuse.items()))
-    return f"{s.budget_text}; reused (trained elsewhere, own budget): {reused}"
+    return f"{text}; reused (trained elsewhere, own budget): {reused}"
 
 
 def run_compare(
