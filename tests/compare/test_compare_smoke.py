@@ -55,6 +55,10 @@ def test_compare_smoke_writes_a_complete_report(tmp_path, capsys):
     page = (out / "report" / "index.html").read_text()
     assert "Attention range" in page and page.count("<img") >= 3 + 4
     assert "| family |" in printed.out  # the summary table
+    logged = {
+        line.split("]")[0][1:]: line for line in printed.err.splitlines() if "training (" in line
+    }
+    assert "decaying" in logged["unet"] and "decaying" not in logged["ar"]  # each its own schedule
     # a second run reuses the cached reference statistics and domain classifier
     assert any(p.suffix == ".npz" for p in cache.iterdir())
 

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import platform
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -209,13 +210,14 @@ def run_compare(
         )
     runs: dict[FamilyName, api.Loaded] = {}
     for name in s.families:
+        config = train_config(name, s)
         log(
-            f"[{name.value}] training ({s.budget_text})"
+            f"[{name.value}] training ({replace(s, lr_cooldown=config.lr_cooldown).budget_text})"
             if name.value not in reuse
             else f"[{name.value}] reusing {reuse[name.value]}"
         )
         loaded, summary = _train_or_reuse(
-            train_config(name, s), out / name.value, reuse.get(name.value), device, log, stages.at
+            config, out / name.value, reuse.get(name.value), device, log, stages.at
         )
         stages.advance()
         runs[name] = loaded
