@@ -138,6 +138,17 @@ def test_a_single_failure_is_clipped_and_the_rest_fill_the_axis():
         assert kept / shown > 0.5  # the kept points span most of the axis
 
 
+def test_the_clipping_note_heads_the_legend_instead_of_lying_under_it():
+    fig, ax = plt.subplots()
+    ys = [60.0, 62.0, 63.0, 64.0, 65.0, 66.0, 70.0, 75.0, 330.0]
+    ax.plot(range(len(ys)), ys, "o-", label="heun")
+    ax.legend()
+    assert plots.clip_outliers(ax, [(float(x), y, "C0") for x, y in enumerate(ys)], False) == 1
+    assert ax.get_legend().get_title().get_text() == plots.CLIP_NOTE
+    assert plots.CLIP_NOTE not in [t.get_text() for t in ax.texts]  # not a second, loose text
+    plt.close(fig)
+
+
 def test_points_without_outliers_keep_their_limits():
     evenly = {False: [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], True: [1.0, 10.0, 100.0, 1e3, 1e4]}
     for log, ys in evenly.items():  # evenly spread in the axis's scale

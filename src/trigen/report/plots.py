@@ -42,6 +42,7 @@ IMAGES_SEEN = "training images seen"
 NFE_LABEL = "NFE (network evaluations per image)"
 FID_LABEL = "domain FID (lower is better)"
 RESOLUTION_LABEL = "resolution (px per side)"
+CLIP_NOTE = "▲▼ off the scale (value shown)"
 
 
 def new_figure(ncols: int = 1):
@@ -105,14 +106,11 @@ def clip_outliers(ax, points: list[tuple[float, float, Any]], log: bool) -> int:
             fontsize=7,
             color=colour,
         )
-    ax.text(
-        0.01,
-        0.01,
-        "▲▼ off the scale (value shown)",
-        transform=ax.transAxes,
-        fontsize=7,
-        color="#555",
-    )
+    legend = ax.get_legend()
+    if legend is not None:  # the note heads the legend, which "best" placement keeps clear
+        legend.set_title(CLIP_NOTE, prop={"size": 7})
+    else:
+        ax.text(0.01, 0.01, CLIP_NOTE, transform=ax.transAxes, fontsize=7, color="#555")
     return int(len(v) - len(kept))
 
 
