@@ -163,3 +163,22 @@ def test_sample_grid_option(tmp_path, capsys):
         grids[grid] = np.asarray(Image.open(png)).astype(int)
     assert np.array_equal(grids[None], grids["trailing"])
     assert not np.array_equal(grids["trailing"], grids["karras"])
+
+
+def test_sample_warns_of_heun_below_nfe_10(tmp_path, capsys):
+    """Heun under NFE 10 gets a one-line warning that names the NFE; from NFE 11 on none."""
+    out = tmp_path / "dit"
+    code, text = run(
+        capsys, "train", "--family", "dit", "--resolution", "8", "--steps", "1",
+        "--batch-size", "4", "--out", str(out), "--no-sample-grid", *TINY_DIT,
+    )  # fmt: skip
+    assert code == 0, text
+    said = {}
+    for steps in (5, 6):
+        argv = ["sample", "--checkpoint", str(out), "--n", "1", "--sampler", "heun"]
+        code, said[steps] = run(
+            capsys, *argv, "--steps", str(steps), "--out", str(tmp_path / "g.png")
+        )
+        assert code == 0, said[steps]
+    assert "NFE 9" in said[5] and "warning" in said[5]
+    assert "warning" not in said[6]

@@ -32,6 +32,9 @@ class FamilyName(StrEnum):
     MASKGIT = "maskgit"
 
 
+DIFFUSION_FAMILIES = (FamilyName.UNET, FamilyName.DIT)  # the families sampled by denoising
+
+
 class Precision(StrEnum):
     """Compute precision of the forward/backward pass; master weights are always fp32."""
 

@@ -18,11 +18,10 @@ from trigen.claims.scaling import (
     diffusion_latency_vs_nfe,
     resolution_sweep,
 )
-from trigen.config import FamilyName
+from trigen.config import DIFFUSION_FAMILIES, FamilyName
 from trigen.families.base import SampleSpec
 
 MIB = 2**20
-DIFFUSION_FAMILIES = (FamilyName.UNET, FamilyName.DIT)
 CALL_COUNT_STEPS = 10  # sampler steps when counting a diffusion sampler's network calls
 
 

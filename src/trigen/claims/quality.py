@@ -13,14 +13,8 @@ import torch
 from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext
 from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Series
-from trigen.compare.measure import (
-    DIFFUSION,
-    cycling_labels,
-    generate,
-    has_likelihood,
-    sample_spec,
-)
-from trigen.config import FamilyName
+from trigen.compare.measure import cycling_labels, generate, has_likelihood, sample_spec
+from trigen.config import DIFFUSION_FAMILIES, FamilyName
 from trigen.diffusion.samplers import Sampler, nfe, parse_sampler
 from trigen.eval.cost import Timing, measure_latency
 from trigen.eval.fid import centred_interval, fid_replicates
@@ -58,7 +52,7 @@ def likelihood_claim(ctx: ClaimContext) -> ClaimResult:
     per_image = {}
     for name, loaded in {FamilyName.AR: ar, **diffusion}.items():
         family = loaded.family
-        if name in DIFFUSION:  # the ELBO's Monte-Carlo timesteps per image
+        if name in DIFFUSION_FAMILIES:  # the ELBO's Monte-Carlo timesteps per image
             family = dataclasses.replace(family, nll_num_t=ctx.compare.elbo_timesteps)
         result = evaluate_nll(
             family, ctx.test_data, max_images=n, generator=ctx.generator(ctx.compare.seed)

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from trigen.batch import Batch
 from trigen.build import DataSpec, build_family
-from trigen.config import FamilyName, TrainConfig
+from trigen.config import DIFFUSION_FAMILIES, FamilyName, TrainConfig
 from trigen.errors import ConfigError, TrigenError
 from trigen.eval.cost import Timing, count_parameters, measure_latency
 from trigen.eval.memory import peak_allocated_bytes
@@ -34,8 +34,7 @@ AR_TOKEN_CAP = 64 * 64
 PROBE_T = 500.0  # the timestep of the probed denoiser call: its cost is the same at every t
 SWEEP_SAMPLER = "ddim"  # one network evaluation per step, so NFE = steps
 SWEEP_RESOLUTION = 16  # the comparison's resolution
-DIFFUSION = (FamilyName.UNET, FamilyName.DIT)
-SUPPORTED = (*DIFFUSION, FamilyName.AR, FamilyName.PIXELCNN, FamilyName.MASKGIT)
+SUPPORTED = (*DIFFUSION_FAMILIES, FamilyName.AR, FamilyName.PIXELCNN, FamilyName.MASKGIT)
 TOKEN_MODELS = (FamilyName.AR, FamilyName.MASKGIT)  # attention over every sub-pixel: capped
 
 
@@ -313,7 +312,7 @@ def _diffusion_sampling(
     cfg: TrainConfig, resolution: int, channels: int, num_classes: int, device
 ) -> Callable[[int, int], Tensor]:
     """(batch, steps) → images: DDIM sampling with a fresh, fixed-seed generator."""
-    _check_family(cfg, DIFFUSION, "the diffusion latency sweeps")
+    _check_family(cfg, DIFFUSION_FAMILIES, "the diffusion latency sweeps")
     cfg = dataclasses.replace(cfg, resolution=resolution)
     family = build_family(cfg, DataSpec((channels, resolution, resolution), num_classes), device)
     family.net.eval()

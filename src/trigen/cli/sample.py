@@ -14,9 +14,16 @@ from trigen.autoregressive.maskgit import DEFAULT_STEPS as MASKGIT_STEPS
 from trigen.autoregressive.maskgit import parse_unmasking
 from trigen.cli.app import Quiet, app, console, reporter, warn
 from trigen.cli.shared import dist_from_launcher, write_samples
-from trigen.config import FamilyName
+from trigen.config import DIFFUSION_FAMILIES, FamilyName
 from trigen.device import resolve_device
-from trigen.diffusion.samplers import SamplerOptions, parse_sampler, sampler_kwargs
+from trigen.diffusion.samplers import (
+    HEUN_MIN_NFE,
+    Sampler,
+    SamplerOptions,
+    nfe,
+    parse_sampler,
+    sampler_kwargs,
+)
 from trigen.diffusion.schedules import KARRAS_RHO, parse_spacing
 from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
@@ -128,6 +135,12 @@ def sample(
         loaded = api.load(checkpoint, ema=ema, device=dev, on_warning=warn)
     if steps is None and loaded.config.family is FamilyName.MASKGIT:
         spec = dataclasses.replace(spec, steps=MASKGIT_STEPS)
+    heun = loaded.config.family in DIFFUSION_FAMILIES and spec.sampler == Sampler.HEUN
+    if heun and nfe(Sampler.HEUN, spec.steps) < HEUN_MIN_NFE:
+        warn(
+            f"heun with {spec.steps} steps is NFE {nfe(Sampler.HEUN, spec.steps)}: below NFE "
+            f"{HEUN_MIN_NFE} its correction overshoots (README, C10); ddim or dpmpp_2m is better"
+        )
     if compile_:
         if compile_for_sampling(loaded.family):
             console.print("--compile: the first chunk compiles the network (minutes on a CPU)")

@@ -13,7 +13,7 @@ from torch import Tensor
 from trigen.api import Loaded
 from trigen.compare.evaluators import Evaluators
 from trigen.compare.settings import CompareSettings
-from trigen.config import FamilyName
+from trigen.config import DIFFUSION_FAMILIES, FamilyName
 from trigen.data.datasets import ImageDataset
 from trigen.data.transforms import from_model_range
 from trigen.eval.cost import count_flops, count_parameters
@@ -21,7 +21,6 @@ from trigen.eval.likelihood import evaluate_nll
 from trigen.eval.memory import peak_allocated_bytes
 from trigen.families.base import Family, SampleSpec
 
-DIFFUSION = (FamilyName.UNET, FamilyName.DIT)
 MIB = 2**20
 GRID_PER_CLASS = 8
 
@@ -37,7 +36,7 @@ def sample_spec(name: FamilyName, settings: CompareSettings, **changes: Any) -> 
 def nfe_of(name: FamilyName, spec: SampleSpec, tokens: int) -> int:
     """Network evaluations per image: sampler steps for diffusion, decoding steps (at most one
     per token) for MaskGIT, tokens for autoregression."""
-    if name in DIFFUSION:
+    if name in DIFFUSION_FAMILIES:
         from trigen.diffusion.samplers import nfe
 
         return nfe(spec.sampler, spec.steps)
@@ -48,7 +47,7 @@ def nfe_of(name: FamilyName, spec: SampleSpec, tokens: int) -> int:
 
 def sampler_name(name: FamilyName, family: Family, spec: SampleSpec) -> str:
     """How ``family`` samples under ``spec``, in words, for the report."""
-    if name in DIFFUSION:
+    if name in DIFFUSION_FAMILIES:
         return spec.sampler
     if name is FamilyName.AR:
         return "ancestral (KV cache)"
@@ -94,7 +93,7 @@ def forward_flops(name: FamilyName, family: Family) -> int:
     c, h, w = family.image_shape
     y = torch.zeros(1, dtype=torch.long, device=device)
     with torch.inference_mode():
-        if name in DIFFUSION:
+        if name in DIFFUSION_FAMILIES:
             x, t = torch.zeros(1, c, h, w, device=device), torch.full((1,), 500.0, device=device)
             return count_flops(lambda: net(x, t, y))
         if name is FamilyName.AR:
@@ -126,7 +125,7 @@ def measure_family(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Headline numbers of one trained family, and its sample grid (N, H, W, C)."""
     family = loaded.family
-    if name in DIFFUSION:
+    if name in DIFFUSION_FAMILIES:
         family = dataclasses.replace(family, nll_num_t=settings.elbo_timesteps)
     spec = sample_spec(name, settings)
     num_classes = loaded.data.num_classes
@@ -157,7 +156,7 @@ def measure_family(
         "train": train_summary,
         "sampling": {
             "sampler": sampler_name(name, family, spec),
-            "steps": spec.steps if name in DIFFUSION else nfe_of(name, spec, c * h * w),
+            "steps": spec.steps if name in DIFFUSION_FAMILIES else nfe_of(name, spec, c * h * w),
             "nfe": nfe_of(name, spec, c * h * w),
             "batch_size": settings.sample_batch_size,
             "latency_s_per_image": seconds / len(images),

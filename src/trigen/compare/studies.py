@@ -14,9 +14,9 @@ import torch
 from trigen.api import Loaded
 from trigen.claims.scaling import resolution_sweep
 from trigen.compare.evaluators import Evaluators
-from trigen.compare.measure import DIFFUSION, cycling_labels, generate, nfe_of, sample_spec
+from trigen.compare.measure import cycling_labels, generate, nfe_of, sample_spec
 from trigen.compare.settings import CompareSettings, Study
-from trigen.config import FamilyName, TrainConfig
+from trigen.config import DIFFUSION_FAMILIES, FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
 from trigen.diffusion.precond import Objective
 from trigen.eval.cost import count_parameters
@@ -36,7 +36,7 @@ def nfe_study(runs: dict[FamilyName, Loaded], ev: Evaluators, s: CompareSettings
     """Domain FID of every diffusion sampler at every step count, on ``s.study_samples`` images."""
     rows = []
     for name, loaded in runs.items():
-        if name not in DIFFUSION:
+        if name not in DIFFUSION_FAMILIES:
             continue
         labels = cycling_labels(s.study_samples, loaded.data.num_classes)
         for sampler in s.nfe_samplers:
@@ -113,7 +113,7 @@ def receptive_field_maps(
         device = next(net.parameters()).device
         images, labels = test[slice(0, RF_BATCH)]
         images, labels = images.to(device), labels.to(device)
-        if name in DIFFUSION:
+        if name in DIFFUSION_FAMILIES:
             t = torch.full((RF_BATCH,), RF_TIMESTEP, device=device)
             noisy = images + 0.5 * torch.randn_like(images)
             maps[name.value] = receptive_field(lambda x, n=net, tt=t, y=labels: n(x, tt, y), noisy)
