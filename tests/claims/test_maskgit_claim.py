@@ -90,5 +90,13 @@ def test_the_claim_runs_end_to_end_on_tiny_families(tmp_path):
         assert e.low <= e.value <= e.high
     d = result.details
     assert d["chosen_steps"] in (2, 4) and len(d["quality"]) == 3
+    ar_q, *mg_q = d["quality"]
+    reached = [q["steps"] for q in mg_q if q["fid"] <= ar_q["fid"]]
+    assert d["equal_quality"] is bool(reached)
+    if reached:  # the cheapest K at AR's quality is timed
+        assert d["chosen_steps"] == min(reached)
+    else:  # else MaskGIT's best K, and the verdict says it fell short
+        assert d["chosen_steps"] == min(mg_q, key=lambda q: q["fid"])["steps"]
+        assert "no K of 2/4 reached AR's quality" in result.why
     assert [p["x"] for p in d["maskgit_latency"]] == [16, 36] == [p["x"] for p in d["ar_latency"]]
     assert len(d["series"]) == 2
