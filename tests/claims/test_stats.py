@@ -76,3 +76,12 @@ def test_wilson_interval_narrows_with_more_samples_and_refuses_nonsense():
     for bad in ((-1, 5), (6, 5), (0, 0)):
         with pytest.raises(ConfigError):
             stats.wilson_interval(*bad)
+
+
+def test_round_ratio_is_the_median_of_the_rounds_within_their_range():
+    e = stats.round_ratio("a ÷ b", [3.0, 4.0, 10.0])
+    assert (e.value, e.low, e.high, e.n, e.unit) == (4.0, 3.0, 10.0, 3, "×")
+    with pytest.raises(ConfigError):
+        stats.round_ratio("a ÷ b", [1.0, 0.0])
+    with pytest.raises(ConfigError):
+        stats.round_ratio("a ÷ b", [])

@@ -8,7 +8,14 @@ from torch import nn
 
 from trigen.errors import ConfigError
 from trigen.eval import cost
-from trigen.eval.cost import count_flops, count_parameters, latency, measure_latency, peak_memory
+from trigen.eval.cost import (
+    count_flops,
+    count_parameters,
+    latency,
+    measure_interleaved,
+    measure_latency,
+    peak_memory,
+)
 from trigen.eval.memory import peak_allocated_bytes
 
 MIB = 1 << 20
@@ -156,3 +163,46 @@ def test_an_inference_forward_counts_its_activations_not_the_parameters(mode):
     assert 0 < small < big
     # the input, a Linear output and a GELU output at once; a weight matrix never counts
     assert big <= 3 * 64 * width * fp32 < width * width * fp32
+
+
+class FakeHost:
+    """A clock that each call advances by its cost × the host's slowness; the host slows down
+    ``factor``× after every ``every`` calls (a neighbour arriving, a clock dropping)."""
+
+    def __init__(self, every=10**9, factor=1.0):
+        self.now, self.slowness, self.order = 0.0, 1.0, []
+        self.every, self.factor = every, factor
+
+    def call(self, name, cost):
+        def fn():
+            self.order.append(name)
+            self.now += cost * self.slowness
+            if len(self.order) % self.every == 0:
+                self.slowness *= self.factor
+
+        return fn
+
+    def clock(self):
+        return self.now
+
+
+def test_interleaved_rounds_alternate_the_order_after_warming_each_up():
+    host = FakeHost()
+    fns = {"a": host.call("a", 1.0), "b": host.call("b", 1.0)}
+    timed = measure_interleaved(fns, rounds=3, warmup=1, clock=host.clock)
+    assert host.order == ["a", "b", "a", "b", "b", "a", "a", "b"]
+    assert all(len(times) == 3 for times in timed.seconds.values())
+
+
+def test_an_interleaved_ratio_ignores_a_host_that_slows_down_between_rounds():
+    host = FakeHost(every=2, factor=2.0)  # twice as slow after each round of the two calls
+    fns = {"a": host.call("a", 4.0), "b": host.call("b", 1.0)}
+    timed = measure_interleaved(fns, rounds=4, warmup=0, clock=host.clock)
+    assert timed.seconds["a"] == (4.0, 8.0, 16.0, 32.0) and timed.timing("a").flagged
+    assert timed.ratios("a", "b") == (4.0, 4.0, 4.0, 4.0)
+
+
+@pytest.mark.parametrize("rounds,warmup,fns", [(0, 1, {"a": int}), (2, -1, {"a": int}), (2, 1, {})])
+def test_interleaved_timing_rejects_empty_or_negative_settings(rounds, warmup, fns):
+    with pytest.raises(ConfigError):
+        measure_interleaved(fns, rounds=rounds, warmup=warmup)

@@ -13,9 +13,11 @@ import torch
 from trigen.api import Loaded
 from trigen.claims.settings import ClaimSettings
 from trigen.compare.evaluators import Evaluators
+from trigen.compare.measure import cycling_labels
 from trigen.compare.settings import CompareSettings
-from trigen.config import FamilyName, TrainConfig
+from trigen.config import DIFFUSION_FAMILIES, FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
+from trigen.families.base import SampleSpec
 
 Log = Callable[[str], None]
 TrainRun = Callable[[TrainConfig, Path], tuple[Loaded, dict[str, Any]]]
@@ -42,7 +44,22 @@ class ClaimContext:
     log: Log
 
     def diffusion_runs(self) -> dict[FamilyName, Loaded]:
-        return {n: r for n, r in self.runs.items() if n in (FamilyName.UNET, FamilyName.DIT)}
+        return {n: r for n, r in self.runs.items() if n in DIFFUSION_FAMILIES}
 
     def generator(self, seed: int | None = None) -> torch.Generator:
         return torch.Generator(self.device).manual_seed(self.compare.seed if seed is None else seed)
+
+
+def sampling_call(
+    ctx: ClaimContext, name: FamilyName, spec: SampleSpec, batch: int
+) -> Callable[[], None]:
+    """One sampling call of ``batch`` images of the trained ``name`` under ``spec`` (labels
+    cycling through the classes, the comparison's seed), to time."""
+    loaded = ctx.runs[name]
+    labels = cycling_labels(batch, loaded.data.num_classes).to(ctx.device)
+
+    def call() -> None:
+        with torch.inference_mode():
+            loaded.family.sample(labels, spec, ctx.generator())
+
+    return call

@@ -8,21 +8,20 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from trigen.claims import rules, stats
-from trigen.claims.context import ClaimContext
+from trigen.claims.context import ClaimContext, sampling_call
 from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Series
 from trigen.compare.measure import cycling_labels, generate, has_likelihood, sample_spec
 from trigen.config import DIFFUSION_FAMILIES, FamilyName
 from trigen.diffusion.samplers import Sampler, nfe, parse_sampler
-from trigen.eval.cost import Timing, measure_latency
+from trigen.eval.cost import measure_interleaved
 from trigen.eval.fid import centred_interval, fid_replicates
 from trigen.eval.likelihood import bits_per_dim, evaluate_nll
-from trigen.families.base import SampleSpec
 
 WITHIN = 0.10  # C10: "within 10 % of the NFE-250 quality"
 TIMING_BATCH = 16  # C13: images per timed sampling call
+TIMING_ROUNDS = 5  # C13: interleaved rounds of timed calls (every family once a round)
 
 
 def steps_for_nfe(sampler: str, target: int) -> int:
@@ -237,10 +236,13 @@ def speed_claim(ctx: ClaimContext, points: list[NfePoint]) -> ClaimResult:
     for family in best:
         ok = [p for p in points if p.family == family and p.fid <= level]
         chosen[family] = min(ok, key=lambda p: p.seconds_per_image)
-    timings = {"ar": _time_sampling(ctx, FamilyName.AR, ar_spec)}
+    calls = {"ar": sampling_call(ctx, FamilyName.AR, ar_spec, TIMING_BATCH)}
     for family, p in chosen.items():
         spec = sample_spec(FamilyName(family), ctx.compare, sampler=p.sampler, steps=p.steps)
-        timings[family] = _time_sampling(ctx, FamilyName(family), spec)
+        calls[family] = sampling_call(ctx, FamilyName(family), spec, TIMING_BATCH)
+    # timed back to back, round by round: each ratio sees one host speed per round
+    timed = measure_interleaved(calls, rounds=TIMING_ROUNDS, device=ctx.device)
+    timings = {f: timed.timing(f) for f in calls}
     per_image = {
         f: Estimate(
             f"{f} s/image",
@@ -254,7 +256,7 @@ def speed_claim(ctx: ClaimContext, points: list[NfePoint]) -> ClaimResult:
         for f, t in timings.items()
     }
     fastest = min(chosen, key=lambda f: per_image[f].value)
-    r = stats.ratio(f"{fastest} ÷ AR time per image", per_image[fastest], per_image["ar"])
+    r = stats.round_ratio(f"{fastest} ÷ AR time per image", timed.ratios(fastest, "ar"))
     decision = rules.c13_speed(r)
     settings = {f: f"{p.sampler}, NFE {p.nfe}, domain FID {p.fid:.1f}" for f, p in chosen.items()}
     settings["ar"] = f"ancestral with KV cache, domain FID {ar_fid:.1f}"
@@ -271,14 +273,3 @@ def speed_claim(ctx: ClaimContext, points: list[NfePoint]) -> ClaimResult:
             "timings": {f: t.to_dict() for f, t in timings.items()},
         },
     )
-
-
-def _time_sampling(ctx: ClaimContext, name: FamilyName, spec: SampleSpec) -> Timing:
-    loaded = ctx.runs[name]
-    labels = cycling_labels(TIMING_BATCH, loaded.data.num_classes).to(ctx.device)
-
-    def call() -> None:
-        with torch.inference_mode():
-            loaded.family.sample(labels, spec, ctx.generator())
-
-    return measure_latency(call, warmup=1, repeats=5, device=ctx.device)

@@ -117,6 +117,24 @@ def loglog_slope(name: str, x: Sequence[float], y: Sequence[float]) -> Estimate:
     return Estimate(name, slope, slope - half, slope + half, "", n, "OLS t 95 % (log-log)")
 
 
+def round_ratio(name: str, ratios: Sequence[float]) -> Estimate:
+    """A ratio measured once per interleaved round (:func:`trigen.eval.cost.measure_interleaved`):
+    the median with the min–max of the rounds. Timed back to back, both sides of each ratio saw
+    the same host, so this is the ratio to quote for two timings; :func:`ratio` of two timings
+    taken apart carries any change of host speed between them."""
+    if not ratios or min(ratios) <= 0:
+        raise ConfigError(f"ratio {name} needs positive per-round ratios, got {list(ratios)}")
+    return Estimate(
+        name,
+        float(np.median(ratios)),
+        float(min(ratios)),
+        float(max(ratios)),
+        "×",
+        len(ratios),
+        f"median, min–max of {len(ratios)} interleaved rounds",
+    )
+
+
 def ratio(name: str, a: Estimate, b: Estimate) -> Estimate:
     """a ÷ b with the interval from the ends of both intervals (conservative, positive values)."""
     if min(a.low, b.low) <= 0:

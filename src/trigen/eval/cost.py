@@ -154,6 +154,55 @@ def measure_latency(
     return dataclasses.replace(best, attempts=attempt)
 
 
+@dataclass(frozen=True)
+class Interleaved:
+    """Several functions timed in interleaved rounds: each round calls every one once, back to
+    back, in alternating order. ``seconds[name]`` holds one call time per round; ratios are
+    taken within a round, so a host that changes speed between rounds (a busy neighbour, a
+    clock that drops) moves both sides of a ratio together instead of one."""
+
+    seconds: dict[str, tuple[float, ...]]
+
+    def timing(self, name: str) -> Timing:
+        """``name``'s calls as a :class:`Timing` (one attempt, flagged above a 20 % spread)."""
+        return Timing.of(list(self.seconds[name]), max_spread=0.2, attempts=1)
+
+    def ratios(self, a: str, b: str) -> tuple[float, ...]:
+        """time(a) ÷ time(b) in each round."""
+        return tuple(x / y for x, y in zip(self.seconds[a], self.seconds[b], strict=True))
+
+
+def measure_interleaved(
+    fns: dict[str, Callable[[], object]],
+    *,
+    rounds: int = 5,
+    warmup: int = 1,
+    device: torch.device | str | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Interleaved:
+    """Time each of ``fns`` once per round for ``rounds`` rounds, after ``warmup`` calls of each;
+    the order reverses every round (A B, B A, …) so no function always runs first."""
+    if rounds < 1 or warmup < 0 or not fns:
+        raise ConfigError(
+            f"interleaved timing needs functions, rounds ≥ 1 and warmup ≥ 0, got {len(fns)} "
+            f"functions, {rounds}, {warmup}"
+        )
+    device = torch.device(device) if device is not None else None
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    seconds: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            _synchronize(device)
+            start = clock()
+            fns[name]()
+            _synchronize(device)
+            seconds[name].append(clock() - start)
+    return Interleaved({name: tuple(times) for name, times in seconds.items()})
+
+
 def latency(
     fn: Callable[[], object],
     *,
