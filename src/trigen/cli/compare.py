@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -111,7 +112,7 @@ def compare(
             device=dev,
             reuse=reused,
             log=lambda m: console.print(m, markup=False),
-            command=" ".join(sys.argv),
+            command=shlex.join(sys.argv),  # quoted: an empty --studies stays ''
             progress=advance,
         )
     _print_summary(results)
