@@ -63,8 +63,8 @@ class CompareSettings:
     ema_halflife_images: float = 2000.0  # short runs: average over the last few thousand images
     warmup_images: int = 1000
     # every family's lr decays linearly to zero over this last fraction of its budget: at 28 px
-    # and 15 minutes it took DiT-T/4's FID@1k from 44.4 to 29.0 / 33.7 (two seeds) and the U-Net's
-    # from 23.3 to 20.7 / 25.3 (README, "Quality per CPU-minute")
+    # and 15 minutes it took DiT-T/4's FID@1k from 44.4 to 29.0 and the U-Net's from 23.3 to 20.7
+    # (same seed, same host; a second seed is in the README, "Quality per CPU-minute")
     lr_cooldown: float = 0.3
     # the claims ledger: which claims to test and each experiment's budget
     claims: ClaimSettings = field(default_factory=ClaimSettings)
