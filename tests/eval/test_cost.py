@@ -14,6 +14,7 @@ from trigen.eval.cost import (
     latency,
     measure_interleaved,
     measure_latency,
+    measure_sweep,
     peak_memory,
 )
 from trigen.eval.memory import peak_allocated_bytes
@@ -206,3 +207,18 @@ def test_an_interleaved_ratio_ignores_a_host_that_slows_down_between_rounds():
 def test_interleaved_timing_rejects_empty_or_negative_settings(rounds, warmup, fns):
     with pytest.raises(ConfigError):
         measure_interleaved(fns, rounds=rounds, warmup=warmup)
+
+
+def test_a_sweep_is_timed_in_interleaved_rounds_and_measured_again_while_a_point_spreads(
+    monkeypatch,
+):
+    # call order: warm-up a b; rounds a b | b a | a b; then, re-measured, a b | b a | a b
+    first = [9.0, 9.0, 1.0, 2.0, 2.0, 3.0, 1.0, 2.0]  # a spreads 3 → 1: flagged
+    again = [1.0, 2.0, 2.0, 1.1, 1.0, 2.0]
+    clock = FakeClock(first + again)
+    monkeypatch.setattr(cost.time, "perf_counter", clock.perf_counter)
+    timings = measure_sweep({"a": clock.work, "b": clock.work}, repeats=3, retries=2)
+    assert clock.calls == len(first + again)  # calm after one re-measurement: no third
+    assert timings["a"].median_s == 1.0 and timings["b"].median_s == 2.0
+    assert not any(t.flagged for t in timings.values())
+    assert {t.attempts for t in timings.values()} == {2}

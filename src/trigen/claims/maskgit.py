@@ -21,7 +21,7 @@ from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Series
 from trigen.claims.scaling import LatencyPoint, ar_latency_vs_tokens, fresh_family
 from trigen.compare.measure import cycling_labels, generate, sample_spec
 from trigen.config import FamilyName, TrainConfig
-from trigen.eval.cost import Timing, measure_interleaved, measure_latency
+from trigen.eval.cost import Timing, measure_interleaved, measure_sweep
 from trigen.eval.fid import centred_interval, fid_replicates
 from trigen.families.base import SampleSpec
 
@@ -81,20 +81,22 @@ def maskgit_latency_vs_tokens(
 ) -> list[LatencyPoint]:
     """Seconds to sample one whole image (batch 1) with K = ``steps`` decoding steps against its
     token count, one point per resolution, on a fresh network of ``cfg``'s preset."""
-    points = []
+    calls, lengths = {}, {}
+    spec = SampleSpec(steps=steps)
+    y = torch.zeros(1, dtype=torch.long, device=device)
     for res in resolutions:
         family = fresh_family(cfg, res, channels, num_classes, device)
-        y = torch.zeros(1, dtype=torch.long, device=device)
-        spec = SampleSpec(steps=steps)
 
-        def sample(family=family, y=y, spec=spec) -> torch.Tensor:
+        def sample(family=family) -> torch.Tensor:
             with torch.inference_mode():
                 return family.sample(y, spec, torch.Generator(device).manual_seed(0))
 
-        timing = measure_latency(sample, repeats=repeats, retries=retries, device=device)
-        tokens = family.seq_len
+        calls[str(res)], lengths[res] = sample, family.seq_len
+    timings = measure_sweep(calls, repeats=repeats, retries=retries, device=device)
+    points = []
+    for res, tokens in lengths.items():
         extra = {"resolution": res, "batch": 1, "decoding_steps": min(steps, tokens)}
-        points.append(LatencyPoint(tokens, timing, min(steps, tokens), extra))
+        points.append(LatencyPoint(tokens, timings[str(res)], min(steps, tokens), extra))
     return points
 
 

@@ -22,7 +22,7 @@ from trigen.batch import Batch
 from trigen.build import DataSpec, build_family
 from trigen.config import DIFFUSION_FAMILIES, FamilyName, TrainConfig
 from trigen.errors import ConfigError, TrigenError
-from trigen.eval.cost import Timing, count_parameters, measure_latency
+from trigen.eval.cost import Timing, count_parameters, measure_latency, measure_sweep
 from trigen.eval.memory import peak_allocated_bytes
 from trigen.families.base import Family, SampleSpec
 
@@ -291,7 +291,7 @@ def ar_latency_vs_tokens(
     from trigen.autoregressive.generate import generate
 
     _check_family(cfg, (FamilyName.AR,), "ar_latency_vs_tokens")
-    points = []
+    calls, lengths = {}, {}
     for res in resolutions:
         family = fresh_family(cfg, res, channels, num_classes, device)
         seq_len, y = family.seq_len, _labels(1, num_classes, device)
@@ -302,10 +302,12 @@ def ar_latency_vs_tokens(
                 net, y, seq_len=n, generator=gen, null_label=num_classes, use_cache=kv_cache
             )
 
-        timing = measure_latency(sample, repeats=repeats, retries=retries, device=device)
-        extra = {"resolution": res, "kv_cache": kv_cache, "batch": 1}
-        points.append(LatencyPoint(seq_len, timing, seq_len, extra))
-    return points
+        calls[str(res)], lengths[res] = sample, seq_len
+    timings = measure_sweep(calls, repeats=repeats, retries=retries, device=device)
+    return [
+        LatencyPoint(n, timings[str(res)], n, {"resolution": res, "kv_cache": kv_cache, "batch": 1})
+        for res, n in lengths.items()
+    ]
 
 
 def _diffusion_sampling(
@@ -343,14 +345,10 @@ def diffusion_latency_vs_nfe(
     from trigen.diffusion.samplers import nfe
 
     sample = _diffusion_sampling(cfg, resolution, channels, num_classes, device)
-    points = []
-    for n in nfes:
-        timing = measure_latency(
-            lambda n=n: sample(batch, n), repeats=repeats, retries=retries, device=device
-        )
-        extra = {"resolution": resolution, "batch": batch, "sampler": SWEEP_SAMPLER}
-        points.append(LatencyPoint(n, timing, nfe(SWEEP_SAMPLER, n), extra))
-    return points
+    calls = {str(n): (lambda n=n: sample(batch, n)) for n in nfes}
+    timings = measure_sweep(calls, repeats=repeats, retries=retries, device=device)
+    extra = {"resolution": resolution, "batch": batch, "sampler": SWEEP_SAMPLER}
+    return [LatencyPoint(n, timings[str(n)], nfe(SWEEP_SAMPLER, n), dict(extra)) for n in nfes]
 
 
 def diffusion_latency_vs_batch(
@@ -370,11 +368,11 @@ def diffusion_latency_vs_batch(
     from trigen.diffusion.samplers import nfe
 
     sample = _diffusion_sampling(cfg, resolution, channels, num_classes, device)
+    calls = {str(b): (lambda b=b: sample(b, steps)) for b in batches}
+    timings = measure_sweep(calls, repeats=repeats, retries=retries, device=device)
     points = []
     for b in batches:
-        timing = measure_latency(
-            lambda b=b: sample(b, steps), repeats=repeats, retries=retries, device=device
-        )
+        timing = timings[str(b)]
         extra = {"resolution": resolution, "batch": b, "seconds_per_image": timing.median_s / b}
         points.append(LatencyPoint(b, timing, nfe(SWEEP_SAMPLER, steps), extra))
     return points
