@@ -145,19 +145,32 @@ def test_sample_compile_leaves_autoregressive_families_eager(tmp_path, capsys):
     assert "uncompiled" in text and grid.exists()
 
 
-def test_sample_grid_option(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def tiny_dit(tmp_path_factory):
+    """A one-step DiT run at 8 px that the sampling tests read (and never write to)."""
+    out = tmp_path_factory.mktemp("cli") / "dit"
+    argv = ["train", "--family", "dit", "--resolution", "8", "--steps", "1", "--batch-size", "4"]
+    assert main([*argv, "--out", str(out), "--no-sample-grid", *TINY_DIT]) == 0
+    return out
+
+
+def test_sample_grid_option(tiny_dit, tmp_path, capsys):
     """--grid picks the σ grid: DDIM's default is the trailing grid, karras gives other images."""
-    out = tmp_path / "dit"
-    code, text = run(
-        capsys, "train", "--family", "dit", "--resolution", "8", "--steps", "1",
-        "--batch-size", "4", "--out", str(out), "--no-sample-grid", *TINY_DIT,
-    )  # fmt: skip
-    assert code == 0, text
     grids = {}
     for grid in (None, "trailing", "karras"):
         png = tmp_path / f"{grid}.png"
         extra = [] if grid is None else ["--grid", grid, "--rho", "5"]
-        argv = ["sample", "--checkpoint", str(out), "--n", "2", "--steps", "3", "--out", str(png)]
+        argv = [
+            "sample",
+            "--checkpoint",
+            str(tiny_dit),
+            "--n",
+            "2",
+            "--steps",
+            "3",
+            "--out",
+            str(png),
+        ]
         code, text = run(capsys, *argv, *extra)
         assert code == 0, text
         grids[grid] = np.asarray(Image.open(png)).astype(int)
@@ -165,17 +178,11 @@ def test_sample_grid_option(tmp_path, capsys):
     assert not np.array_equal(grids["trailing"], grids["karras"])
 
 
-def test_sample_warns_of_heun_below_nfe_10(tmp_path, capsys):
+def test_sample_warns_of_heun_below_nfe_10(tiny_dit, tmp_path, capsys):
     """Heun under NFE 10 gets a one-line warning that names the NFE; from NFE 11 on none."""
-    out = tmp_path / "dit"
-    code, text = run(
-        capsys, "train", "--family", "dit", "--resolution", "8", "--steps", "1",
-        "--batch-size", "4", "--out", str(out), "--no-sample-grid", *TINY_DIT,
-    )  # fmt: skip
-    assert code == 0, text
     said = {}
     for steps in (5, 6):
-        argv = ["sample", "--checkpoint", str(out), "--n", "1", "--sampler", "heun"]
+        argv = ["sample", "--checkpoint", str(tiny_dit), "--n", "1", "--sampler", "heun"]
         code, said[steps] = run(
             capsys, *argv, "--steps", str(steps), "--out", str(tmp_path / "g.png")
         )

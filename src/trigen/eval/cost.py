@@ -105,19 +105,6 @@ class Timing:
         return dataclasses.asdict(self)
 
 
-def _timed_calls(
-    fn: Callable[[], object], repeats: int, device: torch.device | None
-) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        _synchronize(device)
-        start = time.perf_counter()
-        fn()
-        _synchronize(device)
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def measure_latency(
     fn: Callable[[], object],
     *,
@@ -132,26 +119,13 @@ def measure_latency(
     When the calls spread by more than ``max_spread`` (relative to their median), the round is
     measured again, up to ``retries`` more times, and the round with the smallest spread is kept;
     if that one still spreads too much the timing is ``flagged``. ``device``: for CUDA each call
-    is timed to the end of its kernels (synchronised).
+    is timed to the end of its kernels (synchronised). A sweep of one point (:func:`measure_sweep`).
     """
-    if repeats < 1 or warmup < 0 or retries < 0 or max_spread < 0:
-        raise ConfigError(
-            "latency needs repeats ≥ 1, warmup ≥ 0, retries ≥ 0 and max_spread ≥ 0, got "
-            f"{repeats}, {warmup}, {retries}, {max_spread}"
-        )
-    device = torch.device(device) if device is not None else None
-    for _ in range(warmup):
-        fn()
-    best = None
-    for attempt in range(1, retries + 2):
-        timing = Timing.of(
-            _timed_calls(fn, repeats, device), max_spread=max_spread, attempts=attempt
-        )
-        if best is None or timing.spread < best.spread:
-            best = timing
-        if not best.flagged:
-            break
-    return dataclasses.replace(best, attempts=attempt)
+    timings = measure_sweep(
+        {"fn": fn}, warmup=warmup, repeats=repeats, max_spread=max_spread, retries=retries,
+        device=device,
+    )  # fmt: skip
+    return timings["fn"]
 
 
 @dataclass(frozen=True)
@@ -163,9 +137,9 @@ class Interleaved:
 
     seconds: dict[str, tuple[float, ...]]
 
-    def timing(self, name: str) -> Timing:
-        """``name``'s calls as a :class:`Timing` (one attempt, flagged above a 20 % spread)."""
-        return Timing.of(list(self.seconds[name]), max_spread=0.2, attempts=1)
+    def timing(self, name: str, max_spread: float = 0.2) -> Timing:
+        """``name``'s calls as a :class:`Timing` (one attempt, flagged above ``max_spread``)."""
+        return Timing.of(list(self.seconds[name]), max_spread=max_spread, attempts=1)
 
     def ratios(self, a: str, b: str) -> tuple[float, ...]:
         """time(a) ÷ time(b) in each round."""
@@ -207,6 +181,7 @@ def measure_interleaved(
 def measure_sweep(
     fns: dict[str, Callable[[], object]],
     *,
+    warmup: int = 1,
     repeats: int = 5,
     retries: int = 2,
     max_spread: float = 0.2,
@@ -215,16 +190,19 @@ def measure_sweep(
     """A :class:`Timing` for each point of a sweep, its points timed in interleaved rounds
     (:func:`measure_interleaved`, ``repeats`` rounds) so that a host whose speed changes during
     the sweep shifts every point alike instead of bending the curve where it changed. While any
-    point spreads more than ``max_spread``, the sweep is measured again, up to ``retries`` more
-    times, and the set whose worst spread is smallest kept."""
+    point spreads more than ``max_spread``, the sweep is measured again (warm: no more warm-up
+    calls), up to ``retries`` more times, and the set whose worst spread is smallest kept."""
+    if repeats < 1 or warmup < 0 or retries < 0 or max_spread < 0:
+        raise ConfigError(
+            "latency needs repeats ≥ 1, warmup ≥ 0, retries ≥ 0 and max_spread ≥ 0, got "
+            f"{repeats}, {warmup}, {retries}, {max_spread}"
+        )
     best: dict[str, Timing] | None = None
     for attempt in range(1, retries + 2):
-        warmup = 1 if attempt == 1 else 0  # a re-measurement follows warm calls
-        timed = measure_interleaved(fns, rounds=repeats, warmup=warmup, device=device)
-        timings = {
-            name: Timing.of(list(times), max_spread=max_spread, attempts=attempt)
-            for name, times in timed.seconds.items()
-        }
+        timed = measure_interleaved(
+            fns, rounds=repeats, warmup=warmup if attempt == 1 else 0, device=device
+        )
+        timings = {name: timed.timing(name, max_spread) for name in fns}
         if best is None or _worst(timings) < _worst(best):
             best = timings
         if not any(t.flagged for t in best.values()):
