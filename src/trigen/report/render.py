@@ -11,7 +11,13 @@ from typing import Any
 from trigen.atomic import atomic_write_text
 from trigen.report import claims as claims_section
 from trigen.report import plots
-from trigen.report.table import FAMILY_TITLES, comparison_rows, markdown_table, metric_rows
+from trigen.report.table import (
+    FAMILY_TITLES,
+    comparison_rows,
+    markdown_table,
+    metric_rows,
+    study_tables,
+)
 
 RESULTS_FILE = "results.json"
 FIGURE_GRID = "figures"  # the CSS class of the grid that holds the report's figure cards
@@ -47,73 +53,6 @@ def _figures(results: dict[str, Any], out: Path) -> list[tuple[str, str]]:
     if rf:
         figs.append(("Effective receptive field of the centre output (|∂ out / ∂ in|)", rf))
     return figs
-
-
-def _study_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    from trigen.report.table import fmt
-
-    studies = results.get("studies", {})
-    tables = []
-    spec = [
-        (
-            "nfe",
-            "Quality vs NFE",
-            ["family", "sampler", "steps", "nfe", "domain_fid", "samples", "seconds"],
-        ),
-        (
-            "resolution",
-            "Scaling with resolution",
-            [
-                "family",
-                "resolution",
-                "tokens",
-                "steps",
-                "train_peak_mb",
-                "sample_peak_mb",
-                "train_step_s",
-                "sample_step_s",
-                "params",
-            ],
-        ),
-        (
-            "cfg",
-            "Guidance sweep",
-            ["family", "scale", "domain_fid", "cond_accuracy", "samples"],
-        ),
-        (
-            "receptive_field",
-            "Effective receptive field: radius (px) holding 50 % / 90 % of |∂ out(centre) / ∂ in|",
-            ["family", "radius_50_px", "radius_90_px", "grid"],
-        ),
-        (
-            "conditioning",
-            "DiT condition injection at equal budget",
-            ["variant", "params", "domain_fid", "cond_accuracy", "samples", "final_loss"],
-        ),
-        (
-            "objective",
-            "Flow matching vs diffusion at equal budget (the losses differ in kind)",
-            ["variant", "domain_fid", "cond_accuracy", "samples"],
-        ),
-    ]
-
-    def cell(row: dict[str, Any], col: str) -> str:
-        text = fmt(row.get(col))
-        if row.get(f"{col}_low") is not None and row.get(f"{col}_high") is not None:
-            text += f" [{fmt(row[f'{col}_low'])}, {fmt(row[f'{col}_high'])}]"  # 95 % interval
-        timing = row.get(col.removesuffix("_s")) if col.endswith("_step_s") else None
-        if isinstance(timing, dict) and timing.get("flagged"):
-            text += " ⚑"  # its repeats spread by more than 20 % even after re-measuring
-        return text
-
-    for key, title, cols in spec:
-        rows = studies.get(key) or []
-        if rows:
-            flagged = any("⚑" in cell(r, c) for r in rows for c in cols)
-            if flagged:
-                title += " (⚑: timing repeats spread > 20 % after re-measuring)"
-            tables.append((title, cols, [[cell(r, c) for c in cols] for r in rows]))
-    return tables
 
 
 def _host_text(host: dict[str, Any]) -> str:
@@ -181,7 +120,7 @@ def render(run_dir: Path) -> tuple[Path, Path]:
         markdown_table(mh, mrow),
         "",
     ]
-    for title, cols, rows in _study_tables(results):
+    for title, cols, rows in study_tables(results):
         md += [f"## {title}", "", markdown_table(cols, rows), ""]
     md += ["## Samples", ""] + [f"![{t}]({g})" for t, g in grids]
     md += ["", "## Figures", ""] + [f"![{t}](report/{p})" for t, p in figs]
@@ -219,7 +158,7 @@ def render(run_dir: Path) -> tuple[Path, Path]:
         "<h2>Metrics</h2>",
         table(mh, mrow, "metrics"),
     ]
-    for title, cols, rows in _study_tables(results):
+    for title, cols, rows in study_tables(results):
         parts += [f"<h2>{html.escape(title)}</h2>", table(cols, rows, "study")]
     parts += ["<h2>Samples</h2>", grid([img(run_dir / g, t) for t, g in grids], "samples")]
     figures = [img(run_dir / "report" / p, t) for t, p in figs]

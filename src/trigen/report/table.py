@@ -5,6 +5,7 @@ No torch here: the report is rebuilt from a saved ``results.json`` alone.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 FAMILY_TITLES = {
@@ -156,7 +157,7 @@ def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]
         lambda f, r: (
             f"{fmt(_get(r, 'cost', 'flops_per_sample'))}FLOP/image, "
             f"{fmt(_get(r, 'sampling', 'latency_s_per_image'))} s/image, "
-            f"{fmt(_get(r, 'sampling', 'peak_memory_mb'))} MB peak tensors per batch"
+            f"{fmt(_get(r, 'sampling', 'peak_memory_mb'))} MiB peak tensors per batch"
         ),
     )
     row("Pretraining", lambda f, r: PRETRAINING.get(f, ""))
@@ -170,46 +171,83 @@ def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]
     return header, rows
 
 
-METRIC_COLUMNS = [
-    ("family", None),
-    ("params", ("params",)),
-    ("train img/s", ("train", "images_per_second")),
-    ("images seen", ("train", "images_seen")),
-    ("batch", ("train", "batch_size")),
-    ("FID [95 %]", ("quality", "fid")),
-    ("FID samples", ("quality", "fid_samples")),
-    ("KID ×1e3", ("quality", "kid_x1000")),
-    ("precision", ("quality", "precision")),
-    ("recall", ("quality", "recall")),
-    ("domain FID", ("quality", "domain_fid")),
-    ("class acc. [95 %]", ("quality", "cond_accuracy")),
-    ("bits/dim", ("nll", "bits_per_dim")),
-    ("NFE", ("sampling", "nfe")),
-    ("s/image", ("sampling", "latency_s_per_image")),
-    ("peak MB per batch", ("sampling", "peak_memory_mb")),
+BLANK = "—"  # the cell of a number the results do not hold
+INTERVAL = " [95 %]"  # a header's mark that its cells carry a 95 % interval where one was measured
+
+# (header with its unit, path in a family's record, path of the value's standard deviation)
+METRIC_COLUMNS: list[tuple[str, tuple[str, ...] | None, tuple[str, ...] | None]] = [
+    ("family", None, None),
+    ("parameters", ("params",), None),
+    ("training speed (images/s)", ("train", "images_per_second"), None),
+    ("training images seen", ("train", "images_seen"), None),
+    ("batch (images)", ("train", "batch_size"), None),
+    ("FID", ("quality", "fid"), None),
+    ("FID samples (images)", ("quality", "fid_samples"), None),
+    ("KID ×10³ ± std", ("quality", "kid_x1000"), ("quality", "kid_std_x1000")),
+    ("precision (fraction)", ("quality", "precision"), None),
+    ("recall (fraction)", ("quality", "recall"), None),
+    ("domain FID", ("quality", "domain_fid"), None),
+    ("class accuracy (fraction)", ("quality", "cond_accuracy"), None),
+    ("NLL (bits/dim)", ("nll", "bits_per_dim"), None),
+    ("NFE (network evaluations / image)", ("sampling", "nfe"), None),
+    ("sampling time (s / image)", ("sampling", "latency_s_per_image"), None),
+    ("sampling peak memory (MiB / batch)", ("sampling", "peak_memory_mb"), None),
 ]
+
+
+def _has_interval(record: dict[str, Any], path: tuple[str, ...]) -> bool:
+    low = _get(record, *path[:-1], f"{path[-1]}_low")
+    high = _get(record, *path[:-1], f"{path[-1]}_high")
+    return isinstance(low, int | float) and isinstance(high, int | float)
 
 
 def _with_interval(record: dict[str, Any], path: tuple[str, ...]) -> str:
     """The value at ``path``, followed by its interval where the record keeps one
     (``<key>_low`` / ``<key>_high`` beside it)."""
     text = fmt(_get(record, *path))
-    low = _get(record, *path[:-1], f"{path[-1]}_low")
-    high = _get(record, *path[:-1], f"{path[-1]}_high")
-    if isinstance(low, int | float) and isinstance(high, int | float):
+    if text != BLANK and _has_interval(record, path):
+        low = _get(record, *path[:-1], f"{path[-1]}_low")
+        high = _get(record, *path[:-1], f"{path[-1]}_high")
         text += f" [{fmt(low)}, {fmt(high)}]"
     return text
 
 
+def _with_std(record: dict[str, Any], path: tuple[str, ...], std: tuple[str, ...]) -> str:
+    """The value at ``path`` ± the standard deviation at ``std`` where the record keeps one."""
+    text = fmt(_get(record, *path))
+    spread = _get(record, *std)
+    if text != BLANK and isinstance(spread, int | float):
+        text += f" ± {fmt(spread)}"
+    return text
+
+
+def drop_blank_columns(
+    header: list[str], rows: list[list[str]], keep: int = 1
+) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)`` without the columns that are blank in every row; the first ``keep``
+    columns (the row labels) stay."""
+    shown = [
+        i for i in range(len(header)) if i < keep or any(row[i] not in (BLANK, "") for row in rows)
+    ]
+    return [header[i] for i in shown], [[row[i] for i in shown] for row in rows]
+
+
 def metric_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """(header, rows): one row per family with every headline metric."""
-    header = [name for name, _ in METRIC_COLUMNS]
-    rows = []
-    for fam, r in results["families"].items():
+    """(header, rows): one row per family with every headline metric the results hold; a column
+    no family has is left out, and a column with intervals says so in its header."""
+    records = results["families"]
+    header, rows = [METRIC_COLUMNS[0][0]], []
+    for name, path, _ in METRIC_COLUMNS[1:]:
+        interval = any(_has_interval(r, path) for r in records.values())
+        header.append(name + (INTERVAL if interval else ""))
+    for fam, r in records.items():
         cells = [FAMILY_TITLES.get(fam, fam)]
-        cells += [_with_interval(r, path) for _, path in METRIC_COLUMNS[1:]]
+        cells += [
+            _with_std(r, path, std) if std else _with_interval(r, path)
+            for _, path, std in METRIC_COLUMNS[1:]
+        ]
         rows.append(cells)
-    return header, rows
+    return drop_blank_columns(header, rows)
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -219,3 +257,152 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(esc, r)) + " |" for r in rows]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the studies' tables
+
+FLAG = "⚑"
+FLAG_NOTE = "timing repeats spread > 20 % after re-measuring"
+NOTE = "note"  # the header of the column that says why a row is skipped or flagged
+TIMINGS = {"train_step_s": "training step", "sample_step_s": "sampling step"}
+"""Timed columns whose row keeps the repeats (``train_step`` …) and may be flagged."""
+
+
+@dataclass(frozen=True)
+class StudyTable:
+    """How ``results["studies"][key]`` reads as a table: its title and, per column, the row key
+    and the header (with its unit) that people read."""
+
+    key: str
+    title: str
+    columns: tuple[tuple[str, str], ...]
+
+
+STUDY_TABLES = (
+    StudyTable(
+        "nfe",
+        "Quality vs NFE",
+        (
+            ("family", "family"),
+            ("sampler", "sampler"),
+            ("steps", "steps"),
+            ("nfe", "NFE (network evaluations / image)"),
+            ("domain_fid", "domain FID"),
+            ("samples", "samples (images)"),
+            ("seconds", "sampling time (s, all samples)"),
+        ),
+    ),
+    StudyTable(
+        "resolution",
+        "Scaling with resolution",
+        (
+            ("family", "family"),
+            ("resolution", "resolution (px per side)"),
+            ("tokens", "sequence length (tokens)"),
+            ("steps", "sampling steps / image"),
+            ("train_peak_mb", "training-step peak memory (MiB)"),
+            ("sample_peak_mb", "sampling-step peak memory (MiB)"),
+            ("train_step_s", "training step (s, median)"),
+            ("sample_step_s", "sampling step (s, median)"),
+            ("params", "parameters"),
+            # records written before the step sweep
+            ("latency_s_per_image", "sampling time (s / image)"),
+            ("peak_memory_mb", "memory added by sampling (MB, RSS)"),
+        ),
+    ),
+    StudyTable(
+        "cfg",
+        "Guidance sweep",
+        (
+            ("family", "family"),
+            ("scale", "guidance scale"),
+            ("domain_fid", "domain FID"),
+            ("cond_accuracy", "class accuracy (fraction)"),
+            ("samples", "samples (images)"),
+        ),
+    ),
+    StudyTable(
+        "receptive_field",
+        "Effective receptive field: radius holding 50 % / 90 % of |∂ out(centre) / ∂ in|",
+        (
+            ("family", "family"),
+            ("radius_50_px", "50 % radius (px)"),
+            ("radius_90_px", "90 % radius (px)"),
+            ("grid", "map size (px)"),
+        ),
+    ),
+    StudyTable(
+        "conditioning",
+        "DiT condition injection at equal budget",
+        (
+            ("variant", "variant"),
+            ("params", "parameters"),
+            ("domain_fid", "domain FID"),
+            ("cond_accuracy", "class accuracy (fraction)"),
+            ("samples", "samples (images)"),
+            ("final_loss", "final training loss (MSE per dimension)"),
+        ),
+    ),
+    StudyTable(
+        "objective",
+        "Flow matching vs diffusion at equal budget (the losses differ in kind)",
+        (
+            ("variant", "variant"),
+            ("domain_fid", "domain FID"),
+            ("cond_accuracy", "class accuracy (fraction)"),
+            ("samples", "samples (images)"),
+        ),
+    ),
+)
+
+
+def _study_cell(row: dict[str, Any], key: str) -> str:
+    """The value of ``row[key]`` with its 95 % interval (``<key>_low`` / ``_high``) and ⚑ when
+    its timing's repeats spread too far; a family's title for ``family``."""
+    if key == "family":
+        return FAMILY_TITLES.get(row.get(key), fmt(row.get(key)))
+    text = _with_interval(row, (key,))
+    timing = row.get(key.removesuffix("_s")) if key in TIMINGS else None
+    if text != BLANK and isinstance(timing, dict) and timing.get("flagged"):
+        text += f" {FLAG}"
+    return text
+
+
+def _study_note(row: dict[str, Any]) -> str:
+    """Why a row has no numbers (``skipped``), or which of its timings are flagged."""
+    if row.get("skipped"):
+        return f"skipped: {row['skipped']}"
+    flagged = [
+        name
+        for key, name in TIMINGS.items()
+        if isinstance(row.get(key.removesuffix("_s")), dict)
+        and row[key.removesuffix("_s")].get("flagged")
+    ]
+    return f"{FLAG} {' and '.join(flagged)}: {FLAG_NOTE}" if flagged else ""
+
+
+def study_table(spec: StudyTable, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """(header, cells) of one study: a column blank in every row is left out, a header says
+    ``[95 %]`` when its cells carry intervals, and a last ``note`` column (when any row needs
+    one) says why a row was skipped or which timing is flagged."""
+    header = [
+        name + (INTERVAL if any(_has_interval(r, (key,)) for r in rows) else "")
+        for key, name in spec.columns
+    ]
+    cells = [[_study_cell(r, key) for key, _ in spec.columns] for r in rows]
+    notes = [_study_note(r) for r in rows]
+    if any(notes):
+        header.append(NOTE)
+        cells = [[*c, note or BLANK] for c, note in zip(cells, notes, strict=True)]
+    return drop_blank_columns(header, cells)
+
+
+def study_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, cells) of every study ``results`` holds rows for, in report order."""
+    studies = results.get("studies", {})
+    tables = []
+    for spec in STUDY_TABLES:
+        rows = [r for r in studies.get(spec.key) or [] if isinstance(r, dict)]
+        if rows:
+            tables.append((spec.title, *study_table(spec, rows)))
+    return tables
