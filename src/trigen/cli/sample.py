@@ -10,27 +10,21 @@ from typing import Annotated
 import typer
 
 from trigen import api
-from trigen.autoregressive.maskgit import DEFAULT_STEPS as MASKGIT_STEPS
 from trigen.autoregressive.maskgit import parse_unmasking
 from trigen.cli.app import Quiet, app, console, reporter, warn
 from trigen.cli.shared import dist_from_launcher, write_samples
-from trigen.config import DIFFUSION_FAMILIES, FamilyName
 from trigen.device import resolve_device
-from trigen.diffusion.samplers import (
-    HEUN_MIN_NFE,
-    Sampler,
-    SamplerOptions,
-    nfe,
-    parse_sampler,
-    sampler_kwargs,
-)
-from trigen.diffusion.schedules import KARRAS_RHO, parse_spacing
+from trigen.diffusion.samplers import HEUN_MIN_NFE, Sampler, SamplerOptions, nfe, parse_sampler
+from trigen.diffusion.schedules import KARRAS_RHO, Spacing, parse_spacing
 from trigen.errors import ConfigError
-from trigen.families.base import SampleSpec
+from trigen.families.base import Family, SampleSpec
 from trigen.guidance import NO_GUIDANCE
 from trigen.sampling import compile_for_sampling
 
-DIFFUSION_STEPS = SampleSpec().steps  # --steps when not given, for every family but maskgit
+DIFFUSION_STEPS = SampleSpec().steps  # --steps when not given, unless the family has its own
+SAMPLE_OPTIONS = tuple(f.name for f in dataclasses.fields(SampleSpec))
+"""The options of ``trigen sample`` that fill a :class:`SampleSpec`: each is named as its field."""
+UNGIVEN_SOURCES = frozenset({"DEFAULT", "DEFAULT_MAP"})  # click's sources of a value nobody gave
 
 
 @app.command()
@@ -52,7 +46,7 @@ def sample(
     out: Annotated[Path, typer.Option(help="grid PNG to write")] = Path("samples.png"),
     sampler: Annotated[
         str, typer.Option(help="diffusion: ddpm | ddim | dpmpp_2m | dpmpp_3m | heun")
-    ] = "ddim",
+    ] = SampleSpec().sampler,
     steps: Annotated[
         int | None,
         typer.Option(help="diffusion: sampling steps (default 50); maskgit: decoding steps K (12)"),
@@ -106,9 +100,12 @@ def sample(
         ),
     ] = False,
     quiet: Quiet = False,
+    *,
+    ctx: typer.Context,
 ) -> None:
     """Sample a grid of images from a trained checkpoint or an official DiT checkpoint.
 
+    An option that the checkpoint's family, or the chosen sampler, does not use is refused.
     Under ``torchrun --nproc_per_node=N`` the N processes share the work; the images are the
     same as one process's."""
     options = SamplerOptions(
@@ -133,9 +130,12 @@ def sample(
         )
     else:
         loaded = api.load(checkpoint, ema=ema, device=dev, on_warning=warn)
-    if steps is None and loaded.config.family is FamilyName.MASKGIT:
-        spec = dataclasses.replace(spec, steps=MASKGIT_STEPS)
-    heun = loaded.config.family in DIFFUSION_FAMILIES and spec.sampler == Sampler.HEUN
+    given = {name for name in SAMPLE_OPTIONS if _given(ctx, name)}
+    refuse_unused(loaded.family, spec, given, f"this {loaded.config.family.value} checkpoint")
+    if steps is None:
+        default = getattr(loaded.family, "default_steps", DIFFUSION_STEPS)
+        spec = dataclasses.replace(spec, steps=default)
+    heun = "sampler" in loaded.family.sample_options(spec) and spec.sampler == Sampler.HEUN
     if heun and nfe(Sampler.HEUN, spec.steps) < HEUN_MIN_NFE:
         warn(
             f"heun with {spec.steps} steps is NFE {nfe(Sampler.HEUN, spec.steps)}: below NFE "
@@ -197,7 +197,6 @@ def _sample_spec(
         raise ConfigError(
             f"--s-tmin ({options.s_tmin}) must not exceed --s-tmax ({options.s_tmax})"
         )
-    sampler_kwargs(sampler, options)  # an option the sampler would ignore is an error
     if unmasking is not None:
         unmasking = parse_unmasking(unmasking).value
     return SampleSpec(
@@ -216,3 +215,51 @@ def _sample_spec(
         top_p=top_p,
         unmasking=unmasking,
     )
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` came from the command line (or its environment variable); by
+    the source's name, as typer bundles its own click."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in UNGIVEN_SOURCES
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _flags(names) -> str:
+    return ", ".join(_flag(n) for n in sorted(names)) or "no sampling option"
+
+
+def refuse_unused(family: Family, spec: SampleSpec, given: set[str], what: str) -> None:
+    """A ConfigError for the first option in ``given`` (:class:`SampleSpec` field names) that
+    ``family`` would ignore under ``spec``, saying what would use it: another σ grid, another
+    sampler, or no choice of those (``what`` names the checkpoint, e.g. "this ar checkpoint")."""
+    for name in sorted(given - family.sample_options(spec)):
+        samplers = [s.value for s in Sampler if name in _taken(family, spec, sampler=s.value)]
+        grids = [g.value for g in Spacing if name in _taken(family, spec, grid=g.value)]
+        if grids:
+            raise ConfigError(
+                f"{_flag(name)} shapes the {' and '.join(grids)} grid only, which sampler "
+                f"{spec.sampler} does not run on here: use --grid {grids[0]} or leave "
+                f"{_flag(name)} out"
+            )
+        if samplers:
+            raise ConfigError(
+                f"{_flag(name)} is an option of {' and '.join(samplers)}, which sampler "
+                f"{spec.sampler} ignores: choose --sampler {samplers[0]} or leave "
+                f"{_flag(name)} out"
+            )
+        raise ConfigError(
+            f"{_flag(name)} is not used by {what}, which takes "
+            f"{_flags(family.sample_options(spec))}: leave {_flag(name)} out"
+        )
+
+
+def _taken(family: Family, spec: SampleSpec, **change) -> frozenset[str]:
+    """The options ``family`` takes under ``spec`` with some fields changed (``grid`` keeps
+    the sampler; ``sampler`` resets the grid to the sampler's own)."""
+    if "sampler" in change:
+        change["grid"] = None
+    return family.sample_options(dataclasses.replace(spec, **change))

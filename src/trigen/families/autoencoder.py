@@ -36,6 +36,10 @@ class AutoencoderFamily:
         return autoencoder_loss(self.net, self.config, batch.images, generator)
 
     @torch.no_grad()
+    def sample_options(self, spec: SampleSpec) -> frozenset[str]:
+        """Nothing: random latents, decoded, whatever ``spec`` says."""
+        return frozenset()
+
     def sample(
         self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
     ) -> Tensor:

@@ -18,7 +18,7 @@ from trigen.autoregressive.objectives import token_nll
 from trigen.autoregressive.pixels import images_to_tokens, tokens_to_images
 from trigen.batch import Batch
 from trigen.errors import DataError
-from trigen.families.base import SampleSpec
+from trigen.families.base import TOKEN_SAMPLING_OPTIONS, SampleSpec
 from trigen.families.labels import ClassConditioning
 
 
@@ -72,6 +72,10 @@ class _SequenceLikelihood:
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         labels = self.conditioning.check(batch.labels)
         return sequence_nll(self.net, self.tokens(batch.images), labels)
+
+    def sample_options(self, spec: SampleSpec) -> frozenset[str]:
+        """Guidance and the logits filters: one token at a time, no steps or sampler to choose."""
+        return TOKEN_SAMPLING_OPTIONS
 
     def sample_tokens(self, labels: Tensor, spec: SampleSpec, generator) -> Tensor:
         """Token sequences (B, seq_len) for ``labels`` (:func:`sample_tokens`)."""

@@ -46,6 +46,11 @@ class SampleSpec:
         )
 
 
+TOKEN_SAMPLING_OPTIONS = frozenset({"cfg", "temperature", "top_k", "top_p"})
+"""The :class:`SampleSpec` fields a family that draws tokens from logits reads: guidance and the
+logits filters (:mod:`trigen.autoregressive.filters`)."""
+
+
 @runtime_checkable
 class Family(Protocol):
     """A generator family: a network plus the math that trains it and samples from it.
@@ -71,4 +76,10 @@ class Family(Protocol):
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         """Negative log-likelihood in nats per image (B,) of the images discretised to 256 levels:
         exact for AR, an upper bound (ELBO) for diffusion."""
+        ...
+
+    def sample_options(self, spec: SampleSpec) -> frozenset[str]:
+        """The :class:`SampleSpec` fields ``sample(labels, spec)`` reads; it ignores the others.
+        The answer may depend on ``spec`` itself: DDIM reads ``eta`` where Heun reads its churn,
+        and ``rho`` shapes the karras grid only."""
         ...

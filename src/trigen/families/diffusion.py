@@ -15,6 +15,7 @@ from trigen.diffusion.objectives import FLOW_MIN_SNR, diffusion_loss
 from trigen.diffusion.precond import Objective, Precond, objective_of, precond_for
 from trigen.diffusion.process import Prediction, parse_prediction
 from trigen.diffusion.samplers import (
+    SAMPLER_OPTIONS,
     Denoiser,
     Sampler,
     StepCallback,
@@ -158,6 +159,15 @@ class DiffusionFamily:
         if grid is not None:
             return parse_spacing(grid)
         return SAMPLER_GRIDS.get(sampler, self.spacing)
+
+    def sample_options(self, spec: SampleSpec) -> frozenset[str]:
+        """What :meth:`sample` reads of ``spec``: the sampler, its steps and σ grid, guidance,
+        the options of that sampler (:data:`SAMPLER_OPTIONS`), and ``rho`` on the karras grid."""
+        sampler = parse_sampler(spec.sampler)
+        taken = {"sampler", "steps", "grid", "cfg", *SAMPLER_OPTIONS.get(sampler, ())}
+        if self.grid(sampler, spec.grid) is Spacing.KARRAS:
+            taken.add("rho")
+        return frozenset(taken)
 
     @torch.no_grad()
     def sample(

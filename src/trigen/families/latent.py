@@ -64,6 +64,10 @@ class LatentDiffusionFamily:
         """Per-example denoising loss (B,) in latent space."""
         return self.diffusion.loss(Batch(self.to_latents(batch.images), batch.labels), generator)
 
+    def sample_options(self, spec: SampleSpec) -> frozenset[str]:
+        """Those of the latent diffusion family, which does the sampling."""
+        return self.diffusion.sample_options(spec)
+
     @torch.no_grad()
     def sample(
         self,

@@ -24,7 +24,7 @@ from trigen.autoregressive import maskgit
 from trigen.batch import Batch
 from trigen.errors import ConfigError
 from trigen.families.autoregressive import PixelTokens, Tokenizer, VQTokens
-from trigen.families.base import SampleSpec
+from trigen.families.base import TOKEN_SAMPLING_OPTIONS, SampleSpec
 from trigen.families.labels import ClassConditioning
 from trigen.guidance import guided
 
@@ -49,6 +49,10 @@ class _MaskedTokens:
     """The decoding order when ``SampleSpec.unmasking`` is None."""
 
     nll_kind: ClassVar[str] = NLL_KIND
+
+    default_steps: ClassVar[int] = maskgit.DEFAULT_STEPS
+    """Decoding steps K when the caller names none (a diffusion sampler's 50 would be most of
+    a small image's tokens)."""
 
     def __post_init__(self) -> None:
         self.conditioning = ClassConditioning(self.num_classes, self.label_dropout)
@@ -94,6 +98,10 @@ class _MaskedTokens:
             for _ in range(self.nll_samples)
         ]
         return torch.stack(draws).mean(dim=0)
+
+    def sample_options(self, spec: SampleSpec) -> frozenset[str]:
+        """The decoding steps K and order, guidance and the logits filters."""
+        return TOKEN_SAMPLING_OPTIONS | {"steps", "unmasking"}
 
     def sample_tokens(
         self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None

@@ -22,7 +22,7 @@ from trigen.batch import Batch
 from trigen.data.transforms import from_model_range, to_model_range
 from trigen.errors import ConfigError
 from trigen.families.autoregressive import check_image_shape
-from trigen.families.base import SampleSpec
+from trigen.families.base import TOKEN_SAMPLING_OPTIONS, SampleSpec
 from trigen.families.labels import ClassConditioning
 from trigen.guidance import guided
 from trigen.models.pixelcnn import PixelCNNConfig, PixelCNNOutput
@@ -111,6 +111,10 @@ class PixelCNNFamily:
             return logistic_mixture.level_log_probs(params, x[:, :, i, j].float())
 
         return mixture_logits
+
+    def sample_options(self, spec: SampleSpec) -> frozenset[str]:
+        """Guidance and the logits filters: one sub-pixel at a time, no steps to choose."""
+        return TOKEN_SAMPLING_OPTIONS
 
     @torch.no_grad()
     def sample(

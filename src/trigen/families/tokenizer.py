@@ -24,6 +24,10 @@ class TokenizerFamily:
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         return self.net.loss(batch, generator)
 
+    def sample_options(self, spec: SampleSpec) -> frozenset[str]:
+        """Nothing: :meth:`sample` refuses."""
+        return frozenset()
+
     def sample(
         self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
     ) -> Tensor:
