@@ -162,3 +162,57 @@ def test_sparse_log_ticks_keep_apart_and_keep_the_largest():
     assert ticks[-1] == 250 and set(ticks) <= set(xs)
     assert (np.diff(np.log10(ticks)) >= plots.MIN_TICK_GAP).all()
     assert len(ticks) == 5  # 5, 10, 20, 50, 250
+
+
+def _inside(ax) -> bool:
+    """Whether every line point and error-bar end drawn in data coordinates (the ▲ marks stand
+    in axes fractions) lies strictly inside the y limits."""
+    bottom, top = ax.get_ylim()
+    in_data = [line for line in ax.lines if line.get_transform() == ax.transData]
+    ys = [np.asarray(line.get_ydata(), dtype=float) for line in in_data]
+    ys += [
+        np.asarray([seg[:, 1] for seg in bars.get_segments()], dtype=float).ravel()
+        for c in ax.containers
+        for bars in c.lines[2]
+    ]
+    values = np.concatenate(ys)
+    values = values[np.isfinite(values)]
+    return bool(((values > bottom) & (values < top)).all())
+
+
+def test_no_line_runs_to_a_clipped_edge_and_off_scale_values_are_written():
+    """A sampler failing at few steps (296 among 46–56), and a bar down to 0 on a log axis: the
+    failing point leaves its line, a ▲ inside the frame carries its value, and every line and
+    bar ends inside the limits."""
+    for log in (False, True):
+        fig, ax = plt.subplots()
+        xs = np.array([5.0, 10.0, 20.0, 50.0, 250.0])
+        series = {"ddim": [50.0, 48.0, 47.0, 46.0, 46.0], "heun": [296.0, 56.0, 52.0, 50.0, 49.0]}
+        points = []
+        for name, ys in series.items():
+            ys = np.asarray(ys)
+            low = ys - 3.0
+            low[1] = 0.0  # an interval down to 0: nowhere to end on a log axis
+            bars = ax.errorbar(xs, ys, yerr=[ys - low, np.full(5, 3.0)], marker="o", label=name)
+            points += [(x, y, bars.lines[0].get_color()) for x, y in zip(xs, ys, strict=True)]
+        if log:
+            ax.set_yscale("log")
+        ax.legend()
+        assert plots.clip_outliers(ax, points, log) == 1
+        assert _inside(ax), log
+        texts = [t.get_text() for t in ax.texts]
+        assert "296" in texts
+        bottom, top = ax.get_ylim()
+        assert top < 296 and bottom < 43 < 59 < top  # the other points and their bars fit
+        title = ax.get_legend().get_title().get_text()
+        assert plots.CLIP_NOTE in title and plots.BAR_NOTE in title
+        plt.close(fig)
+
+
+def test_bars_without_clipping_stop_inside_the_frame():
+    fig, ax = plt.subplots()
+    ax.errorbar([1.0, 2.0, 3.0], [30.0, 35.0, 40.0], yerr=[[30.0, 35.0, 40.0], [1.0, 1.0, 1.0]])
+    ax.set_yscale("log")  # the lower ends are 0
+    assert plots.clip_outliers(ax, [(1.0, 30.0, "C0"), (2.0, 35.0, "C0")], True) == 0
+    assert _inside(ax) and plots.BAR_NOTE in [t.get_text() for t in ax.texts]
+    plt.close(fig)

@@ -15,7 +15,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.container import ErrorbarContainer
 from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import offset_copy
 
 from trigen.atomic import atomic_write
 from trigen.report.table import FAMILY_TITLES, fmt
@@ -43,6 +45,9 @@ NFE_LABEL = "NFE (network evaluations per image)"
 FID_LABEL = "domain FID (lower is better)"
 RESOLUTION_LABEL = "resolution (px per side)"
 CLIP_NOTE = "▲▼ off the scale (value shown)"
+BAR_NOTE = "˄˅ interval runs on past the edge"
+EDGE_MARGIN = 0.03  # of the axis height: where ▲▼ sit and cut error bars end, inside the frame
+OFF_SCALE_STEP = 9.0  # points between the ▲ of clipped points at one x
 
 
 def new_figure(ncols: int = 1):
@@ -70,48 +75,149 @@ def _unscale(value: float, log: bool) -> float:
 def clip_outliers(ax, points: list[tuple[float, float, Any]], log: bool) -> int:
     """Narrow the y-axis to Tukey's far-out fences of the points (x, y, colour), in the axis's
     scale (log10 on a log axis), when the points beyond them would squeeze the others into under
-    ``1 / FLATTEN_RATIO`` of the axis; error bars may then run off the edge, and each clipped
-    point becomes a ▲ (▼) at the top (bottom) edge labelled with its value. Returns how many
-    points were clipped."""
+    ``1 / FLATTEN_RATIO`` of the axis. Each clipped point leaves its line and error bar and
+    becomes a ▲ (▼) inside the top (bottom) edge labelled with its value; the lines end at the
+    last point on the scale. Then no line runs to an edge (:func:`keep_bars_off_the_edges`).
+    Returns how many points were clipped."""
+    off = _off_scale(ax, points, log)
+    if off:
+        _hide(ax, off)
+        _mark_off_scale(ax, off)
+    trimmed = keep_bars_off_the_edges(ax)
+    notes = ([CLIP_NOTE] if off else []) + ([BAR_NOTE] if trimmed else [])
+    if notes:
+        legend = ax.get_legend()
+        if legend is not None:  # the note heads the legend, which "best" placement keeps clear
+            legend.set_title("\n".join(notes), prop={"size": 7})
+        else:
+            ax.text(0.01, 0.01, "\n".join(notes), transform=ax.transAxes, fontsize=7, color="#555")
+    return len(off)
+
+
+def _off_scale(
+    ax, points: list[tuple[float, float, Any]], log: bool
+) -> list[tuple[float, float, Any, bool]]:
+    """Set the y limits to the points within the fences when the others would flatten them;
+    the clipped points as (x, y, colour, above)."""
     ys = np.asarray([p[1] for p in points], dtype=float)
     if len(ys) < MIN_POINTS_TO_CLIP or (log and (ys <= 0).any()):
-        return 0
+        return []
     v = _scale(ys, log)
     q1, q3 = np.percentile(v, [25, 75])
     low_fence, high_fence = q1 - OUTLIER_FENCE * (q3 - q1), q3 + OUTLIER_FENCE * (q3 - q1)
     kept = v[(v >= low_fence) & (v <= high_fence)]
     span = np.ptp(kept) if len(kept) else 0.0
     if len(kept) == len(v) or span <= 0 or np.ptp(v) < FLATTEN_RATIO * span:
-        return 0
-    drawn = ax.dataLim.y0  # the lowest point or error bar
-    floor = _scale(np.asarray(drawn), log) if drawn > 0 or not log else low_fence
-    lo, hi = min(max(floor, low_fence), kept.min()), kept.max()  # bars may run off the top
+        return []
+    ends = _scale(_bar_ends(ax, log), log)  # the kept points' error bars fit too
+    shown = np.concatenate([kept, ends[(ends >= low_fence) & (ends <= high_fence)]])
+    lo, hi = shown.min(), shown.max()
     pad = CLIP_HEADROOM * (hi - lo)
-    bottom, top = _unscale(lo - pad, log), _unscale(hi + pad, log)
-    ax.set_ylim(bottom, top)
-    stacked: dict[tuple[float, bool], int] = {}  # clipped points already marked at (x, edge)
-    for x, y, colour in sorted(points, key=lambda p: -abs(p[1])):
-        vy = float(_scale(np.asarray(y), log))
-        if low_fence <= vy <= high_fence:
-            continue
-        above = vy > high_fence
-        k = stacked[(x, above)] = stacked.get((x, above), -1) + 1
-        edge = top if above else bottom
-        ax.plot([x], [edge], "^" if above else "v", color=colour, markersize=8, clip_on=False)
+    ax.set_ylim(_unscale(lo - pad, log), _unscale(hi + pad, log))
+    return [
+        (x, y, colour, bool(vy > high_fence))
+        for (x, y, colour), vy in zip(points, v, strict=True)
+        if not low_fence <= vy <= high_fence
+    ]
+
+
+def _bar_ends(ax, log: bool) -> np.ndarray:
+    """Both ends of every vertical error bar drawn on ``ax`` (the positive ones on a log axis)."""
+    ends = [
+        seg[i][1]
+        for container in ax.containers
+        if isinstance(container, ErrorbarContainer) and container.has_yerr
+        for bars in container.lines[2]
+        for seg in bars.get_segments()
+        for i in (0, 1)
+    ]
+    ends = np.asarray(ends, dtype=float)
+    return ends[ends > 0] if log else ends
+
+
+def _hide(ax, off: list[tuple[float, float, Any, bool]]) -> None:
+    """Take the clipped points out of their lines (a NaN breaks a line) and drop their bars."""
+    for line in ax.lines:
+        xs = np.asarray(line.get_xdata(), dtype=float)
+        ys = np.asarray(line.get_ydata(), dtype=float).copy()
+        for x, y, _, _ in off:
+            ys[(xs == x) & (ys == y)] = np.nan
+        line.set_ydata(ys)
+    for container in ax.containers:
+        if isinstance(container, ErrorbarContainer) and container.has_yerr:
+            data_line = container.lines[0]
+            xs = np.asarray(data_line.get_xdata(), dtype=float)
+            gone = {float(x) for x in xs[np.isnan(np.asarray(data_line.get_ydata(), float))]}
+            for bars in container.lines[2]:
+                bars.set_segments(
+                    [seg for seg in bars.get_segments() if float(seg[0][0]) not in gone]
+                )
+
+
+def _mark_off_scale(ax, off: list[tuple[float, float, Any, bool]]) -> None:
+    """A ▲ (▼) just inside the top (bottom) edge at each clipped point's x, in its colour; the
+    points of one x stand side by side, their values listed beside them, largest first."""
+    at_edge = ax.get_xaxis_transform()  # x in data, y in axes fractions
+    count: dict[tuple[float, bool], int] = {}
+    for x, _, _, above in off:
+        count[(x, above)] = count.get((x, above), 0) + 1
+    side: dict[tuple[float, bool], int] = {}
+    for x, y, colour, above in sorted(off, key=lambda p: -abs(p[1])):
+        k = side[(x, above)] = side.get((x, above), -1) + 1
+        height = 1 - EDGE_MARGIN if above else EDGE_MARGIN
+        shift = offset_copy(at_edge, fig=ax.figure, x=OFF_SCALE_STEP * k, units="points")
+        ax.plot([x], [height], "^" if above else "v", color=colour, markersize=7, transform=shift)
+        right = OFF_SCALE_STEP * (count[(x, above)] - 1) + 6
         ax.annotate(
-            f"{fmt(float(y))}",
-            (x, edge),
-            xytext=(8, (-10 - 10 * k) if above else (4 + 10 * k)),
+            fmt(float(y)),
+            (x, height),
+            xycoords=at_edge,
+            xytext=(right, (-4 - OFF_SCALE_STEP * k) if above else (-2 + OFF_SCALE_STEP * k)),
             textcoords="offset points",
             fontsize=7,
             color=colour,
         )
-    legend = ax.get_legend()
-    if legend is not None:  # the note heads the legend, which "best" placement keeps clear
-        legend.set_title(CLIP_NOTE, prop={"size": 7})
-    else:
-        ax.text(0.01, 0.01, CLIP_NOTE, transform=ax.transAxes, fontsize=7, color="#555")
-    return int(len(v) - len(kept))
+
+
+def keep_bars_off_the_edges(ax) -> int:
+    """End every error bar that runs past the y limits ``EDGE_MARGIN`` inside the edge, with a
+    small caret that says it runs on (a bar to the frame reads as a line of the plot, and a
+    lower end of 0 has nowhere to end on a log axis). Fixes the current limits; returns how many
+    bars it shortened."""
+    bottom, top = ax.get_ylim()
+    log = ax.get_yscale() == "log"
+    ax.set_ylim(bottom, top)
+    lo_axis, hi_axis = np.log10([bottom, top]) if log else (bottom, top)
+    margin = EDGE_MARGIN * (hi_axis - lo_axis)
+    floor, ceiling = _unscale(lo_axis + margin, log), _unscale(hi_axis - margin, log)
+    trimmed = 0
+    for container in ax.containers:
+        if not (isinstance(container, ErrorbarContainer) and container.has_yerr):
+            continue
+        for bars in container.lines[2]:
+            colour = bars.get_colors()[0] if len(bars.get_colors()) else "k"
+            kept = []
+            for seg in bars.get_segments():
+                (x, y0), (_, y1) = seg
+                low, high = min(y0, y1), max(y0, y1)
+                if high < floor or low > ceiling:
+                    continue  # wholly off the scale: its point says so
+                ends = []
+                if low < floor:
+                    low, ends = floor, [*ends, (floor, 7)]  # CARETDOWN: it runs on below
+                if high > ceiling:
+                    high, ends = ceiling, [*ends, (ceiling, 6)]  # CARETUP: … above
+                for end, marker in ends:
+                    ax.plot([x], [end], marker=marker, color=colour, markersize=4)
+                trimmed += bool(ends)
+                kept.append([[x, low], [x, high]])
+            bars.set_segments(kept)
+        for cap in container.lines[1]:  # a cap beyond the limits would sit on the frame
+            ys = np.asarray(cap.get_ydata(), dtype=float).copy()
+            ys[(ys < floor) | (ys > ceiling)] = np.nan
+            cap.set_ydata(ys)
+    ax.set_ylim(bottom, top)
+    return trimmed
 
 
 def _tick_text(v: float) -> str:
