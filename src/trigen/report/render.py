@@ -21,6 +21,7 @@ from trigen.report.table import (
 
 RESULTS_FILE = "results.json"
 FIGURE_GRID = "figures"  # the CSS class of the grid that holds the report's figure cards
+TABLE_SCROLL = "table-scroll"  # a table wider than the page scrolls inside it, not the page
 # Figure cards in a grid: two columns on a wide screen, one on a narrow one; every plot is drawn
 # at plots.FIGSIZE, and images of another shape (a run's own figure) are fitted into that shape.
 STYLE = (
@@ -33,6 +34,8 @@ STYLE = (
     f".{FIGURE_GRID} img,.claim-body img{{aspect-ratio:{plots.FIGSIZE[0]}/{plots.FIGSIZE[1]};"
     "object-fit:contain}"
     ".samples img{image-rendering:pixelated}"
+    # a number and its interval stay on one line ("43 [35.7, 43]", not three)
+    f".{TABLE_SCROLL}{{overflow-x:auto}}table.metrics td{{white-space:nowrap}}"
 )
 
 
@@ -145,7 +148,10 @@ def render(run_dir: Path) -> tuple[Path, Path]:
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows
         )
-        return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        return (
+            f'<div class="{TABLE_SCROLL}"><table class="{css}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>"
+        )
 
     parts = [
         f"<h1>trigen comparison on {html.escape(str(meta.get('dataset', '?')))}</h1>",
