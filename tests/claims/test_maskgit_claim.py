@@ -2,6 +2,7 @@
 the claim's refusal to run without its two families."""
 
 import dataclasses
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -55,6 +56,8 @@ class StubDomain:
 def test_the_claim_runs_end_to_end_on_tiny_families(tmp_path):
     from trigen.build import DataSpec, build_family
     from trigen.compare.settings import compare_settings
+    from trigen.claims.decide import decide
+    from trigen.eval.fid_bootstrap import FidBootstrap
     from trigen.eval.stats import FeatureStats
 
     spec = DataSpec((1, 4, 4), 3)
@@ -71,23 +74,32 @@ def test_the_claim_runs_end_to_end_on_tiny_families(tmp_path):
         family.net.eval()
         runs[name] = SimpleNamespace(family=family, data=spec)
     stub = StubDomain()
-    ref = FeatureStats.from_features(np.random.default_rng(0).normal(size=(64, 3)))
+    ref_features = np.random.default_rng(0).normal(size=(64, 3))
+    ref = FeatureStats.from_features(ref_features)
     claims = dataclasses.replace(
         s.claims, maskgit_steps=(2, 4), maskgit_samples=8, maskgit_resolutions=(4, 6),
         maskgit_latency_steps=3, maskgit_repeats=1, bootstrap=10,
     )  # fmt: skip
     ctx = SimpleNamespace(
         compare=s, claims=claims, runs=runs, device=torch.device("cpu"), log=lambda _: None,
-        evaluators=SimpleNamespace(domain=stub, domain_ref_stats=ref),
+        evaluators=SimpleNamespace(
+            domain=stub, domain_ref_stats=ref,
+            domain_fid=lambda resamples: FidBootstrap(ref_features, resamples=resamples),
+        ),
         test_data=SimpleNamespace(shape=(1, 4, 4), num_classes=3), config_for=config_for,
         generator=lambda seed=None: torch.Generator().manual_seed(0),
     )  # fmt: skip
     result = parallel_decoding_claim(ctx)
     assert result.verdict in (Verdict.SUPPORTED, Verdict.REFUTED, Verdict.INCONCLUSIVE)
     names = [e.name for e in result.measured]
-    assert names[0] == "AR ÷ MaskGIT time per image" and len(names) == 5
+    assert names[0] == "AR ÷ MaskGIT time per image" and len(names) == 3
     for e in result.measured:
         assert e.low <= e.value <= e.high
+    assert result.measured[0].n == 6 and result.measured[0].n_of == "rounds"  # ≥ 95 % coverage
+    assert not result.measured[1].determined  # 2 resolutions: a fit without an interval
+    # the verdict follows from the stored evidence alone
+    evidence = json.loads(json.dumps(result.details["evidence"]))
+    assert decide("C14", evidence)[1].verdict is result.verdict
     d = result.details
     assert d["chosen_steps"] in (2, 4) and len(d["quality"]) == 3
     ar_q, *mg_q = d["quality"]

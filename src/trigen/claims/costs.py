@@ -8,8 +8,9 @@ import dataclasses
 import torch
 
 from trigen.build import DataSpec, build_family
-from trigen.claims import rules, stats
+from trigen.claims import stats
 from trigen.claims.context import ClaimContext
+from trigen.claims.decide import claim_result
 from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Series
 from trigen.claims.scaling import (
     ResolutionPoint,
@@ -61,45 +62,22 @@ def memory_claim(ctx: ClaimContext) -> ClaimResult:
         return ClaimResult.not_run(claim, "no resolution where both families could be measured")
     top = both[-1]
     at_top = {p.family: p for p in ok if p.resolution == top}
-    mem = {
-        f: Estimate.exact(
-            f"{f} training-step peak at {top} px", p.train_peak_mb, "MiB", ctx.claims.memory_batch
-        )
-        for f, p in at_top.items()
+    evidence = {
+        "resolution": top,
+        "train_peak_mb": {f: at_top[f].train_peak_mb for f in ("dit", "unet")},
     }
-    decision = rules.c6_memory(mem["dit"], mem["unet"])
-    measured = [mem["dit"], mem["unet"]]
-    for f in ("dit", "unet"):
-        p = at_top[f]
-        measured.append(
-            Estimate.exact(f"{f} sampling-step peak at {top} px", p.sample_peak_mb, "MiB")
-        )
-        measured.append(_timing_estimate(f"{f} training step at {top} px", p.train_step))
-    measured += _slopes(ok)
-    return ClaimResult(
-        claim,
-        decision.verdict,
-        decision.why,
-        tuple(measured),
+    return claim_result(
+        "C6",
+        evidence,
         n_seeds=1,
         n_samples=ctx.claims.memory_batch,
         details={
+            "sampling_peak_mb": {f: at_top[f].sample_peak_mb for f in ("dit", "unet")},
+            "fits": [e.to_dict() for e in _slopes(ok)],
             "points": [p.to_dict() for p in points],
             "series": _memory_series(ok),
             "arch": {p.family: p.arch for p in ok if p.resolution == top},
         },
-    )
-
-
-def _timing_estimate(name: str, timing) -> Estimate:
-    return Estimate(
-        name,
-        timing.median_s,
-        timing.min_s,
-        timing.max_s,
-        "s",
-        timing.repeats,
-        "median, min–max" + (" (flagged: spread > 20 %)" if timing.flagged else ""),
     )
 
 
@@ -166,8 +144,8 @@ def count_network_calls(family, labels: torch.Tensor, spec: SampleSpec) -> int:
     return calls
 
 
-def _serial_steps_exponent(ctx: ClaimContext, name: FamilyName, resolutions) -> Estimate:
-    """Exponent of network calls per sample against pixels, counted at two resolutions."""
+def _serial_calls(ctx: ClaimContext, name: FamilyName, resolutions) -> dict:
+    """Network calls per sample, counted at each resolution (at CALL_COUNT_STEPS steps)."""
     channels, classes = _spec(ctx)
     pixels, calls = [], []
     for res in resolutions:
@@ -177,8 +155,7 @@ def _serial_steps_exponent(ctx: ClaimContext, name: FamilyName, resolutions) -> 
         labels = torch.zeros(1, dtype=torch.long, device=ctx.device)
         calls.append(count_network_calls(family, labels, SampleSpec(steps=CALL_COUNT_STEPS)))
         pixels.append(channels * res * res)
-    slope = stats.loglog_slope(f"{name.value} serial network calls ∝ pixels^k", pixels, calls)
-    return dataclasses.replace(slope, unit="", method=f"counted calls {calls} at {pixels} pixels")
+    return {"steps": CALL_COUNT_STEPS, "pixels": pixels, "calls": calls}
 
 
 def serial_claim(ctx: ClaimContext) -> ClaimResult:
@@ -199,15 +176,15 @@ def serial_claim(ctx: ClaimContext) -> ClaimResult:
     def fit(name: str, pts) -> Estimate:
         return stats.loglog_slope(name, [p.x for p in pts], [p.timing.median_s for p in pts])
 
-    ar_exp = fit("AR (KV cache) sampling time ∝ tokens^k", cached)
-    resolutions = (min(cs.ar_token_resolutions), max(cs.ar_token_resolutions))
-    steps_exp = _serial_steps_exponent(ctx, diffusion, resolutions)
-    decision = rules.c7_serial(ar_exp, steps_exp)
-    measured = (
-        ar_exp,
-        steps_exp,
+    ends = (min(cs.ar_token_resolutions), max(cs.ar_token_resolutions))
+    evidence = {
+        "tokens": [p.x for p in cached],
+        "seconds": [p.timing.median_s for p in cached],
+        "diffusion": diffusion.value,
+        "diffusion_calls": _serial_calls(ctx, diffusion, ends),
+    }
+    shown = (
         fit("AR (no cache) sampling time ∝ tokens^k", uncached),
-        _serial_steps_exponent(ctx, FamilyName.AR, resolutions),
         fit(f"{diffusion.value} sampling time ∝ NFE^k", by_nfe),
         fit(f"{diffusion.value} sampling time ∝ batch^k", by_batch),
     )
@@ -217,14 +194,14 @@ def serial_claim(ctx: ClaimContext) -> ClaimResult:
         _latency_series(f"{diffusion.value} vs NFE", by_nfe, "NFE or tokens"),
     ]
     flagged = sum(p.timing.flagged for p in (*cached, *uncached, *by_nfe, *by_batch))
-    return ClaimResult(
-        claim,
-        decision.verdict,
-        decision.why,
-        measured,
+    return claim_result(
+        "C7",
+        evidence,
         n_seeds=1,
         n_samples=len(cached),
         details={
+            "fits": [e.to_dict() for e in shown],
+            "ar_calls": _serial_calls(ctx, FamilyName.AR, ends),
             "ar_kv_cache": [p.to_dict() for p in cached],
             "ar_no_cache": [p.to_dict() for p in uncached],
             "diffusion_vs_nfe": [p.to_dict() for p in by_nfe],

@@ -122,9 +122,7 @@ class PairedDifference:
         return math.sqrt(sum((d - self.mean) ** 2 for d in self.differences) / (n - 1))
 
     def estimate(self, name: str, unit: str = "") -> Estimate:
-        """The mean with a t 95 % interval over seeds (exact with one seed)."""
-        if len(self.differences) < 2:
-            return Estimate.exact(name, self.mean, unit)
+        """The mean with a t 95 % interval over seeds (no interval with one seed)."""
         return seeds_interval(name, self.differences, unit=unit)
 
     def to_dict(self) -> dict[str, Any]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from trigen.claims import costs, quality, rules, training
+from trigen.claims import costs, quality, training
 from trigen.claims.context import ClaimContext
+from trigen.claims.decide import claim_result
 from trigen.claims.ledger import CLAIMS, ClaimResult, Series
 
 
@@ -27,17 +28,15 @@ def _pretraining_claim(ctx: ClaimContext, claim_id: str) -> ClaimResult:
             finetune_steps=cs.vit_finetune_steps,
             **common,
         )
-        decide, unit = rules.c4_vit_init, "held-out loss"
+        unit = "held-out loss"
     else:
         exp = pretraining.gpt2_init_experiment(
             pretrain_steps=cs.gpt2_pretrain_steps,
             finetune_steps=cs.gpt2_finetune_steps,
             **common,
         )
-        decide, unit = rules.c12_gpt2_init, "bits/dim"
+        unit = "bits/dim"
     pairs = sorted(exp.pairs, key=lambda p: p.size)
-    estimates = [p.estimate(f"scratch − init {exp.metric}, {p.size} images", unit) for p in pairs]
-    decision = decide(estimates[0])
     series = []
     for arm in {r.arm for r in exp.runs}:
         runs = [r for r in exp.runs if r.arm == arm and r.size == pairs[0].size]
@@ -50,11 +49,10 @@ def _pretraining_claim(ctx: ClaimContext, claim_id: str) -> ClaimResult:
                 label, steps, mean, "fine-tuning steps", ylabel, logx=False, logy=False
             ).to_dict()
         )
-    return ClaimResult(
-        CLAIMS[claim_id],
-        decision.verdict,
-        decision.why,
-        tuple(estimates),
+    evidence = {"metric": exp.metric, "unit": unit, "pairs": [p.to_dict() for p in pairs]}
+    return claim_result(
+        claim_id,
+        evidence,
         n_seeds=len(cs.seeds),
         n_samples=pairs[0].size,
         details={**exp.to_dict(), "series": series},

@@ -11,9 +11,10 @@ import torch
 
 from trigen.api import Loaded
 from trigen.build import DataSpec, build_family
-from trigen.claims import rules, stats
+from trigen.claims import stats
 from trigen.claims.context import ClaimContext
-from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Series
+from trigen.claims.decide import claim_result
+from trigen.claims.ledger import CLAIMS, ClaimResult, Series
 from trigen.compare.measure import cycling_labels, forward_flops, generate, sample_spec
 from trigen.compare.studies import RF_BATCH, RF_TIMESTEP, variant_configs
 from trigen.config import FamilyName
@@ -22,7 +23,7 @@ from trigen.eval.consistency import mirror_consistency
 from trigen.eval.cost import count_parameters
 from trigen.eval.denoising import denoising_mse
 from trigen.eval.domain import DomainClassifier
-from trigen.eval.fid import fid_replicates
+from trigen.eval.fid_bootstrap import corrected
 from trigen.eval.receptive_field import erf_radius, receptive_field
 from trigen.eval.spectrum import hf_ratio
 
@@ -79,7 +80,7 @@ def mirror_claims(ctx: ClaimContext) -> tuple[ClaimResult, ClaimResult]:
             ctx.log(f"  mirror {name.value} seed {seed} ({cs.mirror_minutes:g} min)")
             loaded, _ = ctx.train(cfg, _run_dir(ctx, MIRROR, name.value, seed))
             per_seed[name.value].append(_mirror_measure(ctx, loaded, test, seed))
-    return _c1(ctx, per_seed), _c2(ctx, per_seed)
+    return _mirror_results(ctx, per_seed)
 
 
 def _mirror_measure(ctx: ClaimContext, loaded: Loaded, test, seed: int) -> dict:
@@ -106,103 +107,63 @@ def _mirror_measure(ctx: ClaimContext, loaded: Loaded, test, seed: int) -> dict:
     }
 
 
-def _c1(ctx: ClaimContext, per_seed: dict[str, list]) -> ClaimResult:
-    means = {f: [float(np.nanmean(r["consistency"])) for r in rs] for f, rs in per_seed.items()}
-    diff_values = [d - u for d, u in zip(means["dit"], means["unet"], strict=True)]
-    if len(diff_values) >= 2:
-        diff = stats.seeds_interval("DiT − U-Net mirror consistency", diff_values)
-    else:  # one seed: the interval comes from the samples
-        d, u = per_seed["dit"][0]["consistency"], per_seed["unet"][0]["consistency"]
-        diff = stats.paired_difference("DiT − U-Net mirror consistency", d, u)
-    measured = [diff]
-    for f, rs in per_seed.items():
-        measured.append(_over_seeds(f"{f} mirror consistency", means[f], rs[0]["consistency"]))
-        radii = [r["erf_radius"] for r in rs]
-        measured.append(_over_seeds(f"{f} ERF radius (90 % mass)", radii, None, unit="px"))
-    decision = rules.c1_long_range(diff)
+def _mirror_results(ctx: ClaimContext, per_seed: dict[str, list]) -> tuple[ClaimResult, ...]:
+    """C1 and C2 decided on per-seed values (t over training seeds), per-sample values kept."""
     params = {f: rs[0]["params"] for f, rs in per_seed.items()}
-    return ClaimResult(
-        CLAIMS["C1"],
-        decision.verdict,
-        decision.why,
-        tuple(measured),
-        n_seeds=len(diff_values),
-        n_samples=ctx.claims.mirror_samples,
-        details={
-            "params": params,
-            "consistency_per_seed": means,
-            "minutes_per_run": ctx.claims.mirror_minutes,
+    seeds, samples = len(per_seed["unet"]), ctx.claims.mirror_samples
+
+    def per_sample(key: str) -> dict[str, list]:
+        return {f: [r[key] for r in rs] for f, rs in per_seed.items()}
+
+    c1 = claim_result(
+        "C1",
+        {
+            "consistency": per_sample("consistency"),
+            "erf_radius": {f: [r["erf_radius"] for r in rs] for f, rs in per_seed.items()},
         },
+        n_seeds=seeds,
+        n_samples=samples,
+        details={"params": params, "minutes_per_run": ctx.claims.mirror_minutes},
     )
-
-
-def _over_seeds(name: str, values: list[float], samples, unit: str = "") -> Estimate:
-    if len(values) >= 2:
-        return stats.seeds_interval(name, values, unit=unit)
-    if samples is not None:
-        return stats.bootstrap(name, samples, np.nanmean, unit=unit)
-    return Estimate.exact(name, values[0], unit)
-
-
-def _c2(ctx: ClaimContext, per_seed: dict[str, list]) -> ClaimResult:
-    # same test images and noise for both families: per-image differences, averaged over seeds
-    mse = {f: np.mean([r["mse"] for r in rs], axis=0) for f, rs in per_seed.items()}
-    diff = stats.paired_difference(
-        "DiT − U-Net x̂₀ MSE at σ ≤ 0.2", mse["dit"], mse["unet"], unit="data units²"
-    )
-    measured = [diff]
-    for f in per_seed:
-        measured.append(stats.bootstrap(f"{f} x̂₀ MSE at σ ≤ 0.2", mse[f], unit="data units²"))
-        hf = np.concatenate([r["hf"] for r in per_seed[f]])
-        measured.append(stats.bootstrap(f"{f} high-frequency energy, samples ÷ data", hf))
-    decision = rules.c2_fine_detail(diff)
-    params = {f: rs[0]["params"] for f, rs in per_seed.items()}
-    return ClaimResult(
-        CLAIMS["C2"],
-        decision.verdict,
-        decision.why,
-        tuple(measured),
-        n_seeds=len(per_seed["unet"]),
-        n_samples=len(mse["unet"]),
+    c2 = claim_result(
+        "C2",
+        {"mse": per_sample("mse"), "hf": per_sample("hf")},
+        n_seeds=seeds,
+        n_samples=samples,
         details={"params": params, "dataset": f"{MIRROR} {ctx.claims.mirror_resolution} px"},
     )
+    return c1, c2
 
 
 # --------------------------------------------------------------------------------------- C3
 
 
 def conditioning_claim(ctx: ClaimContext) -> ClaimResult:
-    """C3: class accuracy of each DiT conditioning variant and the U-Net's AdaGN, equal budget."""
+    """C3: class accuracy of each DiT conditioning variant and the U-Net's AdaGN at equal budget,
+    each trained once per seed; samples of one seed share labels and noise across variants."""
     ev, cs = ctx.evaluators, ctx.claims
     if ev.domain is None:
         return ClaimResult.not_run(CLAIMS["C3"], "needs a dataset with classes")
-    budget = {"max_minutes": cs.variant_minutes, "max_images": None}
-    base = ctx.config_for(FamilyName.DIT, **budget)
-    runs = [(v, cfg) for v, cfg in variant_configs(base, "conditioning")]
-    runs.append(("U-Net AdaGN", ctx.config_for(FamilyName.UNET, **budget)))
-    correct: dict[str, np.ndarray] = {}
-    for variant, cfg in runs:
-        ctx.log(f"  conditioning: {variant} ({cs.variant_minutes:g} min)")
-        loaded, _ = ctx.train(cfg, _run_dir(ctx, "conditioning", variant))
-        images, labels = _samples(ctx, loaded, cs.variant_samples, ctx.compare.seed)
-        correct[variant] = (ev.domain.predict(images) == labels).double().numpy()
-    dit = [v for v in correct if v != "U-Net AdaGN"]
-    zero = "adaln_zero"
-    others = np.mean([correct[v] for v in dit if v != zero], axis=0)
-    diff = stats.paired_difference(
-        "adaLN-Zero − other DiT variants, class accuracy", correct[zero], others
-    )
-    measured = [diff] + [stats.bootstrap(f"{v} class accuracy", c) for v, c in correct.items()]
-    decision = rules.c3_conditioning(diff)
-    return ClaimResult(
-        CLAIMS["C3"],
-        decision.verdict,
-        decision.why,
-        tuple(measured),
-        n_seeds=1,
+    correct: dict[str, list] = {}
+    for seed in cs.seeds:
+        budget = {"max_minutes": cs.variant_minutes, "max_images": None, "seed": seed}
+        base = ctx.config_for(FamilyName.DIT, **budget)
+        runs = [(v, cfg) for v, cfg in variant_configs(base, "conditioning")]
+        runs.append(("U-Net AdaGN", ctx.config_for(FamilyName.UNET, **budget)))
+        for variant, cfg in runs:
+            ctx.log(f"  conditioning: {variant}, seed {seed} ({cs.variant_minutes:g} min)")
+            loaded, _ = ctx.train(cfg, _run_dir(ctx, "conditioning", variant, seed))
+            images, labels = _samples(ctx, loaded, cs.variant_samples, seed)
+            hits = (ev.domain.predict(images) == labels).double().numpy()
+            correct.setdefault(variant, []).append(hits)
+    return claim_result(
+        "C3",
+        {"correct": correct, "second_condition": False},
+        n_seeds=len(cs.seeds),
         n_samples=cs.variant_samples,
         details={
             "minutes_per_run": cs.variant_minutes,
+            "measured": "one condition (the class label) through each injection",
             "second_condition": "not measured: DiT takes one class condition today",
         },
     )
@@ -212,54 +173,34 @@ def conditioning_claim(ctx: ClaimContext) -> ClaimResult:
 
 
 def scaling_claim(ctx: ClaimContext) -> ClaimResult:
-    """C5: domain FID against GFLOPs per forward for DiT sizes trained on the same images."""
+    """C5: domain FID∞ against GFLOPs per forward for DiT sizes trained on the same images."""
     ev, cs = ctx.evaluators, ctx.claims
-    if ev.domain is None or ev.domain_ref_stats is None:
+    instrument = ev.domain_fid(cs.bootstrap)
+    if ev.domain is None or instrument is None:
         return ClaimResult.not_run(CLAIMS["C5"], "needs a dataset with classes")
     base = ctx.config_for(FamilyName.DIT, max_minutes=None, max_images=cs.scaling_images)
-    gflops, fids, reps, rows = [], [], [], []
+    gflops, draws, rows = [], [], []
     for variant, cfg in variant_configs(base, "dit_scaling"):
         ctx.log(f"  DiT scaling: {variant} ({cs.scaling_images} images)")
         loaded, _ = ctx.train(cfg, _run_dir(ctx, "scaling", variant.replace("×", "x")))
         images, _ = _samples(ctx, loaded, cs.variant_samples, ctx.compare.seed)
-        value, r = fid_replicates(
-            ev.domain.features(images), ev.domain_ref_stats, resamples=cs.bootstrap
-        )
+        d = instrument.draws(ev.domain.features(images))
         g = forward_flops(FamilyName.DIT, loaded.family) / 1e9
         gflops.append(g)
-        fids.append(value)
-        reps.append(r)
+        draws.append(d.to_dict())
+        params = count_parameters(loaded.family.net)
         rows.append(
-            {
-                "variant": variant,
-                "gflops": g,
-                "domain_fid": value,
-                "params": count_parameters(loaded.family.net),
-            }
+            {"variant": variant, "gflops": g, "domain_fid": corrected(d)[0], "params": params}
         )
-    slope = stats.loglog_slope("slope of log domain FID on log GFLOPs", gflops, fids)
-    boot = [
-        stats.loglog_slope("b", gflops, [float(r[b]) for r in reps]).value
-        for b in range(cs.bootstrap)
-    ]
-    low, high = stats.percentile_interval(np.array(boot))
-    slope = dataclasses.replace(
-        slope,
-        low=min(low, slope.value),
-        high=max(high, slope.value),
-        method=f"bootstrap 95 % over samples ({cs.bootstrap})",
-    )
-    decision = rules.c5_scaling(slope)
+    fids = [r["domain_fid"] for r in rows]
     series = [
         Series(
-            "DiT sizes", gflops, fids, "GFLOPs per forward", "domain FID (lower is better)"
+            "DiT sizes", gflops, fids, "GFLOPs per forward", "domain FID∞ (lower is better)"
         ).to_dict()
     ]
-    return ClaimResult(
-        CLAIMS["C5"],
-        decision.verdict,
-        decision.why,
-        (slope,),
+    return claim_result(
+        "C5",
+        {"gflops": gflops, "fid": draws},
         n_seeds=1,
         n_samples=cs.variant_samples,
         details={"sizes": rows, "images_per_run": cs.scaling_images, "series": series},
@@ -291,84 +232,37 @@ def resolution_claims(ctx: ClaimContext) -> tuple[ClaimResult, ClaimResult]:
         correct[res] = {}
         for family in cs.resolution_families:
             name = FamilyName(family)
-            cfg = ctx.config_for(
-                name, resolution=res, max_minutes=cs.resolution_minutes, max_images=None
-            )
-            ctx.log(f"  resolution {res} px: {family} ({cs.resolution_minutes:g} min)")
-            loaded, _ = ctx.train(cfg, _run_dir(ctx, "resolution", res, family))
-            images, labels = _samples(ctx, loaded, cs.resolution_samples, ctx.compare.seed)
-            correct[res][family] = (domain.predict(images) == labels).double().numpy()
-    return _c8(ctx, correct), _c11(ctx, correct)
-
-
-def _accuracy(correct: np.ndarray, name: str) -> Estimate:
-    return stats.bootstrap(name, correct)
-
-
-def _c8(ctx: ClaimContext, correct: dict[int, dict[str, np.ndarray]]) -> ClaimResult:
-    lo, hi = min(correct), max(correct)
-    diffusion = "unet" if "unet" in correct[lo] else "dit"
-    if "ar" not in correct[lo] or diffusion not in correct[lo]:
-        return ClaimResult.not_run(CLAIMS["C8"], "needs the AR family and a diffusion family")
-    gap_lo = correct[lo]["ar"] - correct[lo][diffusion]
-    gap_hi = correct[hi]["ar"] - correct[hi][diffusion]
-    rng = np.random.default_rng(0)
-    reps = [
-        gap_lo[rng.integers(0, gap_lo.size, gap_lo.size)].mean()
-        - gap_hi[rng.integers(0, gap_hi.size, gap_hi.size)].mean()
-        for _ in range(stats.BOOTSTRAP_RESAMPLES)
-    ]
-    low, high = stats.percentile_interval(np.array(reps))
-    change = Estimate(
-        f"(AR − {diffusion}) class accuracy at {lo} px minus at {hi} px",
-        float(gap_lo.mean() - gap_hi.mean()),
-        low,
-        high,
-        "",
-        gap_lo.size,
-        f"bootstrap 95 % ({stats.BOOTSTRAP_RESAMPLES} resamples)",
+            for seed in cs.seeds:
+                minutes = cs.resolution_minutes
+                cfg = ctx.config_for(
+                    name, resolution=res, max_minutes=minutes, max_images=None, seed=seed
+                )
+                ctx.log(f"  resolution {res} px: {family}, seed {seed} ({minutes:g} min)")
+                loaded, _ = ctx.train(cfg, _run_dir(ctx, "resolution", res, family, seed))
+                images, labels = _samples(ctx, loaded, cs.resolution_samples, seed)
+                hits = (domain.predict(images) == labels).double().numpy()
+                correct[res].setdefault(family, []).append(hits)
+    seeds, samples = len(cs.seeds), cs.resolution_samples
+    details = {"series": _accuracy_series(correct), "minutes_per_run": cs.resolution_minutes}
+    lowest = correct[min(correct)]
+    diffusion = "unet" if "unet" in lowest else "dit"
+    if "ar" not in lowest or diffusion not in lowest:
+        c8 = ClaimResult.not_run(CLAIMS["C8"], "needs the AR family and a diffusion family")
+    else:
+        evidence = {"correct": correct, "diffusion": diffusion}
+        c8 = claim_result("C8", evidence, n_seeds=seeds, n_samples=samples, details=details)
+    c11 = claim_result(
+        "C11", {"correct": correct}, n_seeds=seeds, n_samples=samples, details=details
     )
-    measured = [change]
-    for res, fams in correct.items():
-        measured += [_accuracy(c, f"{f} class accuracy at {res} px") for f, c in fams.items()]
-    decision = rules.c8_resolution(change)
-    return ClaimResult(
-        CLAIMS["C8"],
-        decision.verdict,
-        decision.why,
-        tuple(measured),
-        n_seeds=1,
-        n_samples=gap_lo.size,
-        details={
-            "series": _accuracy_series(correct),
-            "minutes_per_run": ctx.claims.resolution_minutes,
-        },
-    )
+    return c8, c11
 
 
-def _c11(ctx: ClaimContext, correct: dict[int, dict[str, np.ndarray]]) -> ClaimResult:
-    lo, hi = min(correct), max(correct)
-    scores = {
-        res: {f: _accuracy(c, f"{f} class accuracy at {res} px") for f, c in fams.items()}
-        for res, fams in correct.items()
-    }
-    decision = rules.c11_best_use(scores[lo], scores[hi])
-    winners = {res: rules.clear_winner(s) or "tie" for res, s in scores.items()}
-    return ClaimResult(
-        CLAIMS["C11"],
-        decision.verdict,
-        decision.why,
-        tuple(e for s in scores.values() for e in s.values()),
-        n_seeds=1,
-        n_samples=ctx.claims.resolution_samples,
-        details={"winner_per_resolution": winners, "series": _accuracy_series(correct)},
-    )
-
-
-def _accuracy_series(correct: dict[int, dict[str, np.ndarray]]) -> list[dict]:
+def _accuracy_series(correct: dict[int, dict[str, list[np.ndarray]]]) -> list[dict]:
     series = []
     for family in next(iter(correct.values())):
-        ests = [_accuracy(correct[r][family], family) for r in sorted(correct)]
+        ests = [
+            stats.proportion(family, np.concatenate(correct[r][family])) for r in sorted(correct)
+        ]
         series.append(
             Series(
                 family,

@@ -141,3 +141,26 @@ def report(
     except (ValueError, KeyError, TypeError, AttributeError) as err:  # not our results.json
         raise DataError(f"{run_dir / RESULTS_FILE} is not a trigen results file: {err}") from None
     console.print(f"report: {md} and {page}")
+
+
+@app.command()
+def recheck(
+    run_dir: Annotated[Path, typer.Argument(help="a compare output directory (has results.json)")],
+) -> None:
+    """Recompute every claim's verdict from the raw values stored in RUN_DIR/results.json and
+    compare it with the stored one; exit 1 on any difference."""
+    from trigen.claims.recheck import recheck as recheck_run
+
+    rows = recheck_run(run_dir)
+    for r in rows:
+        mark = "ok" if r.agrees and r.recomputed else ("—" if r.agrees else "DIFFERS")
+        recomputed = r.recomputed or "(nothing to recompute)"
+        print(f"{r.claim_id:>4}  stored {r.stored:<12} recomputed {recomputed:<22} {mark}  {r.why}")
+    differing = [r.claim_id for r in rows if not r.agrees]
+    if differing:
+        console.print(
+            f"verdicts that the stored evidence does not reproduce: {', '.join(differing)}"
+        )
+        raise typer.Exit(1)
+    checked = sum(r.recomputed is not None for r in rows)
+    console.print(f"{checked} verdict(s) recomputed from {run_dir / 'results.json'}: all agree")

@@ -13,13 +13,16 @@ from trigen.atomic import atomic_write
 from trigen.claims.stats import wilson_interval
 from trigen.data.datasets import ImageDataset
 from trigen.eval.domain import DomainClassifier
-from trigen.eval.fid import fid_with_interval, kid
+from trigen.eval.fid import fid, fid_with_interval, kid
+from trigen.eval.fid_bootstrap import FidBootstrap
 from trigen.eval.inception import InceptionFeatures
 from trigen.eval.precision_recall import precision_recall
 from trigen.eval.stats import FeatureStats
 
 MIN_DOMAIN_CLASSES = 2  # a classifier needs two classes to tell apart
 FID_RESAMPLES = 100  # bootstrap replicates behind every FID interval
+BASIS_IMAGES = 2000  # training images whose domain features fix the axes of FID∞ (claims)
+FLOOR_IMAGES = 2000  # further training images, drawn from for the real-vs-real floor at each n
 
 
 def _cached_features(
@@ -52,8 +55,30 @@ class Evaluators:
     inception_ref_stats: FeatureStats
     domain: DomainClassifier | None
     domain_ref_stats: FeatureStats | None
+    # the domain features of real training images the reference never saw: the axes of the
+    # claims' FID∞ (first BASIS_IMAGES) and the real-vs-real floor (the rest)
+    domain_ref: np.ndarray | None = None
+    domain_real: np.ndarray | None = None
     # ``progress(done, total)`` in images during the Inception pass of :meth:`quality`
     progress: Callable[[int, int], None] | None = None
+
+    def domain_fid(self, resamples: int, seed: int = 0) -> FidBootstrap | None:
+        """The claims' domain FID∞ instrument (bias-corrected, paired bootstrap; see
+        :mod:`trigen.eval.fid_bootstrap`), None without a domain classifier."""
+        if self.domain_ref is None or self.domain_real is None:
+            return None
+        basis = self.domain_real[:BASIS_IMAGES]
+        return FidBootstrap(self.domain_ref, basis_from=basis, resamples=resamples, seed=seed)
+
+    def real_floor(self, n: int) -> float | None:
+        """Plug-in domain FID of ``n`` real training images against the reference: what a
+        perfect model scores at this sample count (the floor every plug-in value carries)."""
+        if self.domain_real is None or self.domain_ref_stats is None:
+            return None
+        pool = self.domain_real[BASIS_IMAGES:]
+        if not 2 <= n <= len(pool):
+            return None
+        return fid(FeatureStats.from_features(pool[:n]), self.domain_ref_stats)
 
     @classmethod
     def build(
@@ -81,8 +106,10 @@ class Evaluators:
         domain = DomainClassifier.train_or_load(
             train, test, cache_dir, seconds_budget=domain_seconds, device=device
         )
-        domain_ref = FeatureStats.from_features(domain.features(test.images[:n]))
-        return cls(inception, ref, ref_stats, domain, domain_ref)
+        domain_ref = domain.features(test.images[:n])
+        real = domain.features(train.images[-(BASIS_IMAGES + FLOOR_IMAGES) :])
+        ref_domain_stats = FeatureStats.from_features(domain_ref)
+        return cls(inception, ref, ref_stats, domain, ref_domain_stats, domain_ref, real)
 
     def quality(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
         """Every sample-quality metric of uint8 images (N, C, H, W) generated for ``labels``."""
@@ -91,8 +118,10 @@ class Evaluators:
         pr = precision_recall(self.inception_ref, feats)
         interval = fid_with_interval(feats, self.inception_ref_stats, resamples=FID_RESAMPLES)
         return {
+            # FID at this n (its value depends on n): the plug-in with the spread of its
+            # bootstrap replicates centred on it, the reference images held fixed
             "fid": interval.value,
-            "fid_low": interval.low,  # basic bootstrap 95 % over the generated samples
+            "fid_low": interval.low,
             "fid_high": interval.high,
             "fid_samples": len(images),
             "fid_reference_images": len(self.inception_ref),
@@ -112,6 +141,7 @@ class Evaluators:
                 "domain_fid": None,
                 "domain_fid_low": None,
                 "domain_fid_high": None,
+                "domain_fid_real": None,
                 "cond_accuracy": None,
                 "cond_accuracy_low": None,
                 "cond_accuracy_high": None,
@@ -128,6 +158,8 @@ class Evaluators:
             "domain_fid": interval.value,
             "domain_fid_low": interval.low,
             "domain_fid_high": interval.high,
+            # real training images scored the same way at the same n: the floor of the value
+            "domain_fid_real": self.real_floor(len(images)),
             "cond_accuracy": accuracy,
             "cond_accuracy_low": low,
             "cond_accuracy_high": high,

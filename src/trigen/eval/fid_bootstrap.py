@@ -139,7 +139,7 @@ class FidBootstrap:
 def method(d: FidDraws, level: float = LEVEL) -> str:
     """How an interval of :func:`corrected` was made, for its label."""
     return (
-        f"bias-corrected bootstrap {level:.0%} for FID∞ ({d.replicates.size} resamples of "
+        f"bias-corrected bootstrap {level:.1%} for FID∞ ({d.replicates.size} resamples of "
         f"{d.samples} samples and {d.reference} reference images, {d.dims} dims)"
     )
 
@@ -184,4 +184,4 @@ def ratio(a: FidDraws, b: FidDraws, level: float = LEVEL) -> tuple[float, float,
 
 def ratio_method(a: FidDraws, b: FidDraws, level: float = LEVEL) -> str:
     each = (1 + level) / 2
-    return f"≥ {level:.0%} (Bonferroni: ratio of two {each:.1%} intervals; {method(a, each)})"
+    return f"≥ {level:.1%} (Bonferroni: ratio of two {each:.1%} intervals; {method(a, each)})"
