@@ -55,8 +55,8 @@ class StubDomain:
 
 def test_the_claim_runs_end_to_end_on_tiny_families(tmp_path):
     from trigen.build import DataSpec, build_family
-    from trigen.compare.settings import compare_settings
     from trigen.claims.decide import decide
+    from trigen.compare.settings import compare_settings
     from trigen.eval.fid_bootstrap import FidBootstrap
     from trigen.eval.stats import FeatureStats
 

@@ -50,6 +50,11 @@ def test_compare_smoke_writes_a_complete_report(tmp_path, capsys):
     for row in studies["resolution"]:  # tensor allocations, not the allocator's cache
         assert row["skipped"] or row["train_peak_mb"] > row["sample_peak_mb"] > 0
     _check_claims(results["claims"])
+    # every verdict follows from the evidence the results file stores
+    capsys.readouterr()
+    assert main(["recheck", str(out)]) == 0, capsys.readouterr().err
+    rechecked = capsys.readouterr().out
+    assert "DIFFERS" not in rechecked and rechecked.count(" ok ") >= 10
     assert (out / "report" / "receptive_fields.png").exists()
     assert all(r["radius_90_px"] >= r["radius_50_px"] >= 0 for r in studies["receptive_field"])
     page = (out / "report" / "index.html").read_text()
@@ -72,8 +77,12 @@ def _check_claims(claims: list[dict]) -> None:
         if c["verdict"] == "not_run":
             continue
         assert c["measured"], c["id"]
+        assert "evidence" in c["details"], c["id"]  # what `trigen recheck` decides on
         for m in c["measured"]:
-            assert m["low"] <= m["value"] <= m["high"] and m["n"] >= 1, (c["id"], m)
+            low = -float("inf") if m["low"] is None else m["low"]  # None: no interval
+            high = float("inf") if m["high"] is None else m["high"]
+            assert low <= m["value"] <= high and m["n"] >= 1 and m["n_of"], (c["id"], m)
+            assert m["method"] != "exact"
 
 
 def test_every_family_trains_with_the_comparison_settings():

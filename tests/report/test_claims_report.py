@@ -60,7 +60,7 @@ def _claim(i: int, cid: str) -> dict:
     elif cid == MALFORMED_ID:
         details = {"series": [{**_series(0), "y": [1.0, 2.0]}]}
     measured = (
-        Estimate("DiT − U-Net", 0.42, 0.31, 0.55, "", 3, "t 95 % over seeds"),
+        Estimate("DiT − U-Net", 0.42, 0.31, 0.55, "", 3, "t 95 % over seeds", "seeds"),
         Estimate.exact("peak bytes", 2.5e7, "B"),
     )
     result = ClaimResult(
@@ -130,13 +130,13 @@ def test_markdown_opens_with_one_row_per_claim(tmp_path):
             assert claim["why"] in number and sizes == "—"
             assert f"### {cid} " not in md  # no block for a claim that did not run
         else:
-            assert number == "DiT − U-Net: 0.42 [0.31, 0.55] (n = 3, t 95 % over seeds)"
-            assert sizes == "3 / 1,000"
+            assert number == "DiT − U-Net: 0.42 [0.31, 0.55] (n = 3 seeds, t 95 % over seeds)"
+            assert sizes == "3 seeds × 1,000 samples"
             assert f"### {cid} — {claim['verdict']}" in md
     counts = {v: sum(c["verdict"] == v for c in results["claims"]) for v in Verdict}
     summary = ", ".join(f"{n} {v.value.replace('_', ' ')}" for v, n in counts.items())
     assert f"**Verdicts:** {len(CLAIMS)} claims: {summary}." in md
-    assert "- peak bytes: 25M B (n = 1, exact)" in md  # an exact value has no brackets
+    assert "- peak bytes: 25M B (n = 1 counts, counted)" in md  # a count has no brackets
 
 
 def test_claims_render_without_torch(tmp_path):
@@ -187,9 +187,13 @@ def test_header_names_the_host(tmp_path):
 
 def test_estimate_text_brackets_only_an_interval():
     exact = Estimate.exact("bytes", 1.5e6, "B").to_dict()
-    assert estimate_text(exact) == "1.5M B (n = 1, exact)"
-    ranged = Estimate("slope", -0.31, -0.5, -0.12, "", 5, "OLS t 95 % (log-log)").to_dict()
-    assert estimate_text(ranged) == "-0.31 [-0.5, -0.12] (n = 5, OLS t 95 % (log-log))"
+    assert estimate_text(exact) == "1.5M B (n = 1 counts, counted)"
+    ranged = Estimate("slope", -0.31, -0.5, -0.12, "", 5, "OLS t 95 % (log-log)", "points")
+    assert estimate_text(ranged.to_dict()) == (
+        "-0.31 [-0.5, -0.12] (n = 5 points, OLS t 95 % (log-log))"
+    )
+    none = Estimate.undetermined("slope", 1.0, "2 points: no interval", n=2, n_of="points")
+    assert estimate_text(none.to_dict()) == "1 (no interval) (n = 2 points, 2 points: no interval)"
     assert estimate_text({}) == "—"
 
 

@@ -27,7 +27,7 @@ from trigen.report.plots import _save, clip_outliers, new_figure, plain_log_labe
 from trigen.report.table import fmt, markdown_table
 
 TITLE = "What the claims say, and what we measured"
-HEADER = ["id", "claim", "verdict", "deciding number", "seeds / samples", "rerun"]
+HEADER = ["id", "claim", "verdict", "deciding number", "training seeds × samples", "rerun"]
 BADGE_COLOURS = {  # (background, text)
     Verdict.SUPPORTED: ("#2e7d32", "#fff"),
     Verdict.REFUTED: ("#c62828", "#fff"),
@@ -129,13 +129,18 @@ def load_claims(results: dict[str, Any]) -> list[ClaimRow]:
 
 
 def estimate_text(e: dict[str, Any]) -> str:
-    """``"0.42 [0.31, 0.55] MB (n = 3, t 95 % over seeds)"``; no brackets for an exact value."""
+    """``"0.42 [0.31, 0.55] MB (n = 3 seeds, t 95.0 % over seeds)"``: what n counts is named;
+    no brackets for a counted value; "no interval" where none could be made (null ends)."""
     value, low, high = e.get("value"), e.get("low"), e.get("high")
     unit = f" {e['unit']}" if e.get("unit") else ""
-    span = "" if low == high == value else f" [{_fmt(low)}, {_fmt(high)}]"
-    how = ", ".join(
-        s for s in (f"n = {e['n']}" if "n" in e else "", str(e.get("method") or "")) if s
-    )
+    if not e:
+        return "—"
+    if low is None or high is None:
+        span = " (no interval)"
+    else:
+        span = "" if low == high == value else f" [{_fmt(low)}, {_fmt(high)}]"
+    count = f"n = {e['n']} {e.get('n_of', '')}".rstrip() if "n" in e else ""
+    how = ", ".join(s for s in (count, str(e.get("method") or "")) if s)
     return f"{_fmt(value)}{span}{unit}{f' ({how})' if how else ''}"
 
 
@@ -160,7 +165,11 @@ def counts_text(claims: list[ClaimRow]) -> str:
 
 
 def _sizes(c: ClaimRow) -> str:
-    return "—" if not (c.n_seeds or c.n_samples) else f"{fmt(c.n_seeds)} / {fmt(c.n_samples)}"
+    """ "2 seeds × 64 samples": training runs per arm and samples per run."""
+    if not (c.n_seeds or c.n_samples):
+        return "—"
+    seeds = f"{fmt(c.n_seeds)} seed{'s' if c.n_seeds != 1 else ''}"
+    return f"{seeds} × {fmt(c.n_samples)} samples"
 
 
 # ---------------------------------------------------------------- plots from details["series"]

@@ -1,0 +1,88 @@
+"""Every interval method the claims use, on synthetic data whose answer is known: the empirical
+coverage of a nominal 95 % interval lands in [0.92, 0.98] (a method that under- or over-covers
+fails here before it decides a claim). The FID methods are in tests/eval/test_fid_bootstrap.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from trigen.claims import stats
+
+REPLICATIONS = 400  # a correct 95 % method lands in [0.92, 0.98] with p ≈ 0.99
+BAND = (0.92, 0.98)
+
+
+def _covered(hits: int) -> float:
+    coverage = hits / REPLICATIONS
+    assert BAND[0] <= coverage <= BAND[1], coverage
+    return coverage
+
+
+@pytest.mark.parametrize(("n", "p"), [(64, 0.6), (100, 0.09), (160, 0.9), (320, 0.7)])
+def test_wilson_covers_the_true_proportion(n, p):
+    """Exact coverage: the sum of binomial probabilities of the counts whose interval holds p."""
+    ks = np.arange(n + 1)
+    holds = [lo <= p <= hi for lo, hi in (stats.wilson_interval(int(k), n) for k in ks)]
+    coverage = float(sps.binom.pmf(ks, n, p)[holds].sum())
+    assert BAND[0] <= coverage <= BAND[1], coverage
+
+
+@pytest.mark.parametrize("seeds", [2, 3, 5])
+def test_t_over_seeds_covers_the_mean_of_training_outcomes(seeds):
+    rng = np.random.default_rng(seeds)
+    hits = sum(
+        (e := stats.seeds_interval("d", rng.normal(0.3, 0.1, seeds))).low <= 0.3 <= e.high
+        for _ in range(REPLICATIONS)
+    )
+    _covered(hits)
+
+
+def test_ols_slope_covers_the_true_exponent():
+    rng = np.random.default_rng(1)
+    x = np.array([4.0, 6.0, 8.0, 12.0, 16.0])
+    hits = 0
+    for _ in range(REPLICATIONS):
+        y = 0.01 * x**1.1 * np.exp(rng.normal(0, 0.1, x.size))  # timings: log-normal noise
+        e = stats.loglog_slope("k", x, y)
+        hits += e.low <= 1.1 <= e.high
+    _covered(hits)
+
+
+def test_percentile_bootstrap_of_a_mean_covers_on_skewed_per_image_values():
+    """Bits/dim and MSE per image are skewed; 100 images per claim or more."""
+    rng = np.random.default_rng(2)
+    hits = 0
+    for rep in range(REPLICATIONS):
+        values = rng.gamma(4.0, 0.5, 100)  # mean 2.0, skewness 1
+        e = stats.bootstrap("m", values, resamples=400, seed=rep)
+        hits += e.low <= 2.0 <= e.high
+    _covered(hits)
+
+
+def test_paired_difference_covers_the_mean_difference():
+    rng = np.random.default_rng(3)
+    hits = 0
+    for rep in range(REPLICATIONS):
+        base = rng.normal(4.0, 1.0, 100)  # per-image difficulty shared by both models
+        a, b = base + rng.normal(0.1, 0.2, 100), base + rng.normal(0.0, 0.2, 100)
+        e = stats.paired_difference("a − b", a, b, seed=rep)
+        hits += e.low <= 0.1 <= e.high
+    _covered(hits)
+
+
+@pytest.mark.parametrize("rounds", [6, 9, 20])
+def test_order_statistics_cover_the_median_ratio_as_stated(rounds):
+    """Per-round ratios of a host whose speed toggles: heavy-tailed, the median is the target."""
+    rng = np.random.default_rng(rounds)
+    true_median = 2.0
+    hits, stated = 0, []
+    for _ in range(REPLICATIONS):
+        ratios = true_median * np.exp(rng.standard_t(3, rounds) * 0.2)
+        e = stats.round_ratio("a ÷ b", list(ratios))
+        hits += e.low <= true_median <= e.high
+        stated.append(e.level)
+    coverage = hits / REPLICATIONS
+    assert min(stated) >= 0.95  # the rounds suffice for the rule's 95 %
+    assert abs(coverage - stated[0]) < 0.03, (coverage, stated[0])  # and it says what it gives
