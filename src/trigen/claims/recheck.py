@@ -29,7 +29,11 @@ class Recheck:
 
     @property
     def agrees(self) -> bool:
-        return self.recomputed is None or self.recomputed == self.stored
+        """Re-derived to the stored verdict, or a claim that did not run (nothing to derive); a
+        verdict without evidence cannot be re-derived and does not agree."""
+        if self.recomputed is None:
+            return self.stored == "not_run"
+        return self.recomputed == self.stored
 
 
 def recheck(run_dir: Path) -> list[Recheck]:

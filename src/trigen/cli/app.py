@@ -70,7 +70,8 @@ class StopFlag:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one line and exit 2; nothing else is caught."""
     try:
-        app(args=argv, standalone_mode=False)
+        # outside standalone mode click returns the code of a typer.Exit instead of raising it
+        code = app(args=argv, standalone_mode=False)
     except TrigenError as err:
         if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike: say it once
             # escaped: a message may hold brackets, e.g. pip install 'trigen[tb]'
@@ -91,4 +92,4 @@ def main(argv: list[str] | None = None) -> int:
             err.show()
             return err.exit_code
         raise
-    return 0
+    return code if isinstance(code, int) else 0
