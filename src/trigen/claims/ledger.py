@@ -285,7 +285,7 @@ _CLAIMS = (
         "primary test, stated before measuring: AR ÷ MaskGIT time per image at equal quality "
         "(median of ≥ 6 interleaved rounds, order-statistic interval ≥ 95 %) above 10 supports, "
         "below 10 refutes; the latency exponents (MaskGIT's below 0.5, AR's above 0.7) are "
-        "secondary: on the wrong side they turn a 'supported' into inconclusive"
+        "secondary: on the wrong side they turn a 'supported' into inconclusive",
     ),
 )
 
