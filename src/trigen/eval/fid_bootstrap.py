@@ -32,22 +32,20 @@ from typing import Any
 import numpy as np
 
 from trigen.errors import DataError
+from trigen.eval.fid import frechet_distance
 
 PCA_DIMS = 16  # principal components of the reference features that FID is measured in
 MIN_ROWS_PER_DIM = 4  # generated rows per feature dimension below which no interval is given
 LEVEL = 0.95
 
 
+def _cov(rows: np.ndarray) -> np.ndarray:
+    return np.atleast_2d(np.cov(rows, rowvar=False))  # (D, D) even for D = 1
+
+
 def _fid_rows(gen: np.ndarray, ref: np.ndarray) -> float:
-    """FID between the rows of ``gen`` (N, D) and ``ref`` (M, D), D small (a D × D eigh)."""
-    mu_g, mu_r = gen.mean(axis=0), ref.mean(axis=0)
-    sg, sr = np.atleast_2d(np.cov(gen, rowvar=False)), np.atleast_2d(np.cov(ref, rowvar=False))
-    values, vectors = np.linalg.eigh((sr + sr.T) / 2)
-    root = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
-    middle = root @ sg @ root
-    cross = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
-    diff = mu_g - mu_r
-    return float(max(diff @ diff + np.trace(sg) + np.trace(sr) - 2 * cross, 0.0))
+    """FID between the rows of ``gen`` (N, D) and ``ref`` (M, D)."""
+    return frechet_distance(gen.mean(axis=0), _cov(gen), ref.mean(axis=0), _cov(ref))
 
 
 @dataclass(frozen=True)
