@@ -101,7 +101,9 @@ def test_metrics_print_kid_with_its_spread_and_intervals_say_so_in_the_header():
     header, rows = metric_rows(results)
     columns = dict(zip(header, zip(*rows, strict=True), strict=True))
     assert columns["KID ×10³ ± std"] == ("5 ± 0.5", "6 ± 0.5", "7 ± 0.5")
-    assert columns["FID [95 %]"][0] == "30 [28, 33]"
+    assert columns["FID at its sample count (reference images held fixed) [95 %]"][0] == (
+        "30 [28, 33]"
+    )
     assert "domain FID" not in columns  # no family measured it
 
 
