@@ -20,13 +20,19 @@ Conventions the trainer follows with N ranks:
   identical on every rank, and only rank 0 logs and writes checkpoints.
 
 The process group is set up from torchrun's environment (``env://``); only the CLI reads that
-environment and hands the numbers down as arguments.
+environment and hands the numbers down as arguments. Leaving the group frees it
+(:meth:`DistContext.close`): a group that outlives its session keeps its backend's threads
+running into the C++ exit, where they can abort a finished rank ("terminate called without an
+active exception").
 """
 
 from __future__ import annotations
 
+import gc
+import sys
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -34,9 +40,37 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from trigen.errors import CheckpointError, ConfigError
+from trigen.errors import CheckpointError, ConfigError, TrigenError
 
 ENV_INIT = "env://"  # torchrun publishes MASTER_ADDR / MASTER_PORT for this init method
+
+
+class TeardownError(TrigenError):
+    """A rank finished its work but could not leave the process group cleanly."""
+
+
+def _import_group_capturing_modules() -> None:
+    """Import, before any group exists, the torch modules whose functions take ``group.WORLD``
+    as a default argument: imported later (DDP and FSDP import them lazily), they would keep the
+    default group alive in those defaults for the life of the process."""
+    import torch.distributed.nn.functional  # noqa: F401
+
+
+def _drop_cached_meshes() -> None:
+    """Empty DTensor's process-wide caches of sharding plans: their entries hold DTensorSpecs,
+    each its DeviceMesh, and so the mesh's process group, for the life of the process (FSDP2
+    parameters fill them). A no-op when DTensor was never imported."""
+    if "torch.distributed.tensor" not in sys.modules:
+        return
+    from torch.distributed.tensor import _redistribute, debug
+    from torch.distributed.tensor._collective_utils import MeshTopoInfo
+    from torch.distributed.tensor._sharding_prop import ShardingPropagator
+
+    MeshTopoInfo.build_from_mesh.cache_clear()
+    _redistribute.clear_redistribute_planner_cache()
+    _redistribute._gen_transform_infos.cache_clear()
+    debug._clear_sharding_prop_cache()  # the Python and the C++ fast-path propagation caches
+    ShardingPropagator._propagate_tensor_meta_cached.cache_clear()
 
 
 class Backend(StrEnum):
@@ -101,23 +135,42 @@ class DistContext:
             raise ConfigError("the nccl backend needs CUDA devices; use gloo on CPU")
         if device.type == "cuda":
             torch.cuda.set_device(device)  # nccl addresses the current device of each rank
+        _import_group_capturing_modules()
         dist.init_process_group(
             backend.value, init_method=init_method, rank=self.rank, world_size=self.world_size
         )
 
     def close(self) -> None:
-        """Leave the process group this context joined."""
-        if self.distributed and dist.is_initialized():
-            dist.destroy_process_group()
+        """Leave the process group this context joined, and free it.
+
+        ``destroy_process_group`` only forgets the group; its backend (gloo's worker and socket
+        threads, rank 0's TCPStore server thread; nccl's watchdog) lives until the last
+        reference goes. A reference that lives on past this call keeps those threads running
+        into the C++ exit, where they race the static destructors and can abort a rank that
+        finished its work. So the caches torch keeps of the group are emptied first, and a
+        group still alive afterwards raises :class:`TeardownError`.
+        """
+        if not (self.distributed and dist.is_initialized()):
+            return
+        group = weakref.ref(dist.group.WORLD)
+        _drop_cached_meshes()
+        dist.destroy_process_group()
+        gc.collect()  # DDP and FSDP modules sit in reference cycles that hold the group
+        if group() is not None:
+            raise TeardownError(
+                f"rank {self.rank} finished its work and everything it writes is complete, "
+                "but its process group is still referenced after leaving it and this process "
+                "may abort at exit; please report it with your torch version"
+            )
 
     @contextmanager
     def session(self, device: torch.device, init_method: str = ENV_INIT) -> Iterator[None]:
-        """``with ctx.session(device):`` — joined inside, left afterwards even on error.
+        """``with ctx.session(device):`` — joined inside, left and freed afterwards even on error.
 
-        On the way out without an error the ranks first meet at a barrier: a rank that tears its
-        gloo connections down while a peer is still working (rank 0 writing a file after the
-        last collective) can make that peer abort ("terminate called without an active
-        exception"). After an error there is no barrier: a peer may be gone for good.
+        On the way out without an error the ranks first meet at a barrier, so no rank tears its
+        connections down while a peer still works (rank 0 writing a file after the last
+        collective); after an error there is no barrier: a peer may be gone for good. A rank
+        that fails after the barrier has done all its work: :class:`TeardownError` says so.
         """
         joined_here = self.distributed and not dist.is_initialized()
         self.init(device, init_method)
@@ -125,11 +178,21 @@ class DistContext:
             yield
         except BaseException:
             if joined_here:
-                self.close()
+                with suppress(TeardownError):  # the traceback's frames may hold the group
+                    self.close()
             raise
-        if joined_here:
-            dist.barrier()
+        if not joined_here:
+            return
+        dist.barrier()
+        try:
             self.close()
+        except TeardownError:
+            raise
+        except Exception as err:  # e.g. a peer that vanished after the barrier
+            raise TeardownError(
+                f"rank {self.rank} finished its work and everything it writes is complete, "
+                f"but leaving the process group failed: {err}"
+            ) from None
 
     # ------------------------------------------------------------------------ batch & model
     def local_batch(self, batch_size: int, grad_accum: int = 1) -> int:
