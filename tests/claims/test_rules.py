@@ -139,3 +139,12 @@ def test_estimate_round_trips_and_refuses_an_interval_that_excludes_its_value():
         Estimate("x", 2.0, 2.5, 3.0, "MB", 7, "bootstrap")  # no silent widening
     with pytest.raises(ValueError, match="reversed"):
         Estimate("x", 2.0, 3.0, 1.0)
+
+
+def test_a_one_sided_interval_still_decides_on_its_finite_side():
+    """FID∞(NFE 5) ÷ FID∞(NFE 250) when the denominator's interval reaches 0: [low, ∞)."""
+    clears = Estimate("ratio", 2.0, 1.5, float("inf"), "×")
+    assert clears.determined and rules.c10_steps([clears]).verdict is S
+    below = Estimate("ratio", 1.0, 0.0, float("inf"), "×")
+    assert rules.c10_steps([below]).verdict is N
+    assert "[1.5, ∞]" in rules.c10_steps([clears]).why

@@ -52,7 +52,9 @@ class Estimate:
 
     @property
     def determined(self) -> bool:
-        return math.isfinite(self.low) and math.isfinite(self.high)
+        """Whether the interval bounds anything: a one-sided [low, ∞) still can (a ratio whose
+        denominator's interval reaches 0 has no upper end but may clear a lower bound)."""
+        return math.isfinite(self.low) or math.isfinite(self.high)
 
     def __post_init__(self) -> None:
         if not self.low <= self.high:

@@ -77,7 +77,7 @@ class NfePoint:
     nfe: int
     seconds_per_image: float
     draws: FidDraws  # the plug-in domain FID and its paired bootstrap replicates
-    real_floor: float | None  # plug-in domain FID of as many real images
+    real: FidDraws | None  # the same for as many real images: the floor, in the same space
 
     @property
     def fid(self) -> float:
@@ -93,7 +93,9 @@ class NfePoint:
             "nfe": self.nfe,
             "seconds_per_image": self.seconds_per_image,
             "domain_fid_plug_in": self.draws.value,
-            "domain_fid_real_floor": self.real_floor,
+            # real images at the same n, same axes: the plug-in's floor and its FID∞ (≈ 0)
+            "real_plug_in": None if self.real is None else self.real.value,
+            "real_fid_inf": None if self.real is None else corrected(self.real)[0],
             "domain_fid": value,  # FID∞
             "domain_fid_low": low if np.isfinite(low) else None,
             "domain_fid_high": high if np.isfinite(high) else None,
@@ -108,7 +110,8 @@ def nfe_sweep(ctx: ClaimContext) -> list[NfePoint]:
     instrument = ev.domain_fid(cs.bootstrap)
     if ev.domain is None or instrument is None:
         return []
-    floor = ev.real_floor(cs.nfe_samples)
+    real = ev.real_features(cs.nfe_samples)
+    floor = None if real is None else instrument.draws(real)
     points = []
     for name, loaded in ctx.diffusion_runs().items():
         labels = cycling_labels(cs.nfe_samples, loaded.data.num_classes)

@@ -7,6 +7,7 @@ either side of its boundary and watch the verdict flip. The wording of each rule
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Literal, NamedTuple
 
@@ -31,7 +32,9 @@ def _show(e: Estimate) -> str:
         return f"{e.name} = {e.value:.4g}{unit}"
     if not e.determined:
         return f"{e.name} = {e.value:.4g}{unit} (no interval: {e.method})"
-    return f"{e.name} = {e.value:.4g}{unit} [{e.low:.4g}, {e.high:.4g}]"
+    low = f"{e.low:.4g}" if math.isfinite(e.low) else "−∞"
+    high = f"{e.high:.4g}" if math.isfinite(e.high) else "∞"
+    return f"{e.name} = {e.value:.4g}{unit} [{low}, {high}]"
 
 
 def _undecidable(e: Estimate, level: float) -> Decision | None:

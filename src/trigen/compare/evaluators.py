@@ -70,15 +70,21 @@ class Evaluators:
         basis = self.domain_real[:BASIS_IMAGES]
         return FidBootstrap(self.domain_ref, basis_from=basis, resamples=resamples, seed=seed)
 
+    def real_features(self, n: int) -> np.ndarray | None:
+        """Domain features of ``n`` real training images that neither the reference nor the
+        FID∞ axes saw: a perfect model's samples, scored by any instrument as the floor."""
+        pool = None if self.domain_real is None else self.domain_real[BASIS_IMAGES:]
+        if pool is None or not 2 <= n <= len(pool):
+            return None
+        return pool[:n]
+
     def real_floor(self, n: int) -> float | None:
         """Plug-in domain FID of ``n`` real training images against the reference: what a
         perfect model scores at this sample count (the floor every plug-in value carries)."""
-        if self.domain_real is None or self.domain_ref_stats is None:
+        real = self.real_features(n)
+        if real is None or self.domain_ref_stats is None:
             return None
-        pool = self.domain_real[BASIS_IMAGES:]
-        if not 2 <= n <= len(pool):
-            return None
-        return fid(FeatureStats.from_features(pool[:n]), self.domain_ref_stats)
+        return fid(FeatureStats.from_features(real), self.domain_ref_stats)
 
     @classmethod
     def build(

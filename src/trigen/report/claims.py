@@ -135,8 +135,10 @@ def estimate_text(e: dict[str, Any]) -> str:
     unit = f" {e['unit']}" if e.get("unit") else ""
     if not e:
         return "—"
-    if low is None or high is None:
+    if low is None and high is None:
         span = " (no interval)"
+    elif low is None or high is None:
+        span = f" [{'−∞' if low is None else _fmt(low)}, {'∞' if high is None else _fmt(high)}]"
     else:
         span = "" if low == high == value else f" [{_fmt(low)}, {_fmt(high)}]"
     count = f"n = {e['n']} {e.get('n_of', '')}".rstrip() if "n" in e else ""
