@@ -25,12 +25,14 @@ import torch
 
 from _common import RESULTS, environment
 from trigen import api
-from trigen.compare.evaluators import Evaluators
-from trigen.compare.measure import cycling_labels, generate, sampler_name
+from trigen.compare.measure import sampler_name
 from trigen.data.datasets import load_dataset
 from trigen.diffusion.samplers import Sampler, nfe
 from trigen.eval.hardware import host_info
 from trigen.families.base import SampleSpec
+from trigen.measure.evaluators import Evaluators
+from trigen.measure.samples import generate
+from trigen.sampling import class_labels
 
 ALIASES = {"euler": Sampler.DDIM.value}
 
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> dict:
         device=torch.device("cpu"),
         log=print,
     )
-    labels = cycling_labels(args.samples, loaded.data.num_classes)
+    labels = class_labels(loaded.data.num_classes, args.samples)
     rows = []
     family = loaded.family
     diffusion = hasattr(family, "grid")

@@ -26,8 +26,6 @@ import torch
 
 from _common import RESULTS, environment
 from trigen import api
-from trigen.claims.stats import wilson_interval
-from trigen.compare.measure import cycling_labels, generate
 from trigen.config import TrainConfig
 from trigen.data.datasets import load_dataset
 from trigen.eval.domain import DomainClassifier
@@ -35,6 +33,9 @@ from trigen.eval.fid import fid_with_interval
 from trigen.eval.hardware import host_info
 from trigen.eval.stats import FeatureStats
 from trigen.families.base import SampleSpec
+from trigen.measure.intervals import wilson_interval
+from trigen.measure.samples import generate
+from trigen.sampling import class_labels
 
 RESOLUTION = 16
 RECIPE = {  # trigen compare's U-Net recipe for short CPU runs
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> dict:
     test = load_dataset("mnist", "test", resolution=RESOLUTION)
     domain = DomainClassifier.train_or_load(train, test, args.cache, seconds_budget=40.0)
     ref = FeatureStats.from_features(domain.features(test.images[: args.reference]))
-    labels = cycling_labels(args.samples, train.num_classes)
+    labels = class_labels(train.num_classes, args.samples)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, options in OBJECTIVES.items():

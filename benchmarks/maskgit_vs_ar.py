@@ -41,12 +41,13 @@ from _common import environment, markdown_table, write
 from trigen import api
 from trigen.build import DataSpec, build_family
 from trigen.claims.stats import loglog_slope
-from trigen.compare.evaluators import Evaluators
-from trigen.compare.measure import cycling_labels, generate
 from trigen.compare.run import FAMILY_TRAINING
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
 from trigen.families.base import SampleSpec
+from trigen.measure.evaluators import Evaluators
+from trigen.measure.samples import generate
+from trigen.sampling import class_labels
 
 RESOLUTION = 16
 NUM_CLASSES = 10
@@ -142,7 +143,7 @@ def seconds_per_image(family, labels: torch.Tensor, spec: SampleSpec, repeats: i
 
 def quality_points(runs, ev: Evaluators, args) -> list[dict]:
     """Domain metrics of every setting; Inception FID/KID of the headline setting of each."""
-    labels = cycling_labels(args.samples, NUM_CLASSES)
+    labels = class_labels(NUM_CLASSES, args.samples)
     settings = [("ar", None, cfg) for cfg in (1.0, args.cfg)]
     settings += [("maskgit", args.headline_steps, cfg) for cfg in (1.0, args.cfg)]
     settings += [("maskgit", k, args.cfg) for k in args.steps if k != args.headline_steps]
@@ -266,7 +267,7 @@ def speed_only(args) -> None:
         family = untrained(name, RESOLUTION, args.device)
         spec = SampleSpec(steps=args.headline_steps, cfg=args.cfg)
         speed[name.value] = {
-            f"batch_{b}": seconds_per_image(family, cycling_labels(b, NUM_CLASSES), spec,
+            f"batch_{b}": seconds_per_image(family, class_labels(NUM_CLASSES, b), spec,
                                             args.repeats)
             for b in (1, args.batch)
         }  # fmt: skip

@@ -24,13 +24,14 @@ import torch
 from _common import RESULTS, environment
 from flow_vs_eps import score
 from trigen import api
-from trigen.compare.measure import cycling_labels, generate
 from trigen.data.datasets import load_dataset
 from trigen.diffusion.samplers import Sampler, nfe
 from trigen.eval.domain import DomainClassifier
 from trigen.eval.hardware import host_info
 from trigen.eval.stats import FeatureStats
 from trigen.families.base import SampleSpec
+from trigen.measure.samples import generate
+from trigen.sampling import class_labels
 
 SAMPLERS = (Sampler.DDIM, Sampler.DPMPP_2M, Sampler.DPMPP_3M, Sampler.HEUN)
 GRIDS = (None, "karras")  # None: the family's own default for the sampler
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> dict:
     test = load_dataset(cfg.dataset, "test", root=cfg.data_root, resolution=resolution)
     domain = DomainClassifier.train_or_load(train, test, args.cache, seconds_budget=60.0)
     ref = FeatureStats.from_features(domain.features(test.images[: args.reference]))
-    labels = cycling_labels(args.samples, loaded.data.num_classes)
+    labels = class_labels(loaded.data.num_classes, args.samples)
     rows = []
     for sampler in SAMPLERS:
         grids = {grid or family.grid(sampler).value for grid in GRIDS}  # Heun's own is karras

@@ -9,6 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from trigen.claims import stats
+from trigen.measure.intervals import wilson_interval
 
 REPLICATIONS = 400  # a correct 95 % method lands in [0.92, 0.98] with p ≈ 0.99
 BAND = (0.92, 0.98)
@@ -24,7 +25,7 @@ def _covered(hits: int) -> float:
 def test_wilson_covers_the_true_proportion(n, p):
     """Exact coverage: the sum of binomial probabilities of the counts whose interval holds p."""
     ks = np.arange(n + 1)
-    holds = [lo <= p <= hi for lo, hi in (stats.wilson_interval(int(k), n) for k in ks)]
+    holds = [lo <= p <= hi for lo, hi in (wilson_interval(int(k), n) for k in ks)]
     coverage = float(sps.binom.pmf(ks, n, p)[holds].sum())
     assert BAND[0] <= coverage <= BAND[1], coverage
 

@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from trigen.compare import evaluators
 from trigen.data.datasets import ImageDataset
+from trigen.measure import evaluators
 
 FEATURES = 8
 

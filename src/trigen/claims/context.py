@@ -6,18 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from trigen.api import Loaded
 from trigen.claims.settings import ClaimSettings
-from trigen.compare.evaluators import Evaluators
-from trigen.compare.measure import cycling_labels
-from trigen.compare.settings import CompareSettings
 from trigen.config import DIFFUSION_FAMILIES, FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
 from trigen.families.base import SampleSpec
+from trigen.measure.evaluators import Evaluators
+from trigen.measure.samples import SamplingSettings
+from trigen.sampling import class_labels
 
 Log = Callable[[str], None]
 TrainRun = Callable[[TrainConfig, Path], tuple[Loaded, dict[str, Any]]]
@@ -26,11 +26,30 @@ ConfigFor = Callable[..., TrainConfig]
 """``config_for(family, **changes)``: the comparison's recipe for a family, with changes."""
 
 
+class ComparisonSettings(SamplingSettings, Protocol):
+    """What the claims read of the comparison they run in (``trigen.compare``'s settings)."""
+
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def data_root(self) -> str | None: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def sample_batch_size(self) -> int: ...
+    @property
+    def nll_images(self) -> int: ...
+    @property
+    def elbo_timesteps(self) -> int: ...
+    @property
+    def domain_seconds(self) -> float: ...
+
+
 @dataclass
 class ClaimContext:
     """The state a claims experiment reads; experiments return results, they mutate nothing."""
 
-    compare: CompareSettings
+    compare: ComparisonSettings
     claims: ClaimSettings
     runs: dict[FamilyName, Loaded]
     evaluators: Evaluators
@@ -56,7 +75,7 @@ def sampling_call(
     """One sampling call of ``batch`` images of the trained ``name`` under ``spec`` (labels
     cycling through the classes, the comparison's seed), to time."""
     loaded = ctx.runs[name]
-    labels = cycling_labels(batch, loaded.data.num_classes).to(ctx.device)
+    labels = class_labels(loaded.data.num_classes, batch).to(ctx.device)
 
     def call() -> None:
         with torch.inference_mode():

@@ -12,15 +12,15 @@ from trigen.claims import stats
 from trigen.claims.context import ClaimContext
 from trigen.claims.decide import claim_result
 from trigen.claims.ledger import CLAIMS, ClaimResult, Estimate, Series
-from trigen.claims.scaling import (
+from trigen.config import DIFFUSION_FAMILIES, FamilyName
+from trigen.families.base import SampleSpec
+from trigen.measure.scaling import (
     ResolutionPoint,
     ar_latency_vs_tokens,
     diffusion_latency_vs_batch,
     diffusion_latency_vs_nfe,
     resolution_sweep,
 )
-from trigen.config import DIFFUSION_FAMILIES, FamilyName
-from trigen.families.base import SampleSpec
 
 MIB = 2**20
 CALL_COUNT_STEPS = 10  # sampler steps when counting a diffusion sampler's network calls

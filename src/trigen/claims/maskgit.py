@@ -19,12 +19,13 @@ from trigen.claims import stats
 from trigen.claims.context import ClaimContext, sampling_call
 from trigen.claims.decide import claim_result
 from trigen.claims.ledger import CLAIMS, ClaimResult, Series
-from trigen.claims.scaling import LatencyPoint, ar_latency_vs_tokens, fresh_family
-from trigen.compare.measure import cycling_labels, generate, sample_spec
 from trigen.config import FamilyName, TrainConfig
 from trigen.eval.cost import measure_interleaved, measure_sweep
 from trigen.eval.fid_bootstrap import corrected
 from trigen.families.base import SampleSpec
+from trigen.measure.samples import generate, sample_spec
+from trigen.measure.scaling import LatencyPoint, ar_latency_vs_tokens, fresh_family
+from trigen.sampling import class_labels
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class QualityPoint:
 
 def _quality(ctx: ClaimContext, name: FamilyName, spec: SampleSpec, steps: int) -> QualityPoint:
     loaded, ev, cs = ctx.runs[name], ctx.evaluators, ctx.claims
-    labels = cycling_labels(cs.maskgit_samples, loaded.data.num_classes)
+    labels = class_labels(loaded.data.num_classes, cs.maskgit_samples)
     images = generate(
         loaded.family, labels, spec, seed=ctx.compare.seed, batch=ctx.compare.sample_batch_size
     )

@@ -13,12 +13,13 @@ from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext, sampling_call
 from trigen.claims.decide import claim_result
 from trigen.claims.ledger import CLAIMS, ClaimResult, Series
-from trigen.compare.measure import cycling_labels, generate, has_likelihood, sample_spec
 from trigen.config import DIFFUSION_FAMILIES, FamilyName
 from trigen.diffusion.samplers import Sampler, nfe, parse_sampler
 from trigen.eval.cost import measure_interleaved
 from trigen.eval.fid_bootstrap import FidDraws, corrected
 from trigen.eval.likelihood import bits_per_dim, evaluate_nll
+from trigen.measure.samples import generate, has_likelihood, sample_spec
+from trigen.sampling import class_labels
 
 PRIMARY_SAMPLER = "dpmpp_2m"  # C10's pre-stated sampler (primary_sampler)
 TIMING_BATCH = 16  # C13: images per timed sampling call
@@ -114,7 +115,7 @@ def nfe_sweep(ctx: ClaimContext) -> list[NfePoint]:
     floor = None if real is None else instrument.draws(real)
     points = []
     for name, loaded in ctx.diffusion_runs().items():
-        labels = cycling_labels(cs.nfe_samples, loaded.data.num_classes)
+        labels = class_labels(loaded.data.num_classes, cs.nfe_samples)
         for sampler in cs.nfe_samplers:
             for target in cs.nfe_targets:
                 steps = steps_for_nfe(sampler, target)
@@ -208,7 +209,7 @@ def speed_claim(ctx: ClaimContext, points: list[NfePoint]) -> ClaimResult:
     if ar is None or not points or ev.domain is None or instrument is None:
         return ClaimResult.not_run(claim, "needs AR, a diffusion family and the C10 NFE sweep")
     n = ctx.claims.nfe_samples
-    labels = cycling_labels(n, ar.data.num_classes)
+    labels = class_labels(ar.data.num_classes, n)
     ar_spec = sample_spec(FamilyName.AR, ctx.compare)
     images = generate(ar.family, labels, ar_spec, seed=ctx.compare.seed, batch=TIMING_BATCH)
     ar_fid = corrected(instrument.draws(ev.domain.features(images)))[0]

@@ -20,8 +20,8 @@ from trigen.claims.ledger import Estimate
 from trigen.errors import ConfigError
 from trigen.eval import fid_bootstrap
 from trigen.eval.fid_bootstrap import FidDraws
+from trigen.measure.intervals import LEVEL, wilson_interval
 
-LEVEL = 0.95
 BOOTSTRAP_RESAMPLES = 1000
 MIN_FIT_POINTS = 3  # a line through two points fits exactly: its residuals say nothing
 MIN_SEEDS = 2
@@ -32,18 +32,6 @@ def t_quantile(dof: int, level: float = LEVEL) -> float:
     if dof < 1:
         raise ConfigError(f"a t interval needs at least 1 degree of freedom, got {dof}")
     return float(sps.t.ppf((1 + level) / 2, dof))
-
-
-def wilson_interval(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:
-    """Wilson score interval of the proportion ``successes / n``: unlike the normal
-    approximation it stays inside [0, 1], is not empty at 0 or n successes, and holds p̂."""
-    if n < 1 or not 0 <= successes <= n:
-        raise ConfigError(f"a proportion needs 0 ≤ successes ≤ n and n ≥ 1, got {successes}/{n}")
-    z = float(sps.norm.ppf((1 + level) / 2))
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
-    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
 
 
 def proportion(name: str, correct: Sequence[float] | np.ndarray, level: float = LEVEL) -> Estimate:

@@ -15,8 +15,6 @@ from trigen.claims import stats
 from trigen.claims.context import ClaimContext
 from trigen.claims.decide import claim_result
 from trigen.claims.ledger import CLAIMS, ClaimResult, Series
-from trigen.compare.measure import cycling_labels, forward_flops, generate, sample_spec
-from trigen.compare.studies import RF_BATCH, RF_TIMESTEP, variant_configs
 from trigen.config import FamilyName
 from trigen.data.datasets import load_dataset
 from trigen.eval.consistency import mirror_consistency
@@ -26,6 +24,10 @@ from trigen.eval.domain import DomainClassifier
 from trigen.eval.fid_bootstrap import corrected
 from trigen.eval.receptive_field import erf_radius, receptive_field
 from trigen.eval.spectrum import hf_ratio
+from trigen.measure.probes import PROBE_TIMESTEP, RF_BATCH, forward_flops
+from trigen.measure.samples import generate, sample_spec
+from trigen.measure.variants import conditioning_configs, dit_scaling_configs
+from trigen.sampling import class_labels
 
 MIRROR = "mirror"
 # DiT shapes tried for "comparable parameters" with the U-Net; the closest count is used
@@ -33,7 +35,7 @@ DIT_SHAPES = ((4, 96, 2), (6, 96, 2), (4, 128, 2), (6, 128, 2), (8, 96, 2), (8, 
 
 
 def _samples(ctx: ClaimContext, loaded: Loaded, n: int, seed: int) -> tuple[torch.Tensor, ...]:
-    labels = cycling_labels(n, loaded.data.num_classes)
+    labels = class_labels(loaded.data.num_classes, n)
     spec = sample_spec(FamilyName(loaded.config.family), ctx.compare)
     images = generate(loaded.family, labels, spec, seed=seed, batch=ctx.compare.sample_batch_size)
     return images, labels
@@ -90,7 +92,7 @@ def _mirror_measure(ctx: ClaimContext, loaded: Loaded, test, seed: int) -> dict:
     net = loaded.family.net
     x, y = test[slice(0, RF_BATCH)]
     x, y = x.to(ctx.device), y.to(ctx.device)
-    t = torch.full((RF_BATCH,), RF_TIMESTEP, device=ctx.device)
+    t = torch.full((RF_BATCH,), PROBE_TIMESTEP, device=ctx.device)
     noisy = x + 0.5 * torch.randn(x.shape, generator=ctx.generator(seed), device=ctx.device)
     field = receptive_field(lambda v: net(v, t, y), noisy)
     n = min(cs.mirror_samples, len(test))
@@ -148,7 +150,7 @@ def conditioning_claim(ctx: ClaimContext) -> ClaimResult:
     for seed in cs.seeds:
         budget = {"max_minutes": cs.variant_minutes, "max_images": None, "seed": seed}
         base = ctx.config_for(FamilyName.DIT, **budget)
-        runs = [(v, cfg) for v, cfg in variant_configs(base, "conditioning")]
+        runs = conditioning_configs(base)
         runs.append(("U-Net AdaGN", ctx.config_for(FamilyName.UNET, **budget)))
         for variant, cfg in runs:
             ctx.log(f"  conditioning: {variant}, seed {seed} ({cs.variant_minutes:g} min)")
@@ -180,7 +182,7 @@ def scaling_claim(ctx: ClaimContext) -> ClaimResult:
         return ClaimResult.not_run(CLAIMS["C5"], "needs a dataset with classes")
     base = ctx.config_for(FamilyName.DIT, max_minutes=None, max_images=cs.scaling_images)
     gflops, draws, rows = [], [], []
-    for variant, cfg in variant_configs(base, "dit_scaling"):
+    for variant, cfg in dit_scaling_configs(base):
         ctx.log(f"  DiT scaling: {variant} ({cs.scaling_images} images)")
         loaded, _ = ctx.train(cfg, _run_dir(ctx, "scaling", variant.replace("×", "x")))
         images, _ = _samples(ctx, loaded, cs.variant_samples, ctx.compare.seed)

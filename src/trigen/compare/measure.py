@@ -11,26 +11,20 @@ import torch
 from torch import Tensor
 
 from trigen.api import Loaded
-from trigen.compare.evaluators import Evaluators
 from trigen.compare.settings import CompareSettings
 from trigen.config import DIFFUSION_FAMILIES, FamilyName
 from trigen.data.datasets import ImageDataset
-from trigen.data.transforms import from_model_range
 from trigen.eval.cost import count_flops, count_parameters
 from trigen.eval.likelihood import evaluate_nll
 from trigen.eval.memory import peak_allocated_bytes
 from trigen.families.base import Family, SampleSpec
+from trigen.measure.evaluators import Evaluators
+from trigen.measure.probes import forward_flops
+from trigen.measure.samples import generate, has_likelihood, sample_spec
+from trigen.sampling import class_labels
 
 MIB = 2**20
 GRID_PER_CLASS = 8
-
-
-def sample_spec(name: FamilyName, settings: CompareSettings, **changes: Any) -> SampleSpec:
-    """The sampling settings a family is measured with (autoregressive families ignore sampler;
-    MaskGIT's steps are its decoding steps K)."""
-    steps = settings.maskgit_steps if name is FamilyName.MASKGIT else settings.sampling_steps
-    spec = SampleSpec(sampler=settings.sampler, steps=steps)
-    return dataclasses.replace(spec, **changes)
 
 
 def nfe_of(name: FamilyName, spec: SampleSpec, tokens: int) -> int:
@@ -57,22 +51,6 @@ def sampler_name(name: FamilyName, family: Family, spec: SampleSpec) -> str:
     return "ancestral (full forward per sub-pixel)"
 
 
-def cycling_labels(n: int, num_classes: int) -> Tensor:
-    return torch.arange(n) % num_classes if num_classes else torch.zeros(n, dtype=torch.long)
-
-
-def generate(family: Family, labels: Tensor, spec: SampleSpec, *, seed: int, batch: int) -> Tensor:
-    """uint8 images (N, C, H, W) for ``labels``, batched, deterministic given ``seed``."""
-    device = next(family.net.parameters()).device
-    gen = torch.Generator(device).manual_seed(seed)
-    out = []
-    with torch.inference_mode():
-        for chunk in labels.split(batch):
-            x = family.sample(chunk.to(device), spec, gen)
-            out.append(from_model_range(x).cpu())
-    return torch.cat(out)
-
-
 def grid_images(images: Tensor, labels: Tensor, num_classes: int) -> np.ndarray:
     """Up to GRID_PER_CLASS images of each class, one row per class: uint8 (N, H, W, C)."""
     picked = []
@@ -84,32 +62,6 @@ def grid_images(images: Tensor, labels: Tensor, num_classes: int) -> np.ndarray:
         )
         picked.append(images[idx])
     return torch.cat(picked).permute(0, 2, 3, 1).numpy()
-
-
-def forward_flops(name: FamilyName, family: Family) -> int:
-    """FLOPs of one training-shape forward pass on a single image, counted by torch."""
-    net = family.net
-    device = next(net.parameters()).device
-    c, h, w = family.image_shape
-    y = torch.zeros(1, dtype=torch.long, device=device)
-    with torch.inference_mode():
-        if name in DIFFUSION_FAMILIES:
-            x, t = torch.zeros(1, c, h, w, device=device), torch.full((1,), 500.0, device=device)
-            return count_flops(lambda: net(x, t, y))
-        if name is FamilyName.AR:
-            tokens = torch.zeros(1, c * h * w, dtype=torch.long, device=device)
-            return count_flops(lambda: net(tokens[:, :-1], y))  # the last token is a target only
-        if name is FamilyName.MASKGIT:
-            tokens = torch.zeros(1, net.cfg.seq_len, dtype=torch.long, device=device)
-            return count_flops(lambda: net(tokens, y))
-        x = torch.zeros(1, c, h, w, device=device)
-        return count_flops(lambda: net(x, y))
-
-
-def has_likelihood(family: Family) -> bool:
-    """Whether ``family.nll`` measures a likelihood or a bound on it (families say so with
-    ``has_likelihood``; those without the attribute always do)."""
-    return getattr(family, "has_likelihood", True)
 
 
 NO_ELBO = "n/a: no likelihood bound (flow matching or latent diffusion)"
@@ -129,7 +81,7 @@ def measure_family(
         family = dataclasses.replace(family, nll_num_t=settings.elbo_timesteps)
     spec = sample_spec(name, settings)
     num_classes = loaded.data.num_classes
-    labels = cycling_labels(settings.fid_samples, num_classes)
+    labels = class_labels(num_classes, settings.fid_samples)
     c, h, w = family.image_shape
     device = next(family.net.parameters()).device
 

@@ -17,12 +17,12 @@ from trigen.atomic import atomic_write_text
 from trigen.claims.context import ClaimContext
 from trigen.claims.run import run_claims
 from trigen.compare import studies
-from trigen.compare.evaluators import Evaluators
 from trigen.compare.measure import measure_family
 from trigen.compare.settings import CompareSettings, Study
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
 from trigen.eval.hardware import host_info
+from trigen.measure.evaluators import Evaluators
 from trigen.report.grids import save_grid
 from trigen.report.plots import receptive_fields
 from trigen.report.render import RESULTS_FILE, render

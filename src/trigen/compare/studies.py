@@ -4,7 +4,6 @@ that train one family's recipe several ways at equal budget."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -12,18 +11,19 @@ import numpy as np
 import torch
 
 from trigen.api import Loaded
-from trigen.claims.scaling import resolution_sweep
-from trigen.compare.evaluators import Evaluators
-from trigen.compare.measure import cycling_labels, generate, nfe_of, sample_spec
+from trigen.compare.measure import nfe_of
 from trigen.compare.settings import CompareSettings, Study
 from trigen.config import DIFFUSION_FAMILIES, FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
-from trigen.diffusion.precond import Objective
 from trigen.eval.cost import count_parameters
 from trigen.eval.receptive_field import ar_receptive_field, erf_radius, receptive_field
+from trigen.measure.evaluators import Evaluators
+from trigen.measure.probes import PROBE_TIMESTEP, RF_BATCH, forward_flops
+from trigen.measure.samples import generate, sample_spec
+from trigen.measure.scaling import resolution_sweep
+from trigen.measure.variants import conditioning_configs, dit_scaling_configs, objective_configs
+from trigen.sampling import class_labels
 
-RF_TIMESTEP = 500.0  # the diffusion timestep at which receptive fields are probed (mid-schedule)
-RF_BATCH = 8
 VARIANT_STUDIES: dict[Study, FamilyName] = {
     Study.CONDITIONING: FamilyName.DIT,
     Study.DIT_SCALING: FamilyName.DIT,
@@ -38,7 +38,7 @@ def nfe_study(runs: dict[FamilyName, Loaded], ev: Evaluators, s: CompareSettings
     for name, loaded in runs.items():
         if name not in DIFFUSION_FAMILIES:
             continue
-        labels = cycling_labels(s.study_samples, loaded.data.num_classes)
+        labels = class_labels(loaded.data.num_classes, s.study_samples)
         for sampler in s.nfe_samplers:
             for steps in s.nfe_steps:
                 spec = sample_spec(name, s, sampler=sampler, steps=steps)
@@ -65,7 +65,7 @@ def cfg_study(runs: dict[FamilyName, Loaded], ev: Evaluators, s: CompareSettings
     for name, loaded in runs.items():
         if loaded.data.num_classes == 0:
             continue
-        labels = cycling_labels(s.study_samples, loaded.data.num_classes)
+        labels = class_labels(loaded.data.num_classes, s.study_samples)
         for scale in s.cfg_scales:
             spec = sample_spec(name, s, cfg=scale)
             images = generate(loaded.family, labels, spec, seed=s.seed, batch=s.sample_batch_size)
@@ -77,7 +77,7 @@ def resolution_study(
     runs: dict[FamilyName, Loaded], s: CompareSettings, device: torch.device
 ) -> list[dict]:
     """Peak memory and time of one training step and one sampling step of each family's preset,
-    untrained, at each resolution (:func:`trigen.claims.scaling.resolution_sweep`: memory is the
+    untrained, at each resolution (:func:`trigen.measure.scaling.resolution_sweep`: memory is the
     peak of tensor allocations, time a repeated median with its spread).
 
     Weights do not change the cost of a pass, so fresh networks of the same preset are measured.
@@ -114,7 +114,7 @@ def receptive_field_maps(
         images, labels = test[slice(0, RF_BATCH)]
         images, labels = images.to(device), labels.to(device)
         if name in DIFFUSION_FAMILIES:
-            t = torch.full((RF_BATCH,), RF_TIMESTEP, device=device)
+            t = torch.full((RF_BATCH,), PROBE_TIMESTEP, device=device)
             noisy = images + 0.5 * torch.randn_like(images)
             maps[name.value] = receptive_field(lambda x, n=net, tt=t, y=labels: n(x, tt, y), noisy)
         elif name is FamilyName.AR:
@@ -139,63 +139,21 @@ def receptive_field_radii(maps: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     ]
 
 
-def objective_configs(base: TrainConfig) -> list[tuple[str, TrainConfig]]:
-    """``base`` (a U-Net or DiT recipe) as trained by its diffusion objective and by flow
-    matching (velocity on the straight path, logit-normal t); nothing else changes."""
-    flow = dataclasses.replace(base.diffusion, objective=Objective.FLOW)
-    name = "U-Net" if base.family is FamilyName.UNET else "DiT"
-    return [
-        (f"{name} (diffusion, {base.diffusion.prediction.value}-prediction)", base),
-        (f"{name} (flow)", dataclasses.replace(base, diffusion=flow)),
-    ]
-
-
 def variant_configs(base: TrainConfig, study: str) -> list[tuple[str, TrainConfig]]:
     """The runs of a variant study at equal budget: the DiT conditioning or depth-scaling
     study, or the objective study (flow matching vs diffusion) of ``base``'s family."""
     if study == Study.OBJECTIVE:
         return objective_configs(base)
-    if study == "conditioning":
-        from trigen.models.dit import Conditioning
-
-        return [
-            (
-                v.value,
-                dataclasses.replace(
-                    base,
-                    family=FamilyName.DIT,
-                    model="DiT-T/4",
-                    model_overrides={**base.model_overrides, "conditioning": v.value},
-                ),
-            )
-            for v in Conditioning
-        ]
-    sizes = {
-        "depth 3 × 96": {"depth": 3, "hidden": 96, "heads": 2},
-        "depth 6 × 128": {"depth": 6, "hidden": 128, "heads": 2},
-        "depth 8 × 192": {"depth": 8, "hidden": 192, "heads": 3},
-    }
-    return [
-        (
-            k,
-            dataclasses.replace(
-                base,
-                family=FamilyName.DIT,
-                model="DiT-T/4",
-                model_overrides={**base.model_overrides, **v},  # the recipe's RoPE stays
-            ),
-        )
-        for k, v in sizes.items()
-    ]
+    if study == Study.CONDITIONING:
+        return conditioning_configs(base)
+    return dit_scaling_configs(base)
 
 
 def variant_row(
     variant: str, loaded: Loaded, final_loss: float, ev: Evaluators, s: CompareSettings
 ) -> dict[str, Any]:
-    from trigen.compare.measure import forward_flops
-
     family = loaded.config.family
-    labels = cycling_labels(s.study_samples, loaded.data.num_classes)
+    labels = class_labels(loaded.data.num_classes, s.study_samples)
     images = generate(
         loaded.family, labels, sample_spec(family, s), seed=s.seed, batch=s.sample_batch_size
     )

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from trigen.atomic import atomic_write
-from trigen.claims.stats import wilson_interval
 from trigen.data.datasets import ImageDataset
 from trigen.eval.domain import DomainClassifier
 from trigen.eval.fid import fid, fid_with_interval, kid
@@ -18,6 +17,7 @@ from trigen.eval.fid_bootstrap import FidBootstrap
 from trigen.eval.inception import InceptionFeatures
 from trigen.eval.precision_recall import precision_recall
 from trigen.eval.stats import FeatureStats
+from trigen.measure.intervals import wilson_interval
 
 MIN_DOMAIN_CLASSES = 2  # a classifier needs two classes to tell apart
 FID_RESAMPLES = 100  # bootstrap replicates behind every FID interval

@@ -6,14 +6,14 @@ import json
 import pytest
 import torch
 
-from trigen.claims.scaling import (
+from trigen.config import TrainConfig
+from trigen.errors import ConfigError
+from trigen.measure.scaling import (
     ar_latency_vs_tokens,
     diffusion_latency_vs_batch,
     diffusion_latency_vs_nfe,
     resolution_sweep,
 )
-from trigen.config import TrainConfig
-from trigen.errors import ConfigError
 
 FAST = {"repeats": 1, "retries": 0}  # properties only: no timing is asserted
 UNET = TrainConfig(family="unet", model="unet-tiny", model_overrides={"model_channels": 8})

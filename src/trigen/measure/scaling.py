@@ -1,4 +1,4 @@
-"""Scaling experiments: what a training step and a sampling step cost as images grow, and how
+"""Cost sweeps: what a training step and a sampling step cost as images grow, and how
 sampling time grows with sequence length (autoregression), step count and batch (diffusion).
 
 Memory is the peak of tensor allocations (:func:`trigen.eval.memory.peak_allocated_bytes`), not
@@ -25,13 +25,14 @@ from trigen.errors import ConfigError, TrigenError
 from trigen.eval.cost import Timing, count_parameters, measure_latency, measure_sweep
 from trigen.eval.memory import peak_allocated_bytes
 from trigen.families.base import Family, SampleSpec
+from trigen.measure.probes import PROBE_TIMESTEP
+from trigen.sampling import class_labels
 
 MIB = 2**20
 RESOLUTIONS = (16, 32, 64, 128, 256)
 AR_TOKEN_CAP = 64 * 64
 """Longest AR sequence the resolution sweep runs; beyond it a point is recorded as skipped
 (attention over the whole sequence makes a 128 px training step take minutes on a CPU)."""
-PROBE_T = 500.0  # the timestep of the probed denoiser call: its cost is the same at every t
 SWEEP_SAMPLER = "ddim"  # one network evaluation per step, so NFE = steps
 SWEEP_RESOLUTION = 16  # the comparison's resolution
 SUPPORTED = (*DIFFUSION_FAMILIES, FamilyName.AR, FamilyName.PIXELCNN, FamilyName.MASKGIT)
@@ -93,10 +94,6 @@ class LatencyPoint:
         }
 
 
-def _labels(batch: int, num_classes: int, device: torch.device | str) -> Tensor:
-    return torch.arange(batch, device=device) % max(num_classes, 1)
-
-
 def _arch(cfg: TrainConfig, net: torch.nn.Module) -> str:
     """The preset and the shape facts that drive cost, in words."""
     c = net.cfg
@@ -153,7 +150,7 @@ def _sampling_step(
     x = torch.randn(batch, *family.image_shape, device=device)
     if cfg.family is FamilyName.PIXELCNN:  # one full forward per sampled sub-pixel
         return (lambda: net(x, labels)), x.nbytes
-    t = torch.full((batch,), PROBE_T, device=device)
+    t = torch.full((batch,), PROBE_TIMESTEP, device=device)
     return (lambda: net(x, t, labels)), x.nbytes
 
 
@@ -197,7 +194,7 @@ def _point(
     except TrigenError as err:  # e.g. the patch size does not divide the resolution
         return _skipped(label, res, batch, None, cfg.preset, str(err))
     images = torch.rand(batch, channels, res, res, device=device) * 2 - 1
-    data = Batch(images, _labels(batch, num_classes, device))
+    data = Batch(images, class_labels(num_classes, batch).to(device))
     train_peak, train_time, sample_peak, sample_time = _measure(cfg, family, data, timing)
     return ResolutionPoint(
         family=label,
@@ -294,7 +291,7 @@ def ar_latency_vs_tokens(
     calls, lengths = {}, {}
     for res in resolutions:
         family = fresh_family(cfg, res, channels, num_classes, device)
-        seq_len, y = family.seq_len, _labels(1, num_classes, device)
+        seq_len, y = family.seq_len, class_labels(num_classes, 1).to(device)
 
         def sample(net=family.net, n=seq_len, y=y) -> Tensor:
             gen = torch.Generator(device).manual_seed(0)
@@ -321,7 +318,7 @@ def _diffusion_sampling(
 
     def sample(batch: int, steps: int) -> Tensor:
         gen = torch.Generator(device).manual_seed(0)
-        labels = _labels(batch, num_classes, device)
+        labels = class_labels(num_classes, batch).to(device)
         with torch.inference_mode():
             return family.sample(labels, SampleSpec(sampler=SWEEP_SAMPLER, steps=steps), gen)
 
