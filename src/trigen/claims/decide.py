@@ -116,21 +116,19 @@ def c5(ev: Evidence) -> Decided:
     fids = [
         stats.fid(f"domain FID∞ at {g:.3g} GFLOPs", d) for g, d in zip(gflops, draws, strict=True)
     ]
+    name = "slope of log domain FID∞ on log GFLOPs"
+    point = stats.loglog_slope(name, gflops, [max(e.value, 1e-9) for e in fids]).value
     if len(gflops) < stats.MIN_FIT_POINTS or not all(e.determined for e in fids):
-        value = stats.loglog_slope("b", gflops, [max(e.value, 1e-9) for e in fids]).value
         why = "needs ≥ 3 sizes, each with a FID∞ interval"
-        slope = Estimate.undetermined(
-            "slope of log domain FID∞ on log GFLOPs", value, why, "", len(gflops), "points"
-        )
+        slope = Estimate.undetermined(name, point, why, "", len(gflops), "points")
         return (slope, *fids), rules.c5_scaling(slope)
     # replicate b of every size, moved down by twice that size's bias: a draw of FID∞
     reps = np.array([2 * d.value - 2 * d.replicates.mean() + d.replicates for d in draws])
     reps = np.clip(reps, 1e-9, None)
-    boot = [stats.loglog_slope("b", gflops, list(reps[:, b])).value for b in range(reps.shape[1])]
-    point = stats.loglog_slope("b", gflops, [max(e.value, 1e-9) for e in fids]).value
+    boot = [stats.loglog_slope(name, gflops, list(reps[:, b])).value for b in range(reps.shape[1])]
     low, high = stats.percentile_interval(np.array(boot))
     slope = Estimate(
-        "slope of log domain FID∞ on log GFLOPs",
+        name,
         point,
         min(low, point),
         max(high, point),
@@ -257,7 +255,7 @@ def c13(ev: Evidence) -> Decided:
     per_round = [f / a for f, a in zip(seconds[fastest], seconds["ar"], strict=True)]
     r = stats.round_ratio(f"{fastest} ÷ AR time per image", per_round)
     per_family = [
-        stats.round_ratio(f"{f} s/call of {ev['batch']} images", s) for f, s in seconds.items()
+        stats.round_median(f"{f} s/call of {ev['batch']} images", s) for f, s in seconds.items()
     ]
     return (r, *per_family), rules.c13_speed(r)
 

@@ -151,15 +151,23 @@ def median_order_interval(values: Sequence[float], level: float = LEVEL):
     return float(np.median(v)), float(v[k_best - 1]), float(v[n - k_best]), coverage
 
 
+def round_median(
+    name: str, values: Sequence[float], unit: str = "s", level: float = LEVEL
+) -> Estimate:
+    """The median of one value per interleaved round with its order-statistic interval, whose
+    coverage is stored as the estimate's level."""
+    if not values or min(values) <= 0:
+        raise ConfigError(f"{name} needs positive per-round values, got {list(values)}")
+    median, low, high, coverage = median_order_interval(values, level)
+    method = f"median of {len(values)} interleaved rounds, order-statistic {coverage:.1%}"
+    return Estimate(name, median, low, high, unit, len(values), method, "rounds", coverage)
+
+
 def round_ratio(name: str, ratios: Sequence[float], level: float = LEVEL) -> Estimate:
     """A ratio measured once per interleaved round (:func:`trigen.eval.cost.measure_interleaved`):
     the median of the rounds with its order-statistic interval. Timed back to back, both sides of
     each ratio saw the same host, so this is the ratio to quote for two timings."""
-    if not ratios or min(ratios) <= 0:
-        raise ConfigError(f"ratio {name} needs positive per-round ratios, got {list(ratios)}")
-    median, low, high, coverage = median_order_interval(ratios, level)
-    method = f"median of {len(ratios)} interleaved rounds, order-statistic {coverage:.1%}"
-    return Estimate(name, median, low, high, "×", len(ratios), method, "rounds", coverage)
+    return round_median(name, ratios, "×", level)
 
 
 def rounds_for(level: float = LEVEL) -> int:
