@@ -111,7 +111,8 @@ def receptive_field_maps(
     for name, loaded in runs.items():
         net = loaded.family.net
         device = next(net.parameters()).device
-        images, labels = test[slice(0, RF_BATCH)]
+        probe = test[slice(0, RF_BATCH)]
+        images, labels = probe.images, probe.labels
         images, labels = images.to(device), labels.to(device)
         if name in DIFFUSION_FAMILIES:
             t = torch.full((RF_BATCH,), PROBE_TIMESTEP, device=device)

@@ -221,7 +221,8 @@ def _train(
         for group in optim.param_groups:
             group["lr"] = LEARNING_RATE * (1 - done)  # linear decay over the budget (time or data)
         index = torch.randint(len(data), (BATCH,), generator=rng)
-        images, labels = data[index]
+        batch = data[index]
+        images, labels = batch.images, batch.labels
         loss = F.cross_entropy(net(images.to(device)), labels.to(device))
         optim.zero_grad(set_to_none=True)
         loss.backward()

@@ -68,7 +68,8 @@ def evaluate_nll(
     per_image: list[float] = []
     with torch.no_grad():
         for start in range(0, total, batch_size):
-            images, labels = dataset[slice(start, min(start + batch_size, total))]
+            part = dataset[slice(start, min(start + batch_size, total))]
+            images, labels = part.images, part.labels
             nats = family.nll(Batch(images.to(device), labels.to(device)), generator)  # (b,)
             per_image.extend(nats.double().cpu().tolist())
             if progress is not None:

@@ -158,10 +158,7 @@ class Trainer:
         total = torch.zeros((), device=self.device)
         for micro in range(self.cfg.grad_accum):
             batch = next(self._iter)
-            batch = Batch(
-                batch.images.to(self.device, non_blocking=True),
-                batch.labels.to(self.device, non_blocking=True),
-            )
+            batch = batch.to(self.device, non_blocking=True)
             with self._gradient_sync(last=micro == self.cfg.grad_accum - 1):
                 with self._autocast():
                     loss = self.family.loss(batch, self.generator).float().mean()
