@@ -90,15 +90,15 @@ def _mirror_measure(ctx: ClaimContext, loaded: Loaded, test, seed: int) -> dict:
     images, labels = _samples(ctx, loaded, cs.mirror_samples, seed)
     consistency = mirror_consistency(images, labels if loaded.data.num_classes else None)
     net = loaded.family.net
-    x, y = test[slice(0, RF_BATCH)]
-    x, y = x.to(ctx.device), y.to(ctx.device)
+    probe = test[slice(0, RF_BATCH)].to(ctx.device)
+    x, y = probe.images, probe.labels
     t = torch.full((RF_BATCH,), PROBE_TIMESTEP, device=ctx.device)
     noisy = x + 0.5 * torch.randn(x.shape, generator=ctx.generator(seed), device=ctx.device)
     field = receptive_field(lambda v: net(v, t, y), noisy)
     n = min(cs.mirror_samples, len(test))
-    xs, ys = test[slice(0, n)]
+    held_out = test[slice(0, n)].to(ctx.device)
     mse = denoising_mse(
-        loaded.family, xs.to(ctx.device), ys.to(ctx.device), generator=ctx.generator(1234)
+        loaded.family, held_out.images, held_out.labels, generator=ctx.generator(1234)
     )
     return {
         "params": count_parameters(net),
