@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from trigen.batch import Batch
+from trigen.conditions import Guidance
 from trigen.diffusion.samplers import SamplerOptions
 from trigen.diffusion.schedules import KARRAS_RHO
 from trigen.guidance import NO_GUIDANCE
@@ -28,11 +29,18 @@ class SampleSpec:
     s_noise: float = 1.0  # diffusion: std of Heun's churn noise (EDM's S_noise)
     grid: str | None = None  # diffusion: trailing | leading | linspace | karras; None = sampler's
     rho: float = KARRAS_RHO  # diffusion: ρ of the karras grid
-    cfg: float = NO_GUIDANCE  # both: classifier-free guidance scale
+    cfg: float = NO_GUIDANCE  # both: classifier-free guidance scale over all conditions
+    # both: per-condition guidance instead, ((name, scale), …) nested in order ("class" too)
+    guidance: tuple[tuple[str, float], ...] = ()
     temperature: float = 1.0  # autoregressive
     top_k: int | None = None  # autoregressive
     top_p: float | None = None  # autoregressive
     unmasking: str | None = None  # maskgit: confidence | random; None = the family's default
+
+    @property
+    def guidance_plan(self) -> Guidance:
+        """The guidance this spec asks for (:class:`trigen.conditions.Guidance`)."""
+        return Guidance(self.cfg, self.guidance)
 
     @property
     def sampler_options(self) -> SamplerOptions:
@@ -46,7 +54,7 @@ class SampleSpec:
         )
 
 
-TOKEN_SAMPLING_OPTIONS = frozenset({"cfg", "temperature", "top_k", "top_p"})
+TOKEN_SAMPLING_OPTIONS = frozenset({"cfg", "guidance", "temperature", "top_k", "top_p"})
 """The :class:`SampleSpec` fields a family that draws tokens from logits reads: guidance and the
 logits filters (:mod:`trigen.autoregressive.filters`)."""
 

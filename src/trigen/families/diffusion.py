@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
 import torch
 from torch import Tensor, nn
 
-from trigen.batch import Batch
+from trigen.batch import NO_CONDITIONS, Batch
+from trigen.conditions import ConditionSpec, Guidance
 from trigen.diffusion._rng import randn_like
 from trigen.diffusion.likelihood import elbo_nats
 from trigen.diffusion.objectives import FLOW_MIN_SNR, diffusion_loss
@@ -27,7 +29,7 @@ from trigen.diffusion.schedules import FlowSchedule, NoiseSchedule, Schedule, Sp
 from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
 from trigen.families.labels import ClassConditioning
-from trigen.guidance import NO_GUIDANCE, guided
+from trigen.guidance import NO_GUIDANCE
 
 __all__ = ["DiffusionFamily", "nfe"]
 
@@ -74,6 +76,7 @@ class DiffusionFamily:
     spacing: Spacing = Spacing.TRAILING
     clip_denoised: bool = True
     data_range: tuple[float, float] | None = DATA_RANGE
+    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
     precond: Precond = field(init=False, repr=False)
     conditioning: ClassConditioning = field(init=False, repr=False)
 
@@ -87,7 +90,9 @@ class DiffusionFamily:
             raise ConfigError(
                 f"schedule must be a NoiseSchedule or FlowSchedule, got {self.schedule}"
             )
-        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout)
+        self.conditioning = ClassConditioning(
+            self.num_classes, self.label_dropout, tuple(self.conditions)
+        )
         if self.min_snr_gamma is not None and self.min_snr_gamma <= 0:
             raise ConfigError(f"min_snr_gamma must be > 0 (or None), got {self.min_snr_gamma}")
         if self.min_snr_gamma is not None and self.objective is Objective.FLOW:
@@ -109,19 +114,27 @@ class DiffusionFamily:
     def null_class(self) -> int:
         return self.conditioning.null_class
 
-    def _net_out(self, x_t: Tensor, t: Tensor, y: Tensor) -> Tensor:
-        """The net's first C output channels, in the dtype of ``x_t``."""
+    def _net_out(
+        self, x_t: Tensor, t: Tensor, y: Tensor, conds: Mapping[str, Tensor] = NO_CONDITIONS
+    ) -> Tensor:
+        """The net's first C output channels, in the dtype of ``x_t``; ``conds`` (named
+        conditions) are passed only when there are any, so class-only nets need no such input."""
         dtype = next(self.net.parameters(), x_t).dtype
-        out = self.net(x_t.to(dtype), t.float(), y)
+        extra = (conds,) if conds else ()
+        out = self.net(x_t.to(dtype), t.float(), y, *extra)
         return out[:, : self.image_shape[0]].to(x_t.dtype)
+
+    @property
+    def _image_size(self) -> tuple[int, int]:
+        return self.image_shape[1], self.image_shape[2]
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         """Per-example loss (B,); labels are replaced by the null class with probability
         ``label_dropout`` (drawn first from ``generator``), then the noise level and the noise
         are drawn (:func:`~trigen.diffusion.objectives.diffusion_loss`)."""
-        y = self.conditioning.drop(batch.labels, generator)
+        y, conds = self.conditioning.train_inputs(batch, generator, self._image_size)
         return diffusion_loss(
-            self._net_out,
+            partial(self._net_out, conds=conds),
             batch.images,
             y,
             self.schedule,
@@ -133,25 +146,33 @@ class DiffusionFamily:
     def _clip(self, x0: Tensor) -> Tensor:
         return x0 if self.data_range is None else x0.clamp(*self.data_range)
 
-    def denoiser(self, labels: Tensor, cfg: float = NO_GUIDANCE) -> Denoiser:
-        """The σ-space denoiser D(x, σ) → x̂₀ for class ``labels`` (B,), guided with scale ``cfg``.
+    def denoiser(
+        self, labels: Tensor, cfg: float | Guidance = NO_GUIDANCE,
+        conds: Mapping[str, Tensor] = NO_CONDITIONS,
+    ) -> Denoiser:  # fmt: skip
+        """The σ-space denoiser D(x, σ) → x̂₀ for class ``labels`` (B,) and checked named
+        ``conds``, guided with scale ``cfg`` (or a :class:`~trigen.conditions.Guidance`).
 
         The net sees c_in(σ)·x, what it saw in training, at c_noise(σ) (``precond``). Guidance
         acts on x̂₀, which is affine in the net's output with coefficients shared by the two
         halves, so it equals guidance on the raw output; x̂₀ is clamped after guidance.
         """
 
+        guidance = cfg if isinstance(cfg, Guidance) else Guidance(cfg)
+
         def denoise(x: Tensor, sigma: Tensor) -> Tensor:
             fn = partial(self._x0, sigma=sigma)
-            x0 = guided(fn, labels, self.null_class, cfg)(x)
+            x0 = self.conditioning.guided(fn, labels, conds, guidance)(x)
             return self._clip(x0) if self.clip_denoised else x0
 
         return denoise
 
-    def _x0(self, x: Tensor, y: Tensor, *, sigma: Tensor) -> Tensor:
+    def _x0(
+        self, x: Tensor, y: Tensor, conds: Mapping[str, Tensor] = NO_CONDITIONS, *, sigma: Tensor
+    ) -> Tensor:
         """x̂₀ of the preconditioned net at σ (B,), unclipped."""
         sigma = sigma.repeat(x.shape[0] // sigma.shape[0])  # x may be x ‖ x (guidance)
-        return self.precond.denoise(self._net_out, x, sigma, y)
+        return self.precond.denoise(partial(self._net_out, conds=conds), x, sigma, y)
 
     def grid(self, sampler: Sampler, grid: Spacing | str | None = None) -> Spacing:
         """The σ grid ``sampler`` runs on: ``grid`` when given (validated here), else the
@@ -164,7 +185,7 @@ class DiffusionFamily:
         """What :meth:`sample` reads of ``spec``: the sampler, its steps and σ grid, guidance,
         the options of that sampler (:data:`SAMPLER_OPTIONS`), and ``rho`` on the karras grid."""
         sampler = parse_sampler(spec.sampler)
-        taken = {"sampler", "steps", "grid", "cfg", *SAMPLER_OPTIONS.get(sampler, ())}
+        taken = {"sampler", "steps", "grid", "cfg", "guidance", *SAMPLER_OPTIONS.get(sampler, ())}
         if self.grid(sampler, spec.grid) is Spacing.KARRAS:
             taken.add("rho")
         return frozenset(taken)
@@ -176,6 +197,7 @@ class DiffusionFamily:
         spec: SampleSpec,
         generator: torch.Generator | None = None,
         *,
+        conds: Mapping[str, Tensor] | None = None,
         callback: StepCallback | None = None,
     ) -> Tensor:
         """Images (B, C, H, W) in [-1, 1] for ``labels`` (B,), with ``spec.sampler`` over
@@ -187,12 +209,15 @@ class DiffusionFamily:
         sqrt(1 + σ₀²)·z for VP (DDPM's prior), (1 + σ₀)·z for flow (pure noise at t_max).
         """
         sampler = parse_sampler(spec.sampler)
-        labels = self.conditioning.check(labels, spec.cfg)
+        guidance = spec.guidance_plan
+        labels, checked = self.conditioning.sampling_inputs(
+            labels, conds, guidance, self._image_size
+        )
         sigmas = self.schedule.sampling_sigmas(spec.steps, self.grid(sampler, spec.grid), spec.rho)
         shape = (labels.shape[0], *self.image_shape)
         z = randn_like(torch.empty(shape, device=labels.device), generator)
         x = z * self.precond.prior_scale(float(sigmas[0]))
-        denoise = self.denoiser(labels, spec.cfg)
+        denoise = self.denoiser(labels, guidance, checked)
         options = spec.sampler_options.only_for(sampler)  # eta (DDIM), churn (Heun)
         x0 = solve(
             sampler, denoise, x, sigmas, generator=generator, options=options, callback=callback
@@ -207,14 +232,18 @@ class DiffusionFamily:
         if not self.has_likelihood:
             raise ConfigError(FLOW_HAS_NO_ELBO)
         y = self.conditioning.check(batch.labels)
-        x0_fn = partial(self._elbo_x0, y=y)
+        conds = self.conditioning.named(batch.conds, y, self._image_size)
+        x0_fn = partial(self._elbo_x0, y=y, conds=conds)
         return elbo_nats(
             x0_fn, batch.images, self.schedule, num_t=self.nll_num_t, generator=generator
         )
 
-    def _elbo_x0(self, x_t: Tensor, t: Tensor, *, y: Tensor) -> Tensor:
+    def _elbo_x0(
+        self, x_t: Tensor, t: Tensor, *, y: Tensor, conds: Mapping[str, Tensor] = NO_CONDITIONS
+    ) -> Tensor:
         """x̂₀ from x_t = α_t·x₀ + σ_t·ε at training steps ``t`` (B,), as the ELBO asks for it:
         x = x_t / c_in(σ_t) in the σ view."""
         sigma = self.schedule.sigmas.to(t.device)[t]
         c_in = self.precond.scalings(sigma).c_in.view((-1,) + (1,) * (x_t.ndim - 1))
-        return self._clip(self.precond.denoise(self._net_out, x_t / c_in.to(x_t), sigma, y))
+        net_out = partial(self._net_out, conds=conds)
+        return self._clip(self.precond.denoise(net_out, x_t / c_in.to(x_t), sigma, y))

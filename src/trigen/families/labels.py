@@ -1,4 +1,5 @@
-"""Class conditioning shared by every conditional family: the null class, label dropout, checks.
+"""Conditioning shared by every conditional family: the null class, label dropout, checks, and the
+named conditions beside the class (:mod:`trigen.conditions`): their checks, dropout and guidance.
 
 Classes are ``0 .. num_classes − 1``; the null (unconditional) class is ``num_classes``, the
 extra embedding row that classifier-free guidance (Ho & Salimans 2022) trains by replacing a
@@ -8,11 +9,23 @@ and sees only the null class (index 0).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from trigen.batch import NO_CONDITIONS, Batch
+from trigen.conditions import (
+    CLASS,
+    ConditionDropout,
+    ConditionSpec,
+    Guidance,
+    Guided,
+    check_conditions,
+    guided,
+    on_device,
+)
 from trigen.diffusion._rng import rand
 from trigen.errors import ConfigError, DataError
 from trigen.guidance import NO_GUIDANCE
@@ -20,11 +33,12 @@ from trigen.guidance import NO_GUIDANCE
 
 @dataclass(frozen=True)
 class ClassConditioning:
-    """The class-label rules of one model: ``num_classes`` (0 = unconditional) and the training
-    label ``dropout`` in [0, 1)."""
+    """The conditioning rules of one model: ``num_classes`` (0 = no class condition), the training
+    ``dropout`` in [0, 1) of the label and of each named condition, and the named ``conditions``."""
 
     num_classes: int
     dropout: float = 0.0
+    conditions: tuple[ConditionSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if self.num_classes < 0:
@@ -37,6 +51,57 @@ class ClassConditioning:
     @property
     def null_class(self) -> int:
         return self.num_classes
+
+    @property
+    def names(self) -> list[str]:
+        """Every condition of the model, ``"class"`` first when it has one."""
+        return ([CLASS] if self.num_classes else []) + [s.name for s in self.conditions]
+
+    def train_inputs(
+        self, batch: Batch, generator: torch.Generator | None, image_size: tuple[int, int]
+    ) -> tuple[Tensor, Mapping[str, Tensor]]:
+        """(labels, conds) a training step feeds the network: each dropped to its null on its
+        own, and all together when the model has two or more conditions
+        (:class:`~trigen.conditions.ConditionDropout`). A class-only model draws exactly what
+        :meth:`drop` draws."""
+        labels = self.drop(batch.labels, generator)
+        conds = self.named(batch.conds, labels, image_size)
+        joint = len(self.names) >= 2
+        return ConditionDropout(self.dropout, joint).apply(
+            labels, self.null_class, conds, generator
+        )
+
+    def named(
+        self, conds: Mapping[str, Tensor] | None, labels: Tensor, image_size: tuple[int, int]
+    ) -> Mapping[str, Tensor]:
+        """The named conditions checked against the model's (an absent one is its null), on
+        the device of ``labels``."""
+        if not self.conditions and not conds:
+            return NO_CONDITIONS
+        checked = check_conditions(conds or {}, self.conditions, labels.shape[0], image_size)
+        return on_device(checked, labels)
+
+    def sampling_inputs(
+        self, labels: Tensor, conds: Mapping[str, Tensor] | None, guidance: Guidance,
+        image_size: tuple[int, int],
+    ) -> tuple[Tensor, Mapping[str, Tensor]]:  # fmt: skip
+        """Checked (labels, conds) for sampling with ``guidance``; guidance over a model with no
+        condition at all, or over one it does not have, is a one-line ConfigError."""
+        if guidance.active and not self.names:
+            raise ConfigError(
+                "guidance needs a conditional model; this one is unconditional: use cfg=1"
+            )
+        labels = self.check(labels, guidance.cfg if not self.conditions else NO_GUIDANCE)
+        conds = self.named(conds, labels, image_size)
+        guidance.branches(self.names)  # names every condition it guides, or raises
+        return labels, conds
+
+    def guided(
+        self, fn: Callable[[Tensor, Tensor, Mapping[str, Tensor]], Tensor], labels: Tensor,
+        conds: Mapping[str, Tensor], guidance: Guidance,
+    ) -> Guided:  # fmt: skip
+        """``fn(x, labels, conds)`` guided by ``guidance`` (:func:`trigen.conditions.guided`)."""
+        return guided(fn, labels, conds, self.null_class if self.num_classes else 0, guidance)
 
     def check(self, labels: Tensor, cfg: float = NO_GUIDANCE) -> Tensor:
         """Labels (B,) int64 a model can be given: integer class indices in ``0..num_classes``

@@ -2,21 +2,30 @@
 
 ``DiT(cfg)(x (B, C, H, W), t (B,), y (B,)) → (B, C_out, H, W)``: patchify → ``depth`` transformer
 blocks at one token count → unpatchify. The timestep and class enter by adaLN-Zero (default), plain
-adaLN, in-context tokens or cross-attention (the paper's four variants).
+adaLN, in-context tokens or cross-attention (the paper's four variants). Named conditions
+(:mod:`trigen.conditions`) enter ``forward(…, conds)``: a vector into adaLN beside t + y (zero-
+initialised projection) or as one more token; a map by a zero-initialised patch embedding added to
+the image tokens (SD3 ControlNet) or as its own patch tokens. Tokens join the image tokens in
+self-attention (cross-attention variant: they join its context), so ``conditioning="in_context"``
+with ``vector_injection="tokens"`` and ``map_injection="tokens"`` is one uniform mechanism: every
+condition, the timestep included, is a token.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from trigen.batch import NO_CONDITIONS
+from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.errors import ConfigError
 from trigen.models.presets import check_field_types, from_preset, preset_fields
-from trigen.nn.attention import Attention
+from trigen.nn.attention import Attention, CrossAttention
+from trigen.nn.conditioning import VectorEmbedders, map_channels, map_input, specs_of, zero_module
 from trigen.nn.embeddings import LabelEmbedder, TimestepEmbedder, sincos_pos_embed_2d
 from trigen.nn.mlp import Mlp
 from trigen.nn.modulation import adaln_modulation, gated_residual, modulate
@@ -37,6 +46,20 @@ class Conditioning(StrEnum):
     ADALN = "adaln"  # regressed scale/shift only
     IN_CONTEXT = "in_context"  # t and y appended as two extra tokens
     CROSS_ATTN = "cross_attn"  # blocks cross-attend to the two condition tokens
+
+
+class VectorInjection(StrEnum):
+    """Where a vector condition enters (adaLN variants; otherwise it is always a token)."""
+
+    ADALN = "adaln"  # a zero-initialised projection added to c = t + y
+    TOKENS = "tokens"  # one token per vector, in self-attention with the image tokens
+
+
+class MapInjection(StrEnum):
+    """Where a map condition enters."""
+
+    PATCH = "patch"  # a zero-initialised patch embedding added to the image tokens
+    TOKENS = "tokens"  # its own patch tokens (same positions), in attention with the image
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,9 +84,14 @@ class DiTConfig:
     # init, so a fresh network is the paper's. It did not pay at 28 px: DiT-T/4 flow, 15 minutes
     # on 2 cores, FID@1k vs 10k 46.7 [45.2, 48.4] with it vs 44.4 [42.7, 46.3] without.
     output_conv: bool = False
+    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
+    vector_injection: VectorInjection = VectorInjection.ADALN
+    map_injection: MapInjection = MapInjection.PATCH
 
     def __post_init__(self) -> None:
         check_field_types(self, "DiT")
+        if any(s.kind is ConditionKind.TOKENS for s in self.conditions):
+            raise ConfigError("DiT takes vector and map conditions; token conditions come later")
         if self.patch_size not in PATCH_SIZES:
             raise ConfigError(f"DiT patch_size must be one of {PATCH_SIZES}, got {self.patch_size}")
         if self.input_size <= 0 or self.input_size % self.patch_size:
@@ -94,6 +122,22 @@ class DiTConfig:
     def grid(self) -> int:
         """Tokens per side."""
         return self.input_size // self.patch_size
+
+    @property
+    def adaptive(self) -> bool:
+        return self.conditioning in (Conditioning.ADALN_ZERO, Conditioning.ADALN)
+
+    @property
+    def vectors_as_tokens(self) -> bool:
+        return not self.adaptive or self.vector_injection is VectorInjection.TOKENS
+
+    @property
+    def condition_tokens(self) -> int:
+        """Tokens the named conditions add (to the image tokens, or to the cross-attention
+        context): one per vector when vectors are tokens, a grid of patches per map as tokens."""
+        vectors = len(specs_of(self.conditions, ConditionKind.VECTOR))
+        maps = self.map_injection is MapInjection.TOKENS and map_channels(self.conditions) > 0
+        return vectors * self.vectors_as_tokens + maps * self.grid**2
 
 
 _SIZES = {  # name → (depth, hidden, heads)
@@ -134,25 +178,6 @@ class PatchEmbed(nn.Module):
         # One copy here (none for channels-last input) keeps the residual stream contiguous:
         # a transposed stream would be copied again by every LayerNorm, forward and backward.
         return self.proj(x).flatten(2).transpose(1, 2).contiguous()  # (B, T, D)
-
-
-class CrossAttention(nn.Module):
-    """Queries from tokens x (B, T, D), keys/values from a context (B, S, D); fused ``kv``, SDPA."""
-
-    def __init__(self, dim: int, num_heads: int) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: Tensor, context: Tensor) -> Tensor:
-        B, T, D = x.shape
-        S, H = context.shape[1], self.num_heads
-        q = self.q(x).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
-        k, v = self.kv(context).view(B, S, 2, H, D // H).permute(2, 0, 3, 1, 4).unbind(0)
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, H, T, Dh)
-        return self.proj(out.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
 
 
 class DiTBlock(nn.Module):
@@ -240,11 +265,27 @@ class DiT(nn.Module):
         # fixed, but saved: official checkpoints carry `pos_embed`
         pos = sincos_pos_embed_2d(D, cfg.grid, cfg.grid)
         self.register_buffer("pos_embed", pos[None], persistent=True)  # (1, T, D)
+        self.vector_embedders = None
+        if specs_of(cfg.conditions, ConditionKind.VECTOR):  # added to c: zero at init
+            zero = not cfg.vectors_as_tokens
+            self.vector_embedders = VectorEmbedders(cfg.conditions, D, zero_init=zero)
+        self.map_embedder = self.map_type = None
+        if map_channels(cfg.conditions):
+            self.map_embedder = PatchEmbed(map_channels(cfg.conditions), D, cfg.patch_size)
+            if cfg.map_injection is MapInjection.TOKENS:  # tells map tokens from image tokens
+                self.map_type = nn.Parameter(torch.zeros(1, 1, D))
         if cfg.rope:
             cell = torch.arange(cfg.grid**2)
             angles = rope_2d_angles(D // cfg.heads, cell // cfg.grid, cell % cfg.grid)
-            if cfg.conditioning is Conditioning.IN_CONTEXT:  # condition tokens: not rotated
-                angles = torch.cat([angles, angles.new_zeros(2, angles.shape[1])])
+            parts = [angles]
+            if cfg.conditioning is Conditioning.IN_CONTEXT:  # t and y tokens: not rotated
+                parts.append(angles.new_zeros(2, angles.shape[1]))
+            if cfg.conditioning is not Conditioning.CROSS_ATTN:
+                vectors = len(specs_of(cfg.conditions, ConditionKind.VECTOR))
+                parts.append(angles.new_zeros(vectors * cfg.vectors_as_tokens, angles.shape[1]))
+                if self.map_type is not None:  # map tokens sit where their image tokens sit
+                    parts.append(angles)
+            angles = torch.cat(parts)
             self.register_buffer("rope_cos", angles.cos(), persistent=False)  # (T', Dh/2)
             self.register_buffer("rope_sin", angles.sin(), persistent=False)
         self.blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.depth))
@@ -258,7 +299,10 @@ class DiT(nn.Module):
         gates — each block starts as the identity under adaLN-Zero) and the output layer."""
         layers = [*self.blocks, self.final_layer]
         adaln = [m.adaLN_modulation[1] for m in layers if hasattr(m, "adaLN_modulation")]
-        return [*adaln, self.final_layer.linear]
+        vectors = []
+        if self.vector_embedders is not None and not self.cfg.vectors_as_tokens:
+            vectors = [e.mlp[2] for e in self.vector_embedders.embedders.values()]
+        return [*adaln, *vectors, self.final_layer.linear]
 
     @torch.no_grad()
     def initialize_weights(self) -> None:
@@ -284,20 +328,34 @@ class DiT(nn.Module):
         if self.output_conv is not None:  # a zero residual: the output starts as the paper's
             nn.init.zeros_(self.output_conv.weight)
             nn.init.zeros_(self.output_conv.bias)
+        if self.map_embedder is not None:
+            if self.map_type is None:  # added to the image tokens: zero, so the identity at init
+                zero_module(self.map_embedder)
+            else:
+                w = self.map_embedder.proj.weight
+                nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+                nn.init.zeros_(self.map_embedder.proj.bias)
+                nn.init.normal_(self.map_type, std=LABEL_INIT_STD)
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, t: Tensor, y: Tensor, conds: Mapping[str, Tensor] = NO_CONDITIONS
+    ) -> Tensor:
+        """``conds``: the named conditions of ``cfg.conditions`` (an absent one is its null)."""
+        image = x
         x = self.x_embedder(x) + self.pos_embed  # (B, T, D)
         num_tokens = x.shape[1]
         t_emb, y_emb = self.t_embedder(t), self.y_embedder(y)  # (B, D) each
+        x, extra, vector = self._conditioned(x, image, conds)
         c: Tensor | None
         match self.cfg.conditioning:
-            case Conditioning.IN_CONTEXT:
-                x = torch.cat([x, t_emb[:, None], y_emb[:, None]], dim=1)  # (B, T + 2, D)
+            case Conditioning.IN_CONTEXT:  # (B, T + 2 + extra, D)
+                x = torch.cat([x, t_emb[:, None], y_emb[:, None], *extra], dim=1)
                 c = None
             case Conditioning.CROSS_ATTN:
-                c = torch.stack([t_emb, y_emb], dim=1)  # (B, 2, D) condition tokens
+                c = torch.cat([t_emb[:, None], y_emb[:, None], *extra], dim=1)  # context tokens
             case _:
-                c = t_emb + y_emb  # (B, D)
+                x = torch.cat([x, *extra], dim=1) if extra else x
+                c = t_emb + y_emb + vector  # (B, D)
         rope = (self.rope_cos, self.rope_sin) if self.cfg.rope else None
         for block in self.blocks:
             x = block(x, c, rope)
@@ -306,6 +364,27 @@ class DiT(nn.Module):
         if self.output_conv is not None:
             out = out + self.output_conv(out)
         return out
+
+    def _conditioned(
+        self, x: Tensor, image: Tensor, conds: Mapping[str, Tensor]
+    ) -> tuple[Tensor, list[Tensor], Tensor | float]:
+        """The image tokens ``x`` plus a patch-embedded map (``map_injection`` patch), the
+        condition tokens [vectors (B, 1, D)…, map (B, T, D)] and the vector sum (B, D) for c
+        (0.0 when vectors are tokens or absent)."""
+        extra: list[Tensor] = []
+        vector: Tensor | float = 0.0
+        if self.vector_embedders is not None:
+            if self.cfg.vectors_as_tokens:
+                extra += self.vector_embedders.tokens(conds, image)
+            else:
+                vector = self.vector_embedders(conds, image)
+        if self.map_embedder is not None:
+            m = self.map_embedder(map_input(conds, self.cfg.conditions, image))  # (B, T, D)
+            if self.map_type is None:
+                x = x + m
+            else:
+                extra.append(m + self.pos_embed + self.map_type)
+        return x, extra, vector
 
     def unpatchify(self, x: Tensor) -> Tensor:
         """(B, T, p·p·C_out) → (B, C_out, H, W); a token's values are ordered (p_row, p_col, c)."""

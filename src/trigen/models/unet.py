@@ -4,24 +4,43 @@
 conditioning on the summed timestep + label embedding, self-attention at chosen feature-map sizes,
 strided-conv downsampling, nearest + conv upsampling and concatenated skip connections. Odd sizes
 work (28 → 14 → 7 → 4 and back up to the skip's size).
+
+Named conditions (:mod:`trigen.conditions`) enter ``forward(…, conds)``: a vector through a
+zero-initialised projection added to the time embedding, so it reaches every ResBlock by AdaGN
+(diffusers' ``class_embed_type="projection"``); a map either concatenated to the input (its input
+weights zero at init) or through a hint encoder whose zero convolutions add one feature map per
+encoder level (ControlNet's zero convs, T2I-Adapter's per-scale features; trained jointly here).
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from trigen.batch import NO_CONDITIONS
+from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.errors import ConfigError
 from trigen.models.presets import check_field_types, from_preset, preset_fields
 from trigen.nn.attention import Attention
+from trigen.nn.conditioning import VectorEmbedders, map_channels, map_input, specs_of, zero_module
 from trigen.nn.embeddings import LabelEmbedder, TimestepEmbedder
 from trigen.nn.modulation import film
 
 TIME_EMBED_MULT = 4
 """Width of the conditioning embedding in units of ``model_channels`` (ADM)."""
+
+
+class UNetMapInjection(StrEnum):
+    """Where a map condition enters the U-Net."""
+
+    HINT = "hint"  # a hint encoder, one zero-conv feature per encoder level (ControlNet-like)
+    CONCAT = "concat"  # concatenated to the noisy input; its input weights start at zero
 
 
 def level_sizes(input_size: int, levels: int) -> tuple[int, ...]:
@@ -50,9 +69,13 @@ class UNetConfig:
     num_classes: int
     learn_sigma: bool = False
     num_groups: int = 32  # GroupNorm groups, lowered per layer to a divisor of its channels
+    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
+    map_injection: UNetMapInjection = UNetMapInjection.HINT
 
     def __post_init__(self) -> None:
         check_field_types(self, "U-Net")
+        if any(s.kind is ConditionKind.TOKENS for s in self.conditions):
+            raise ConfigError("U-Net takes vector and map conditions; token conditions come later")
         for name in ("input_size", "in_channels", "model_channels", "num_res_blocks"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"U-Net {name} must be positive, got {getattr(self, name)}")
@@ -229,6 +252,33 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, size=size, mode="nearest"))
 
 
+class HintEncoder(nn.Module):
+    """A map (B, M, H, W) → one feature map per encoder level, each (B, C_i, S_i, S_i) with the
+    channels and side of that level's input, through a zero 1×1 convolution (``zero``): it adds
+    nothing until trained. Downsampling by stride-2 3×3 convs matches the U-Net's level sides."""
+
+    def __init__(self, map_channels: int, channels: list[int]) -> None:
+        super().__init__()
+        first = channels[0]
+        self.stem = nn.Sequential(
+            nn.Conv2d(map_channels, first, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(first, first, 3, padding=1), nn.SiLU(),
+        )  # fmt: skip
+        self.down = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.SiLU())
+            for cin, cout in itertools.pairwise(channels)
+        )
+        self.zero = nn.ModuleList(zero_module(nn.Conv2d(c, c, 1)) for c in channels)
+
+    def forward(self, m: Tensor) -> list[Tensor]:
+        h = self.stem(m)
+        features = [self.zero[0](h)]
+        for down, zero in zip(self.down, self.zero[1:], strict=True):
+            h = down(h)
+            features.append(zero(h))
+        return features
+
+
 class Level(nn.Module):
     """One resolution of the encoder or decoder: ResBlocks, each followed by attention or not."""
 
@@ -255,7 +305,18 @@ class UNet(nn.Module):
         mc, g, E = cfg.model_channels, cfg.num_groups, TIME_EMBED_MULT * cfg.model_channels
         self.t_embedder = TimestepEmbedder(E, freq_dim=mc)
         self.y_embedder = LabelEmbedder(cfg.num_classes, E)
-        self.conv_in = nn.Conv2d(cfg.in_channels, mc, 3, padding=1)
+        self.vector_embedders = None
+        if specs_of(cfg.conditions, ConditionKind.VECTOR):  # added to the time embedding
+            self.vector_embedders = VectorEmbedders(cfg.conditions, E, zero_init=True)
+        maps = map_channels(cfg.conditions)
+        concat = maps if cfg.map_injection is UNetMapInjection.CONCAT else 0
+        self.conv_in = nn.Conv2d(cfg.in_channels + concat, mc, 3, padding=1)
+        if concat:  # the map's input weights start at zero: a fresh network ignores it
+            nn.init.zeros_(self.conv_in.weight[:, cfg.in_channels :])
+        self.hint_encoder = None
+        if maps and not concat:
+            level_in = [mc] + [mc * m for m in cfg.channel_mult[:-1]]  # each level's input
+            self.hint_encoder = HintEncoder(maps, level_in)
 
         def attn(ch: int, size: int) -> nn.Module:
             if size in cfg.attention_resolutions:
@@ -297,16 +358,29 @@ class UNet(nn.Module):
         nn.init.zeros_(self.conv_out.weight)  # the network starts by predicting 0
         nn.init.zeros_(self.conv_out.bias)
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, t: Tensor, y: Tensor, conds: Mapping[str, Tensor] = NO_CONDITIONS
+    ) -> Tensor:
+        """``conds``: the named conditions of ``cfg.conditions`` (an absent one is its null)."""
         emb = self.t_embedder(t) + self.y_embedder(y)  # (B, E)
+        if self.vector_embedders is not None:
+            emb = emb + self.vector_embedders(conds, x)
+        m = map_input(conds, self.cfg.conditions, x)  # (B, M, H, W) or None
+        hints = self.hint_encoder(m) if self.hint_encoder is not None else None
+        if m is not None and hints is None:
+            x = torch.cat([x, m], dim=1)
         h = self.conv_in(x)  # (B, mc, H, W)
+        if hints is not None:
+            h = h + hints[0]
         skips = [h]
-        for level in self.down:
+        for i, level in enumerate(self.down):
             for res, attn in zip(level.res, level.attn, strict=True):
                 h = attn(res(h, emb))
                 skips.append(h)
             if level.resample is not None:
                 h = level.resample(h)  # (B, C, ⌈H/2⌉, ⌈W/2⌉)
+                if hints is not None:
+                    h = h + hints[i + 1]
                 skips.append(h)
         h = self.mid_res2(self.mid_attn(self.mid_res1(h, emb)), emb)
         for level in self.up:

@@ -63,3 +63,22 @@ def causal_mask(num_new: int, total: int, device) -> Tensor:
     rows = torch.arange(num_new, device=device)[:, None] + (total - num_new)
     cols = torch.arange(total, device=device)[None, :]
     return cols <= rows
+
+
+class CrossAttention(nn.Module):
+    """Queries from tokens x (B, T, D), keys/values from a context (B, S, D); fused ``kv``, SDPA."""
+
+    def __init__(self, dim: int, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, context: Tensor) -> Tensor:
+        B, T, D = x.shape
+        S, H = context.shape[1], self.num_heads
+        q = self.q(x).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
+        k, v = self.kv(context).view(B, S, 2, H, D // H).permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, H, T, Dh)
+        return self.proj(out.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
