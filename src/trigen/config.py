@@ -33,6 +33,17 @@ class FamilyName(StrEnum):
 
 
 DIFFUSION_FAMILIES = (FamilyName.UNET, FamilyName.DIT)  # the families sampled by denoising
+GENERATOR_FAMILIES = (  # the families that generate images and so take conditions
+    FamilyName.UNET, FamilyName.DIT, FamilyName.AR, FamilyName.PIXELCNN, FamilyName.VQ,
+    FamilyName.MASKGIT,
+)  # fmt: skip
+
+CONDITION_SOURCES = {
+    "attributes": "vector",  # Morpho-MNIST measurements of each image (trigen.eval.morpho)
+    "skeleton": "map",  # the 1-pixel skeleton of each image
+}
+"""Named conditions trigen measures from a dataset's own images: name → kind."""
+CONDITION_ALIASES = {"map": "skeleton", "vector": "attributes"}
 
 
 class Precision(StrEnum):
@@ -83,7 +94,9 @@ class TrainConfig:
     data_root: str | None = None
     resolution: int | None = None
     flip: bool = False
-    conditional: bool = True
+    conditional: bool = True  # the class label
+    # named conditions besides the class label, measured from the images (CONDITION_SOURCES)
+    conditions: tuple[str, ...] = ()
     batch_size: int = 64
     grad_accum: int = 1
     lr: float = 1e-3
@@ -120,6 +133,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, kind):
                 object.__setattr__(self, name, _coerce(kind, value, name))
+        names = tuple(CONDITION_ALIASES.get(n, n) for n in _as_names(self.conditions))
+        object.__setattr__(self, "conditions", names)
         if isinstance(self.diffusion, dict):
             object.__setattr__(
                 self, "diffusion", _build(DiffusionOptions, self.diffusion, "diffusion.")
@@ -181,6 +196,7 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(
             f"autoencoder (latent space) applies to families unet and dit, not {cfg.family.value}"
         )
+    _validate_conditions(cfg)
     ramp = cfg.ema_rampup_ratio
     if ramp is not None and not (math.isfinite(ramp) and ramp > 0):
         raise ConfigError(f"ema_rampup_ratio must be positive or unset, got {ramp}")
@@ -191,6 +207,39 @@ def validate(cfg: TrainConfig) -> None:
     if not (math.isfinite(logit_std) and logit_std > 0 and math.isfinite(logit_mean)):
         raise ConfigError(
             f"logit_std must be positive and logit_mean finite, got {logit_std}, {logit_mean}"
+        )
+
+
+def _as_names(value: Any) -> tuple[str, ...]:
+    """Condition names from a tuple/list or a comma-separated string ("attributes,skeleton")."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"conditions must be a list of names, got {value!r}")
+    return tuple(value)
+
+
+def _validate_conditions(cfg: TrainConfig) -> None:
+    unknown = [name for name in cfg.conditions if name not in CONDITION_SOURCES]
+    if unknown:
+        raise ConfigError(
+            f"unknown condition {unknown[0]!r}; valid: {', '.join(CONDITION_SOURCES)} "
+            "(the class label is switched by conditional)"
+        )
+    if len(set(cfg.conditions)) != len(cfg.conditions):
+        raise ConfigError(f"a condition is named twice: {', '.join(cfg.conditions)}")
+    if not cfg.conditions:
+        return
+    if cfg.family not in GENERATOR_FAMILIES:
+        raise ConfigError(f"family {cfg.family.value} is not conditioned: drop conditions")
+    if cfg.autoencoder:
+        raise ConfigError(
+            "named conditions are not supported in latent space yet: drop autoencoder or conditions"
+        )
+    if cfg.flip and any(CONDITION_SOURCES[n] == "vector" for n in cfg.conditions):
+        raise ConfigError(
+            "flip mirrors the images but not their attribute vectors (a slant changes sign): "
+            "set flip=false"
         )
 
 
@@ -275,6 +324,8 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
         except ValueError:
             valid = ", ".join(m.value for m in hint)
             raise ConfigError(f"unknown {name} {value!r}; choose one of: {valid}") from None
+    if origin is tuple:
+        return _as_names(value)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{name} must be a table")

@@ -6,9 +6,10 @@ happen once here, at load time, never per batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from types import MappingProxyType
 
 import torch
 from torch import Tensor
@@ -70,7 +71,9 @@ class ImageDataset:
 
     ``images`` uint8 (N, C, H, W) in 0..255 with C in {1, 3}; ``labels`` int64 (N,) in
     0..num_classes-1 (all 0, the null class, when ``num_classes`` is 0); ``class_names`` has
-    ``num_classes`` entries; ``name`` says where it came from (a DatasetName value).
+    ``num_classes`` entries; ``name`` says where it came from (a DatasetName value). ``conds``
+    holds the named conditions of every image (:mod:`trigen.conditions`): a vector as float32
+    (N, K), already normalised; a map as uint8 (N, C', H, W) in 0..255, like the images.
     """
 
     images: Tensor
@@ -78,6 +81,7 @@ class ImageDataset:
     num_classes: int
     class_names: list[str]
     name: str
+    conds: dict[str, Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         images, labels = self.images, self.labels
@@ -98,6 +102,15 @@ class ImageDataset:
         top = max(self.num_classes, 1)  # an unconditional set labels everything as the null class
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= top):
             raise DataError(f"{self.name}: labels must lie in 0..{top - 1}")
+        for key, value in self.conds.items():
+            vector = value.dtype == torch.float32 and value.ndim == 2
+            spatial = value.dtype == torch.uint8 and value.shape[2:] == images.shape[2:]
+            if value.shape[0] != images.shape[0] or not (vector or spatial):
+                raise DataError(
+                    f"{self.name}: condition {key} must be float32 (N, K) or uint8 (N, C, H, W) "
+                    f"maps of the images' size for N = {images.shape[0]}, got "
+                    f"{value.dtype} {tuple(value.shape)}"
+                )
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -105,15 +118,24 @@ class ImageDataset:
     def __getitem__(self, index: int | slice | Tensor | list[int]) -> Batch:
         """The examples at ``index`` as a Batch (images in [-1, 1]); an int gives a batch of 1."""
         images, labels = self.images[index], self.labels[index]
+        conds = {key: value[index] for key, value in self.conds.items()}
         if images.ndim == 3:  # a single index (int, numpy or 0-d tensor) drops the batch dim
             images, labels = images.unsqueeze(0), labels.unsqueeze(0)
-        return Batch(to_model_range(images), labels)
+            conds = {key: value.unsqueeze(0) for key, value in conds.items()}
+        return Batch(to_model_range(images), labels, condition_values(conds))
 
     @property
     def shape(self) -> tuple[int, int, int]:
         """One image's (C, H, W)."""
         channels, height, width = self.images.shape[1:]
         return channels, height, width
+
+
+def condition_values(conds: dict[str, Tensor]) -> MappingProxyType[str, Tensor]:
+    """Stored conditions → what a model reads: maps (uint8) to [-1, 1], vectors as stored."""
+    return MappingProxyType(
+        {k: to_model_range(v) if v.dtype == torch.uint8 else v for k, v in conds.items()}
+    )
 
 
 def parse_dataset_name(name: DatasetName | str) -> DatasetName:

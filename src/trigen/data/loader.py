@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from trigen.batch import Batch
-from trigen.data.datasets import ImageDataset
+from trigen.data.datasets import ImageDataset, condition_values
 from trigen.data.transforms import to_model_range
 from trigen.errors import ConfigError
 
@@ -53,6 +53,11 @@ class BatchLoader:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {seed}")
+        if flip and any(v.ndim == 2 for v in getattr(dataset, "conds", {}).values()):
+            raise ConfigError(
+                "flip mirrors the images but cannot mirror their condition vectors "
+                "(a slant changes sign): train without flip"
+            )
         if world_size < 1 or not 0 <= rank < world_size:
             raise ConfigError(f"need 0 <= rank < world_size, got rank {rank}, world {world_size}")
         self.dataset = dataset
@@ -103,11 +108,15 @@ class BatchLoader:
         flips = self._flips[self.position : end]
         self.position = end
         images = self.dataset.images[indices]  # a fresh copy: safe to flip in place
+        conds = {k: v[indices] for k, v in getattr(self.dataset, "conds", {}).items()}
         if flips.any():
             images[flips] = images[flips].flip(-1)
+            for value in conds.values():  # maps are aligned with their image: flipped alike
+                if value.ndim == 4:
+                    value[flips] = value[flips].flip(-1)
         if images.dtype == torch.uint8:  # pixels; float tensors (cached latents) pass through
             images = to_model_range(images)
-        return Batch(images, self.dataset.labels[indices])
+        return Batch(images, self.dataset.labels[indices], condition_values(conds))
 
     def state_dict(self) -> dict[str, int]:
         """Where the loader stands: the epoch and the position in this rank's shard."""
