@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from trigen.build import DataSpec, after_loading, build_family, latent_diffusion_family
+from trigen.build import DataSpec, latent_diffusion_family
 from trigen.config import FamilyName, TrainConfig
 from trigen.device import resolve_device
-from trigen.errors import CheckpointError, ConfigError
+from trigen.errors import ConfigError
 from trigen.families.base import Family, SampleSpec
 from trigen.runner import RunHooks, TrainRun, train_run
-from trigen.train import checkpoint as ckpt_io
+from trigen.runs import Loaded, load
 from trigen.train.budget import BudgetSpent
 from trigen.train.distributed import SINGLE, DistContext
 from trigen.train.loop import TrainResult
@@ -67,46 +66,6 @@ def train(
         raise ConfigError("the vqvae tokenizer trains on one process; launch it without torchrun")
     hooks = RunHooks(should_stop, on_log, on_warning, on_progress, frozenset(loggers))
     return train_run(TrainRun(cfg, Path(out), dev, dist.on(dev), resume, init, hooks))
-
-
-@dataclass
-class Loaded:
-    """A family rebuilt from a checkpoint, with the config and data it was trained on."""
-
-    family: Family
-    config: TrainConfig
-    data: DataSpec
-    step: int
-    images_seen: int
-
-
-def load(
-    path: Path,
-    *,
-    ema: bool = True,
-    device: str | torch.device = "cpu",
-    on_warning: Callable[[str], None] | None = None,
-) -> Loaded:
-    """Rebuild the family of a checkpoint (or of a run directory's newest valid one).
-
-    Newer checkpoints of a run directory that fail verification are skipped, each reported
-    through ``on_warning``.
-    """
-    ckpt = ckpt_io.load(Path(path), warn=on_warning)
-    try:
-        cfg = TrainConfig.from_dict(ckpt.config)
-        spec = DataSpec.from_dict(ckpt.extra["meta"]["data"])
-    except (KeyError, TypeError, ValueError, ConfigError) as err:
-        raise CheckpointError(
-            f"{path} has an unreadable configuration ({err}); it was altered or written by "
-            "another trigen version"
-        ) from None
-    family = build_family(cfg, spec, resolve_device(device))
-    weights = "ema.safetensors" if ema else "model.safetensors"
-    ckpt_io.load_weights(family.net, ckpt.tensors[weights], f"checkpoint {path}")
-    family.net.eval()
-    after_loading(family, cfg, spec, Path(path), weights)
-    return Loaded(family, cfg, spec, ckpt.step, ckpt.images_seen)
 
 
 def sample(

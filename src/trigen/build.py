@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +9,11 @@ from typing import Any
 
 import torch
 
-from trigen.atomic import atomic_write_text
 from trigen.config import FamilyName, TrainConfig
-from trigen.errors import ConfigError
+from trigen.errors import CheckpointError, ConfigError
 from trigen.families.base import Family
+from trigen.train import checkpoint as ckpt_io
+from trigen.train.checkpoint import Checkpoint
 
 
 @dataclass(frozen=True)
@@ -223,22 +221,6 @@ def build_network(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
     return _builder(cfg).network(cfg, spec)
 
 
-def load_tokenizer(path: str | None, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """The frozen VQ-VAE of a ``vqvae`` training run (its live weights: the codebook is an EMA)."""
-    from trigen.train import checkpoint as ckpt_io
-
-    if not path:
-        raise ConfigError("family vq needs a trained tokenizer: --set tokenizer=<vqvae run dir>")
-    ckpt = ckpt_io.load(Path(path))
-    cfg = TrainConfig.from_dict(ckpt.config)
-    if cfg.family is not FamilyName.VQVAE:
-        raise ConfigError(f"{path} is a {cfg.family.value} run, not a vqvae tokenizer")
-    spec = DataSpec.from_dict(ckpt.extra["meta"]["data"])
-    net = build_network(cfg, spec)
-    ckpt_io.load_weights(net, ckpt.tensors["model.safetensors"], f"tokenizer {path}")
-    return net.to(device).eval().requires_grad_(False)
-
-
 def build_family(cfg: TrainConfig, spec: DataSpec, device: torch.device | str = "cpu") -> Family:
     """Network + the math that trains and samples it, on ``device``. A U-Net or DiT with
     ``cfg.autoencoder`` works in that autoencoder's latent space."""
@@ -257,78 +239,66 @@ def h_w_mismatch(spec: DataSpec) -> bool:
     return spec.image_shape[1] != spec.image_shape[2]
 
 
-LATENT_SCALE_FILE = "latent_scale.json"
-"""Beside a klvae checkpoint's tensors: its latent scale factor per weights file, keyed by the
-file's sha256 (written by :func:`autoencoder_scale_factor`)."""
-
-_SCALE_FORMAT = "trigen-latent-scale-v1"
-
-
-def checkpoint_dir(path: Path, warn=None) -> Path:
-    """The checkpoint directory ``path`` names: itself, or a run directory's newest valid one."""
-    from trigen.errors import CheckpointError
-    from trigen.train import checkpoint as ckpt_io
-
-    path = Path(path)
-    if (path / ckpt_io.STATE_FILE).exists():
-        return path
-    found = ckpt_io.latest_valid(path / "checkpoints", warn=warn) or ckpt_io.latest_valid(path)
-    if found is None:
-        raise CheckpointError(f"no valid checkpoint found in {path}: pass a klvae run directory")
-    return found
+# ----------------------------------------------------------------------- the runs it builds on
+# A vq or maskgit network is sized by its tokenizer's code grid and a latent family wraps an
+# autoencoder: the registry loads those runs itself, so reading a run lives beside it
+# (trigen.runs, which loads whole runs into families, builds on it).
+LIVE_WEIGHTS = "model.safetensors"
+"""A checkpoint's live weights (beside its EMA): what a frozen tokenizer or autoencoder uses."""
 
 
-def autoencoder_scale_factor(
-    ckpt_dir: Path, weights: str, net: torch.nn.Module, cfg: TrainConfig, spec: DataSpec
-) -> float:
-    """1 / std of ``net``'s latents (loaded from ``ckpt_dir/weights``) over a fixed subset of
-    its training set; cached in ``ckpt_dir/latent_scale.json`` (rewritten atomically; a cache
-    that cannot be written is skipped, the value is still returned)."""
-    from trigen.data.datasets import load_dataset
-    from trigen.tokenizers.autoencoder import SCALE_IMAGES, latent_scale_factor, scale_subset
-    from trigen.train import checkpoint as ckpt_io
+@dataclass(frozen=True)
+class SavedRun:
+    """A verified checkpoint read back from ``directory``, with the config and data it was
+    trained on."""
 
-    digest = json.loads((ckpt_dir / ckpt_io.STATE_FILE).read_text())["sha256"][weights]
-    cache_file = ckpt_dir / LATENT_SCALE_FILE
+    directory: Path
+    checkpoint: Checkpoint
+    config: TrainConfig
+    data: DataSpec
+
+
+def read_run(path: Path, warn: Callable[[str], None] | None = None) -> SavedRun:
+    """The checkpoint at ``path`` (or a run directory's newest valid one) with its config and
+    data; newer checkpoints that fail verification are skipped, each reported through ``warn``."""
+    directory = ckpt_io.resolve(Path(path), warn=warn)
+    ckpt = ckpt_io.load(directory)
     try:
-        cache = json.loads(cache_file.read_text())
-        if not isinstance(cache, dict) or cache.get("format") != _SCALE_FORMAT:
-            cache = {}
-    except (OSError, ValueError):
-        cache = {}
-    entry = cache.get(weights)
-    if isinstance(entry, dict) and entry.get("sha256") == digest:
-        scale = entry.get("scale_factor")
-        if isinstance(scale, float) and math.isfinite(scale) and scale > 0:
-            return scale
-    data = load_dataset(cfg.dataset, "train", root=cfg.data_root, resolution=spec.image_shape[1])
-    images = data.images[scale_subset(len(data))]
-    device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    scale = latent_scale_factor(lambda x: net.posterior(x)[0], images, device=device)
-    net.train(was_training)
-    cache = {**cache, "format": _SCALE_FORMAT}
-    cache[weights] = {
-        "sha256": digest,
-        "scale_factor": scale,
-        "images": len(images),
-        "of": f"{cfg.dataset} train images: the first {SCALE_IMAGES} of a seeded permutation",
-    }
-    # a read-only checkpoint still loads; the factor is recomputed next time
-    with contextlib.suppress(OSError):
-        atomic_write_text(cache_file, json.dumps(cache, indent=1))
-    return scale
+        cfg = TrainConfig.from_dict(ckpt.config)
+        spec = DataSpec.from_dict(ckpt.extra["meta"]["data"])
+    except (KeyError, TypeError, ValueError, ConfigError) as err:
+        raise CheckpointError(
+            f"{path} has an unreadable configuration ({err}); it was altered or written by "
+            "another trigen version"
+        ) from None
+    return SavedRun(directory, ckpt, cfg, spec)
+
+
+def _frozen_network(run: SavedRun, source: str, device: torch.device | str) -> torch.nn.Module:
+    """``run``'s network with its live weights (not the EMA), frozen on ``device``; ``source``
+    names it in errors."""
+    net = build_network(run.config, run.data)
+    ckpt_io.load_weights(net, run.checkpoint.tensors[LIVE_WEIGHTS], source)
+    return net.to(device).eval().requires_grad_(False)
+
+
+def load_tokenizer(path: str | None, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The frozen VQ-VAE of a ``vqvae`` training run (its live weights: the codebook is an EMA)."""
+    if not path:
+        raise ConfigError("family vq needs a trained tokenizer: --set tokenizer=<vqvae run dir>")
+    run = read_run(Path(path))
+    if run.config.family is not FamilyName.VQVAE:
+        raise ConfigError(f"{path} is a {run.config.family.value} run, not a vqvae tokenizer")
+    return _frozen_network(run, f"tokenizer {path}", device)
 
 
 def load_autoencoder(path: str | Path | None, device: torch.device | str = "cpu"):
     """The frozen :class:`~trigen.tokenizers.autoencoder.LatentCodec` at ``path``: a klvae run
     directory or checkpoint (its live weights, with their computed scale factor), or a diffusers
     ``AutoencoderKL`` directory (config.json ``_class_name``; its own ``scaling_factor``)."""
-    from trigen.errors import CheckpointError
     from trigen.interop.diffusers_vae import is_diffusers_vae, load_diffusers_vae
     from trigen.tokenizers.autoencoder import KLCodec
-    from trigen.train import checkpoint as ckpt_io
+    from trigen.tokenizers.latent_scale import autoencoder_scale_factor, weights_digest
 
     if not path:
         raise ConfigError("latent diffusion needs --set autoencoder=<klvae run dir or VAE dir>")
@@ -342,58 +312,13 @@ def load_autoencoder(path: str | Path | None, device: torch.device | str = "cpu"
             f"autoencoder {path} is a file; give a klvae run directory (or one of its "
             "checkpoints) or a diffusers AutoencoderKL directory"
         )
-    ckpt_path = checkpoint_dir(path)
-    ckpt = ckpt_io.load(ckpt_path)
-    try:
-        cfg = TrainConfig.from_dict(ckpt.config)
-        spec = DataSpec.from_dict(ckpt.extra["meta"]["data"])
-    except (KeyError, TypeError, ValueError, ConfigError):
-        raise CheckpointError(f"{path} has an unreadable configuration") from None
-    if cfg.family is not FamilyName.KLVAE:
+    run = read_run(path)
+    if run.config.family is not FamilyName.KLVAE:
         raise ConfigError(
-            f"{path} is a {cfg.family.value} run, not a klvae autoencoder or a diffusers "
+            f"{path} is a {run.config.family.value} run, not a klvae autoencoder or a diffusers "
             "AutoencoderKL directory"
         )
-    net = build_network(cfg, spec)
-    ckpt_io.load_weights(net, ckpt.tensors["model.safetensors"], f"autoencoder {path}")
-    net = net.to(device).eval().requires_grad_(False)
-    weights = "model.safetensors"
-    scale = autoencoder_scale_factor(ckpt_path, weights, net, cfg, spec)
-    digest = json.loads((ckpt_path / ckpt_io.STATE_FILE).read_text())["sha256"][weights]
-    return KLCodec(net, scale, digest)
-
-
-def autoencoder_channels(path: str | Path) -> int:
-    """Image channels the autoencoder at ``path`` takes (read from its config, nothing loaded)."""
-    from trigen.errors import CheckpointError
-    from trigen.interop.common import read_json
-    from trigen.interop.diffusers_vae import is_diffusers_vae
-    from trigen.train import checkpoint as ckpt_io
-
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"autoencoder {path} does not exist: check the path")
-    try:
-        if is_diffusers_vae(path):
-            return int(read_json(path / "config.json").get("in_channels", 3))
-        state = read_json(checkpoint_dir(path) / ckpt_io.STATE_FILE)
-        return int(state["extra"]["meta"]["data"]["image_shape"][0])
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise CheckpointError(f"{path}: cannot tell the autoencoder's image channels") from None
-
-
-def after_training(cfg: TrainConfig, checkpoint: Path, device: torch.device | str) -> None:
-    """A family's step once its run wrote its last checkpoint: a KL autoencoder measures and
-    caches its latent scale factor there (so latent runs and ``load`` find it)."""
-    if cfg.family is FamilyName.KLVAE:
-        load_autoencoder(checkpoint, device)
-
-
-def after_loading(
-    family: Family, cfg: TrainConfig, spec: DataSpec, checkpoint: Path, weights: str
-) -> None:
-    """A family's step once ``weights`` of ``checkpoint`` are loaded into it: a KL autoencoder
-    decodes latents of the data's spread, so it takes its scale factor (cached)."""
-    if cfg.family is FamilyName.KLVAE:
-        where = checkpoint_dir(Path(checkpoint))
-        family.scale_factor = autoencoder_scale_factor(where, weights, family.net, cfg, spec)
+    net = _frozen_network(run, f"autoencoder {path}", device)
+    resolution = run.data.image_shape[1]
+    scale = autoencoder_scale_factor(run.directory, LIVE_WEIGHTS, net, run.config, resolution)
+    return KLCodec(net, scale, weights_digest(run.directory, LIVE_WEIGHTS))

@@ -19,10 +19,11 @@ from pathlib import Path
 import torch
 
 from trigen.atomic import atomic_write_text
-from trigen.build import DataSpec, after_training, build_family
+from trigen.build import DataSpec, build_family
 from trigen.config import FamilyName, TrainConfig
 from trigen.errors import CheckpointError, ConfigError, TrigenError
 from trigen.families.base import Family, SampleSpec
+from trigen.runs import after_training, autoencoder_channels, load
 from trigen.train import checkpoint as ckpt_io
 from trigen.train.budget import BudgetSpent
 from trigen.train.distributed import DistContext
@@ -193,7 +194,6 @@ def _grid_to(tb: TensorBoardLog, run: TrainRun):
         return None
 
     def on_checkpoint(path: Path, images_seen: int) -> None:
-        from trigen.api import load
         from trigen.report.grids import make_grid
         from trigen.sampling import class_labels, sample_sharded
 
@@ -208,7 +208,6 @@ def _grid_to(tb: TensorBoardLog, run: TrainRun):
 
 def _with_autoencoder_channels(cfg: TrainConfig, dataset, spec: DataSpec):
     """(dataset, spec) with the channel count of ``cfg.autoencoder`` (e.g. MNIST → RGB)."""
-    from trigen.build import autoencoder_channels
     from trigen.data.transforms import convert_channels
 
     if cfg.flip:

@@ -5,9 +5,10 @@ import json
 import pytest
 import torch
 
-from trigen.build import autoencoder_channels, load_autoencoder
+from trigen.build import load_autoencoder
 from trigen.errors import CheckpointError
 from trigen.interop.diffusers_vae import DiffusersVAECodec, is_diffusers_vae
+from trigen.runs import autoencoder_channels
 from trigen.tokenizers.autoencoder import LatentCodec
 
 from .helpers import SIDE, save_tiny_vae

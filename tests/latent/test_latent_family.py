@@ -8,11 +8,12 @@ import torch
 
 from trigen import api
 from trigen.batch import Batch
-from trigen.build import LATENT_SCALE_FILE, load_autoencoder
+from trigen.build import load_autoencoder
 from trigen.config import TrainConfig
 from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
 from trigen.families.latent import LatentDiffusionFamily
+from trigen.tokenizers.latent_scale import LATENT_SCALE_FILE
 
 from .helpers import SIDE
 

@@ -203,8 +203,8 @@ def verify(path: Path) -> dict[str, Any]:
     return state
 
 
-def load(path: Path, *, warn: Callable[[str], None] | None = None) -> Checkpoint:
-    """Read a verified checkpoint directory (or a run directory: its newest valid checkpoint).
+def resolve(path: Path, *, warn: Callable[[str], None] | None = None) -> Path:
+    """The checkpoint directory ``path`` names: itself, or a run directory's newest valid one.
 
     Newer checkpoints of a run directory that fail verification are skipped and reported
     through ``warn``.
@@ -212,14 +212,21 @@ def load(path: Path, *, warn: Callable[[str], None] | None = None) -> Checkpoint
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist: check the path")
-    if not (path / STATE_FILE).exists():
-        found = latest_valid(path / "checkpoints", warn=warn) or latest_valid(path, warn=warn)
-        if found is None:
-            raise CheckpointError(
-                f"no valid checkpoint found in {path}: pass a run directory or a "
-                "checkpoints/step-XXXXXXXX directory written by trigen train"
-            )
-        path = found
+    if (path / STATE_FILE).exists():
+        return path
+    found = latest_valid(path / "checkpoints", warn=warn) or latest_valid(path, warn=warn)
+    if found is None:
+        raise CheckpointError(
+            f"no valid checkpoint found in {path}: pass a run directory or a "
+            "checkpoints/step-XXXXXXXX directory written by trigen train"
+        )
+    return found
+
+
+def load(path: Path, *, warn: Callable[[str], None] | None = None) -> Checkpoint:
+    """Read a verified checkpoint directory (or a run directory: its newest valid checkpoint,
+    as :func:`resolve` finds it)."""
+    path = resolve(path, warn=warn)
     state = verify(path)
     tensors = {}
     for name in TENSOR_FILES:
