@@ -9,7 +9,7 @@ produce exactly the images one process produces, and one process produces what
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -88,13 +88,15 @@ def sample_chunks(
     rank: int = 0,
     world_size: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    conds: Mapping[str, Tensor] | None = None,
 ) -> dict[int, Tensor]:
     """Rank ``rank``'s chunks: ``{k: uint8 (n_k, H, W, C)}`` for every k ≡ rank (mod world_size),
     chunk k being the images of ``labels[k·batch_size : (k+1)·batch_size]``, on the family's
     device.
 
     ``progress(done, total)`` follows each chunk with the images all ranks have drawn by then
-    (the ranks go in step: when this rank ends chunk k, the others end theirs of that round)."""
+    (the ranks go in step: when this rank ends chunk k, the others end theirs of that round).
+    ``conds``: named conditions, one row per label, cut into the same chunks."""
     if batch_size <= 0:
         raise ConfigError(f"batch_size must be positive, got {batch_size}")
     device = next(family.net.parameters()).device
@@ -103,7 +105,9 @@ def sample_chunks(
         if index % world_size != rank:
             continue
         generator = torch.Generator(device).manual_seed(chunk_seed(seed, index))
-        out[index] = to_uint8(family.sample(chunk.to(device), spec, generator))
+        rows = slice(index * batch_size, index * batch_size + len(chunk))
+        extra = {"conds": {k: v[rows].to(device) for k, v in conds.items()}} if conds else {}
+        out[index] = to_uint8(family.sample(chunk.to(device), spec, generator, **extra))
         if progress is not None:
             round_end = index - rank + world_size  # chunks of every rank, this round included
             progress(min(round_end * batch_size, len(labels)), len(labels))
@@ -119,6 +123,7 @@ def sample_sharded(
     batch_size: int = 256,
     dist: DistContext = SINGLE,
     progress: Callable[[int, int], None] | None = None,
+    conds: Mapping[str, Tensor] | None = None,
 ) -> np.ndarray | None:
     """One image per label, the chunks shared out over ``dist``'s ranks; every rank calls it.
     Rank 0 alone calls ``progress(images done, total)`` (:func:`sample_chunks`).
@@ -136,6 +141,7 @@ def sample_sharded(
         rank=dist.rank,
         world_size=dist.world_size,
         progress=progress if dist.is_main else None,
+        conds=conds,
     )
     if not dist.distributed:
         return torch.cat([own[k] for k in sorted(own)]).cpu().numpy()

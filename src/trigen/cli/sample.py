@@ -12,6 +12,7 @@ import typer
 from trigen import api
 from trigen.autoregressive.maskgit import parse_unmasking
 from trigen.cli.app import Quiet, app, console, reporter, warn
+from trigen.cli.conditions import attribute_vector, map_condition, parse_cfg
 from trigen.cli.shared import dist_from_launcher, write_samples
 from trigen.device import resolve_device
 from trigen.diffusion.samplers import HEUN_MIN_NFE, Sampler, SamplerOptions, nfe, parse_sampler
@@ -69,8 +70,27 @@ def sample(
     ] = None,
     rho: Annotated[float, typer.Option(help="diffusion: ρ of the karras grid")] = KARRAS_RHO,
     cfg: Annotated[
-        float, typer.Option(help="classifier-free guidance scale (1 = none)")
-    ] = NO_GUIDANCE,
+        str,
+        typer.Option(
+            help="classifier-free guidance scale over all conditions (1 = none), or one per "
+            "condition, nested in this order: class=2,skeleton=1.5"
+        ),
+    ] = str(NO_GUIDANCE),
+    attributes: Annotated[
+        str | None,
+        typer.Option(
+            help="requested attributes in raw units, e.g. thickness=3.5,slant=0.3 (the rest: "
+            "the training mean); for models trained with --condition attributes"
+        ),
+    ] = None,
+    map_: Annotated[
+        str | None,
+        typer.Option(
+            "--map",
+            help="requested map: a PNG of the image's size, a directory of PNGs (cycled), or "
+            "test:3,17 (the skeletons of those test images)",
+        ),
+    ] = None,
     labels: Annotated[
         str | None, typer.Option(help="'all' (a row per class) or e.g. 0,1,2")
     ] = None,
@@ -112,9 +132,10 @@ def sample(
         eta=eta, s_churn=s_churn, s_tmin=s_tmin, s_tmax=s_tmax, s_noise=s_noise
     )
     given_steps = DIFFUSION_STEPS if steps is None else steps
+    scale, per_condition = parse_cfg(cfg)
     spec = _sample_spec(
-        sampler, given_steps, options, grid, rho, cfg, temperature, top_k, top_p, n, batch_size,
-        unmasking=unmasking,
+        sampler, given_steps, options, grid, rho, scale, temperature, top_k, top_p, n, batch_size,
+        unmasking=unmasking, guidance=per_condition,
     )  # fmt: skip
     dist = dist_from_launcher()
     dev = dist.device(resolve_device(device))  # cuda → this rank's cuda:<local_rank>
@@ -130,6 +151,7 @@ def sample(
         )
     else:
         loaded = api.load(checkpoint, ema=ema, device=dev, on_warning=warn)
+    conds = _conditions(loaded, attributes, map_, n if labels != "all" else None)
     given = {name for name in SAMPLE_OPTIONS if _given(ctx, name)}
     refuse_unused(loaded.family, spec, given, f"this {loaded.config.family.value} checkpoint")
     if steps is None:
@@ -160,7 +182,22 @@ def sample(
             batch_size=batch_size,
             dist=dist,
             progress=advance,
+            conds=conds,
         )
+
+
+def _conditions(
+    loaded: api.Loaded, attributes: str | None, map_text: str | None, n: int | None
+) -> dict:
+    """The named conditions ``--attributes`` and ``--map`` ask for, one row per image."""
+    if n is None and (attributes or map_text):
+        raise ConfigError("--attributes and --map take --labels as a list, not 'all'")
+    specs, conds = loaded.data.conditions, {}
+    if attributes:
+        conds.update(attribute_vector(attributes, specs, n))
+    if map_text:
+        conds.update(map_condition(map_text, specs, n, loaded.data.image_shape))
+    return conds
 
 
 def _sample_spec(
@@ -177,6 +214,7 @@ def _sample_spec(
     batch_size: int,
     *,
     unmasking: str | None = None,
+    guidance: tuple[tuple[str, float], ...] = (),
 ) -> SampleSpec:
     """The validated :class:`SampleSpec` of the sample options; bad values raise ConfigError."""
     if steps <= 0 or n <= 0 or batch_size <= 0:
@@ -214,6 +252,7 @@ def _sample_spec(
         top_k=top_k,
         top_p=top_p,
         unmasking=unmasking,
+        guidance=guidance,
     )
 
 

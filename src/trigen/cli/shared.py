@@ -40,9 +40,13 @@ def write_samples(
     batch_size: int = 256,
     dist=None,
     progress=None,
+    conds=None,
 ) -> None:
     """Sample and write the grid; under torchrun (``dist``) every rank samples its share of
-    the chunks and rank 0 alone writes. ``progress(done, total)``: images drawn so far."""
+    the chunks and rank 0 alone writes. ``progress(done, total)``: images drawn so far.
+    ``conds``: named conditions, one row per image; requested maps are written beside the grid
+    (``<out>-maps.png``, tile for tile)."""
+    from trigen.data.transforms import from_model_range
     from trigen.report.grids import save_each, save_grid
     from trigen.sampling import sample_sharded
     from trigen.train.distributed import SINGLE
@@ -56,11 +60,17 @@ def write_samples(
         batch_size=batch_size,
         dist=dist or SINGLE,
         progress=progress,
+        conds=conds,
     )
     if images is None:  # not rank 0
         return
     nrow = n if labels == "all" else min(len(images), 8)
     save_grid(images, out, nrow=nrow)
+    for name, value in (conds or {}).items():
+        if value.ndim == 4:  # a map: the requested condition, tile for tile beside the samples
+            maps = from_model_range(value).permute(0, 2, 3, 1).numpy()
+            path = save_grid(maps, out.with_name(f"{out.stem}-{name}.png"), nrow=nrow)
+            console.print(f"wrote the requested {name} maps to {path}")
     if images_dir is not None:
         save_each(images, images_dir, label_tensor.numpy())
     console.print(f"wrote {len(images)} samples to {out}")

@@ -31,6 +31,14 @@ def train(
     ] = None,
     data_root: Annotated[Path | None, typer.Option(help="directory of the dataset files")] = None,
     resolution: Annotated[int | None, typer.Option(help="image size in pixels")] = None,
+    condition: Annotated[
+        str | None,
+        typer.Option(
+            help="what the model is conditioned on, e.g. class,attributes or skeleton (a map) "
+            "or none; default: the class label. attributes and skeleton are measured from the "
+            "images (digits)"
+        ),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="images per optimizer step")] = None,
     lr: Annotated[float | None, typer.Option(help="peak learning rate")] = None,
     steps: Annotated[int | None, typer.Option(help="budget: optimizer steps")] = None,
@@ -83,6 +91,7 @@ def train(
         max_minutes=minutes,
         precision=precision,
         seed=seed,
+        **_condition_settings(condition),
     )
     loggers = parse_loggers(logger)
     run_dir = out or Path("runs") / f"{cfg.family.value}-{cfg.dataset}"
@@ -137,6 +146,16 @@ def train(
                 seed=0,
                 progress=advance,
             )
+
+
+def _condition_settings(text: str | None) -> dict:
+    """``--condition class,attributes`` → conditional (the class label) and the named rest."""
+    if text is None:
+        return {}
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if names in ([], ["none"]):
+        return {"conditional": False, "conditions": []}
+    return {"conditional": "class" in names, "conditions": [n for n in names if n != "class"]}
 
 
 def _initialiser(vit: Path | None, gpt2: Path | None):
