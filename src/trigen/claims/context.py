@@ -16,7 +16,7 @@ from trigen.config import DIFFUSION_FAMILIES, FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
 from trigen.families.base import SampleSpec
 from trigen.measure.evaluators import Evaluators
-from trigen.measure.samples import SamplingSettings
+from trigen.measure.samples import SamplingSettings, generate, sample_spec
 from trigen.sampling import class_labels
 
 Log = Callable[[str], None]
@@ -67,6 +67,25 @@ class ClaimContext:
 
     def generator(self, seed: int | None = None) -> torch.Generator:
         return torch.Generator(self.device).manual_seed(self.compare.seed if seed is None else seed)
+
+    def channels_and_classes(self) -> tuple[int, int]:
+        """The comparison's image channels and classes: what an untrained network is built for."""
+        return self.test_data.shape[0], self.test_data.num_classes
+
+    def run_dir(self, *parts: object) -> Path:
+        """Where a claim's own training run lives: ``out/claims/<parts joined by ->``."""
+        return self.out / "claims" / "-".join(str(p).replace(" ", "_") for p in parts)
+
+
+def sample_images(
+    ctx: ClaimContext, loaded: Loaded, n: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` uint8 images (N, C, H, W) of the trained ``loaded`` under the comparison's sampling
+    spec, sampled from ``seed``, and their labels (N,), cycling through the classes."""
+    labels = class_labels(loaded.data.num_classes, n)
+    spec = sample_spec(FamilyName(loaded.config.family), ctx.compare)
+    images = generate(loaded.family, labels, spec, seed=seed, batch=ctx.compare.sample_batch_size)
+    return images, labels
 
 
 def sampling_call(

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trigen.measure.scaling import LatencyPoint
 
 
 class Verdict(StrEnum):
@@ -323,3 +327,18 @@ class Series:
             "logx": self.logx,
             "logy": self.logy,
         }
+
+
+def latency_series(
+    label: str, points: Sequence[LatencyPoint], xlabel: str, ylabel: str
+) -> dict[str, Any]:
+    """A latency sweep as one plot line (JSON): median time per point, its min–max as the band."""
+    return Series(
+        label,
+        [p.x for p in points],
+        [p.timing.median_s for p in points],
+        xlabel,
+        ylabel,
+        low=[p.timing.min_s for p in points],
+        high=[p.timing.max_s for p in points],
+    ).to_dict()

@@ -114,6 +114,14 @@ def seeds_interval(
     return Estimate(name, mean, low, high, unit, int(v.size), method, "seeds", level)
 
 
+def paired_seed_differences(
+    name: str, a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], level: float = LEVEL
+) -> Estimate:
+    """Mean of a − b per seed (each seed's samples paired by label and noise), t over seeds."""
+    diffs = [float(np.mean(np.subtract(x, y))) for x, y in zip(a, b, strict=True)]
+    return seeds_interval(name, diffs, level=level)
+
+
 def loglog_slope(name: str, x: Sequence[float], y: Sequence[float]) -> Estimate:
     """Least-squares slope of log y on log x with its t interval (n − 2 degrees of freedom);
     undetermined below ``MIN_FIT_POINTS`` points (two points fit any line exactly)."""
