@@ -6,13 +6,10 @@ import pytest
 import torch
 
 from trigen.build import DataSpec
-from trigen.claims.pretraining import (
-    DIT_PRESET,
-    Arm,
-    build_arm,
-    gpt2_init_experiment,
-    vit_init_experiment,
-)
+from trigen.claims.finetune import build_arm
+from trigen.claims.gpt2_init import gpt2_init_experiment
+from trigen.claims.pretraining import Arm
+from trigen.claims.vit_init import DIT_PRESET, vit_init_experiment
 from trigen.config import FamilyName, TrainConfig
 from trigen.errors import ConfigError
 from trigen.interop.gpt2 import export_gpt2, gpt2_state_dict, init_ar_from_gpt2

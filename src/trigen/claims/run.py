@@ -12,7 +12,8 @@ from trigen.claims.ledger import CLAIMS, ClaimResult, Series
 
 def _pretraining_claim(ctx: ClaimContext, claim_id: str) -> ClaimResult:
     """C4 (ViT → DiT) or C12 (GPT-2 layout → AR): paired scratch − init over seeds."""
-    from trigen.claims import pretraining
+    from trigen.claims.gpt2_init import gpt2_init_experiment
+    from trigen.claims.vit_init import vit_init_experiment
 
     cs = ctx.claims
     common = {
@@ -22,7 +23,7 @@ def _pretraining_claim(ctx: ClaimContext, claim_id: str) -> ClaimResult:
         "log": ctx.log,
     }
     if claim_id == "C4":
-        exp = pretraining.vit_init_experiment(
+        exp = vit_init_experiment(
             subset_sizes=cs.vit_subsets,
             pretrain_steps=cs.vit_pretrain_steps,
             finetune_steps=cs.vit_finetune_steps,
@@ -30,7 +31,7 @@ def _pretraining_claim(ctx: ClaimContext, claim_id: str) -> ClaimResult:
         )
         unit = "held-out loss"
     else:
-        exp = pretraining.gpt2_init_experiment(
+        exp = gpt2_init_experiment(
             pretrain_steps=cs.gpt2_pretrain_steps,
             finetune_steps=cs.gpt2_finetune_steps,
             **common,
