@@ -93,7 +93,7 @@ def test_c5_slope_of_fid_infinity_covers_the_true_exponent():
     """C5's interval: percentile of slopes fitted to bias-corrected FID∞ replicates. Measured
     92.5 % over these 200 replications: at the low edge of the band, so the band here is widened
     by the binomial noise of 200 (± 1.5 %) rather than its replications doubled (35 s)."""
-    from trigen.claims.decide import c5
+    from trigen.claims.dit_scaling import decide_c5
     from trigen.eval.fid_bootstrap import FidBootstrap
 
     rng = np.random.default_rng(7)
@@ -110,7 +110,7 @@ def test_c5_slope_of_fid_infinity_covers_the_true_exponent():
             boot.draws(np.sqrt(f) * direction + rng.standard_normal((n, dim))).to_dict()
             for f in fid_true
         ]
-        (e, *_), _ = c5({"gflops": list(gflops), "fid": draws})
+        (e, *_), _ = decide_c5({"gflops": list(gflops), "fid": draws})
         hits += e.low <= slope <= e.high
     coverage = hits / replications
     assert 0.90 <= coverage <= 0.99, coverage

@@ -38,7 +38,7 @@ def test_the_resolution_sweep_measures_maskgit_and_caps_its_tokens():
 
 def test_the_claim_needs_maskgit_and_ar():
     ctx = SimpleNamespace(runs={FamilyName.AR: None}, evaluators=None, claims=None)
-    result = parallel_decoding_claim(ctx)
+    (result,) = parallel_decoding_claim(ctx)
     assert result.verdict is Verdict.NOT_RUN and "maskgit" in result.why
 
 
@@ -55,7 +55,7 @@ class StubDomain:
 
 def test_the_claim_runs_end_to_end_on_tiny_families(tmp_path):
     from trigen.build import DataSpec, build_family
-    from trigen.claims.decide import decide
+    from trigen.claims.registry import decide
     from trigen.compare.settings import compare_settings
     from trigen.eval.fid_bootstrap import FidBootstrap
     from trigen.eval.stats import FeatureStats
@@ -89,7 +89,7 @@ def test_the_claim_runs_end_to_end_on_tiny_families(tmp_path):
         test_data=SimpleNamespace(shape=(1, 4, 4), num_classes=3), config_for=config_for,
         generator=lambda seed=None: torch.Generator().manual_seed(0),
     )  # fmt: skip
-    result = parallel_decoding_claim(ctx)
+    (result,) = parallel_decoding_claim(ctx)
     assert result.verdict in (Verdict.SUPPORTED, Verdict.REFUTED, Verdict.INCONCLUSIVE)
     names = [e.name for e in result.measured]
     assert names[0] == "AR ÷ MaskGIT time per image" and len(names) == 3

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from trigen.claims.decide import c10
 from trigen.claims.ledger import Verdict
-from trigen.claims.quality import primary_sampler, steps_for_nfe
+from trigen.claims.steps import decide_c10, primary_sampler, steps_for_nfe
 from trigen.eval.fid_bootstrap import FidDraws
 
 
@@ -26,19 +25,19 @@ def evidence(few: float, many: float, spread: float, samples: int = 64) -> dict:
 
 
 def test_few_steps_far_short_of_many_support_and_as_good_refute():
-    assert c10(evidence(30.0, 10.0, 0.5))[1].verdict is Verdict.SUPPORTED
-    assert c10(evidence(10.0, 10.0, 0.05))[1].verdict is Verdict.REFUTED
-    assert c10(evidence(11.0, 10.0, 1.0))[1].verdict is Verdict.INCONCLUSIVE
+    assert decide_c10(evidence(30.0, 10.0, 0.5))[1].verdict is Verdict.SUPPORTED
+    assert decide_c10(evidence(10.0, 10.0, 0.05))[1].verdict is Verdict.REFUTED
+    assert decide_c10(evidence(11.0, 10.0, 1.0))[1].verdict is Verdict.INCONCLUSIVE
 
 
 def test_too_few_samples_for_the_feature_dimension_decide_nothing():
-    measured, decision = c10(evidence(30.0, 10.0, 0.5, samples=32))  # 32 < 4 · 16
+    measured, decision = decide_c10(evidence(30.0, 10.0, 0.5, samples=32))  # 32 < 4 · 16
     assert decision.verdict is Verdict.INCONCLUSIVE
     assert not measured[0].determined and "no interval" in measured[0].method
 
 
 def test_the_ratio_is_bias_corrected_and_jointly_covering():
-    (ratio, *_), _ = c10(evidence(30.0, 10.0, 0.5))
+    (ratio, *_), _ = decide_c10(evidence(30.0, 10.0, 0.5))
     # plug-ins 30 / 10 = 3; each corrected down by its bias (0.5): 29.5 / 9.5
     assert abs(ratio.value - 29.5 / 9.5) < 0.1
     assert ratio.level == 0.975 and "Bonferroni" in ratio.method  # two families share 5 %

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 
-from trigen.claims.decide import claim_result
 from trigen.claims.ledger import CLAIMS, ClaimResult
 from trigen.claims.recheck import recheck
+from trigen.claims.registry import ENTRIES
 from trigen.cli import main
 
 
@@ -21,7 +21,7 @@ def _c9(shift: float) -> dict:
     rng = np.random.default_rng(0)
     ar = rng.normal(2.0, 0.3, 100)
     evidence = {"bits_per_dim": {"ar": ar, "unet": ar + shift, "dit": ar + shift + 0.1}}
-    return claim_result("C9", evidence, n_seeds=1, n_samples=100).to_dict()
+    return ENTRIES["C9"].result(evidence, n_seeds=1, n_samples=100).to_dict()
 
 
 def test_verdicts_follow_from_the_stored_evidence(tmp_path, capsys):

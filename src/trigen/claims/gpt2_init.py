@@ -15,7 +15,11 @@ import torch
 from torch import nn
 
 from trigen.build import DataSpec
+from trigen.claims import rules
+from trigen.claims.context import ClaimContext
+from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.finetune import EVAL_IMAGES, build_arm, held_out_bits_per_dim, train
+from trigen.claims.ledger import ClaimResult
 from trigen.claims.pretraining import (
     PRETRAIN_SEED,
     Finetuning,
@@ -23,6 +27,8 @@ from trigen.claims.pretraining import (
     Log,
     Pretrained,
     compare_arms,
+    decide_scratch_minus_init,
+    init_claim,
 )
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
@@ -92,3 +98,24 @@ def gpt2_init_experiment(
             return report  # the temporary directory's name would mean nothing later
 
         return compare_arms(ft, cfg, train_set, evaluate, init, pretrained, device=device, log=log)
+
+
+def gpt2_init_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
+    """C12 on the comparison's seeds and the ``gpt2_*`` budget of its claims settings."""
+    cs = ctx.claims
+    budget = {"pretrain_steps": cs.gpt2_pretrain_steps, "finetune_steps": cs.gpt2_finetune_steps}
+    return init_claim(C12, ctx, gpt2_init_experiment, "bits/dim", **budget)
+
+
+def decide_c12(ev: Evidence) -> Decided:
+    """GPT-2-layout-initialised AR: scratch − init held-out bits/dim at its data size."""
+    return decide_scratch_minus_init(ev, rules.c12_gpt2_init)
+
+
+EXPERIMENT = Experiment(
+    "pretrained initialisation",
+    gpt2_init_claim,
+    ("seeds", "pretraining_batch", "gpt2_pretrain_steps", "gpt2_finetune_steps"),
+)
+C12 = ClaimEntry("C12", EXPERIMENT, rules.c12_gpt2_init, decide_c12)
+ENTRIES = (C12,)

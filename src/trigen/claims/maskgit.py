@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from trigen.claims import stats
+from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext, sampling_call
-from trigen.claims.decide import claim_result
-from trigen.claims.ledger import CLAIMS, ClaimResult, Series
+from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
+from trigen.claims.ledger import ClaimResult, latency_series
 from trigen.config import FamilyName, TrainConfig
 from trigen.eval.cost import measure_interleaved, measure_sweep
 from trigen.eval.fid_bootstrap import corrected
@@ -26,6 +26,8 @@ from trigen.families.base import SampleSpec
 from trigen.measure.samples import generate, sample_spec
 from trigen.measure.scaling import LatencyPoint, ar_latency_vs_tokens, fresh_family
 from trigen.sampling import class_labels
+
+LATENCY = "seconds per image (batch 1)"  # the y axis of both latency lines
 
 
 @dataclass(frozen=True)
@@ -89,18 +91,6 @@ def maskgit_latency_vs_tokens(
     return points
 
 
-def _latency_series(label: str, points: list[LatencyPoint]) -> dict:
-    return Series(
-        label,
-        [p.x for p in points],
-        [p.timing.median_s for p in points],
-        "tokens per image",
-        "seconds per image (batch 1)",
-        low=[p.timing.min_s for p in points],
-        high=[p.timing.max_s for p in points],
-    ).to_dict()
-
-
 def _latency_sweeps(ctx: ClaimContext) -> tuple[list[LatencyPoint], list[LatencyPoint]]:
     """(MaskGIT at the fixed K, AR with KV cache) seconds per image against tokens."""
     cs = ctx.claims
@@ -123,14 +113,13 @@ def _medians(points: list[LatencyPoint]) -> list[float]:
     return [p.timing.median_s for p in points]
 
 
-def parallel_decoding_claim(ctx: ClaimContext) -> ClaimResult:
+def parallel_decoding_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
     """C14: MaskGIT ÷ AR time per image at equal quality, and latency exponents in tokens."""
-    claim = CLAIMS["C14"]
     ev, cs = ctx.evaluators, ctx.claims
     if FamilyName.MASKGIT not in ctx.runs or FamilyName.AR not in ctx.runs:
-        return ClaimResult.not_run(claim, "needs the maskgit and AR families")
+        return (C14.not_run("needs the maskgit and AR families"),)
     if ev.domain is None or ev.domain_ref_stats is None:
-        return ClaimResult.not_run(claim, "needs the domain classifier (a dataset with classes)")
+        return (C14.not_run("needs the domain classifier (a dataset with classes)"),)
     ar_spec = sample_spec(FamilyName.AR, ctx.compare)
     ar_q = _quality(ctx, FamilyName.AR, ar_spec, int(np.prod(ctx.test_data.shape)))
     specs = {k: sample_spec(FamilyName.MASKGIT, ctx.compare, steps=k) for k in cs.maskgit_steps}
@@ -146,6 +135,7 @@ def parallel_decoding_claim(ctx: ClaimContext) -> ClaimResult:
     rounds = max(cs.maskgit_repeats, stats.rounds_for(stats.LEVEL))
     timed = measure_interleaved(calls, rounds=rounds, device=ctx.device)
     mg_lat, ar_lat = _latency_sweeps(ctx)
+    fixed_k = cs.maskgit_latency_steps
 
     quality = f"MaskGIT K={chosen.steps} domain FID {chosen.fid:.1f} vs AR {ar_q.fid:.1f}"
     if not reached:  # the timed K is MaskGIT's best, and still short of AR's quality
@@ -159,8 +149,7 @@ def parallel_decoding_claim(ctx: ClaimContext) -> ClaimResult:
             "ar": {"tokens": [p.x for p in ar_lat], "seconds": _medians(ar_lat)},
         },
     }
-    return claim_result(
-        "C14",
+    result = C14.result(
         evidence,
         n_seeds=1,
         n_samples=cs.maskgit_samples,
@@ -174,8 +163,44 @@ def parallel_decoding_claim(ctx: ClaimContext) -> ClaimResult:
             "maskgit_latency": [p.to_dict() for p in mg_lat],
             "ar_latency": [p.to_dict() for p in ar_lat],
             "series": [
-                _latency_series(f"MaskGIT, K = {cs.maskgit_latency_steps}", mg_lat),
-                _latency_series("AR, KV cache", ar_lat),
+                latency_series(f"MaskGIT, K = {fixed_k}", mg_lat, "tokens per image", LATENCY),
+                latency_series("AR, KV cache", ar_lat, "tokens per image", LATENCY),
             ],
         },
     )
+    return (result,)
+
+
+def decide_c14(ev: Evidence) -> Decided:
+    """AR ÷ MaskGIT time per image (rounds), latency exponents in tokens (fits)."""
+    seconds = ev["seconds"]
+    speed = stats.round_ratio(
+        "AR ÷ MaskGIT time per image",
+        [a / m for a, m in zip(seconds["ar"], seconds["maskgit"], strict=True)],
+    )
+    lat = ev["latency"]
+    mg = stats.loglog_slope(
+        "MaskGIT latency ∝ tokens^k", lat["maskgit"]["tokens"], lat["maskgit"]["seconds"]
+    )
+    ar = stats.loglog_slope(
+        "AR (KV cache) latency ∝ tokens^k", lat["ar"]["tokens"], lat["ar"]["seconds"]
+    )
+    decision = rules.c14_parallel_decoding(speed, mg, ar, equal_quality=ev["equal_quality"])
+    return (speed, mg, ar), decision
+
+
+EXPERIMENT = Experiment(
+    "masked parallel decoding vs raster AR",
+    parallel_decoding_claim,
+    (
+        "bootstrap",
+        "maskgit_steps",
+        "maskgit_samples",
+        "maskgit_timing_batch",
+        "maskgit_repeats",
+        "maskgit_resolutions",
+        "maskgit_latency_steps",
+    ),
+)
+C14 = ClaimEntry("C14", EXPERIMENT, rules.c14_parallel_decoding, decide_c14)
+ENTRIES = (C14,)

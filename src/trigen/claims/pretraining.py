@@ -28,8 +28,11 @@ from torch import nn
 
 from trigen.batch import Batch
 from trigen.build import DataSpec
+from trigen.claims.context import ClaimContext
+from trigen.claims.entry import ClaimEntry, Decided, Evidence
 from trigen.claims.finetune import EVAL_IMAGES, build_arm, first, train
-from trigen.claims.ledger import Estimate
+from trigen.claims.ledger import ClaimResult, Estimate, Series
+from trigen.claims.rules import Decision
 from trigen.claims.stats import seeds_interval
 from trigen.config import TrainConfig
 from trigen.data.datasets import ImageDataset, load_dataset
@@ -238,3 +241,52 @@ def compare_arms(
         ft.claim, ft.model, ft.metric, ft.target, ft.resolution, ft.steps, ft.batch_size,
         pretrained, transfer, tuple(runs), tuple(pairs),
     )  # fmt: skip
+
+
+def init_claim(
+    entry: ClaimEntry,
+    ctx: ClaimContext,
+    experiment: Callable[..., InitExperiment],
+    unit: str,
+    **settings: Any,
+) -> tuple[ClaimResult]:
+    """C4 or C12: ``experiment`` run on the comparison's seeds, batch and device (``settings``:
+    its own budget), decided on the paired scratch − init differences over seeds."""
+    cs = ctx.claims
+    exp = experiment(
+        seeds=cs.seeds, batch_size=cs.pretraining_batch, device=ctx.device, log=ctx.log, **settings
+    )
+    pairs = sorted(exp.pairs, key=lambda p: p.size)
+    series = []
+    for arm in {r.arm for r in exp.runs}:
+        runs = [r for r in exp.runs if r.arm == arm and r.size == pairs[0].size]
+        steps = [s for s, _ in runs[0].curve]
+        mean = [sum(r.curve[i][1] for r in runs) / len(runs) for i in range(len(steps))]
+        label = f"{arm.value} ({pairs[0].size} images, mean of {len(runs)} seeds)"
+        ylabel = f"held-out {exp.metric}"
+        series.append(
+            Series(
+                label, steps, mean, "fine-tuning steps", ylabel, logx=False, logy=False
+            ).to_dict()
+        )
+    evidence = {"metric": exp.metric, "unit": unit, "pairs": [p.to_dict() for p in pairs]}
+    result = entry.result(
+        evidence,
+        n_seeds=len(cs.seeds),
+        n_samples=pairs[0].size,
+        details={**exp.to_dict(), "series": series},
+    )
+    return (result,)
+
+
+def decide_scratch_minus_init(ev: Evidence, rule: Callable[[Estimate], Decision]) -> Decided:
+    """scratch − init of the held-out metric per data size, t over seeds (smallest first);
+    ``rule`` (C4's or C12's) decides on the smallest size."""
+    pairs = sorted(ev["pairs"], key=lambda p: p["size"])
+    estimates = tuple(
+        seeds_interval(
+            f"scratch − init {ev['metric']}, {p['size']} images", p["differences"], unit=ev["unit"]
+        )
+        for p in pairs
+    )
+    return estimates, rule(estimates[0])

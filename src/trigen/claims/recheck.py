@@ -1,8 +1,9 @@
 """Re-derive every verdict of a compare run from the evidence its ``results.json`` stores.
 
-A claim's verdict is a pure function of its evidence (:mod:`trigen.claims.decide`); this module
-reads the evidence back and decides again, so a reader (or CI) can see that the published
-verdicts follow from the published numbers and nothing else.
+A claim's verdict is a pure function of its evidence (each claim's decider, found from its key
+in :mod:`trigen.claims.registry`); this module reads the evidence back and decides again, so a
+reader (or CI) can see that the published verdicts follow from the published numbers and
+nothing else.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from trigen.claims.decide import DECIDERS, decide
+from trigen.claims.registry import ENTRIES, decide
 from trigen.errors import DataError
 
 RESULTS_FILE = "results.json"
@@ -52,7 +53,7 @@ def recheck(run_dir: Path) -> list[Recheck]:
     for c in claims:
         cid, stored = str(c.get("id")), str(c.get("verdict"))
         evidence = (c.get("details") or {}).get("evidence")
-        if evidence is None or cid not in DECIDERS:
+        if evidence is None or cid not in ENTRIES:
             why = "not run" if stored == "not_run" else "no evidence stored"
             out.append(Recheck(cid, stored, None, why))
             continue

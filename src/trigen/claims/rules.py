@@ -2,7 +2,8 @@
 
 Each rule reads :class:`Estimate` values only, so a unit test can feed it synthetic numbers on
 either side of its boundary and watch the verdict flip. The wording of each rule is in
-``ledger.CLAIMS[id].rule``; keep the two in step.
+``ledger.CLAIMS[id].rule``; the registry (``registry.ENTRIES[id]``) pairs the two with the
+decider that feeds the rule its estimates.
 """
 
 from __future__ import annotations

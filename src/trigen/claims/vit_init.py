@@ -13,7 +13,11 @@ import torch
 from torch import nn
 
 from trigen.build import DataSpec, build_family
+from trigen.claims import rules
+from trigen.claims.context import ClaimContext
+from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.finetune import held_out_diffusion_loss
+from trigen.claims.ledger import ClaimResult
 from trigen.claims.pretraining import (
     PRETRAIN_SEED,
     Finetuning,
@@ -21,6 +25,8 @@ from trigen.claims.pretraining import (
     Log,
     Pretrained,
     compare_arms,
+    decide_scratch_minus_init,
+    init_claim,
 )
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
@@ -89,3 +95,28 @@ def vit_init_experiment(
         return held_out_diffusion_loss(family, test)
 
     return compare_arms(ft, cfg, train_set, evaluate, init, pretrained, device=device, log=log)
+
+
+def vit_init_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
+    """C4 on the comparison's seeds and the ``vit_*`` budget of its claims settings."""
+    cs = ctx.claims
+    budget = {
+        "subset_sizes": cs.vit_subsets,
+        "pretrain_steps": cs.vit_pretrain_steps,
+        "finetune_steps": cs.vit_finetune_steps,
+    }
+    return init_claim(C4, ctx, vit_init_experiment, "held-out loss", **budget)
+
+
+def decide_c4(ev: Evidence) -> Decided:
+    """ViT-initialised DiT: scratch − init held-out loss at the smallest data size."""
+    return decide_scratch_minus_init(ev, rules.c4_vit_init)
+
+
+EXPERIMENT = Experiment(
+    "pretrained initialisation",
+    vit_init_claim,
+    ("seeds", "pretraining_batch", "vit_subsets", "vit_pretrain_steps", "vit_finetune_steps"),
+)
+C4 = ClaimEntry("C4", EXPERIMENT, rules.c4_vit_init, decide_c4)
+ENTRIES = (C4,)

@@ -1,0 +1,73 @@
+"""Claim C3: DiT's condition injections (adaLN-Zero, adaLN, in-context tokens, cross-attention)
+and the U-Net's AdaGN at equal budget, each trained once per seed, judged by the class accuracy
+of their samples."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trigen.claims import rules, stats
+from trigen.claims.context import ClaimContext, sample_images
+from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
+from trigen.claims.ledger import ClaimResult
+from trigen.config import FamilyName
+from trigen.measure.variants import conditioning_configs
+
+ADALN_ZERO = "adaln_zero"  # the variant the claim is about; the others are measured against it
+
+
+def conditioning_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
+    """C3: class accuracy of each DiT conditioning variant and the U-Net's AdaGN at equal budget,
+    each trained once per seed; samples of one seed share labels and noise across variants."""
+    ev, cs = ctx.evaluators, ctx.claims
+    if ev.domain is None:
+        return (C3.not_run("needs a dataset with classes"),)
+    correct: dict[str, list] = {}
+    for seed in cs.seeds:
+        budget = {"max_minutes": cs.variant_minutes, "max_images": None, "seed": seed}
+        base = ctx.config_for(FamilyName.DIT, **budget)
+        runs = conditioning_configs(base)
+        runs.append(("U-Net AdaGN", ctx.config_for(FamilyName.UNET, **budget)))
+        for variant, cfg in runs:
+            ctx.log(f"  conditioning: {variant}, seed {seed} ({cs.variant_minutes:g} min)")
+            loaded, _ = ctx.train(cfg, ctx.run_dir("conditioning", variant, seed))
+            images, labels = sample_images(ctx, loaded, cs.variant_samples, seed)
+            hits = (ev.domain.predict(images) == labels).double().numpy()
+            correct.setdefault(variant, []).append(hits)
+    result = C3.result(
+        {"correct": correct, "second_condition": False},
+        n_seeds=len(cs.seeds),
+        n_samples=cs.variant_samples,
+        details={
+            "minutes_per_run": cs.variant_minutes,
+            "measured": "one condition (the class label) through each injection",
+            "second_condition": "not measured: DiT takes one class condition today",
+        },
+    )
+    return (result,)
+
+
+def decide_c3(ev: Evidence) -> Decided:
+    """adaLN-Zero − each other DiT injection, class accuracy per seed, Bonferroni over them."""
+    correct: dict[str, list[list[float]]] = ev["correct"]  # variant → per seed → 0/1 per sample
+    others = [v for v in correct if v != ADALN_ZERO and not v.startswith("U-Net")]
+    level = stats.bonferroni(len(others))
+    diffs = [
+        stats.paired_seed_differences(
+            f"adaLN-Zero − {v}, class accuracy", correct[ADALN_ZERO], correct[v], level
+        )
+        for v in others
+    ]
+    accuracy = [
+        stats.proportion(f"{v} class accuracy (all seeds)", np.concatenate(c))
+        for v, c in correct.items()
+    ]
+    decision = rules.c3_conditioning(diffs, second_condition_measured=ev["second_condition"])
+    return (*diffs, *accuracy), decision
+
+
+EXPERIMENT = Experiment(
+    "conditioning variants", conditioning_claim, ("seeds", "variant_minutes", "variant_samples")
+)
+C3 = ClaimEntry("C3", EXPERIMENT, rules.c3_conditioning, decide_c3)
+ENTRIES = (C3,)

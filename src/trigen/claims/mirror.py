@@ -1,0 +1,162 @@
+"""Claims C1 (long-range structure) and C2 (fine detail), from one set of runs: the U-Net and a
+DiT of comparable parameters trained with equal budget on the built-in ``mirror`` dataset, once
+per training seed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from trigen.api import Loaded
+from trigen.build import DataSpec, build_family
+from trigen.claims import rules, stats
+from trigen.claims.context import ClaimContext, sample_images
+from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
+from trigen.claims.ledger import ClaimResult
+from trigen.config import FamilyName
+from trigen.data.datasets import load_dataset
+from trigen.eval.consistency import mirror_consistency
+from trigen.eval.cost import count_parameters
+from trigen.eval.denoising import denoising_mse
+from trigen.eval.receptive_field import erf_radius, receptive_field
+from trigen.eval.spectrum import hf_ratio
+from trigen.measure.probes import PROBE_TIMESTEP, RF_BATCH
+
+MIRROR = "mirror"
+# DiT shapes tried for "comparable parameters" with the U-Net; the closest count is used
+DIT_SHAPES = ((4, 96, 2), (6, 96, 2), (4, 128, 2), (6, 128, 2), (8, 96, 2), (8, 128, 2))
+
+
+def _matched_dit(ctx: ClaimContext, unet_cfg, spec: DataSpec) -> dict:
+    """DiT overrides whose parameter count is closest to the U-Net's."""
+    unet_params = count_parameters(build_family(unet_cfg, spec, torch.device("cpu")).net)
+    best, best_gap = {}, float("inf")
+    for depth, hidden, heads in DIT_SHAPES:
+        overrides = {"depth": depth, "hidden": hidden, "heads": heads}
+        cfg = ctx.config_for(FamilyName.DIT, dataset=MIRROR, resolution=unet_cfg.resolution)
+        cfg = dataclasses.replace(cfg, model_overrides={**cfg.model_overrides, **overrides})
+        gap = abs(count_parameters(build_family(cfg, spec, torch.device("cpu")).net) - unet_params)
+        if gap < best_gap:
+            best, best_gap = overrides, gap
+    return best
+
+
+def mirror_claims(ctx: ClaimContext) -> tuple[ClaimResult, ClaimResult]:
+    """C1 and C2 from one set of runs: U-Net and a DiT of comparable size on ``mirror``."""
+    cs = ctx.claims
+    res = cs.mirror_resolution
+    test = load_dataset(MIRROR, "test", resolution=res)
+    spec = DataSpec(test.shape, test.num_classes)
+    budget = {"max_minutes": cs.mirror_minutes, "max_images": None, "dataset": MIRROR}
+    unet_cfg = ctx.config_for(FamilyName.UNET, resolution=res, **budget)
+    dit_overrides = _matched_dit(ctx, unet_cfg, spec)
+    per_seed: dict[str, list] = {"unet": [], "dit": []}
+    for seed in cs.seeds:
+        for name in (FamilyName.UNET, FamilyName.DIT):
+            cfg = ctx.config_for(name, resolution=res, seed=seed, **budget)
+            if name is FamilyName.DIT:
+                cfg = dataclasses.replace(
+                    cfg, model_overrides={**cfg.model_overrides, **dit_overrides}
+                )
+            ctx.log(f"  mirror {name.value} seed {seed} ({cs.mirror_minutes:g} min)")
+            loaded, _ = ctx.train(cfg, ctx.run_dir(MIRROR, name.value, seed))
+            per_seed[name.value].append(_mirror_measure(ctx, loaded, test, seed))
+    return _mirror_results(ctx, per_seed)
+
+
+def _mirror_measure(ctx: ClaimContext, loaded: Loaded, test, seed: int) -> dict:
+    cs = ctx.claims
+    images, labels = sample_images(ctx, loaded, cs.mirror_samples, seed)
+    consistency = mirror_consistency(images, labels if loaded.data.num_classes else None)
+    net = loaded.family.net
+    probe = test[slice(0, RF_BATCH)].to(ctx.device)
+    x, y = probe.images, probe.labels
+    t = torch.full((RF_BATCH,), PROBE_TIMESTEP, device=ctx.device)
+    noisy = x + 0.5 * torch.randn(x.shape, generator=ctx.generator(seed), device=ctx.device)
+    field = receptive_field(lambda v: net(v, t, y), noisy)
+    n = min(cs.mirror_samples, len(test))
+    held_out = test[slice(0, n)].to(ctx.device)
+    mse = denoising_mse(
+        loaded.family, held_out.images, held_out.labels, generator=ctx.generator(1234)
+    )
+    return {
+        "params": count_parameters(net),
+        "consistency": consistency.scores,
+        "erf_radius": erf_radius(field),
+        "mse": mse.mean(axis=1),  # (N,) mean over the low noise levels
+        "hf": hf_ratio(images, test.images[:n]).per_image,
+    }
+
+
+def _mirror_results(ctx: ClaimContext, per_seed: dict[str, list]) -> tuple[ClaimResult, ...]:
+    """C1 and C2 decided on per-seed values (t over training seeds), per-sample values kept."""
+    params = {f: rs[0]["params"] for f, rs in per_seed.items()}
+    seeds, n_samples = len(per_seed["unet"]), ctx.claims.mirror_samples
+
+    def per_sample(key: str) -> dict[str, list]:
+        return {f: [r[key] for r in rs] for f, rs in per_seed.items()}
+
+    c1 = C1.result(
+        {
+            "consistency": per_sample("consistency"),
+            "erf_radius": {f: [r["erf_radius"] for r in rs] for f, rs in per_seed.items()},
+        },
+        n_seeds=seeds,
+        n_samples=n_samples,
+        details={"params": params, "minutes_per_run": ctx.claims.mirror_minutes},
+    )
+    c2 = C2.result(
+        {"mse": per_sample("mse"), "hf": per_sample("hf")},
+        n_seeds=seeds,
+        n_samples=n_samples,
+        details={"params": params, "dataset": f"{MIRROR} {ctx.claims.mirror_resolution} px"},
+    )
+    return c1, c2
+
+
+def _per_seed_means(samples: list[list[float]]) -> list[float]:
+    return [float(np.nanmean(s)) for s in samples]
+
+
+def decide_c1(ev: Evidence) -> Decided:
+    """DiT − U-Net mirror consistency, per training seed (t over seeds)."""
+    means = {f: _per_seed_means(ev["consistency"][f]) for f in ("unet", "dit")}
+    diff = stats.seeds_interval(
+        "DiT − U-Net mirror consistency",
+        [d - u for d, u in zip(means["dit"], means["unet"], strict=True)],
+    )
+    measured = [diff]
+    for f in ("unet", "dit"):
+        measured.append(stats.seeds_interval(f"{f} mirror consistency", means[f]))
+        measured.append(
+            stats.seeds_interval(f"{f} ERF radius (90 % mass)", ev["erf_radius"][f], unit="px")
+        )
+    return tuple(measured), rules.c1_long_range(diff)
+
+
+def decide_c2(ev: Evidence) -> Decided:
+    """DiT − U-Net low-noise x̂₀ MSE on the same images and noise, per seed (t over seeds)."""
+    means = {f: _per_seed_means(ev["mse"][f]) for f in ("unet", "dit")}
+    diff = stats.seeds_interval(
+        "DiT − U-Net x̂₀ MSE at σ ≤ 0.2",
+        [d - u for d, u in zip(means["dit"], means["unet"], strict=True)],
+        unit="data units²",
+    )
+    measured = [diff]
+    for f in ("unet", "dit"):
+        measured.append(stats.seeds_interval(f"{f} x̂₀ MSE at σ ≤ 0.2", means[f]))
+        hf = _per_seed_means(ev["hf"][f])
+        measured.append(stats.seeds_interval(f"{f} high-frequency energy, samples ÷ data", hf))
+    return tuple(measured), rules.c2_fine_detail(diff)
+
+
+EXPERIMENT = Experiment(
+    "long-range consistency and fine detail on `mirror`",
+    mirror_claims,
+    settings=("seeds", "mirror_resolution", "mirror_minutes", "mirror_samples"),
+)
+C1 = ClaimEntry("C1", EXPERIMENT, rules.c1_long_range, decide_c1)
+C2 = ClaimEntry("C2", EXPERIMENT, rules.c2_fine_detail, decide_c2)
+ENTRIES = (C1, C2)
