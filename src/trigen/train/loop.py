@@ -5,66 +5,26 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from trigen.batch import Batch
 from trigen.config import Precision, TrainConfig
-from trigen.errors import CheckpointError, ConfigError, TrigenError
+from trigen.errors import ConfigError
 from trigen.families.base import Family
 from trigen.train import checkpoint as ckpt_io
 from trigen.train.budget import BudgetSpent, budget_spent
-from trigen.train.distributed import (
-    SINGLE,
-    Backend,
-    DistContext,
-    FullOptimizerView,
-    full_state_dict,
-    full_tensor,
-    load_full_state_dict,
-)
+from trigen.train.distributed import SINGLE, DistContext, FullOptimizerView, full_tensor
 from trigen.train.ema import EMA
 from trigen.train.memory import compile_in_place, enable_grad_checkpointing, units
 from trigen.train.metrics_log import LogWindow, open_metrics_log, write_record
-from trigen.train.optim import (
-    build_optimizer,
-    learning_rate,
-    optimizer_from_tensors,
-    optimizer_to_tensors,
-)
-
-# Settings that may differ between a run and its resumption; all others must match. How the
-# work is laid out (sharding, recomputation, compilation) does not change what is computed.
-RESUMABLE_CHANGES = frozenset(
-    {
-        "max_steps",
-        "max_images",
-        "max_minutes",
-        "log_every",
-        "checkpoint_every",
-        "keep_checkpoints",
-        "grad_checkpointing",
-        "compile",
-        "fsdp",
-    }
-)
-
-
-class TrainingDiverged(TrigenError):
-    """Too many consecutive steps had a non-finite loss or gradient."""
-
-
-class ResumableLoader(Protocol):
-    def __iter__(self) -> Iterator[Batch]: ...
-    def __next__(self) -> Batch: ...
-    def state_dict(self) -> dict[str, Any]: ...
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+from trigen.train.optim import build_optimizer, learning_rate
+from trigen.train.state import CheckpointState, ResumableLoader, TrainingDiverged
 
 
 @dataclass
@@ -79,7 +39,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-class Trainer:
+class Trainer(CheckpointState):
     """Optimises ``family.net`` on batches from ``loader``; keeps EMA, counters and RNG.
 
     ``cfg.batch_size`` is the global batch: the optimizer steps once per ``cfg.batch_size``
@@ -90,6 +50,9 @@ class Trainer:
     ``cfg.fsdp`` (several ranks) shards the network and its EMA with FSDP2 instead of DDP;
     ``cfg.grad_checkpointing`` recomputes each unit of the network in backward;
     ``cfg.compile`` compiles the network in place. Checkpoints look the same in every case.
+
+    Writing and restoring checkpoints (``save_checkpoint``, ``resume_latest``, ``restore``) is
+    :class:`~trigen.train.state.CheckpointState`'s.
     """
 
     def __init__(
@@ -132,9 +95,7 @@ class Trainer:
         self.images_seen = 0
         self.skipped_steps = 0
         self._bad_in_a_row = 0
-        # Mean training loss of each checkpoint's window (the steps since the previous one);
-        # the checkpoint with the lowest is kept as checkpoints/best/, which prune never deletes.
-        self.best_loss = math.inf
+        self.best_loss = math.inf  # the lowest window mean loss (CheckpointState)
         self._window_sum, self._window_n = 0.0, 0
         self._iter = iter(loader)
 
@@ -213,124 +174,6 @@ class Trainer:
             f"non-finite loss or gradient (last loss {loss}); largest weight norms: {worst}; "
             "lower --lr, raise warm-up, or use fp32"
         )
-
-    # ----------------------------------------------------------------------------------- state
-    def to_checkpoint(
-        self, model_state: dict[str, torch.Tensor] | None = None
-    ) -> ckpt_io.Checkpoint:
-        """The run's state as a :class:`~trigen.train.checkpoint.Checkpoint`; a collective.
-
-        Under FSDP only rank 0's copy holds the (gathered, whole) tensors. ``model_state``: the
-        network's full state_dict when the caller already gathered it.
-        """
-        if model_state is None:
-            model_state = full_state_dict(self.net)
-        ema_state = full_state_dict(self.ema.net)
-        opt_tensors, groups = optimizer_to_tensors(self._optimizer_io)
-        rng = self._rng_states()
-        return ckpt_io.Checkpoint(
-            config=self.cfg.to_dict(),
-            step=self.step,
-            images_seen=self.images_seen,
-            tensors={
-                "model.safetensors": model_state,
-                "ema.safetensors": ema_state,
-                "optim.safetensors": opt_tensors,
-                "rng.safetensors": rng,
-            },
-            extra={
-                "param_groups": groups,
-                "loader": self.loader.state_dict(),
-                "skipped_steps": self.skipped_steps,
-                "best_loss": self.best_loss if math.isfinite(self.best_loss) else None,
-                "world_size": self.dist.world_size,
-                "meta": self.meta,
-            },
-        )
-
-    def _rng_states(self) -> dict[str, torch.Tensor]:
-        """Every rank's RNG states (a collective: all ranks call it). Rank 0's keep the
-        single-process names; rank r's carry the suffix ``.rank<r>``."""
-        own = {"torch_cpu": torch.get_rng_state(), "loss_generator": self.generator.get_state()}
-        if self.device.type == "cuda":
-            own["torch_cuda"] = torch.cuda.get_rng_state(self.device)
-        comm = self.device if self.dist.backend is Backend.NCCL else torch.device("cpu")
-        rng = {}
-        for name, state in own.items():
-            for rank, s in enumerate(self.dist.gather_states(state, comm)):
-                rng[_rank_key(name, rank)] = s
-        return rng
-
-    def restore(self, ckpt: ckpt_io.Checkpoint) -> None:
-        """Continue from ``ckpt`` exactly: weights, EMA, optimizer, counters, data order, RNG."""
-        ours, theirs = self.cfg.to_dict(), ckpt.config
-        changed = sorted(
-            k
-            for k in ours.keys() | theirs.keys()
-            if k not in RESUMABLE_CHANGES and ours.get(k) != theirs.get(k)
-        )
-        if changed:
-            raise CheckpointError(
-                "cannot resume: the checkpoint was trained with different settings "
-                f"({', '.join(changed)}); "
-                "resume with the same configuration or start a new run directory"
-            )
-        trained_on = int(ckpt.extra.get("world_size", 1))
-        if trained_on != self.dist.world_size:
-            raise CheckpointError(
-                f"cannot resume: the checkpoint was trained by {trained_on} process(es), this "
-                f"run has {self.dist.world_size}; resume with the same number of processes"
-            )
-        load_full_state_dict(self.net, ckpt.tensors["model.safetensors"], "checkpoint model")
-        load_full_state_dict(self.ema.net, ckpt.tensors["ema.safetensors"], "checkpoint EMA")
-        try:  # the rest comes from trigen's own files; anything odd means they were altered
-            optimizer_from_tensors(
-                self._optimizer_io, ckpt.tensors["optim.safetensors"], ckpt.extra["param_groups"]
-            )
-            rng = ckpt.tensors["rng.safetensors"]
-            rank = self.dist.rank
-            torch.set_rng_state(rng[_rank_key("torch_cpu", rank)])
-            self.generator.set_state(rng[_rank_key("loss_generator", rank)])
-            if _rank_key("torch_cuda", rank) in rng and self.device.type == "cuda":
-                torch.cuda.set_rng_state(rng[_rank_key("torch_cuda", rank)], self.device)
-            self.loader.load_state_dict(ckpt.extra["loader"])
-            best = ckpt.extra.get("best_loss")
-            self.best_loss = math.inf if best is None else float(best)
-            self.skipped_steps = int(ckpt.extra.get("skipped_steps", 0))
-        except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            raise CheckpointError(
-                f"the checkpoint's optimizer, RNG or loader state is unusable ({err!r}); "
-                "resume from an earlier checkpoint or start a new run directory"
-            ) from None
-        self._iter = iter(self.loader)
-        self.step, self.images_seen = ckpt.step, ckpt.images_seen
-        self._window_sum, self._window_n = 0.0, 0
-
-    def save_checkpoint(self) -> Path | None:
-        """Write a checkpoint (rank 0) and wait for it on every rank; its path on rank 0, None
-        elsewhere. All ranks must call it: it gathers their RNG states."""
-        model_state = full_state_dict(self.net)  # under FSDP: whole on rank 0, empty elsewhere
-        weights = [t for t in model_state.values() if t.is_floating_point()]
-        finite = all(bool(torch.isfinite(t).all()) for t in weights)
-        if not self.dist.from_main(finite, self.device):
-            raise TrainingDiverged(
-                f"refusing to save a checkpoint with non-finite weights at step {self.step}"
-            )
-        window = self._window_sum / self._window_n if self._window_n else math.inf
-        is_best = window < self.best_loss
-        if is_best:
-            self.best_loss = window
-        self._window_sum, self._window_n = 0.0, 0
-        directory = self.run_dir / "checkpoints"
-        ckpt = self.to_checkpoint(model_state)
-        path = None
-        if self.dist.is_main:
-            path = ckpt_io.save(ckpt, directory)
-            ckpt_io.prune(directory, self.cfg.keep_checkpoints)
-            if is_best:
-                ckpt_io.mark_best(path, directory)
-        self.dist.barrier()
-        return path
 
     # ----------------------------------------------------------------------------------- run
     def _budget_left(self, started: float) -> bool:
@@ -421,21 +264,6 @@ class Trainer:
     def _cuda_devices(self) -> list[torch.device]:
         return [self.device] if self.device.type == "cuda" else []
 
-    def resume_latest(self, warn: Callable[[str], None] | None = None) -> bool:
-        """Restore the newest valid checkpoint of this run directory; True if there was one."""
-        directory = self.run_dir / "checkpoints"
-        path = ckpt_io.latest_valid(directory, warn=warn)
-        if path is None:
-            invalid = ckpt_io.list_checkpoints(directory)
-            if invalid:  # starting afresh would overwrite them: leave the choice to the user
-                raise CheckpointError(
-                    f"none of the {len(invalid)} checkpoints in {directory} is valid; move them "
-                    "away to start afresh, or choose another --out directory"
-                )
-            return False
-        self.restore(ckpt_io.load(path))
-        return True
-
 
 @dataclass
 class _Hooks:
@@ -453,8 +281,3 @@ class _Hooks:
         if self.on_progress is not None:
             seconds = time.perf_counter() - started
             self.on_progress(budget_spent(cfg, trainer.step, trainer.images_seen, seconds))
-
-
-def _rank_key(name: str, rank: int) -> str:
-    """Key of rank ``rank``'s RNG state ``name`` in rng.safetensors."""
-    return name if rank == 0 else f"{name}.rank{rank}"
