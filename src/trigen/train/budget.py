@@ -31,13 +31,18 @@ class BudgetSpent:
     def fraction(self) -> float:
         return min(self.done / self.total, 1.0) if self.total > 0 else 1.0
 
+    @property
+    def exhausted(self) -> bool:
+        """Whether training stops here: this budget is used up."""
+        return self.done >= self.total
+
 
 def budget_spent(cfg: TrainConfig, step: int, images_seen: int, seconds: float) -> BudgetSpent:
     """The budget of ``cfg`` nearest its end after ``step`` steps, ``images_seen`` images and
     ``seconds`` of this session; with several set, training stops at the first one spent.
 
     The minutes budget counts this session only (a resumed run gets ``max_minutes`` afresh),
-    as :meth:`~trigen.train.loop.Trainer.run` does."""
+    as :meth:`~trigen.train.loop.Trainer.run` does. ConfigError when ``cfg`` sets no budget."""
     candidates = []
     if cfg.max_steps is not None:
         candidates.append(BudgetSpent(BudgetUnit.STEPS, step, cfg.max_steps))

@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from trigen.config import Precision, TrainConfig
-from trigen.errors import ConfigError
 from trigen.families.base import Family
 from trigen.train import checkpoint as ckpt_io
 from trigen.train.budget import BudgetSpent, budget_spent
@@ -66,8 +65,7 @@ class Trainer(CheckpointState):
         dist: DistContext = SINGLE,
     ) -> None:
         dist.local_batch(cfg.batch_size, cfg.grad_accum)  # raises unless it divides evenly
-        if cfg.max_steps is None and cfg.max_images is None and cfg.max_minutes is None:
-            raise ConfigError("set a training budget: --steps, --images or --minutes")
+        budget_spent(cfg, 0, 0, 0.0)  # raises unless a budget is set
         self.loader, self.cfg, self.run_dir = loader, cfg, Path(run_dir)
         self.meta = meta or {}
         self.net = family.net  # the raw network: what the optimizer, EMA and checkpoints see
@@ -176,25 +174,18 @@ class Trainer(CheckpointState):
         )
 
     # ----------------------------------------------------------------------------------- run
-    def _budget_left(self, started: float) -> bool:
-        cfg = self.cfg
-        if cfg.max_steps is not None and self.step >= cfg.max_steps:
-            return False
-        if cfg.max_images is not None and self.images_seen >= cfg.max_images:
-            return False
-        return cfg.max_minutes is None or (time.perf_counter() - started) < cfg.max_minutes * 60
+    def _budget(self, started: float) -> BudgetSpent:
+        """The budget spent so far; a minutes budget counts this session only."""
+        return budget_spent(self.cfg, self.step, self.images_seen, time.perf_counter() - started)
 
-    def _spent(self, started: float) -> float:
-        """The fraction of the budget used up, the same on every rank (0 without a cooldown,
-        which is all it is used for). A minutes budget counts this session only."""
-        cfg = self.cfg
-        if cfg.lr_cooldown <= 0:
+    def _cooldown_fraction(self, spent: BudgetSpent) -> float:
+        """``spent.fraction``, the same on every rank (0 without a cooldown, which is all it is
+        used for)."""
+        if self.cfg.lr_cooldown <= 0:
             return 0.0
-        seconds = time.perf_counter() - started
-        fraction = budget_spent(cfg, self.step, self.images_seen, seconds).fraction
-        if cfg.max_minutes is not None:  # clocks differ between ranks; the lr must not
-            fraction = float(self.dist.mean(torch.tensor(fraction, device=self.device)))
-        return fraction
+        if self.cfg.max_minutes is not None:  # clocks differ between ranks; the lr must not
+            return float(self.dist.mean(torch.tensor(spent.fraction, device=self.device)))
+        return spent.fraction
 
     def run(
         self,
@@ -219,9 +210,10 @@ class Trainer(CheckpointState):
         hooks.progress(cfg, self, started)
         with open_metrics_log(self.run_dir, self.step, main) as log:
             while self.dist.all_agree(
-                self._budget_left(started) and not should_stop(), self.device
+                not self._budget(started).exhausted and not should_stop(), self.device
             ):
-                last_loss, grad_norm = self.train_step(self._spent(started))
+                fraction = self._cooldown_fraction(self._budget(started))
+                last_loss, grad_norm = self.train_step(fraction)
                 window.add(last_loss, cfg.batch_size)
                 if self.step % cfg.log_every == 0 and log is not None:
                     record = window.close(
