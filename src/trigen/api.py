@@ -15,10 +15,11 @@ from trigen.config import FamilyName, TrainConfig
 from trigen.device import resolve_device
 from trigen.errors import ConfigError
 from trigen.families.base import Family, SampleSpec
-from trigen.runner import RunHooks, TrainRun, train_run
+from trigen.runner import TrainRun, train_run
 from trigen.runs import Loaded, load
 from trigen.train.budget import BudgetSpent
 from trigen.train.distributed import SINGLE, DistContext
+from trigen.train.hooks import TrainHooks
 from trigen.train.loop import TrainResult
 from trigen.train.tensorboard import Logger
 
@@ -64,8 +65,9 @@ def train(
     dev = dist.device(resolve_device(device))
     if dist.distributed and cfg.family is FamilyName.VQVAE:
         raise ConfigError("the vqvae tokenizer trains on one process; launch it without torchrun")
-    hooks = RunHooks(should_stop, on_log, on_warning, on_progress, frozenset(loggers))
-    return train_run(TrainRun(cfg, Path(out), dev, dist.on(dev), resume, init, hooks))
+    hooks = TrainHooks(should_stop, on_log, on_warning, on_progress)
+    run = TrainRun(cfg, Path(out), dev, dist.on(dev), resume, init, hooks, frozenset(loggers))
+    return train_run(run)
 
 
 def sample(

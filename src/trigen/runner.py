@@ -13,7 +13,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,8 +25,8 @@ from trigen.errors import CheckpointError, ConfigError, TrigenError
 from trigen.families.base import Family, SampleSpec
 from trigen.runs import after_training, autoencoder_channels, load
 from trigen.train import checkpoint as ckpt_io
-from trigen.train.budget import BudgetSpent
 from trigen.train.distributed import DistContext
+from trigen.train.hooks import TrainHooks
 from trigen.train.lock import RunLock
 from trigen.train.loop import Trainer, TrainResult
 from trigen.train.metrics_log import METRICS_FILE
@@ -38,20 +38,10 @@ RUN_FILES = ("checkpoints", "config.json", METRICS_FILE, TENSORBOARD_DIR)
 
 
 @dataclass(frozen=True)
-class RunHooks:
-    """The caller's callbacks and log sinks for one training run (see :func:`trigen.api.train`)."""
-
-    should_stop: Callable[[], bool] = lambda: False
-    on_log: Callable[[dict[str, float]], None] | None = None
-    on_warning: Callable[[str], None] | None = None
-    on_progress: Callable[[BudgetSpent], None] | None = None
-    loggers: frozenset[Logger] = frozenset({Logger.JSONL})
-
-
-@dataclass(frozen=True)
 class TrainRun:
     """One training run: what to train (``cfg``), where (``out``, ``device``, ``dist``), whether
-    it continues an earlier one (``resume``), ``init(net)`` for fresh weights, and ``hooks``."""
+    it continues an earlier one (``resume``), ``init(net)`` for fresh weights, the caller's
+    ``hooks`` and the ``loggers`` its records go to."""
 
     cfg: TrainConfig
     out: Path
@@ -59,17 +49,17 @@ class TrainRun:
     dist: DistContext
     resume: bool = False
     init: Callable[[torch.nn.Module], None] | None = None
-    hooks: RunHooks = RunHooks()
+    hooks: TrainHooks = field(default_factory=TrainHooks)
+    loggers: frozenset[Logger] = frozenset({Logger.JSONL})
 
     def warn(self, note: str) -> None:
         """Pass ``note`` to the caller (rank 0 only)."""
-        if self.dist.is_main and self.hooks.on_warning is not None:
-            self.hooks.on_warning(note)
+        self.hooks.on_rank(self.dist.is_main).warn(note)
 
 
 def train_run(run: TrainRun) -> TrainResult:
     """Carry out ``run``; every rank of a torchrun job calls it with the same run."""
-    if Logger.TENSORBOARD in run.hooks.loggers:
+    if Logger.TENSORBOARD in run.loggers:
         require_tensorboard()  # before any work: a missing package is a one-line error
     try:
         # One lock per run directory: rank 0 holds it for the whole job.
@@ -150,15 +140,13 @@ def _run_trainer(run: TrainRun, trainer: Trainer) -> TrainResult:
     """``trainer.run`` with the run's callbacks, and TensorBoard when asked for (rank 0)."""
     hooks = run.hooks
     tb = None
-    if Logger.TENSORBOARD in hooks.loggers and run.dist.is_main:
+    if Logger.TENSORBOARD in run.loggers and run.dist.is_main:
         tb = TensorBoardLog(run.out / TENSORBOARD_DIR, purge_from=trainer.images_seen + 1)
-    try:
-        return trainer.run(
-            should_stop=hooks.should_stop,
-            on_log=_logging_to(tb, hooks.on_log),
-            on_progress=hooks.on_progress,
-            on_checkpoint=None if tb is None else _grid_to(tb, run),
+        hooks = dataclasses.replace(
+            hooks, on_log=_logging_to(tb, hooks.on_log), on_checkpoint=_grid_to(tb, run)
         )
+    try:
+        return trainer.run(hooks)
     finally:
         if tb is not None:
             tb.close()
@@ -174,10 +162,8 @@ def data_spec_for(cfg: TrainConfig):
     return dataset, spec
 
 
-def _logging_to(tb: TensorBoardLog | None, on_log):
+def _logging_to(tb: TensorBoardLog, on_log):
     """``on_log`` that also writes each record to ``tb``."""
-    if tb is None:
-        return on_log
 
     def log(record: dict[str, float]) -> None:
         tb.scalars(record)

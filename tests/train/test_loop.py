@@ -10,6 +10,7 @@ from trigen.config import TrainConfig
 from trigen.errors import CheckpointError, ConfigError, TrigenError
 from trigen.train import checkpoint as ckpt_io
 from trigen.train.ema import EMA, ema_decay
+from trigen.train.hooks import TrainHooks
 from trigen.train.lock import RunLock
 from trigen.train.loop import Trainer, TrainingDiverged
 from trigen.train.optim import learning_rate
@@ -53,7 +54,7 @@ def test_resume_is_bit_identical(tmp_path, cooldown):
     straight.run()
 
     first = make_trainer(tmp_path / "b", max_steps=10, lr_cooldown=cooldown)
-    first.run(should_stop=lambda: first.step >= 4)  # interrupted (a signal), not out of budget
+    first.run(TrainHooks(should_stop=lambda: first.step >= 4))  # a signal, not out of budget
     resumed = make_trainer(tmp_path / "b", max_steps=10, lr_cooldown=cooldown)
     torch.manual_seed(123)  # the global RNG must come from the checkpoint, not from here
     assert resumed.resume_latest()

@@ -9,57 +9,36 @@ the number of positions the cache already holds (0 without a cache): the class t
 ``start == 0`` and the data tokens ``tokens`` (B, T) follow it, so a call returns ``T + 1`` logits
 at ``start == 0`` and ``T`` after. Training calls ``net(x[:, :-1], y)`` → (B, L, V); sampling
 prefills with the class token (``T = 0``) and then decodes one token per call.
+
+Named conditions (``cfg.conditions``, :mod:`trigen.conditions`) are ``P`` prefix tokens before the
+class token (LlamaGen's caption prefix, :mod:`trigen.nn.prefix`): ``[prefix(conds), class(y), x_0,
+…]``. They are read with the class token (``forward(…, conds)`` at ``start == 0``), held in the
+KV cache like every position, never rotated under RoPE, and predict nothing: the logits, and the
+``start`` above, count the class and data positions only, so the prefix changes only what the
+stream attends to.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import ClassVar, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from trigen.batch import NO_CONDITIONS
+from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.errors import ConfigError
 from trigen.models.presets import check_field_types, from_preset, preset_fields
-from trigen.nn.attention import Attention
+from trigen.models.token_blocks import LN_EPS, Block, Positions, gpt2_init
 from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
 from trigen.nn.kv_cache import KVCache
-from trigen.nn.mlp import Mlp
-from trigen.nn.modulation import adaln_modulation, gated_residual, modulate
+from trigen.nn.prefix import ConditionPrefix, prefix_length
 from trigen.nn.rope import rope_2d_angles
 
 PIXEL_VOCAB = 256
 """Vocabulary of a pixel model: the 256 intensity levels of an 8-bit sub-pixel."""
-
-INIT_STD = 0.02
-"""Normal init std of every linear and embedding weight (GPT-2)."""
-
-LN_EPS = 1e-5
-
-
-class Positions(StrEnum):
-    """How a stream position is told where its target token lies in the image."""
-
-    LEARNED = "learned"  # one free vector per position (seq_len rows)
-    TWO_D = "2d"  # fixed 2-D sin-cos of (row, column) + a learned vector per channel
-    # 2-D rotary embedding of (row, column) in every attention layer, *plus* a learned vector per
-    # position (LEARNED's table): relative offsets such as "one row up" are learned once for the
-    # image, and the learned table still tells the first rows from the last
-    ROPE = "rope"
-    # 2-D rotary embedding alone, no absolute table (LlamaGen's choice)
-    ROTARY = "rotary"
-
-    @property
-    def rotary(self) -> bool:
-        """Whether the attention layers rotate queries and keys by (row, column)."""
-        return self in (Positions.ROPE, Positions.ROTARY)
-
-    @property
-    def learned_table(self) -> bool:
-        """Whether a learned vector per stream position is added to the input."""
-        return self in (Positions.LEARNED, Positions.ROPE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +63,13 @@ class ARTransformerConfig:
     # also modulate every block by the class (DiT's adaLN-Zero: shift, scale and a zero-initialised
     # gate per sub-layer regressed from the class embedding); the prefix token stays
     class_adaln: bool = False
+    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class: a prefix
+    # side of a map condition's patches, one prefix token each; must divide the map's side
+    # (4 divides the 8, 16, 28, 32 and 64 px sides; 28 px → 49 map tokens)
+    map_patch: int = 4
+    # side of the map conditions in pixels; 0 = the token grid's (pixel models). A model over
+    # VQ codes reads maps at image resolution: give the image side
+    map_size: int = 0
 
     kind: ClassVar[str] = "AR"  # the model's name in error messages
 
@@ -107,6 +93,11 @@ class ARTransformerConfig:
             )
         if self.num_classes < 0 or self.mlp_ratio <= 0:
             raise ConfigError(f"{kind} num_classes must be ≥ 0 and mlp_ratio > 0")
+        if self.map_size < 0:
+            raise ConfigError(f"{kind} map_size must be ≥ 0 (0 = the grid's), got {self.map_size}")
+        if any(s.kind is ConditionKind.TOKENS for s in self.conditions):
+            raise ConfigError(f"{kind} takes vector and map conditions; tokens come later")
+        prefix_length(self.conditions, self.map_shape, self.map_patch)  # map_patch divides it
 
     @property
     def seq_len(self) -> int:
@@ -118,6 +109,16 @@ class ARTransformerConfig:
     def null_class(self) -> int:
         """Index of the null (unconditional) class token."""
         return self.num_classes
+
+    @property
+    def map_shape(self) -> tuple[int, int]:
+        """(h, w) in pixels of the map conditions the model reads."""
+        return (self.map_size, self.map_size) if self.map_size else self.grid[:2]
+
+    @property
+    def prefix_len(self) -> int:
+        """Prefix tokens of the named conditions before the class token (0 = class only)."""
+        return prefix_length(self.conditions, self.map_shape, self.map_patch)
 
 
 AR_PRESETS: dict[str, dict[str, int]] = {
@@ -165,73 +166,6 @@ def ar_config(preset: str, **kwargs) -> ARTransformerConfig:
     return token_model_config(ARTransformerConfig, AR_PRESETS, preset, **kwargs)
 
 
-@torch.no_grad()
-def gpt2_init(model: nn.Module) -> None:
-    """GPT-2's initialisation of a token transformer with ``cfg``, ``blocks`` and its position
-    tables: N(0, 0.02) linears, embeddings and learned positions, zero biases, residual
-    projections scaled by 1/√(2·depth)."""
-    cfg = model.cfg
-    for module in model.modules():
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=INIT_STD)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=INIT_STD)
-    residual_std = INIT_STD / math.sqrt(2 * cfg.depth)
-    for block in model.blocks:
-        nn.init.normal_(block.attn.proj.weight, std=residual_std)
-        nn.init.normal_(block.mlp.fc2.weight, std=residual_std)
-    if cfg.positions is Positions.TWO_D:
-        nn.init.normal_(model.channel_embed, std=INIT_STD)
-    if cfg.positions.learned_table:
-        nn.init.normal_(model.pos_embed, std=INIT_STD)
-    for block in model.blocks:  # adaLN-Zero: unit scale, no shift, closed gates
-        if block.adaLN_modulation is not None:
-            nn.init.zeros_(block.adaLN_modulation[1].weight)
-            nn.init.zeros_(block.adaLN_modulation[1].bias)
-
-
-class Block(nn.Module):
-    """Pre-norm transformer block: ``x + attn(ln(x))`` then ``x + mlp(ln(x))``; the attention is
-    causal (the AR transformer) unless ``causal=False`` (a bidirectional masked-token model).
-
-    With ``cfg.class_adaln`` the class embedding ``c`` (B, D) modulates both sub-layers as in
-    DiT's adaLN-Zero: ``x + g₁ · attn(ln(x)·(1 + s₁) + b₁)``, then the same for the MLP, with
-    (b, s, g) regressed from c and zero at init, so a fresh block is the identity.
-    """
-
-    def __init__(self, cfg: ARTransformerConfig, layer: int, *, causal: bool = True) -> None:
-        super().__init__()
-        self.layer = layer  # index of this block's slot in a KVCache
-        self.causal = causal
-        self.norm1 = nn.LayerNorm(cfg.width, eps=LN_EPS)
-        self.attn = Attention(cfg.width, cfg.heads)
-        self.norm2 = nn.LayerNorm(cfg.width, eps=LN_EPS)
-        self.mlp = Mlp(cfg.width, int(cfg.width * cfg.mlp_ratio))
-        self.adaLN_modulation = adaln_modulation(cfg.width, 6) if cfg.class_adaln else None
-
-    def forward(
-        self,
-        x: Tensor,
-        cache: KVCache | None,
-        rope: tuple[Tensor, Tensor] | None = None,
-        c: Tensor | None = None,
-    ) -> Tensor:
-        """``x`` (B, T, D) → (B, T, D); ``c`` (B, D) is the class embedding (adaLN only)."""
-
-        def attend(h: Tensor) -> Tensor:
-            return self.attn(h, causal=self.causal, cache=cache, layer=self.layer, rope=rope)
-
-        if self.adaLN_modulation is None:
-            x = x + attend(self.norm1(x))
-            return x + self.mlp(self.norm2(x))
-        if c is None:
-            raise ValueError("a block with class_adaln needs the class embedding c")
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(c).chunk(6, dim=-1)
-        x = gated_residual(x, attend(modulate(self.norm1(x), shift1, scale1)), gate1)
-        return gated_residual(x, self.mlp(modulate(self.norm2(x), shift2, scale2)), gate2)
-
-
 class ARTransformer(nn.Module):
     """Causal transformer: data tokens (B, T) and classes y (B,) → next-token logits (B, T', V).
 
@@ -257,7 +191,9 @@ class ARTransformer(nn.Module):
             # stream position p predicts x_p, whose pixel is p // c: rotate by that (row, col)
             pixel = torch.arange(cfg.seq_len) // c
             angles = rope_2d_angles(cfg.width // cfg.heads, pixel // w, pixel % w)
-            self.register_buffer("rope_cos", angles.cos(), persistent=False)  # (L, Dh/2)
+            # the prefix has no place in the image: angle 0, no rotation
+            angles = torch.cat([angles.new_zeros(cfg.prefix_len, angles.shape[1]), angles])
+            self.register_buffer("rope_cos", angles.cos(), persistent=False)  # (P + L, Dh/2)
             self.register_buffer("rope_sin", angles.sin(), persistent=False)
         if cfg.positions is Positions.TWO_D:
             h, w, c = cfg.grid
@@ -268,6 +204,11 @@ class ARTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.width, eps=LN_EPS)
         self.head = nn.Linear(cfg.width, cfg.vocab_size)
+        self.prefix_embedder = None
+        if cfg.conditions:
+            self.prefix_embedder = ConditionPrefix(
+                cfg.conditions, cfg.width, cfg.map_shape, cfg.map_patch
+            )
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -277,14 +218,15 @@ class ARTransformer(nn.Module):
     def new_cache(
         self, batch: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> KVCache:
-        """An empty :class:`KVCache` for ``batch`` sequences of up to ``seq_len`` positions.
+        """An empty :class:`KVCache` for ``batch`` sequences of the prefix and ``seq_len``
+        positions.
 
         ``dtype`` defaults to the dtype of the weights.
         """
         cfg = self.cfg
         dtype = self.head.weight.dtype if dtype is None else dtype
         return KVCache(
-            cfg.depth, batch, cfg.heads, cfg.seq_len, cfg.width // cfg.heads,
+            cfg.depth, batch, cfg.heads, cfg.prefix_len + cfg.seq_len, cfg.width // cfg.heads,
             device=device, dtype=dtype,
         )  # fmt: skip
 
@@ -307,10 +249,15 @@ class ARTransformer(nn.Module):
             raise ValueError("a class_adaln network needs the classes y")
         return self.y_embedder(y)
 
-    def embed(self, tokens: Tensor, y: Tensor, start: int = 0) -> Tensor:
-        """Embedded stream positions (B, T', D): the class token iff ``start == 0``, then tokens.
+    def embed(
+        self, tokens: Tensor, y: Tensor, start: int = 0, conds: Mapping[str, Tensor] = NO_CONDITIONS
+    ) -> Tensor:
+        """Embedded stream positions (B, T', D): the prefix and the class token iff
+        ``start == 0``, then the tokens.
 
-        ``tokens`` (B, T) int64 data tokens, ``y`` (B,) int64 classes (null = num_classes).
+        ``tokens`` (B, T) int64 data tokens, ``y`` (B,) int64 classes (null = num_classes),
+        ``conds`` the named conditions (an absent one is its null; read at ``start == 0`` only).
+        ``start`` counts class and data positions (the prefix is not counted).
         """
         x = self.tok_embedder(tokens)  # (B, T, D)
         if self.cfg.class_bias:
@@ -322,32 +269,42 @@ class ARTransformer(nn.Module):
                 f"stream positions [{start}, {start + x.shape[1]}) exceed seq_len "
                 f"{self.cfg.seq_len}; feed x[:, :-1] (the last token is only a target)"
             )
-        return x + self.absolute_positions(start, x.shape[1])
+        x = x + self.absolute_positions(start, x.shape[1])
+        if start == 0 and self.prefix_embedder is not None:
+            prefix = self.prefix_embedder(conds, x.shape[0]).to(x.dtype)  # (B, P, D)
+            x = torch.cat([prefix, x], dim=1)  # (B, P + T + 1, D)
+        return x
 
     def logits(self, x: Tensor, cache: KVCache | None = None, y: Tensor | None = None) -> Tensor:
-        """Blocks → norm → head on embedded positions x (B, T', D) → logits (B, T', V).
+        """Blocks → norm → head on embedded positions x (B, T', D) → logits (B, T'', V), where
+        T'' leaves out the prefix positions x holds (:meth:`embed`).
 
         With a cache, ``x`` continues the cached positions and the cache advances past them.
         ``y`` (B,) classes: needed by ``class_adaln`` blocks only.
         """
         c = self.class_condition(y)
+        start = 0 if cache is None else cache.length  # the prefix included
         rope = None
         if self.cfg.positions.rotary:
-            start = 0 if cache is None else cache.length
             span = slice(start, start + x.shape[1])
             rope = (self.rope_cos[span], self.rope_sin[span])
         for block in self.blocks:
             x = block(x, cache, rope, c)  # (B, T', D)
         if cache is not None:
             cache.advance(x.shape[1])
-        return self.head(self.norm(x))  # (B, T', V)
+        x = x[:, max(0, self.cfg.prefix_len - start) :]  # (B, T'', D): the prefix predicts nothing
+        return self.head(self.norm(x))  # (B, T'', V)
 
-    def forward(self, tokens: Tensor, y: Tensor, cache: KVCache | None = None) -> Tensor:
+    def forward(
+        self, tokens: Tensor, y: Tensor, cache: KVCache | None = None,
+        conds: Mapping[str, Tensor] = NO_CONDITIONS,
+    ) -> Tensor:  # fmt: skip
         """Next-token logits (B, T', V) of the stream positions this call reads (module docstring).
 
-        ``tokens`` (B, T) int64, ``y`` (B,) int64. ``T' = T + 1`` when the call starts the stream
-        (no cache, or an empty one), else ``T``; ``logits[:, i]`` predicts ``x_{start + i}``.
+        ``tokens`` (B, T) int64, ``y`` (B,) int64, ``conds`` the named conditions (read when the
+        call starts the stream). ``T' = T + 1`` when the call starts the stream (no cache, or an
+        empty one), else ``T``; ``logits[:, i]`` predicts ``x_{start + i}``.
         """
-        start = 0 if cache is None else cache.length
-        x = self.embed(tokens, y, start)  # (B, T', D)
+        start = 0 if cache is None else max(cache.length - self.cfg.prefix_len, 0)
+        x = self.embed(tokens, y, start, conds)  # (B, P + T + 1, D) or (B, T, D)
         return self.logits(x, cache, y)

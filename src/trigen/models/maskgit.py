@@ -7,26 +7,25 @@ data vocabulary at every data position: ``logits[:, i]`` predicts ``x_i`` from e
 is given, before and after it (no causal mask). Tokens are pixels' 256 intensity levels
 (grayscale: one token per pixel; colour: R, G, B tokens per pixel, raster order) or the
 indices of a VQ codebook, as for :mod:`trigen.models.ar_transformer`, whose blocks and
-position options it shares.
+position options it shares. Named conditions (``cfg.conditions``) are prefix tokens before the
+class token, as in the AR transformer (:mod:`trigen.nn.prefix`): extra tokens every position
+attends to (and they to every position), never rotated under RoPE, dropped before the head.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from trigen.models.ar_transformer import (
-    LN_EPS,
-    ARTransformerConfig,
-    Block,
-    Positions,
-    gpt2_init,
-    token_model_config,
-)
+from trigen.batch import NO_CONDITIONS
+from trigen.models.ar_transformer import ARTransformerConfig, token_model_config
+from trigen.models.token_blocks import LN_EPS, Block, Positions, gpt2_init
 from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
+from trigen.nn.prefix import ConditionPrefix
 from trigen.nn.rope import rope_2d_angles
 
 
@@ -83,8 +82,9 @@ class MaskGIT(nn.Module):
             self.pos_embed = nn.Parameter(torch.zeros(cfg.seq_len, cfg.width))
         if cfg.positions.rotary:
             angles = rope_2d_angles(cfg.width // cfg.heads, pixel // w, pixel % w)  # (L, Dh/2)
-            # the class token has no place in the image: angle 0, no rotation
-            angles = torch.cat([angles.new_zeros(1, angles.shape[1]), angles])  # (L + 1, Dh/2)
+            # the prefix and the class token have no place in the image: angle 0, no rotation
+            unrotated = angles.new_zeros(cfg.prefix_len + 1, angles.shape[1])
+            angles = torch.cat([unrotated, angles])  # (P + 1 + L, Dh/2)
             self.register_buffer("rope_cos", angles.cos(), persistent=False)
             self.register_buffer("rope_sin", angles.sin(), persistent=False)
         if cfg.positions is Positions.TWO_D:
@@ -96,6 +96,11 @@ class MaskGIT(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg, i, causal=False) for i in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.width, eps=LN_EPS)
         self.head = nn.Linear(cfg.width, cfg.vocab_size)
+        self.prefix_embedder = None
+        if cfg.conditions:
+            self.prefix_embedder = ConditionPrefix(
+                cfg.conditions, cfg.width, cfg.map_shape, cfg.map_patch
+            )
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -108,11 +113,14 @@ class MaskGIT(nn.Module):
             return self.pos_fixed + self.channel_embed[self.channel_of]
         return self.pos_embed if self.cfg.positions.learned_table else 0.0
 
-    def forward(self, tokens: Tensor, y: Tensor) -> Tensor:
+    def forward(
+        self, tokens: Tensor, y: Tensor, conds: Mapping[str, Tensor] = NO_CONDITIONS
+    ) -> Tensor:
         """Logits (B, L, vocab_size) at every data position.
 
         ``tokens`` (B, L) int64 in ``0 … vocab_size`` (``vocab_size`` = [MASK]), ``y`` (B,)
-        int64 classes (null = num_classes).
+        int64 classes (null = num_classes), ``conds`` the named conditions (an absent one is its
+        null).
         """
         if tokens.shape[1] != self.cfg.seq_len:
             raise ValueError(f"MaskGIT reads {self.cfg.seq_len} tokens, got {tokens.shape[1]}")
@@ -121,8 +129,12 @@ class MaskGIT(nn.Module):
         if self.cfg.class_bias:
             x = x + label
         x = torch.cat([label, x], dim=1)  # (B, L + 1, D): class prefix
+        if self.prefix_embedder is not None:
+            prefix = self.prefix_embedder(conds, x.shape[0]).to(x.dtype)  # (B, P, D)
+            x = torch.cat([prefix, x], dim=1)  # (B, P + L + 1, D)
         rope = (self.rope_cos, self.rope_sin) if self.cfg.positions.rotary else None
         c = label[:, 0] if self.cfg.class_adaln else None  # (B, D): adaLN-Zero's condition
         for block in self.blocks:
-            x = block(x, None, rope, c)  # (B, L + 1, D)
-        return self.head(self.norm(x[:, 1:]))  # (B, L, V): the class position predicts nothing
+            x = block(x, None, rope, c)  # (B, P + L + 1, D)
+        # the prefix and the class position predict nothing
+        return self.head(self.norm(x[:, self.cfg.prefix_len + 1 :]))  # (B, L, V)

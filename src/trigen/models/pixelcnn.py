@@ -18,6 +18,7 @@ pixel and the channel coupling lives in the likelihood
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -25,11 +26,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from trigen.batch import NO_CONDITIONS
+from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.errors import ConfigError
 from trigen.models.presets import check_field_types, from_preset, preset_fields
+from trigen.nn.conditioning import VectorEmbedders, map_channels, map_input, specs_of, zero_module
 
 NUM_LEVELS = 256
 """Intensity levels per sub-pixel: the width of the softmax output."""
+
+MAP_ENCODER_LAYERS = 2
+"""3×3 convolutions of the map encoder: each map feature reads this many rows (and columns) of
+the map on either side."""
 
 
 class PixelCNNOutput(StrEnum):
@@ -51,9 +59,12 @@ class PixelCNNConfig:
     kernel_size: int = 5  # odd; each layer reaches kernel_size // 2 pixels further
     output: PixelCNNOutput = PixelCNNOutput.SOFTMAX256
     num_mixtures: int = 5  # logistic-mixture components (only for that output)
+    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
 
     def __post_init__(self) -> None:
         check_field_types(self, "PixelCNN")
+        if any(s.kind is ConditionKind.TOKENS for s in self.conditions):
+            raise ConfigError("PixelCNN takes vector and map conditions; tokens come later")
         positive = ("in_channels", "input_size", "channels", "num_layers", "num_mixtures")
         for name in positive:
             if getattr(self, name) < 1:
@@ -81,6 +92,13 @@ class PixelCNNConfig:
         output of the full image, which lets sampling crop its input.
         """
         return self.num_layers * (self.kernel_size // 2) + 1
+
+    @property
+    def map_reach(self) -> int:
+        """Rows of a map condition above and below a pixel that its map features read (0 for a
+        model without maps): a window of rows ``[i - context_rows - map_reach, i + map_reach]``
+        of the image and the maps gives row i exactly the output of the full image."""
+        return MAP_ENCODER_LAYERS if map_channels(self.conditions) else 0
 
     @property
     def out_channels(self) -> int:
@@ -165,13 +183,15 @@ def _shift_down(x: Tensor) -> Tensor:
 class GatedLayer(nn.Module):
     """One gated layer of both stacks with class-conditional gate biases.
 
-    ``forward(v, h, emb)`` with v, h (B, D_in, H, W) and emb (B, D) returns the new vertical
-    and horizontal maps (B, D, H, W) and this layer's skip contribution (B, D, H, W).
+    ``forward(v, h, emb, hint)`` with v, h (B, D_in, H, W), emb (B, D) and the map features hint
+    (B, D, H, W) (``map_dim`` > 0 only) returns the new vertical and horizontal maps
+    (B, D, H, W) and this layer's skip contribution (B, D, H, W).
     """
 
     def __init__(
-        self, in_groups: Tensor, dim: int, num_groups: int, kernel_size: int, *, first: bool
-    ) -> None:
+        self, in_groups: Tensor, dim: int, num_groups: int, kernel_size: int, *, first: bool,
+        map_dim: int = 0,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.first = first  # reads the image: mask A, and no residual (the widths differ)
         self.reach = kernel_size // 2
@@ -184,10 +204,17 @@ class GatedLayer(nn.Module):
         self.y_proj = nn.Linear(dim, 4 * dim)  # gate biases of both stacks
         # the residual and the skip branch of the gated output, fused into one 1×1 convolution
         self.h_out = MaskedConv2d(groups.repeat(2), groups, (1, 1), strict=False)
+        # the map's gate biases of both stacks, per location: zero at init (the identity)
+        self.map_proj = zero_module(nn.Conv2d(map_dim, 4 * dim, 1)) if map_dim else None
 
-    def forward(self, v: Tensor, h: Tensor, emb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, v: Tensor, h: Tensor, emb: Tensor, hint: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         r = self.reach
-        y_v, y_h = self.y_proj(emb)[:, :, None, None].chunk(2, dim=1)  # each (B, 2D, 1, 1)
+        bias = self.y_proj(emb)[:, :, None, None]  # (B, 4D, 1, 1)
+        if self.map_proj is not None:
+            bias = bias + self.map_proj(hint)  # (B, 4D, H, W): the map, seen unmasked
+        y_v, y_h = bias.chunk(2, dim=1)  # each (B, 2D, 1, 1) or (B, 2D, H, W)
         v_pre = self.v_conv(F.pad(v, (r, r, r, 0))) + y_v  # (B, 2D, H, W): rows i-r..i
         h_pre = self.h_conv(F.pad(h, (r, 0, 0, 0))) + self.v_to_h(_shift_down(v_pre)) + y_h
         residual, skip = self.h_out(_gate(h_pre)).chunk(2, dim=1)  # each (B, D, H, W)
@@ -196,12 +223,14 @@ class GatedLayer(nn.Module):
 
 
 class PixelCNN(nn.Module):
-    """Gated PixelCNN with class conditioning.
+    """Gated PixelCNN with class conditioning (and named conditions: module docstring).
 
-    ``forward(x, y)``: x (B, C, H, W) float in [-1, 1] (the image itself, teacher forcing), y (B,)
-    int64 class indices (``num_classes`` = null). Returns logits (B, 256, C, H, W) for the softmax
-    output or mixture parameters (B, P, H, W) for the logistic mixture; position (i, j) (and
-    channel c) depends only on earlier pixels in raster order (and channels < c of its own pixel).
+    ``forward(x, y, conds)``: x (B, C, H, W) float in [-1, 1] (the image itself, teacher forcing),
+    y (B,) int64 class indices (``num_classes`` = null), ``conds`` the named conditions (maps
+    (B, C', H, W) of the same rows as x; an absent condition is its null). Returns logits
+    (B, 256, C, H, W) for the softmax output or mixture parameters (B, P, H, W) for the logistic
+    mixture; position (i, j) (and channel c) depends only on earlier pixels in raster order (and
+    channels < c of its own pixel), and on the conditions.
     """
 
     # repeated units: recomputed by gradient checkpointing, sharded by FSDP (trigen.train)
@@ -212,22 +241,41 @@ class PixelCNN(nn.Module):
         self.config = config
         C, D, G = config.in_channels, config.channels, config.num_groups
         self.y_embedder = nn.Embedding(config.num_classes + 1, D)
+        map_dim = D if map_channels(config.conditions) else 0
+        K = config.kernel_size
         self.layers = nn.ModuleList(
-            GatedLayer(_groups(C if i == 0 else D, G), D, G, config.kernel_size, first=i == 0)
+            GatedLayer(_groups(C if i == 0 else D, G), D, G, K, first=i == 0, map_dim=map_dim)
             for i in range(config.num_layers)
         )
         groups = _groups(D, G)
         out_groups = _groups(config.out_channels, G)  # softmax: channel-major, 256 logits each
         self.out_hidden = MaskedConv2d(groups, groups, (1, 1), strict=False)
         self.out = MaskedConv2d(out_groups, groups, (1, 1), strict=False)
+        self.vector_embedders = None  # zero-initialised, added to the class embedding
+        if specs_of(config.conditions, ConditionKind.VECTOR):
+            self.vector_embedders = VectorEmbedders(config.conditions, D, zero_init=True)
+        self.map_encoder = None
+        if map_dim:
+            layers = [nn.Conv2d(map_channels(config.conditions), D, 3, padding=1), nn.SiLU()]
+            for _ in range(MAP_ENCODER_LAYERS - 1):
+                layers += [nn.Conv2d(D, D, 3, padding=1), nn.SiLU()]
+            self.map_encoder = nn.Sequential(*layers)
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor, conds: Mapping[str, Tensor] = NO_CONDITIONS) -> Tensor:
         B, C, H, W = x.shape
         emb = self.y_embedder(y)  # (B, D)
+        if self.vector_embedders is not None:
+            emb = emb + self.vector_embedders(conds, x)  # (B, D)
+        hint = None
+        if self.map_encoder is not None:
+            maps = map_input(conds, self.config.conditions, x)  # (B, C', H', W')
+            if maps.shape[-2:] != x.shape[-2:]:
+                raise ValueError(f"maps of {tuple(maps.shape[-2:])} given with images of {(H, W)}")
+            hint = self.map_encoder(maps)  # (B, D, H, W)
         v = h = x
         skip = torch.zeros((), dtype=x.dtype, device=x.device)
         for layer in self.layers:
-            v, h, s = layer(v, h, emb)  # each (B, D, H, W)
+            v, h, s = layer(v, h, emb, hint)  # each (B, D, H, W)
             skip = skip + s
         out = self.out(F.relu(self.out_hidden(F.relu(skip))))  # (B, out_channels, H, W)
         if self.config.output is PixelCNNOutput.SOFTMAX256:

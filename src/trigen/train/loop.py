@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from trigen.train import checkpoint as ckpt_io
 from trigen.train.budget import BudgetSpent, budget_spent
 from trigen.train.distributed import SINGLE, DistContext, FullOptimizerView, full_tensor
 from trigen.train.ema import EMA
+from trigen.train.hooks import TrainHooks
 from trigen.train.memory import compile_in_place, enable_grad_checkpointing, units
 from trigen.train.metrics_log import LogWindow, open_metrics_log, write_record
 from trigen.train.optim import build_optimizer, learning_rate
@@ -187,30 +187,22 @@ class Trainer(CheckpointState):
             return float(self.dist.mean(torch.tensor(spent.fraction, device=self.device)))
         return spent.fraction
 
-    def run(
-        self,
-        *,
-        should_stop: Callable[[], bool] = lambda: False,
-        on_log: Callable[[dict[str, float]], None] | None = None,
-        on_progress: Callable[[BudgetSpent], None] | None = None,
-        on_checkpoint: Callable[[Path, int], None] | None = None,
-    ) -> TrainResult:
-        """Train until the budget is spent or ``should_stop()``; checkpoint along the way.
+    def run(self, hooks: TrainHooks = TrainHooks()) -> TrainResult:
+        """Train until the budget is spent or ``hooks.should_stop()``; checkpoint along the way.
 
-        Rank 0 alone calls ``on_log(record)`` every ``log_every`` steps, ``on_progress`` with the
-        budget spent after every step, and ``on_checkpoint(path, images_seen)`` after each
-        checkpoint is written (under its own RNG state: what it draws leaves training as is).
+        Rank 0 alone calls the other ``hooks``; ``on_checkpoint`` runs under its own RNG state,
+        so what it draws leaves training as is.
         """
         cfg, main = self.cfg, self.dist.is_main
-        hooks = _Hooks(on_log, on_progress, on_checkpoint) if main else _Hooks()
+        hooks = hooks.on_rank(main)
         started = time.perf_counter()
         first_images, last_loss, path = self.images_seen, math.nan, None
         window = LogWindow(started)
         history: list[dict[str, float]] = []
-        hooks.progress(cfg, self, started)
+        hooks.progress(self._budget(started))
         with open_metrics_log(self.run_dir, self.step, main) as log:
             while self.dist.all_agree(
-                not self._budget(started).exhausted and not should_stop(), self.device
+                not self._budget(started).exhausted and not hooks.should_stop(), self.device
             ):
                 fraction = self._cooldown_fraction(self._budget(started))
                 last_loss, grad_norm = self.train_step(fraction)
@@ -229,10 +221,10 @@ class Trainer(CheckpointState):
                     hooks.log(record)
                 if self.step % cfg.checkpoint_every == 0:
                     path = self._checkpoint(hooks)
-                hooks.progress(cfg, self, started)
+                hooks.progress(self._budget(started))
             if self.dist.from_main(not ckpt_io.is_newest(path, self.step), self.device):
                 path = self._checkpoint(hooks)  # the run ends on a checkpoint of its last step
-        hooks.progress(cfg, self, started)  # the minutes budget ends between steps
+        hooks.progress(self._budget(started))  # the minutes budget ends between steps
         seconds = time.perf_counter() - started
         return TrainResult(
             step=self.step,
@@ -245,7 +237,7 @@ class Trainer(CheckpointState):
             history=history,
         )
 
-    def _checkpoint(self, hooks: _Hooks) -> Path | None:
+    def _checkpoint(self, hooks: TrainHooks) -> Path | None:
         """Save a checkpoint and tell ``hooks`` (rank 0) under a forked RNG state."""
         saved = self.save_checkpoint()
         if saved is not None and hooks.on_checkpoint is not None:
@@ -255,21 +247,3 @@ class Trainer(CheckpointState):
 
     def _cuda_devices(self) -> list[torch.device]:
         return [self.device] if self.device.type == "cuda" else []
-
-
-@dataclass
-class _Hooks:
-    """The caller's callbacks for one run (rank 0's; the other ranks get none)."""
-
-    on_log: Callable[[dict[str, float]], None] | None = None
-    on_progress: Callable[[BudgetSpent], None] | None = None
-    on_checkpoint: Callable[[Path, int], None] | None = None
-
-    def log(self, record: dict[str, float]) -> None:
-        if self.on_log is not None:
-            self.on_log(record)
-
-    def progress(self, cfg: TrainConfig, trainer: Trainer, started: float) -> None:
-        if self.on_progress is not None:
-            seconds = time.perf_counter() - started
-            self.on_progress(budget_spent(cfg, trainer.step, trainer.images_seen, seconds))
