@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +78,7 @@ def sample(
     seed: int = 0,
     batch_size: int = 256,
     compiled: bool = False,
+    conds: Mapping[str, Tensor] | None = None,
 ) -> np.ndarray:
     """Sample one image per label; returns uint8 (N, H, W, C). Deterministic given ``seed``
     and ``batch_size`` (each chunk of ``batch_size`` labels has its own seeded generator, so
@@ -85,12 +86,13 @@ def sample(
 
     ``compiled`` compiles a diffusion network for sampling first (in place; worth it from a few
     thousand images on, :func:`trigen.sampling.compile_for_sampling`); other families ignore it.
+    ``conds``: the named conditions (:mod:`trigen.conditions`), one row per label.
     """
     from trigen.sampling import compile_for_sampling, sample_sharded
 
     if compiled:
         compile_for_sampling(family)
-    images = sample_sharded(family, labels, spec, seed=seed, batch_size=batch_size)
+    images = sample_sharded(family, labels, spec, seed=seed, batch_size=batch_size, conds=conds)
     assert images is not None  # one process is its own rank 0
     return images
 

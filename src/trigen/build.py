@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from trigen.conditions import ConditionSpec
 from trigen.config import FamilyName, TrainConfig
 from trigen.errors import CheckpointError, ConfigError
 from trigen.families.base import Family
@@ -18,23 +19,31 @@ from trigen.train.checkpoint import Checkpoint
 
 @dataclass(frozen=True)
 class DataSpec:
-    """What a family must know of its data: shape (C, H, W) and class count (0 = unconditional)."""
+    """What a family must know of its data: shape (C, H, W), class count (0 = no class label) and
+    the named conditions it is trained with (with their normalisation; :mod:`trigen.conditions`).
+    """
 
     image_shape: tuple[int, int, int]
     num_classes: int
     class_names: tuple[str, ...] = ()
+    conditions: tuple[ConditionSpec, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "image_shape": list(self.image_shape),
             "num_classes": self.num_classes,
             "class_names": list(self.class_names),
         }
+        if self.conditions:  # class-only runs keep the file they always had
+            data["conditions"] = [spec.to_dict() for spec in self.conditions]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataSpec:
         c, h, w = data["image_shape"]
-        return cls((int(c), int(h), int(w)), int(data["num_classes"]), tuple(data["class_names"]))
+        conditions = tuple(ConditionSpec.from_dict(d) for d in data.get("conditions", ()))
+        shape = (int(c), int(h), int(w))
+        return cls(shape, int(data["num_classes"]), tuple(data["class_names"]), conditions)
 
 
 def _diffusion_family(
@@ -56,6 +65,7 @@ def _diffusion_family(
         num_classes=spec.num_classes,
         image_shape=spec.image_shape,
         label_dropout=cfg.label_dropout,
+        conditions=spec.conditions,
         min_snr_gamma=None if flow else opts.min_snr_gamma,
         **options,
     )
@@ -132,8 +142,10 @@ def _maskgit(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
 
 
 def _common(cfg: TrainConfig, spec: DataSpec) -> dict[str, Any]:
-    """What every conditional network takes: the class count, then the user's overrides."""
-    return {"num_classes": spec.num_classes, **cfg.model_overrides}
+    """What every conditional network takes: the class count, the named conditions (when there
+    are any), then the user's overrides."""
+    conditions = {"conditions": spec.conditions} if spec.conditions else {}
+    return {"num_classes": spec.num_classes, **conditions, **cfg.model_overrides}
 
 
 def _token_grid(cfg: TrainConfig) -> dict[str, Any]:

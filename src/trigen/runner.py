@@ -157,8 +157,16 @@ def data_spec_for(cfg: TrainConfig):
     from trigen.data.datasets import load_dataset
 
     dataset = load_dataset(cfg.dataset, "train", root=cfg.data_root, resolution=cfg.resolution)
+    conditions = ()
+    if cfg.conditions:
+        from trigen.conditions_data import attach_conditions, default_cache_dir
+
+        dataset, conditions = attach_conditions(
+            dataset, cfg.conditions, cache_dir=default_cache_dir()
+        )
     num_classes = dataset.num_classes if cfg.conditional else 0
-    spec = DataSpec(tuple(dataset.images.shape[1:]), num_classes, tuple(dataset.class_names))
+    shape = tuple(dataset.images.shape[1:])
+    spec = DataSpec(shape, num_classes, tuple(dataset.class_names), conditions)
     return dataset, spec
 
 
