@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from trigen.config import FamilyName
-from trigen.data.transforms import from_model_range
 from trigen.families.base import Family, SampleSpec
+from trigen.sampling import sample_chunks
 
 
 class SamplingSettings(Protocol):
@@ -32,16 +33,20 @@ def sample_spec(name: FamilyName, settings: SamplingSettings, **changes: Any) ->
     return dataclasses.replace(spec, **changes)
 
 
-def generate(family: Family, labels: Tensor, spec: SampleSpec, *, seed: int, batch: int) -> Tensor:
-    """uint8 images (N, C, H, W) for ``labels``, batched, deterministic given ``seed``."""
-    device = next(family.net.parameters()).device
-    gen = torch.Generator(device).manual_seed(seed)
-    out = []
-    with torch.inference_mode():
-        for chunk in labels.split(batch):
-            x = family.sample(chunk.to(device), spec, gen)
-            out.append(from_model_range(x).cpu())
-    return torch.cat(out)
+def generate(
+    family: Family,
+    labels: Tensor,
+    spec: SampleSpec,
+    *,
+    seed: int,
+    batch: int,
+    conds: Mapping[str, Tensor] | None = None,
+) -> Tensor:
+    """uint8 images (N, C, H, W) for ``labels``: exactly the images ``trigen sample`` draws for
+    the same checkpoint, seed, spec and batch size (each chunk seeded on its own,
+    :func:`trigen.sampling.sample_chunks`)."""
+    chunks = sample_chunks(family, labels, spec, seed=seed, batch_size=batch, conds=conds)
+    return torch.cat([chunks[k] for k in sorted(chunks)]).permute(0, 3, 1, 2).contiguous().cpu()
 
 
 def has_likelihood(family: Family) -> bool:
