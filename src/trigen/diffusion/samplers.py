@@ -212,8 +212,7 @@ def _dpmpp_multistep(
     return x
 
 
-# Below this NFE Heun loses to DDIM at equal NFE: demo U-Net, Karras grid, domain FID 59.5 at NFE 9
-# against DDIM's 35.4 at NFE 5, a tie from NFE 19; EDM's own Heun on CIFAR-10 ties Euler at NFE 10.
+# Below this NFE Heun loses to DDIM at equal NFE (docs/measurements.md, "Heun below NFE 10").
 HEUN_MIN_NFE = 10
 
 

@@ -81,8 +81,8 @@ class DiTConfig:
     rope: bool = False
     # a 3×3 convolution over the unpatchified output, added as a residual (U-ViT's output conv,
     # Bao et al. 2023): the only operator that sees across the seams between patches; zero at
-    # init, so a fresh network is the paper's. It did not pay at 28 px: DiT-T/4 flow, 15 minutes
-    # on 2 cores, FID@1k vs 10k 46.7 [45.2, 48.4] with it vs 44.4 [42.7, 46.3] without.
+    # init, so a fresh network is the paper's. Off: it did not pay at 28 px
+    # (docs/measurements.md, "DiT output_conv").
     output_conv: bool = False
     conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
     vector_injection: VectorInjection = VectorInjection.ADALN
