@@ -7,7 +7,8 @@ Both train by exact next-token cross-entropy and sample one token at a time with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 import torch
@@ -16,15 +17,20 @@ from torch import Tensor, nn
 from trigen.autoregressive.generate import generate
 from trigen.autoregressive.objectives import token_nll
 from trigen.autoregressive.pixels import images_to_tokens, tokens_to_images
-from trigen.batch import Batch
+from trigen.batch import NO_CONDITIONS, Batch
+from trigen.conditions import ConditionSpec
 from trigen.errors import DataError
 from trigen.families.base import TOKEN_SAMPLING_OPTIONS, SampleSpec
 from trigen.families.labels import ClassConditioning
 
 
-def sequence_nll(net: nn.Module, tokens: Tensor, labels: Tensor) -> Tensor:
-    """Exact NLL in nats (B,) of token sequences (B, L) under ``net`` given classes (B,)."""
-    logits = net(tokens[:, :-1], labels)  # (B, L, V): the last token is only a target
+def sequence_nll(
+    net: nn.Module, tokens: Tensor, labels: Tensor, conds: Mapping[str, Tensor] = NO_CONDITIONS
+) -> Tensor:
+    """Exact NLL in nats (B,) of token sequences (B, L) under ``net`` given classes (B,) and
+    named conditions (passed to the net only when there are any)."""
+    extra = (None, conds) if conds else ()  # net(tokens, y, cache, conds)
+    logits = net(tokens[:, :-1], labels, *extra)  # (B, L, V): the last token is only a target
     return token_nll(logits, tokens)
 
 
@@ -39,47 +45,66 @@ def check_image_shape(images: Tensor, image_shape: tuple[int, int, int]) -> None
 
 def sample_tokens(
     net: nn.Module, labels: Tensor, seq_len: int, conditioning: ClassConditioning,
-    spec: SampleSpec, generator: torch.Generator | None,
+    spec: SampleSpec, generator: torch.Generator | None, image_size: tuple[int, int],
+    conds: Mapping[str, Tensor] | None = None,
 ) -> Tensor:  # fmt: skip
-    """Token sequences (B, seq_len) sampled from ``net`` with the AR fields of ``spec``."""
-    labels = conditioning.check(labels, spec.cfg)
+    """Token sequences (B, seq_len) sampled from ``net`` with the AR fields of ``spec``, guided
+    by ``spec.guidance_plan`` over the class and the named ``conds`` (maps of ``image_size``)."""
+    guidance = spec.guidance_plan
+    labels, conds = conditioning.sampling_inputs(labels, conds, guidance, image_size)
     return generate(
         net, labels, seq_len=seq_len, generator=generator, temperature=spec.temperature,
-        top_k=spec.top_k, top_p=spec.top_p, cfg=spec.cfg, null_label=conditioning.null_class,
+        top_k=spec.top_k, top_p=spec.top_p, cfg=guidance, null_label=conditioning.null_class,
+        conds=conds,
     )  # fmt: skip
 
 
 class _SequenceLikelihood:
     """``loss``/``nll`` shared by the token families: the NLL of ``self.tokens(images)`` in nats per
-    image (B,), with label dropout in ``loss`` only. What the tokens are (pixels or VQ codes) and so
-    what the number means is the subclass's business (``nll_is_pixel_exact``)."""
+    image (B,), with label and condition dropout in ``loss`` only. What the tokens are (pixels or
+    VQ codes) and so what the number means is the subclass's business (``nll_is_pixel_exact``)."""
 
     net: nn.Module
     num_classes: int
+    image_shape: tuple[int, int, int]
     label_dropout: float
+    conditions: tuple[ConditionSpec, ...]
 
     def __post_init__(self) -> None:
-        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout)
+        self.conditions = tuple(self.conditions)
+        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout, self.conditions)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the images, and of the map conditions."""
+        return self.image_shape[1], self.image_shape[2]
 
     def tokens(self, images: Tensor) -> Tensor:
         raise NotImplementedError
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
-        labels = self.conditioning.drop(batch.labels, generator)
-        return sequence_nll(self.net, self.tokens(batch.images), labels)
+        labels, conds = self.conditioning.train_inputs(batch, generator, self.image_size)
+        return sequence_nll(self.net, self.tokens(batch.images), labels, conds)
 
     @torch.no_grad()
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         labels = self.conditioning.check(batch.labels)
-        return sequence_nll(self.net, self.tokens(batch.images), labels)
+        conds = self.conditioning.named(batch.conds, labels, self.image_size)
+        return sequence_nll(self.net, self.tokens(batch.images), labels, conds)
 
     def sample_options(self, spec: SampleSpec) -> frozenset[str]:
         """Guidance and the logits filters: one token at a time, no steps or sampler to choose."""
         return TOKEN_SAMPLING_OPTIONS
 
-    def sample_tokens(self, labels: Tensor, spec: SampleSpec, generator) -> Tensor:
-        """Token sequences (B, seq_len) for ``labels`` (:func:`sample_tokens`)."""
-        return sample_tokens(self.net, labels, self.seq_len, self.conditioning, spec, generator)
+    def sample_tokens(
+        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None,
+        conds: Mapping[str, Tensor] | None = None,
+    ) -> Tensor:  # fmt: skip
+        """Token sequences (B, seq_len) for ``labels`` and ``conds`` (:func:`sample_tokens`)."""
+        return sample_tokens(
+            self.net, labels, self.seq_len, self.conditioning, spec, generator, self.image_size,
+            conds,
+        )  # fmt: skip
 
 
 class PixelTokens:
@@ -100,10 +125,12 @@ class PixelTokens:
         return images_to_tokens(images)
 
     def sample(
-        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
-    ) -> Tensor:
-        """Images (B, C, H, W) in [-1, 1] from the family's token sampler."""
-        tokens = self.sample_tokens(labels, spec, generator)  # type: ignore[attr-defined]
+        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None, *,
+        conds: Mapping[str, Tensor] | None = None,
+    ) -> Tensor:  # fmt: skip
+        """Images (B, C, H, W) in [-1, 1] from the family's token sampler, for ``labels`` and
+        the named ``conds`` (an absent condition is its null)."""
+        tokens = self.sample_tokens(labels, spec, generator, conds)  # type: ignore[attr-defined]
         return tokens_to_images(tokens, self.image_shape)
 
 
@@ -120,6 +147,8 @@ class AutoregressiveFamily(PixelTokens, _SequenceLikelihood):
     num_classes: int
     image_shape: tuple[int, int, int]
     label_dropout: float = 0.1
+    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
+    conditioning: ClassConditioning = field(init=False, repr=False)
 
     nll_is_pixel_exact: ClassVar[bool] = True
     """``nll`` is the exact likelihood of the 8-bit images, so bits/dim is meaningful."""
@@ -164,10 +193,12 @@ class VQTokens:
             return self.tokenizer.encode(images).reshape(images.shape[0], -1).long()
 
     def sample(
-        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
-    ) -> Tensor:
-        """Images (B, C, H, W) in [-1, 1]: sample a code grid, then decode it with the tokenizer."""
-        tokens = self.sample_tokens(labels, spec, generator)  # type: ignore[attr-defined]
+        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None, *,
+        conds: Mapping[str, Tensor] | None = None,
+    ) -> Tensor:  # fmt: skip
+        """Images (B, C, H, W) in [-1, 1]: sample a code grid for ``labels`` and the named
+        ``conds``, then decode it with the tokenizer."""
+        tokens = self.sample_tokens(labels, spec, generator, conds)  # type: ignore[attr-defined]
         h, w = self.tokenizer.token_grid
         with torch.no_grad():
             return self.tokenizer.decode(tokens.view(-1, h, w)).clamp(-1, 1)
@@ -189,6 +220,8 @@ class VQTokenFamily(VQTokens, _SequenceLikelihood):
     num_classes: int
     image_shape: tuple[int, int, int]
     label_dropout: float = 0.1
+    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
+    conditioning: ClassConditioning = field(init=False, repr=False)
 
     nll_is_pixel_exact: ClassVar[bool] = False
     """``nll`` is the NLL of the VQ codes, not of the pixels: never convert it to bits/dim."""
