@@ -14,19 +14,20 @@ al. 2022), which the K-step confidence sampler does not follow. Report it as a b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from trigen.autoregressive import maskgit
-from trigen.batch import Batch
+from trigen.batch import NO_CONDITIONS, Batch
+from trigen.conditions import ConditionSpec
 from trigen.errors import ConfigError
 from trigen.families.autoregressive import PixelTokens, Tokenizer, VQTokens
 from trigen.families.base import TOKEN_SAMPLING_OPTIONS, SampleSpec
 from trigen.families.labels import ClassConditioning
-from trigen.guidance import guided
 
 NLL_SAMPLES = 4
 """Monte-Carlo draws (mask size and mask) per image of the order-agnostic bound in ``nll``."""
@@ -41,9 +42,11 @@ class _MaskedTokens:
 
     net: nn.Module
     num_classes: int
+    image_shape: tuple[int, int, int]
     label_dropout: float
     choice_temperature: float
     nll_samples: int
+    conditions: tuple[ConditionSpec, ...]
 
     default_unmasking: ClassVar[maskgit.Unmasking]
     """The decoding order when ``SampleSpec.unmasking`` is None."""
@@ -55,7 +58,8 @@ class _MaskedTokens:
     a small image's tokens)."""
 
     def __post_init__(self) -> None:
-        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout)
+        self.conditions = tuple(self.conditions)
+        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout, self.conditions)
         if self.choice_temperature < 0:
             raise ConfigError(f"choice_temperature must be ≥ 0, got {self.choice_temperature}")
         if self.nll_samples < 1:
@@ -69,6 +73,17 @@ class _MaskedTokens:
         raise NotImplementedError
 
     @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the images, and of the map conditions."""
+        return self.image_shape[1], self.image_shape[2]
+
+    def _logits(
+        self, tokens: Tensor, labels: Tensor, conds: Mapping[str, Tensor] = NO_CONDITIONS
+    ) -> Tensor:
+        """The net's logits (B, L, V); named conditions passed only when there are any."""
+        return self.net(tokens, labels, *((conds,) if conds else ()))
+
+    @property
     def mask_token(self) -> int:
         """Input index of [MASK], one past the data vocabulary; read through a
         DistributedDataParallel wrapper (the trainer's ``net`` under torchrun) too."""
@@ -76,11 +91,13 @@ class _MaskedTokens:
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         """Mean cross-entropy in nats per masked token (B,), ``⌈cos(π r / 2) · L⌉`` tokens
-        masked per image (r ~ U(0, 1)); labels dropped to the null class with ``label_dropout``."""
-        labels = self.conditioning.drop(batch.labels, generator)
+        masked per image (r ~ U(0, 1)); labels and named conditions dropped to their nulls with
+        ``label_dropout`` (:meth:`~trigen.families.labels.ClassConditioning.train_inputs`)."""
+        labels, conds = self.conditioning.train_inputs(batch, generator, self.image_size)
         targets = self.tokens(batch.images)  # (B, L)
         mask = maskgit.training_mask(targets.shape[0], targets.shape[1], targets, generator)
-        logits = self.net(torch.where(mask, self.mask_token, targets), labels)  # (B, L, V)
+        masked = torch.where(mask, self.mask_token, targets)
+        logits = self._logits(masked, labels, conds)  # (B, L, V)
         return maskgit.masked_token_loss(logits, targets, mask)
 
     @torch.no_grad()
@@ -88,10 +105,11 @@ class _MaskedTokens:
         """Order-agnostic UPPER BOUND on −log p in nats per image (B,) of the tokens, the mean of
         ``nll_samples`` Monte-Carlo draws (module docstring): not an exact likelihood."""
         labels = self.conditioning.check(batch.labels)
+        conds = self.conditioning.named(batch.conds, labels, self.image_size)
         targets = self.tokens(batch.images)
 
         def logits_of(tokens: Tensor) -> Tensor:
-            return self.net(tokens, labels)
+            return self._logits(tokens, labels, conds)
 
         draws = [
             maskgit.order_agnostic_bound(logits_of, targets, self.mask_token, generator)
@@ -104,13 +122,16 @@ class _MaskedTokens:
         return TOKEN_SAMPLING_OPTIONS | {"steps", "unmasking"}
 
     def sample_tokens(
-        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None
-    ) -> Tensor:
-        """Token sequences (B, L) in ``spec.steps`` decoding steps (capped at L), with
-        ``spec.temperature`` / ``top_k`` / ``top_p``, guidance ``spec.cfg`` and the order
-        ``spec.unmasking`` (the family's ``default_unmasking`` when None)."""
-        labels = self.conditioning.check(labels, spec.cfg)
-        logits_of = guided(self.net, labels, self.conditioning.null_class, spec.cfg)
+        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None,
+        conds: Mapping[str, Tensor] | None = None,
+    ) -> Tensor:  # fmt: skip
+        """Token sequences (B, L) for ``labels`` and the named ``conds`` in ``spec.steps``
+        decoding steps (capped at L), with ``spec.temperature`` / ``top_k`` / ``top_p``, guidance
+        ``spec.guidance_plan`` and the order ``spec.unmasking`` (the family's
+        ``default_unmasking`` when None)."""
+        guidance = spec.guidance_plan
+        labels, conds = self.conditioning.sampling_inputs(labels, conds, guidance, self.image_size)
+        logits_of = self.conditioning.guided(self._logits, labels, conds, guidance)
         with torch.inference_mode():
             return maskgit.decode(
                 logits_of, labels.shape[0], self.seq_len, self.mask_token, steps=spec.steps,
@@ -131,6 +152,8 @@ class MaskGITFamily(PixelTokens, _MaskedTokens):
     label_dropout: float = 0.1
     choice_temperature: float = maskgit.DEFAULT_CHOICE_TEMPERATURE
     nll_samples: int = NLL_SAMPLES
+    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
+    conditioning: ClassConditioning = field(init=False, repr=False)
 
     nll_is_pixel_exact: ClassVar[bool | None] = None
     """Neither exact nor a token NLL: a bound on the pixels' NLL (``nll_kind``)."""
@@ -154,6 +177,8 @@ class MaskGITVQFamily(VQTokens, _MaskedTokens):
     label_dropout: float = 0.1
     choice_temperature: float = maskgit.DEFAULT_CHOICE_TEMPERATURE
     nll_samples: int = NLL_SAMPLES
+    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
+    conditioning: ClassConditioning = field(init=False, repr=False)
 
     nll_is_pixel_exact: ClassVar[bool] = False
     """``nll`` is about the VQ codes, not the pixels: never convert it to bits/dim."""
