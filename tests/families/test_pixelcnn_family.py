@@ -8,8 +8,9 @@ import torch
 
 from trigen.autoregressive import logistic_mixture as lm
 from trigen.batch import Batch
+from trigen.conditions import Guided
 from trigen.errors import ConfigError, DataError
-from trigen.families import pixelcnn as family_module
+from trigen.families import labels as labels_module
 from trigen.families.base import Family, SampleSpec
 from trigen.families.pixelcnn import PixelCNNFamily
 from trigen.guidance import classifier_free_guidance
@@ -190,22 +191,22 @@ def test_greedy_sample_is_a_fixed_point_of_one_full_forward(channels: int, outpu
     torch.testing.assert_close(out.argmax(1) / 127.5 - 1, x)
 
 
-def _always_batched_guided(fn, labels, null_label, scale):
+def _always_batched_guided(fn, labels, conds, null_label, guidance):
     """`guided` without its scale-1 shortcut: always cond ‖ uncond in one forward."""
     both = torch.cat([labels, torch.full_like(labels, null_label)])
 
     def g(x):
-        cond, uncond = fn(torch.cat([x, x]), both).chunk(2)
-        return classifier_free_guidance(cond, uncond, scale)
+        cond, uncond = fn(torch.cat([x, x]), both, conds).chunk(2)
+        return classifier_free_guidance(cond, uncond, guidance.cfg)
 
-    return g
+    return Guided(g, 2)
 
 
 def test_cfg_scale_one_equals_conditional_sampling(monkeypatch) -> None:
     fam = _family(size=4)
     labels = torch.tensor([0, 1, 2])
     conditional = fam.sample(labels, SampleSpec(cfg=1.0), torch.Generator().manual_seed(3))
-    monkeypatch.setattr(family_module, "guided", _always_batched_guided)
+    monkeypatch.setattr(labels_module, "guided", _always_batched_guided)
     batched = fam.sample(labels, SampleSpec(cfg=1.0), torch.Generator().manual_seed(3))
     assert torch.equal(conditional, batched)
 

@@ -7,8 +7,8 @@ needs one forward per sub-pixel in raster order (R → G → B within a pixel).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -18,17 +18,18 @@ from trigen.autoregressive import logistic_mixture
 from trigen.autoregressive.filters import check_sampling
 from trigen.autoregressive.generate import sample_token
 from trigen.autoregressive.objectives import token_nll
-from trigen.batch import Batch
+from trigen.batch import NO_CONDITIONS, Batch
+from trigen.conditions import ConditionSpec
 from trigen.data.transforms import from_model_range, to_model_range
 from trigen.errors import ConfigError
 from trigen.families.autoregressive import check_image_shape
 from trigen.families.base import TOKEN_SAMPLING_OPTIONS, SampleSpec
 from trigen.families.labels import ClassConditioning
-from trigen.guidance import guided
 from trigen.models.pixelcnn import PixelCNNConfig, PixelCNNOutput
 
-PixelLogits = Callable[[Tensor, Tensor], Tensor]
-"""``fn(x (B, C, H, W), y (B,)) → (B, 256, C)``: the logits of every channel of one pixel."""
+PixelLogits = Callable[[Tensor, Tensor, Mapping[str, Tensor]], Tensor]
+"""``fn(x (B, C, H, W), y (B,), conds) → (B, 256, C)``: the logits of every channel of one
+pixel."""
 
 
 @dataclass
@@ -36,26 +37,36 @@ class PixelCNNFamily:
     """A PixelCNN over images ``image_shape`` (C, H, W) with 256 levels per sub-pixel.
 
     ``loss`` and ``nll`` are the exact NLL in nats per image of the 8-bit images (sum over the
-    C·H·W sub-pixels); ``loss`` replaces labels by the null class ``num_classes`` with
-    probability ``label_dropout`` so that classifier-free guidance works at sampling time.
+    C·H·W sub-pixels); ``loss`` replaces labels by the null class ``num_classes`` (and each
+    named condition by its null) with probability ``label_dropout`` so that classifier-free
+    guidance works at sampling time.
     """
 
     net: nn.Module
     num_classes: int
     image_shape: tuple[int, int, int]
     label_dropout: float = 0.1
+    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
+    conditioning: ClassConditioning = field(init=False, repr=False)
 
     nll_is_pixel_exact: ClassVar[bool] = True
     """``nll`` is the exact likelihood of the 8-bit images, so bits/dim is meaningful."""
 
     def __post_init__(self) -> None:
-        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout)
+        self.conditions = tuple(self.conditions)
+        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout, self.conditions)
         cfg = self.config
         built_for = (cfg.in_channels, cfg.input_size, cfg.input_size)
         if tuple(self.image_shape) != built_for or cfg.num_classes != self.num_classes:
             raise ConfigError(
                 f"PixelCNN built for images {built_for} and {cfg.num_classes} classes cannot model "
                 f"images {tuple(self.image_shape)} with {self.num_classes} classes; rebuild it"
+            )
+        if tuple(cfg.conditions) != self.conditions:
+            names = [c.name for c in cfg.conditions] or "none"
+            raise ConfigError(
+                f"PixelCNN built for conditions {names} cannot model conditions "
+                f"{[c.name for c in self.conditions] or 'none'}; rebuild it"
             )
 
     @property
@@ -70,11 +81,22 @@ class PixelCNNFamily:
         check_image_shape(images, self.image_shape)
         return from_model_range(images).long()
 
-    def _nll(self, images: Tensor, labels: Tensor) -> Tensor:
-        """Exact NLL in nats (B,) of the 8-bit discretisation of images given labels."""
+    @property
+    def _image_size(self) -> tuple[int, int]:
+        return self.image_shape[1], self.image_shape[2]
+
+    def _net(self, x: Tensor, labels: Tensor, conds: Mapping[str, Tensor]) -> Tensor:
+        """The net's output; named conditions passed only when there are any."""
+        return self.net(x, labels, *((conds,) if conds else ()))
+
+    def _nll(
+        self, images: Tensor, labels: Tensor, conds: Mapping[str, Tensor] = NO_CONDITIONS
+    ) -> Tensor:
+        """Exact NLL in nats (B,) of the 8-bit discretisation of images given labels and the
+        named conditions."""
         levels = self._levels(images)
         x = to_model_range(levels, next(self.net.parameters()).dtype)  # what sampling feeds
-        out = self.net(x, labels)
+        out = self._net(x, labels, conds)
         if self.config.output is PixelCNNOutput.SOFTMAX256:
             # (B, 256, C, H, W) → (B, C·H·W, 256): one token per sub-pixel
             return token_nll(out.flatten(2).transpose(1, 2), levels.flatten(1))
@@ -82,32 +104,45 @@ class PixelCNNFamily:
         return -log_p.sum(dim=(1, 2))
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
-        """NLL in nats per image (B,) with label dropout (randomness from ``generator``)."""
-        return self._nll(batch.images, self.conditioning.drop(batch.labels, generator))
+        """NLL in nats per image (B,) with label and condition dropout (randomness from
+        ``generator``)."""
+        labels, conds = self.conditioning.train_inputs(batch, generator, self._image_size)
+        return self._nll(batch.images, labels, conds)
 
     @torch.no_grad()
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
-        """Exact NLL in nats per image (B,) of the 8-bit images given their labels."""
-        return self._nll(batch.images, self.conditioning.check(batch.labels))
+        """Exact NLL in nats per image (B,) of the 8-bit images given their labels and
+        ``batch.conds``."""
+        labels = self.conditioning.check(batch.labels)
+        conds = self.conditioning.named(batch.conds, labels, self._image_size)
+        return self._nll(batch.images, labels, conds)
 
     def _pixel_logits(self, i: int, j: int) -> PixelLogits:
-        """The logits of pixel (i, j) as a function of the image so far.
+        """The logits of pixel (i, j) as a function of the image so far (and the conditions).
 
-        The network reads only the rows that reach row i (``config.context_rows`` above it),
-        which gives the same output as the full image. Softmax output: one forward per call,
-        since channel c's logits read channels < c of the pixel. Mixture output: the network
-        never reads the pixel itself, so its parameters are computed once per pixel and reused
-        for every channel.
+        The network reads only the rows that reach row i (``config.context_rows`` above it, and
+        ``config.map_reach`` more on either side when it reads maps, cropped alike), which gives
+        the same output as the full image. Softmax output: one forward per call, since channel
+        c's logits read channels < c of the pixel. Mixture output: the network never reads the
+        pixel itself, so its parameters are computed once per pixel and reused for every channel.
         """
-        top = max(0, i - self.config.context_rows)
+        reach = self.config.map_reach
+        top = max(0, i - self.config.context_rows - reach)
+        rows = slice(top, i + 1 + reach)
+
+        def window(x: Tensor, y: Tensor, conds: Mapping[str, Tensor]) -> Tensor:
+            """The net's output at pixel (i, j): (B, 256, C) or (B, P)."""
+            cropped = {k: v[:, :, rows] if v.ndim == 4 else v for k, v in conds.items()}
+            return self._net(x[:, :, rows], y, cropped)[..., i - top, j]
+
         if self.config.output is PixelCNNOutput.SOFTMAX256:
-            return lambda x, y: self.net(x[:, :, top : i + 1], y)[:, :, :, i - top, j]
+            return window
         params: Tensor | None = None
 
-        def mixture_logits(x: Tensor, y: Tensor) -> Tensor:
+        def mixture_logits(x: Tensor, y: Tensor, conds: Mapping[str, Tensor]) -> Tensor:
             nonlocal params
             if params is None:
-                params = self.net(x[:, :, top : i + 1], y)[:, :, i - top, j].float()  # (B, P)
+                params = window(x, y, conds).float()  # (B, P)
             return logistic_mixture.level_log_probs(params, x[:, :, i, j].float())
 
         return mixture_logits
@@ -118,22 +153,27 @@ class PixelCNNFamily:
 
     @torch.no_grad()
     def sample(
-        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None
-    ) -> Tensor:
-        """Images (B, C, H, W) in [-1, 1], sub-pixel by sub-pixel in raster order.
+        self, labels: Tensor, spec: SampleSpec, generator: torch.Generator | None = None, *,
+        conds: Mapping[str, Tensor] | None = None,
+    ) -> Tensor:  # fmt: skip
+        """Images (B, C, H, W) in [-1, 1] for ``labels`` and the named ``conds``, sub-pixel by
+        sub-pixel in raster order.
 
-        Uses ``spec.cfg`` (guidance on the 256 logits, cond ‖ uncond in one batched forward),
-        ``spec.temperature``, ``spec.top_k`` and ``spec.top_p``; all randomness comes from
-        ``generator``. The logistic-mixture output is sampled through its exact 256-level logits.
+        Uses ``spec.guidance_plan`` (guidance on the 256 logits, every branch in one batched
+        forward), ``spec.temperature``, ``spec.top_k`` and ``spec.top_p``; all randomness comes
+        from ``generator``. The logistic-mixture output is sampled through its exact 256-level
+        logits.
         """
         check_sampling(spec.temperature, spec.top_k, spec.top_p)
-        labels = self.conditioning.check(labels, spec.cfg)
+        guidance = spec.guidance_plan
+        labels, conds = self.conditioning.sampling_inputs(labels, conds, guidance, self._image_size)
         C, H, W = self.image_shape
         dtype = next(self.net.parameters()).dtype
         x = torch.zeros(labels.shape[0], C, H, W, device=labels.device, dtype=dtype)
         for i in range(H):
             for j in range(W):
-                logits_of = guided(self._pixel_logits(i, j), labels, self.num_classes, spec.cfg)
+                pixel = self._pixel_logits(i, j)
+                logits_of = self.conditioning.guided(pixel, labels, conds, guidance)
                 for c in range(C):
                     logits = logits_of(x)[:, :, c]  # (B, 256)
                     level = sample_token(
