@@ -109,7 +109,8 @@ def _token_transformer(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
     """The AR transformer over the code grid of ``cfg.tokenizer``."""
     from trigen.models.ar_transformer import ARTransformer, ar_config
 
-    return ARTransformer(ar_config(cfg.preset, **_token_grid(cfg), **_common(cfg, spec)))
+    grid = _token_grid(cfg, spec)
+    return ARTransformer(ar_config(cfg.preset, **grid, **_common(cfg, spec)))
 
 
 def _pixelcnn(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
@@ -137,7 +138,7 @@ def _maskgit(cfg: TrainConfig, spec: DataSpec) -> torch.nn.Module:
     """MaskGIT over pixels, or over the code grid of ``cfg.tokenizer`` when one is set."""
     from trigen.models.maskgit import MaskGIT, maskgit_config
 
-    data = _token_grid(cfg) if cfg.tokenizer else {"image_shape": spec.image_shape}
+    data = _token_grid(cfg, spec) if cfg.tokenizer else {"image_shape": spec.image_shape}
     return MaskGIT(maskgit_config(cfg.preset, **data, **_common(cfg, spec)))
 
 
@@ -148,11 +149,13 @@ def _common(cfg: TrainConfig, spec: DataSpec) -> dict[str, Any]:
     return {"num_classes": spec.num_classes, **conditions, **cfg.model_overrides}
 
 
-def _token_grid(cfg: TrainConfig) -> dict[str, Any]:
-    """The token grid (h, w, 1) and vocabulary of ``cfg.tokenizer``'s codes."""
+def _token_grid(cfg: TrainConfig, spec: DataSpec) -> dict[str, Any]:
+    """The token grid (h, w, 1) and vocabulary of ``cfg.tokenizer``'s codes, and the image side a
+    map condition comes at (the codes' grid is smaller than the images)."""
     tokenizer = load_tokenizer(cfg.tokenizer)
     h, w = tokenizer.token_grid
-    return {"grid": (h, w, 1), "vocab_size": tokenizer.codebook_size}
+    grid = {"grid": (h, w, 1), "vocab_size": tokenizer.codebook_size}
+    return grid | ({"map_size": spec.image_shape[1]} if spec.conditions else {})
 
 
 # ------------------------------------------------------------------------------ the families
@@ -163,29 +166,39 @@ def _diffusion(net, cfg: TrainConfig, spec: DataSpec, device) -> Family:
 def _pixel_ar(net, cfg: TrainConfig, spec: DataSpec, device) -> Family:
     from trigen.families.autoregressive import AutoregressiveFamily
 
-    return AutoregressiveFamily(net, spec.num_classes, spec.image_shape, cfg.label_dropout)
+    return AutoregressiveFamily(
+        net, spec.num_classes, spec.image_shape, cfg.label_dropout, conditions=spec.conditions
+    )
 
 
 def _pixelcnn_family(net, cfg: TrainConfig, spec: DataSpec, device) -> Family:
     from trigen.families.pixelcnn import PixelCNNFamily
 
-    return PixelCNNFamily(net, spec.num_classes, spec.image_shape, cfg.label_dropout)
+    return PixelCNNFamily(
+        net, spec.num_classes, spec.image_shape, cfg.label_dropout, conditions=spec.conditions
+    )
 
 
 def _token_ar(net, cfg: TrainConfig, spec: DataSpec, device) -> Family:
     from trigen.families.autoregressive import VQTokenFamily
 
     tokenizer = load_tokenizer(cfg.tokenizer, device)
-    return VQTokenFamily(net, tokenizer, spec.num_classes, spec.image_shape, cfg.label_dropout)
+    return VQTokenFamily(
+        net, tokenizer, spec.num_classes, spec.image_shape, cfg.label_dropout,
+        conditions=spec.conditions,
+    )  # fmt: skip
 
 
 def _maskgit_family(net, cfg: TrainConfig, spec: DataSpec, device) -> Family:
     from trigen.families.maskgit import MaskGITFamily, MaskGITVQFamily
 
+    shared = dict(conditions=spec.conditions)
     if not cfg.tokenizer:
-        return MaskGITFamily(net, spec.num_classes, spec.image_shape, cfg.label_dropout)
+        return MaskGITFamily(net, spec.num_classes, spec.image_shape, cfg.label_dropout, **shared)
     tokenizer = load_tokenizer(cfg.tokenizer, device)
-    return MaskGITVQFamily(net, tokenizer, spec.num_classes, spec.image_shape, cfg.label_dropout)
+    return MaskGITVQFamily(
+        net, tokenizer, spec.num_classes, spec.image_shape, cfg.label_dropout, **shared
+    )
 
 
 def _tokenizer_family(net, cfg: TrainConfig, spec: DataSpec, device) -> Family:
