@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.errors import ConfigError, DataError
 from trigen.eval.receptive_field import ar_receptive_field, erf_radius, receptive_field
 from trigen.models.ar_transformer import ARTransformer, ar_config
@@ -44,9 +45,19 @@ def test_a_function_off_the_input_grid_is_refused():
         receptive_field(lambda x: x[..., :-1, :], torch.randn(1, 1, 4, 4))
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_the_autoregressive_field_is_the_causal_half_plane(channels):
-    cfg = ar_config("ar-tiny", grid=(5, 5, channels), num_classes=3, width=32, depth=2, heads=2)
+PREFIX = (
+    ConditionSpec("attributes", ConditionKind.VECTOR, 2),
+    ConditionSpec("skeleton", ConditionKind.MAP, 1),
+)
+
+
+@pytest.mark.parametrize("channels,conditions", [(1, ()), (3, ()), (1, PREFIX)])
+def test_the_autoregressive_field_is_the_causal_half_plane(channels, conditions):
+    """Also behind a condition prefix, whose positions have no place on the grid."""
+    cfg = ar_config(
+        "ar-tiny", grid=(5, 5, channels), num_classes=3, width=32, depth=2, heads=2,
+        conditions=conditions, map_patch=5,
+    )  # fmt: skip
     net = ARTransformer(cfg).eval()
     tokens = torch.randint(0, 256, (2, cfg.seq_len))
     field = ar_receptive_field(net, tokens, torch.tensor([0, 3]))

@@ -57,7 +57,8 @@ def ar_receptive_field(net: torch.nn.Module, tokens: Tensor, labels: Tensor) -> 
     taken w.r.t. the embedded input vectors instead: of the log-probability the model gives the
     observed tokens of the centre cell (all its channels), mapped back from stream positions to the
     token grid (|∂| summed over the width). Stream position s ≥ 1 holds data token s − 1; the class
-    token at s = 0 has no place on the grid and is left out.
+    token at s = 0 has no place on the grid and is left out, as are the condition prefix's
+    positions before it (their conditions null).
     """
     height, width, channels = net.cfg.grid
     if tokens.ndim != 2 or tokens.shape[1] != height * width * channels:
@@ -71,7 +72,8 @@ def ar_receptive_field(net: torch.nn.Module, tokens: Tensor, labels: Tensor) -> 
         )  # (B, L, V); position p predicts token p
         picked = torch.stack([logp[:, p].gather(1, tokens[:, p, None]) for p in targets])
         (grad,) = torch.autograd.grad(picked.sum(), x)
-    per_token = grad.abs().sum(dim=-1).mean(dim=0)[1:]  # (L − 1,) data tokens 0 … L − 2
+    first = 1 + getattr(net.cfg, "prefix_len", 0)  # after a condition prefix and the class
+    per_token = grad.abs().sum(dim=-1).mean(dim=0)[first:]  # (L − 1,) data tokens 0 … L − 2
     per_token = torch.cat([per_token, per_token.new_zeros(1)])  # the last token is never read
     return _normalised(per_token.view(height, width, channels).sum(dim=-1))
 

@@ -182,6 +182,8 @@ def gpt2_state_dict(net: ARTransformer) -> dict[str, Tensor]:
         raise ConfigError("GPT-2 cannot add a class embedding to every token: use class_bias=False")
     if cfg.class_adaln:
         raise ConfigError("GPT-2 has no class modulation in its blocks: use class_adaln=False")
+    if cfg.conditions:
+        raise ConfigError("GPT-2 has no condition prefix: export a net without named conditions")
     if bool(net.head.bias.detach().ne(0).any()):
         raise ConfigError(
             "GPT-2's output head has no bias and this net's head.bias is non-zero; "
