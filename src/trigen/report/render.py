@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from trigen.atomic import atomic_write_text
+from trigen.report import adherence as adherence_section
 from trigen.report import claims as claims_section
 from trigen.report import plots
 from trigen.report.table import (
@@ -107,6 +108,8 @@ def render(run_dir: Path) -> tuple[Path, Path]:
         for f, r in results["families"].items()
         if r.get("grid")
     ]
+    adherence = adherence_section.adherence_table(results)  # None: a run without conditions
+    adherence_grids = adherence_section.adherence_grids(results)
 
     md = [f"# trigen comparison on {meta.get('dataset', '?')}", ""]
     md += [f"- {k}: {v}" for k, v in meta_items]
@@ -125,6 +128,10 @@ def render(run_dir: Path) -> tuple[Path, Path]:
     ]
     for title, cols, rows in study_tables(results):
         md += [f"## {title}", "", markdown_table(cols, rows), ""]
+    if adherence is not None:
+        md += [f"## {adherence_section.TITLE}", "", adherence_section.INTRO, ""]
+        md += [markdown_table(*adherence), ""] + [f"![{t}]({g})" for t, g in adherence_grids]
+        md += [f"- {n}" for n in adherence_section.adherence_notes(results)] + [""]
     md += ["## Samples", ""] + [f"![{t}]({g})" for t, g in grids]
     md += ["", "## Figures", ""] + [f"![{t}](report/{p})" for t, p in figs]
     notes = results.get("notes", [])
@@ -166,6 +173,13 @@ def render(run_dir: Path) -> tuple[Path, Path]:
     ]
     for title, cols, rows in study_tables(results):
         parts += [f"<h2>{html.escape(title)}</h2>", table(cols, rows, "study")]
+    if adherence is not None:
+        parts += [
+            f"<h2>{adherence_section.TITLE}</h2><p>{html.escape(adherence_section.INTRO)}</p>",
+            table(*adherence, "adherence-table"),
+            grid([img(run_dir / g, t) for t, g in adherence_grids], "adherence"),
+            *(f"<p>{html.escape(n)}</p>" for n in adherence_section.adherence_notes(results)),
+        ]
     parts += ["<h2>Samples</h2>", grid([img(run_dir / g, t) for t, g in grids], "samples")]
     figures = [img(run_dir / "report" / p, t) for t, p in figs]
     parts += ["<h2>Figures</h2>", grid(figures, FIGURE_GRID)]
@@ -174,7 +188,10 @@ def render(run_dir: Path) -> tuple[Path, Path]:
     style = (
         "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-        "font-size:13px;vertical-align:top}th{background:#f4f4f4}" + STYLE + claims_section.STYLE
+        "font-size:13px;vertical-align:top}th{background:#f4f4f4}"
+        + STYLE
+        + claims_section.STYLE
+        + (adherence_section.STYLE if adherence is not None else "")
     )
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>trigen report</title>"
