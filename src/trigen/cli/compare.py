@@ -55,6 +55,14 @@ def compare(
         str | None,
         typer.Option(help="claims to test: comma-separated ids (C1,C6), all or none"),
     ] = None,
+    conditions: Annotated[
+        str | None,
+        typer.Option(
+            help="named conditions every family trains with beside the class label: "
+            "attributes,skeleton (or vector,map; digits only) or none; adds an adherence table "
+            "and grids of requested conditions beside samples to the report"
+        ),
+    ] = None,
     reuse: Annotated[
         list[str] | None, typer.Option(help="family=checkpoint: skip its training (repeatable)")
     ] = None,
@@ -98,6 +106,7 @@ def compare(
         fid_samples=fid_samples,
         reference_images=reference_images,
         studies=parse(studies, Study, "study"),
+        conditions=_condition_names(conditions),
     )
     if claims is not None:
         settings = dataclasses.replace(
@@ -117,6 +126,14 @@ def compare(
         )
     _print_summary(results)
     console.print(f"report: {out / 'report.md'} and {out / 'report' / 'index.html'}")
+
+
+def _condition_names(text: str | None) -> tuple[str, ...] | None:
+    """``--conditions attributes,map`` → the names (checked by the settings); none → ()."""
+    if text is None:
+        return None
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    return () if names == ("none",) else names
 
 
 def _print_summary(results: dict) -> None:

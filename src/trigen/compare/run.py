@@ -17,6 +17,7 @@ from trigen.atomic import atomic_write_text
 from trigen.claims.context import ClaimContext
 from trigen.claims.run import run_claims
 from trigen.compare import studies
+from trigen.compare.adherence import adherence_study, check_dataset
 from trigen.compare.measure import measure_family
 from trigen.compare.settings import CompareSettings, Study
 from trigen.config import FamilyName, TrainConfig
@@ -169,8 +170,12 @@ def run_compare(
     budget) and measurement, each study, each claim asked for, and the report."""
     out = Path(out)
     reuse = reuse or {}
-    stages = _Stages(2 * len(s.families) + len(s.studies) + len(s.claims.run) + 1, progress)
+    adherence = 1 if s.conditions else 0  # the adherence study's stage
+    stages = _Stages(
+        2 * len(s.families) + len(s.studies) + adherence + len(s.claims.run) + 1, progress
+    )
     train = load_dataset(s.dataset, "train", root=s.data_root, resolution=s.resolution)
+    check_dataset(s, train)
     test = load_dataset(s.dataset, "test", root=s.data_root, resolution=s.resolution)
     out.mkdir(parents=True, exist_ok=True)  # after the data loads: a bad dataset leaves no trace
     log(f"evaluators on {s.dataset} {test.shape}")
@@ -209,8 +214,14 @@ def run_compare(
             f"{s.dataset} has no classes: domain FID, class accuracy and confidence are n/a"
         )
     runs: dict[FamilyName, api.Loaded] = {}
+    if s.conditions:
+        results["notes"].append(
+            f"every family trained with the conditions {', '.join(s.conditions)} beside the "
+            "class label; the headline samples and the studies ask for the class alone (the "
+            "other conditions null), the adherence section for each condition alone"
+        )
     for name in s.families:
-        config = train_config(name, s)
+        config = train_config(name, s, conditions=s.conditions)
         log(
             f"[{name.value}] training ({replace(s, lr_cooldown=config.lr_cooldown).budget_text})"
             if name.value not in reuse
@@ -236,6 +247,10 @@ def run_compare(
         stages.advance()
     _run_studies(s, out, runs, ev, test, device, results, log)
     stages.advance(len(s.studies))
+    if s.conditions:
+        log(f"study: adherence to {', '.join(s.conditions)}")
+        results["adherence"] = adherence_study(runs, test, s, out, cache_dir=cache_dir, log=log)
+        stages.advance()
     _write_results(out, results)
     ctx = ClaimContext(
         compare=s,

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from trigen.claims.ledger import CLAIMS
 from trigen.claims.settings import ClaimSettings
-from trigen.config import FamilyName
+from trigen.config import FamilyName, TrainConfig
 from trigen.errors import ConfigError
 
 # At 16 px, patch 4 gives 4×4 = 16 tokens: ~3× the images/s of patch 2 at the same width, which
@@ -66,6 +66,13 @@ class CompareSettings:
     # and 15 minutes it took DiT-T/4's FID@1k from 44.4 to 29.0 and the U-Net's from 23.3 to 20.7
     # (same seed, same host; a second seed is in the README, "Quality per CPU-minute")
     lr_cooldown: float = 0.3
+    # named conditions every family trains with beside the class label (attributes, skeleton;
+    # aliases vector, map); with any, an adherence study follows the headline measurements
+    conditions: tuple[str, ...] = ()
+    adherence_samples: int = 160  # test images whose conditions are requested, per condition
+    # … at most, for a family that needs more network evaluations per image than the diffusion
+    # sampler (one per token: the pixel transformer, PixelCNN)
+    adherence_samples_slow: int = 64
     # the claims ledger: which claims to test and each experiment's budget
     claims: ClaimSettings = field(default_factory=ClaimSettings)
 
@@ -83,6 +90,8 @@ class CompareSettings:
             "maskgit_steps",
             "sample_batch_size",
             "elbo_timesteps",
+            "adherence_samples",
+            "adherence_samples_slow",
         ):
             if getattr(self, name) < 2:
                 raise ConfigError(f"{name} must be at least 2, got {getattr(self, name)}")
@@ -92,6 +101,7 @@ class CompareSettings:
             )
         if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(f"batch_size must be positive, got {self.batch_size}")
+        object.__setattr__(self, "conditions", _condition_names(self.conditions, self.families))
 
     @property
     def budget_text(self) -> str:
@@ -102,6 +112,18 @@ class CompareSettings:
         if self.lr_cooldown > 0:
             budget += f", the lr decaying to zero over the last {self.lr_cooldown:.0%} of it"
         return budget
+
+
+def _condition_names(names: tuple[str, ...], families: tuple[FamilyName, ...]) -> tuple[str, ...]:
+    """``names`` with their aliases resolved, checked as each family's training run checks them
+    (a known condition, a family that takes conditions), so a bad one fails before any training."""
+    checked: tuple[str, ...] = ()
+    try:
+        for family in families if names else ():
+            checked = TrainConfig(family=family, conditions=names).conditions
+    except ConfigError as err:
+        raise ConfigError(f"compare conditions: {err}") from None
+    return checked
 
 
 PRESETS: dict[str, CompareSettings] = {
@@ -178,6 +200,8 @@ PRESETS: dict[str, CompareSettings] = {
         resolutions=(8,),
         domain_seconds=2.0,
         conditioning_minutes=0.05,
+        adherence_samples=16,
+        adherence_samples_slow=8,
         claims=ClaimSettings(
             run=tuple(CLAIMS),
             seeds=(0, 1),
