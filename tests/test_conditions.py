@@ -148,3 +148,26 @@ def test_train_inputs_of_a_class_only_model_draw_what_drop_draws():
     a = conditioning.train_inputs(batch, torch.Generator().manual_seed(3), (5, 5))
     b = conditioning.drop(batch.labels, torch.Generator().manual_seed(3))
     assert torch.equal(a[0], b) and not a[1]
+
+
+CAPTION = ConditionSpec(
+    "caption", ConditionKind.TOKENS, 5, encoder="learned", vocabulary=tuple("abcde")
+)
+
+
+def test_a_token_condition_is_null_when_only_padding_and_drops_to_padding():
+    ids = torch.tensor([[3, 1, -1, -1, -1], [-1, -1, -1, -1, -1]])
+    assert is_null(ids).tolist() == [False, True]
+    checked = check_conditions({}, [CAPTION], 2)
+    assert checked["caption"].dtype == torch.int64 and is_null(checked["caption"]).all()
+    with pytest.raises(DataError, match="int64 token ids"):
+        check_conditions({"caption": torch.zeros(2, 5)}, [CAPTION], 2)
+    _, dropped = ConditionDropout(0.5, joint=False).apply(
+        torch.zeros(64, dtype=torch.long),
+        10,
+        {"caption": ids[:1].repeat(64, 1)},
+        torch.Generator().manual_seed(0),
+    )
+    null = is_null(dropped["caption"])
+    assert 0 < null.sum() < 64 and (dropped["caption"][null] == -1).all()
+    assert ConditionSpec.from_dict(CAPTION.to_dict()) == CAPTION

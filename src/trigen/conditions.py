@@ -5,14 +5,15 @@ index) and on a set of **named conditions**, each of a kind:
 
 - ``vector``: a fixed-length float vector (B, K), e.g. measured attributes, normalised;
 - ``map``: a spatial image (B, C, H, W) in [-1, 1] aligned with the output, e.g. a skeleton;
-- ``tokens``: a sequence of feature vectors (the text issue's kind; declared, not built here).
+- ``tokens``: a token sequence (B, L) int64, e.g. a caption's token ids, padded with ``PAD``.
 
-**A condition is data with a null.** A row of NaN marks a condition's null, as the class index
-``num_classes`` marks the null class: the network replaces it by the condition's own null (a
-learned embedding for a vector, the zero map for a map — real maps are ±1, so zero is no real
-map). Training drops each condition on its own with the run's dropout and, when a model has two
-or more conditions, all of them together at the same rate, so every branch of guidance below is
-trained (InstructPix2Pix drops each condition and both).
+**A condition is data with a null.** A row of NaN marks a float condition's null, a row of
+``PAD`` only (the empty caption) a token condition's, as the class index ``num_classes`` marks the
+null class: the network replaces it by the condition's own null (a learned embedding for a vector
+or a caption, the zero map for a map — real maps are ±1, so zero is no real map). Training drops
+each condition on its own with the run's dropout and, when a model has two or more conditions, all
+of them together at the same rate, so every branch of guidance below is trained (InstructPix2Pix
+drops each condition and both).
 
 **Guidance** over several conditions is nested (InstructPix2Pix §3.3; composable guidance): with
 groups g₁…g_K and scales s₁…s_K, branch e_k has the groups up to k on and the rest null, and the
@@ -39,6 +40,8 @@ from trigen.guidance import NO_GUIDANCE, classifier_free_guidance
 
 CLASS = "class"
 """The name of the class-label condition in guidance groups."""
+PAD = -1
+"""The padding token id of a token condition; a row of PAD only is its null (the empty text)."""
 
 
 class ConditionKind(StrEnum):
@@ -54,7 +57,9 @@ class ConditionSpec:
     """One named condition of a model. ``size``: a vector's length, a map's channels, a token's
     width. A vector's ``fields`` name its entries; ``mean`` and ``std`` are the normalisation the
     run was trained with (a value given to the model is ``(raw − mean) / std``), stored so a
-    sampler can take raw values (``thickness=3.5``)."""
+    sampler can take raw values (``thickness=3.5``). A token condition's ``size`` is its context
+    length L; ``encoder`` names its text encoder and ``vocabulary`` holds a learned tokenizer's
+    words (:mod:`trigen.text`)."""
 
     name: str
     kind: ConditionKind
@@ -62,10 +67,12 @@ class ConditionSpec:
     fields: tuple[str, ...] = ()
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    encoder: str = ""
+    vocabulary: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", ConditionKind(self.kind))
-        for name in ("fields", "mean", "std"):
+        for name in ("fields", "mean", "std", "vocabulary"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if not self.name or self.name == CLASS or not self.name.isidentifier():
             raise ConfigError(f"a condition needs a name other than {CLASS!r}, got {self.name!r}")
@@ -99,6 +106,8 @@ class ConditionSpec:
             "fields": list(self.fields),
             "mean": list(self.mean),
             "std": list(self.std),
+            **({"encoder": self.encoder} if self.encoder else {}),
+            **({"vocabulary": list(self.vocabulary)} if self.vocabulary else {}),
         }
 
     @classmethod
@@ -110,17 +119,22 @@ class ConditionSpec:
             tuple(data.get("fields", ())),
             tuple(float(v) for v in data.get("mean", ())),
             tuple(float(v) for v in data.get("std", ())),
+            str(data.get("encoder", "")),
+            tuple(data.get("vocabulary", ())),
         )
 
 
 def is_null(value: Tensor) -> Tensor:
-    """Which rows (B,) of a condition's values are its null (a row of NaN)."""
-    return torch.isnan(value.reshape(value.shape[0], -1)).any(dim=1)
+    """Which rows (B,) of a condition's values are its null (a row of NaN; tokens: PAD only)."""
+    rows = value.reshape(value.shape[0], -1)
+    if not value.dtype.is_floating_point:
+        return (rows == PAD).all(dim=1)
+    return torch.isnan(rows).any(dim=1)
 
 
 def null_like(value: Tensor) -> Tensor:
     """The null of every row of ``value``."""
-    return torch.full_like(value, math.nan)
+    return torch.full_like(value, math.nan if value.dtype.is_floating_point else PAD)
 
 
 def finite_or(value: Tensor, null: float = 0.0) -> Tensor:
@@ -160,18 +174,18 @@ def check_conditions(
                     f"{image_size[0]}×{image_size[1]} images"
                 )
         else:
-            if value is None:
-                raise DataError(f"condition {spec.name}: token conditions have no null here")
-            expected = (batch, value.shape[1], spec.size)
+            expected = (batch, spec.size)
+        tokens = spec.kind is ConditionKind.TOKENS
         if value is None:
-            checked[spec.name] = torch.full(expected, math.nan)
+            checked[spec.name] = torch.full(expected, PAD if tokens else math.nan)
             continue
-        if tuple(value.shape) != expected or not value.dtype.is_floating_point:
+        if tuple(value.shape) != expected or value.dtype.is_floating_point == tokens:
+            kind = "int64 token ids" if tokens else "float"
             raise DataError(
-                f"condition {spec.name} ({spec.kind.value}) must be float {expected}, "
+                f"condition {spec.name} ({spec.kind.value}) must be {kind} {expected}, "
                 f"got {value.dtype} {tuple(value.shape)}"
             )
-        checked[spec.name] = value
+        checked[spec.name] = value.long() if tokens else value
     return MappingProxyType(checked) if checked else NO_CONDITIONS
 
 
@@ -217,7 +231,7 @@ class ConditionDropout:
 
 def _null_rows(value: Tensor, rows: Tensor) -> Tensor:
     mask = rows.view((-1,) + (1,) * (value.ndim - 1)).to(value.device)
-    return torch.where(mask, torch.full_like(value, math.nan), value)
+    return torch.where(mask, null_like(value), value)
 
 
 # --------------------------------------------------------------------------------- guidance

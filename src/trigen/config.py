@@ -146,7 +146,10 @@ class TrainConfig:
         return self.model or DEFAULT_PRESETS[self.family]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The config as JSON reads it back (lists, not tuples), so a stored copy compares equal."""
+        data = dataclasses.asdict(self)
+        data["conditions"] = list(self.conditions)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

@@ -23,8 +23,9 @@ from trigen.guidance import NO_GUIDANCE
 from trigen.sampling import compile_for_sampling
 
 DIFFUSION_STEPS = SampleSpec().steps  # --steps when not given, unless the family has its own
-SAMPLE_OPTIONS = tuple(f.name for f in dataclasses.fields(SampleSpec))
-"""The options of ``trigen sample`` that fill a :class:`SampleSpec`: each is named as its field."""
+SAMPLE_OPTIONS = tuple(f.name for f in dataclasses.fields(SampleSpec) if f.name != "guidance")
+"""The options of ``trigen sample`` that fill a :class:`SampleSpec`: each is named as its field
+(per-condition ``guidance`` comes from ``--cfg class=2,…``)."""
 UNGIVEN_SOURCES = frozenset({"DEFAULT", "DEFAULT_MAP"})  # click's sources of a value nobody gave
 
 
