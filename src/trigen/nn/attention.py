@@ -1,4 +1,4 @@
-"""Multi-head self-attention on fused SDPA (FlashAttention / memory-efficient kernels)."""
+"""Multi-head self- and cross-attention on fused SDPA (FlashAttention / memory-efficient)."""
 
 from __future__ import annotations
 
@@ -66,19 +66,24 @@ def causal_mask(num_new: int, total: int, device) -> Tensor:
 
 
 class CrossAttention(nn.Module):
-    """Queries from tokens x (B, T, D), keys/values from a context (B, S, D); fused ``kv``, SDPA."""
+    """Queries from tokens x (B, T, D), keys/values from a context (B, S, D_c); fused ``kv``, SDPA.
 
-    def __init__(self, dim: int, num_heads: int) -> None:
+    ``context_dim`` (default ``dim``) is the context's width (a text encoder's); ``mask`` (B, S)
+    bool, True = a position the queries may read (a caption's padding is False).
+    """
+
+    def __init__(self, dim: int, num_heads: int, context_dim: int | None = None) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim)
+        self.kv = nn.Linear(context_dim or dim, 2 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, context: Tensor) -> Tensor:
+    def forward(self, x: Tensor, context: Tensor, mask: Tensor | None = None) -> Tensor:
         B, T, D = x.shape
         S, H = context.shape[1], self.num_heads
         q = self.q(x).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
         k, v = self.kv(context).view(B, S, 2, H, D // H).permute(2, 0, 3, 1, 4).unbind(0)
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, H, T, Dh)
+        attn_mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, S)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, H, T, Dh)
         return self.proj(out.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
