@@ -5,7 +5,9 @@
 
 Each variant trains once on MNIST 28 px with the class label, the Morpho-MNIST attribute vector
 and the skeleton map (each dropped on its own and all together, at 10 %), on the same budget (an
-image count by default; ``--minutes`` for the issue's wall-clock protocol). Then, for each
+image count by default; ``--minutes`` for the issue's wall-clock protocol), with its family's
+``trigen compare`` recipe (lr, batch, RoPE) and the comparison's short-run warm-up, EMA and lr
+cooldown. Then, for each
 condition alone, the conditions of the first ``--n`` test images are requested and the samples
 scored (:mod:`trigen.measure.adherence`): thickness and slant MAE and correlation, skeleton F1 at
 1 px, with 95 % bootstrap intervals, beside the real test images (the protocol's ceiling) and the
@@ -29,8 +31,10 @@ import time
 
 from _common import add_run_options, markdown_table, start_run, write
 from trigen import api
+from trigen.compare.run import FAMILY_TRAINING
+from trigen.compare.settings import CompareSettings
 from trigen.conditions_data import attach_conditions, default_cache_dir
-from trigen.config import TrainConfig
+from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
 from trigen.families.base import SampleSpec
 from trigen.measure.adherence import condition_adherence
@@ -83,7 +87,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     budget = {"max_minutes": args.minutes} if args.minutes else {"max_images": args.images}
     cfg = TrainConfig(
-        **VARIANTS[name], conditions=CONDITIONS, seed=args.seed, checkpoint_every=10_000, **budget
+        **recipe(name), conditions=CONDITIONS, seed=args.seed, checkpoint_every=10_000, **budget
     )
     start = time.perf_counter()
     trained = api.train(cfg, out, device=args.device)
@@ -105,6 +109,26 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
         "parameters": sum(p.numel() for p in loaded.family.net.parameters()),
         "adherence": scores,
     }
+
+
+def recipe(name: str) -> dict:
+    """The variant on ``trigen compare``'s recipe for its family (its lr, batch, positions) and
+    the comparison's short-run settings (warm-up, EMA half-life, lr cooldown)."""
+    variant = dict(VARIANTS[name])
+    family = FAMILY_TRAINING.get(FamilyName(variant["family"]), {})
+    short = CompareSettings()
+    merged = {
+        "warmup_images": short.warmup_images,
+        "ema_halflife_images": short.ema_halflife_images,
+        "lr_cooldown": short.lr_cooldown,
+        **family,
+        **variant,
+    }
+    merged["model_overrides"] = {
+        **family.get("model_overrides", {}),
+        **variant.get("model_overrides", {}),
+    }
+    return merged
 
 
 def table_rows(name: str, result: dict) -> list[list[str]]:
