@@ -131,7 +131,7 @@ def test_label_conditions_the_output() -> None:
 def test_masks_are_not_saved() -> None:
     net = PixelCNN(PixelCNNConfig(input_size=6, channels=8, num_layers=2))
     assert not any(k.endswith("mask") for k in net.state_dict())
-    PixelCNN(net.config).load_state_dict(net.state_dict())
+    PixelCNN(net.cfg).load_state_dict(net.state_dict())
 
 
 def test_presets_and_overrides() -> None:

@@ -71,7 +71,7 @@ class PixelCNNFamily:
 
     @property
     def config(self) -> PixelCNNConfig:
-        config = getattr(self.net, "config", None)
+        config = getattr(self.net, "cfg", None)
         if not isinstance(config, PixelCNNConfig):
             raise ConfigError(f"PixelCNNFamily needs a PixelCNN network, got {type(self.net)}")
         return config

@@ -238,7 +238,7 @@ class PixelCNN(nn.Module):
 
     def __init__(self, config: PixelCNNConfig) -> None:
         super().__init__()
-        self.config = config
+        self.cfg = config
         C, D, G = config.in_channels, config.channels, config.num_groups
         self.y_embedder = nn.Embedding(config.num_classes + 1, D)
         map_dim = D if map_channels(config.conditions) else 0
@@ -268,7 +268,7 @@ class PixelCNN(nn.Module):
             emb = emb + self.vector_embedders(conds, x)  # (B, D)
         hint = None
         if self.map_encoder is not None:
-            maps = map_input(conds, self.config.conditions, x)  # (B, C', H', W')
+            maps = map_input(conds, self.cfg.conditions, x)  # (B, C', H', W')
             if maps.shape[-2:] != x.shape[-2:]:
                 raise ValueError(f"maps of {tuple(maps.shape[-2:])} given with images of {(H, W)}")
             hint = self.map_encoder(maps)  # (B, D, H, W)
@@ -278,6 +278,6 @@ class PixelCNN(nn.Module):
             v, h, s = layer(v, h, emb, hint)  # each (B, D, H, W)
             skip = skip + s
         out = self.out(F.relu(self.out_hidden(F.relu(skip))))  # (B, out_channels, H, W)
-        if self.config.output is PixelCNNOutput.SOFTMAX256:
+        if self.cfg.output is PixelCNNOutput.SOFTMAX256:
             out = out.view(B, C, NUM_LEVELS, H, W).transpose(1, 2)  # (B, 256, C, H, W)
         return out
