@@ -90,12 +90,14 @@ def load_captioned(
     if name not in CAPTIONED:
         valid = ", ".join(n.value for n in CAPTIONED)
         raise ConfigError(f"dataset {name.value} has no captions; captioned datasets: {valid}")
-    dataset = load_dataset(name, split, root=root, resolution=resolution, channels=channels)
     if name is DatasetName.MNIST:
+        dataset = load_dataset(name, split, root=root, resolution=resolution, channels=channels)
         return _caption_mnist(dataset, split, cache_dir, seed, root)
     if cache_dir is None:
         raise ConfigError("openmoji captions need cache_dir: where fetch_openmoji_csv wrote them")
-    return _caption_openmoji(dataset, split, cache_dir, resolution or OPENMOJI_SIDE, root)
+    texts = read_openmoji_csv(openmoji_csv_path(cache_dir))  # before rendering: fail fast
+    dataset = load_dataset(name, split, root=root, resolution=resolution, channels=channels)
+    return _caption_openmoji(dataset, texts, split, resolution or OPENMOJI_SIDE, root)
 
 
 def mnist_caption_bins(cache_dir: Path | None = None, root: Path | None = None) -> CaptionBins:
@@ -142,9 +144,12 @@ def caption_digit_dataset(
 
 
 def _caption_openmoji(
-    dataset: ImageDataset, split: Split, cache_dir: Path, side: int, root: Path | None
+    dataset: ImageDataset,
+    texts: dict[tuple[int, ...], EmojiText],
+    split: Split,
+    side: int,
+    root: Path | None,
 ) -> CaptionedDataset:
-    texts = read_openmoji_csv(openmoji_csv_path(cache_dir))
     glyphs = distinct_glyph_codepoints(side, root)
     glyphs = [g for g, chosen in zip(glyphs, split_mask(len(glyphs), split), strict=True) if chosen]
     if len(glyphs) != len(dataset):
