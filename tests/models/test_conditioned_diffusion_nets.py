@@ -120,7 +120,50 @@ def test_class_only_configs_build_the_same_network_as_before():
         assert torch.equal(a, b), k
 
 
-def test_token_conditions_are_refused_until_the_text_issue():
-    text = ConditionSpec("caption", ConditionKind.TOKENS, 16)
-    with pytest.raises(Exception, match="token conditions"):
-        dit_config("DiT-T/4", input_size=SIDE, in_channels=1, num_classes=4, conditions=(text,))
+CAPTION = ConditionSpec(
+    "caption", ConditionKind.TOKENS, 6, encoder="learned", vocabulary=("<unk>", "a", "thin", "7")
+)
+
+
+def captions(batch: int = 3) -> torch.Tensor:
+    ids = torch.tensor([[1, 2, 3, -1, -1, -1], [1, 3, -1, -1, -1, -1], [2, 2, 3, 1, -1, -1]])
+    return ids[:batch]
+
+
+def text_dit(**overrides) -> DiT:
+    torch.manual_seed(0)
+    cfg = dit_config(
+        "DiT-T/4", input_size=SIDE, in_channels=1, num_classes=4, conditions=(CAPTION,), **overrides
+    )
+    net = DiT(cfg)
+    nn.init.normal_(net.final_layer.linear.weight, std=0.1)
+    return net
+
+
+TEXT_MODES = ["cross_attn", "tokens", "pooled"]
+
+
+@pytest.mark.parametrize("mode", ["cross_attn", "pooled"])
+def test_caption_cross_attention_and_pooled_adaln_are_the_identity_at_init(mode):
+    net = text_dit(text_injection=mode)
+    x, t, y, _ = inputs()
+    with torch.no_grad():
+        assert torch.equal(net(x, t, y, {"caption": captions()}), net(x, t, y))
+
+
+@pytest.mark.parametrize("mode", TEXT_MODES)
+def test_a_caption_moves_the_output_and_the_empty_caption_is_its_null(mode):
+    net = text_dit(text_injection=mode, rope=mode == "tokens")
+    nudge_zero_initialised(net)
+    x, t, y, _ = inputs()
+    ids = captions()
+    with torch.no_grad():
+        base = net(x, t, y, {"caption": ids})
+        assert not torch.allclose(net(x, t, y, {"caption": ids.flip(0)}), base, atol=1e-6)
+        empty = torch.full_like(ids, -1)
+        assert torch.equal(net(x, t, y, {"caption": empty}), net(x, t, y))
+
+
+def test_pooled_text_needs_adaln():
+    with pytest.raises(Exception, match="pooled feeds adaLN"):
+        text_dit(text_injection="pooled", conditioning="in_context")

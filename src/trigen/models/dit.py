@@ -7,164 +7,43 @@ adaLN, in-context tokens or cross-attention (the paper's four variants). Named c
 initialised projection) or as one more token; a map by a zero-initialised patch embedding added to
 the image tokens (SD3 ControlNet) or as its own patch tokens. Tokens join the image tokens in
 self-attention (cross-attention variant: they join its context), so ``conditioning="in_context"``
-with ``vector_injection="tokens"`` and ``map_injection="tokens"`` is one uniform mechanism: every
-condition, the timestep included, is a token.
+with ``vector_injection="tokens"``, ``map_injection="tokens"`` and ``text_injection="tokens"`` is
+one uniform mechanism: every condition, the timestep and a caption included, is a token. A caption
+(a token condition, :mod:`trigen.text`) is read by cross-attention in every block (PixArt-α), as
+tokens in joint self-attention (MM-DiT), or pooled into adaLN only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 
 import torch
 from torch import Tensor, nn
 
 from trigen.batch import NO_CONDITIONS
-from trigen.conditions import ConditionKind, ConditionSpec
-from trigen.errors import ConfigError
-from trigen.models.presets import check_field_types, from_preset, preset_fields
+from trigen.conditions import ConditionKind
+from trigen.models.dit_config import (  # re-exported: the config is part of this module's API
+    DIT_PRESETS,
+    LABEL_INIT_STD,
+    PATCH_SIZES,
+    Conditioning,
+    DiTConfig,
+    MapInjection,
+    TextInjection,
+    VectorInjection,
+    dit_config,
+)
 from trigen.nn.attention import Attention, CrossAttention
 from trigen.nn.conditioning import VectorEmbedders, map_channels, map_input, specs_of, zero_module
 from trigen.nn.embeddings import LabelEmbedder, TimestepEmbedder, sincos_pos_embed_2d
 from trigen.nn.mlp import Mlp
 from trigen.nn.modulation import adaln_modulation, gated_residual, modulate
 from trigen.nn.rope import rope_2d_angles
+from trigen.text.conditions import TextConditions
+from trigen.text.encoder import TextStates
 
 LN_EPS = 1e-6
 """LayerNorm epsilon of the official DiT."""
-
-PATCH_SIZES = (2, 4, 8)
-LABEL_INIT_STD = 0.02
-"""Normal init std of the label table and timestep MLP (official DiT)."""
-
-
-class Conditioning(StrEnum):
-    """How t and y enter the blocks (DiT paper §3.2)."""
-
-    ADALN_ZERO = "adaln_zero"  # regressed scale/shift + zero-initialised residual gates
-    ADALN = "adaln"  # regressed scale/shift only
-    IN_CONTEXT = "in_context"  # t and y appended as two extra tokens
-    CROSS_ATTN = "cross_attn"  # blocks cross-attend to the two condition tokens
-
-
-class VectorInjection(StrEnum):
-    """Where a vector condition enters (adaLN variants; otherwise it is always a token)."""
-
-    ADALN = "adaln"  # a zero-initialised projection added to c = t + y
-    TOKENS = "tokens"  # one token per vector, in self-attention with the image tokens
-
-
-class MapInjection(StrEnum):
-    """Where a map condition enters."""
-
-    PATCH = "patch"  # a zero-initialised patch embedding added to the image tokens
-    TOKENS = "tokens"  # its own patch tokens (same positions), in attention with the image
-
-
-@dataclass(frozen=True, kw_only=True)
-class DiTConfig:
-    """Shape of a DiT. ``input_size`` is the (square) side in pixels or latent cells."""
-
-    input_size: int
-    in_channels: int
-    patch_size: int
-    hidden: int
-    depth: int
-    heads: int
-    mlp_ratio: float = 4.0
-    num_classes: int
-    learn_sigma: bool = False
-    conditioning: Conditioning = Conditioning.ADALN_ZERO
-    # 2-D rotary positions in every attention layer on top of the fixed sin-cos (not in the
-    # paper; newer DiTs use them): neighbourhoods are learned once for the whole image
-    rope: bool = False
-    # a 3×3 convolution over the unpatchified output, added as a residual (U-ViT's output conv,
-    # Bao et al. 2023): the only operator that sees across the seams between patches; zero at
-    # init, so a fresh network is the paper's. Off: it did not pay at 28 px
-    # (docs/measurements.md, "DiT output_conv").
-    output_conv: bool = False
-    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
-    vector_injection: VectorInjection = VectorInjection.ADALN
-    map_injection: MapInjection = MapInjection.PATCH
-
-    def __post_init__(self) -> None:
-        check_field_types(self, "DiT")
-        if any(s.kind is ConditionKind.TOKENS for s in self.conditions):
-            raise ConfigError("DiT takes vector and map conditions; token conditions come later")
-        if self.patch_size not in PATCH_SIZES:
-            raise ConfigError(f"DiT patch_size must be one of {PATCH_SIZES}, got {self.patch_size}")
-        if self.input_size <= 0 or self.input_size % self.patch_size:
-            raise ConfigError(
-                f"DiT input_size {self.input_size} is not divisible by patch_size "
-                f"{self.patch_size}; pick a patch size that divides it"
-            )
-        for name in ("in_channels", "hidden", "depth", "heads"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"DiT {name} must be positive, got {getattr(self, name)}")
-        if self.hidden % self.heads or self.hidden % 4:
-            raise ConfigError(
-                f"DiT hidden {self.hidden} must be divisible by heads {self.heads} and by 4"
-            )
-        if self.rope and (self.hidden // self.heads) % 4:
-            raise ConfigError(
-                f"DiT head width {self.hidden // self.heads} must be a multiple of 4 for rope"
-            )
-        if self.num_classes < 0 or self.mlp_ratio <= 0:
-            raise ConfigError("DiT num_classes must be ≥ 0 and mlp_ratio > 0")
-
-    @property
-    def out_channels(self) -> int:
-        """Output channels: ε (C), or ε and the σ interpolation (2C) with ``learn_sigma``."""
-        return 2 * self.in_channels if self.learn_sigma else self.in_channels
-
-    @property
-    def grid(self) -> int:
-        """Tokens per side."""
-        return self.input_size // self.patch_size
-
-    @property
-    def adaptive(self) -> bool:
-        return self.conditioning in (Conditioning.ADALN_ZERO, Conditioning.ADALN)
-
-    @property
-    def vectors_as_tokens(self) -> bool:
-        return not self.adaptive or self.vector_injection is VectorInjection.TOKENS
-
-    @property
-    def condition_tokens(self) -> int:
-        """Tokens the named conditions add (to the image tokens, or to the cross-attention
-        context): one per vector when vectors are tokens, a grid of patches per map as tokens."""
-        vectors = len(specs_of(self.conditions, ConditionKind.VECTOR))
-        maps = self.map_injection is MapInjection.TOKENS and map_channels(self.conditions) > 0
-        return vectors * self.vectors_as_tokens + maps * self.grid**2
-
-
-_SIZES = {  # name → (depth, hidden, heads)
-    "T": (6, 128, 2),  # CPU-sized: trains on 28×28 MNIST on two cores
-    "S": (12, 384, 6),
-    "B": (12, 768, 12),
-    "L": (24, 1024, 16),
-    "XL": (28, 1152, 16),
-}
-DIT_PRESETS: dict[str, dict[str, int]] = {
-    f"DiT-{name}/{p}": {"depth": d, "hidden": w, "heads": h, "patch_size": p}
-    for name, (d, w, h) in _SIZES.items()
-    for p in PATCH_SIZES
-}
-"""Preset name → architecture fields; "DiT-T/…" are small enough to train on CPU."""
-
-
-def dit_config(
-    preset: str, *, input_size: int, in_channels: int, num_classes: int, **overrides
-) -> DiTConfig:
-    """The :class:`DiTConfig` of preset ``preset`` (e.g. ``"DiT-XL/2"``) for the given data shape.
-
-    ``overrides`` replace any other field (``learn_sigma=True``, ``conditioning="in_context"``, …).
-    """
-    data = dict(input_size=input_size, in_channels=in_channels, num_classes=num_classes)
-    fields = preset_fields(DIT_PRESETS, preset, "DiT")
-    return from_preset(DiTConfig, fields, data=data, overrides=overrides, what="DiT")
 
 
 class PatchEmbed(nn.Module):
@@ -198,31 +77,48 @@ class DiTBlock(nn.Module):
         if mode is Conditioning.CROSS_ATTN:
             self.norm_cross = nn.LayerNorm(D, eps=LN_EPS)
             self.cross_attn = CrossAttention(D, cfg.heads)
+        self.text_attn = None
+        if cfg.has_text and cfg.text_injection is TextInjection.CROSS_ATTN:  # PixArt-α
+            self.norm_text = nn.LayerNorm(D, eps=LN_EPS)
+            self.text_attn = CrossAttention(D, cfg.heads)
         self.norm2 = nn.LayerNorm(D, elementwise_affine=not adaptive, eps=LN_EPS)
         self.mlp = Mlp(D, int(D * cfg.mlp_ratio))
         if adaptive:
             self.adaLN_modulation = adaln_modulation(D, 6 if mode is Conditioning.ADALN_ZERO else 4)
 
     def forward(
-        self, x: Tensor, c: Tensor | None, rope: tuple[Tensor, Tensor] | None = None
+        self,
+        x: Tensor,
+        c: Tensor | None,
+        rope: tuple[Tensor, Tensor] | None = None,
+        text: TextStates | None = None,
     ) -> Tensor:
+        """``text``: the captions' states, read by cross-attention after self-attention."""
         if self.mode is Conditioning.ADALN_ZERO:
             mod = self.adaLN_modulation(c).chunk(6, dim=1)  # each (B, D)
             shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod
             x = gated_residual(
                 x, self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rope=rope), gate_msa
             )
+            x = self._read_text(x, text)
             return gated_residual(
                 x, self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp)), gate_mlp
             )
         if self.mode is Conditioning.ADALN:
             shift_msa, scale_msa, shift_mlp, scale_mlp = self.adaLN_modulation(c).chunk(4, dim=1)
             x = x + self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rope=rope)
+            x = self._read_text(x, text)
             return x + self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
         x = x + self.attn(self.norm1(x), rope=rope)
         if self.mode is Conditioning.CROSS_ATTN:
             x = x + self.cross_attn(self.norm_cross(x), c)
+        x = self._read_text(x, text)
         return x + self.mlp(self.norm2(x))
+
+    def _read_text(self, x: Tensor, text: TextStates | None) -> Tensor:
+        if self.text_attn is None or text is None:
+            return x
+        return x + self.text_attn(self.norm_text(x), text.hidden, text.mask)
 
 
 class FinalLayer(nn.Module):
@@ -274,6 +170,13 @@ class DiT(nn.Module):
             self.map_embedder = PatchEmbed(map_channels(cfg.conditions), D, cfg.patch_size)
             if cfg.map_injection is MapInjection.TOKENS:  # tells map tokens from image tokens
                 self.map_type = nn.Parameter(torch.zeros(1, 1, D))
+        self.text = self.text_pooled = self.text_type = None
+        if cfg.has_text:
+            self.text = TextConditions(cfg.conditions, D)
+            if cfg.text_injection is TextInjection.POOLED:  # added to c: zero at init
+                self.text_pooled = nn.Linear(D, D)
+            if cfg.text_injection is TextInjection.TOKENS:  # tells caption tokens from the rest
+                self.text_type = nn.Parameter(torch.zeros(1, 1, D))
         if cfg.rope:
             cell = torch.arange(cfg.grid**2)
             angles = rope_2d_angles(D // cfg.heads, cell // cfg.grid, cell % cfg.grid)
@@ -285,6 +188,7 @@ class DiT(nn.Module):
                 parts.append(angles.new_zeros(vectors * cfg.vectors_as_tokens, angles.shape[1]))
                 if self.map_type is not None:  # map tokens sit where their image tokens sit
                     parts.append(angles)
+            parts.append(angles.new_zeros(cfg.text_tokens, angles.shape[1]))  # not rotated
             angles = torch.cat(parts)
             self.register_buffer("rope_cos", angles.cos(), persistent=False)  # (T', Dh/2)
             self.register_buffer("rope_sin", angles.sin(), persistent=False)
@@ -302,7 +206,10 @@ class DiT(nn.Module):
         vectors = []
         if self.vector_embedders is not None and not self.cfg.vectors_as_tokens:
             vectors = [e.mlp[2] for e in self.vector_embedders.embedders.values()]
-        return [*adaln, *vectors, self.final_layer.linear]
+        text = [b.text_attn.proj for b in self.blocks if b.text_attn is not None]
+        if self.text_pooled is not None:
+            text.append(self.text_pooled)
+        return [*adaln, *vectors, *text, self.final_layer.linear]
 
     @torch.no_grad()
     def initialize_weights(self) -> None:
@@ -336,6 +243,8 @@ class DiT(nn.Module):
                 nn.init.xavier_uniform_(w.view(w.shape[0], -1))
                 nn.init.zeros_(self.map_embedder.proj.bias)
                 nn.init.normal_(self.map_type, std=LABEL_INIT_STD)
+        if self.text_type is not None:
+            nn.init.normal_(self.text_type, std=LABEL_INIT_STD)
 
     def forward(
         self, x: Tensor, t: Tensor, y: Tensor, conds: Mapping[str, Tensor] = NO_CONDITIONS
@@ -346,6 +255,7 @@ class DiT(nn.Module):
         num_tokens = x.shape[1]
         t_emb, y_emb = self.t_embedder(t), self.y_embedder(y)  # (B, D) each
         x, extra, vector = self._conditioned(x, image, conds)
+        text = None if self.text is None else self.text(conds, x.shape[0], x.device)
         c: Tensor | None
         match self.cfg.conditioning:
             case Conditioning.IN_CONTEXT:  # (B, T + 2 + extra, D)
@@ -356,9 +266,13 @@ class DiT(nn.Module):
             case _:
                 x = torch.cat([x, *extra], dim=1) if extra else x
                 c = t_emb + y_emb + vector  # (B, D)
+        if self.text_pooled is not None:
+            c = c + self.text_pooled(text.pooled)
+        if self.text_type is not None:  # joint attention over image and caption tokens
+            x = torch.cat([x, text.hidden + self.text_type], dim=1)
         rope = (self.rope_cos, self.rope_sin) if self.cfg.rope else None
         for block in self.blocks:
-            x = block(x, c, rope)
+            x = block(x, c, rope, text)
         x = self.final_layer(x[:, :num_tokens], c)  # (B, T, p·p·C_out), condition tokens dropped
         out = self.unpatchify(x)  # (B, C_out, H, W)
         if self.output_conv is not None:
@@ -391,3 +305,18 @@ class DiT(nn.Module):
         B, p, c, g = x.shape[0], self.cfg.patch_size, self.cfg.out_channels, self.cfg.grid
         x = x.view(B, g, g, p, p, c).permute(0, 5, 1, 3, 2, 4)  # (B, c, g, p, g, p)
         return x.reshape(B, c, g * p, g * p)
+
+
+__all__ = [
+    "DIT_PRESETS",
+    "LN_EPS",
+    "PATCH_SIZES",
+    "Conditioning",
+    "DiT",
+    "DiTBlock",
+    "DiTConfig",
+    "MapInjection",
+    "TextInjection",
+    "VectorInjection",
+    "dit_config",
+]
