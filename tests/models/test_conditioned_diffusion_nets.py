@@ -167,3 +167,26 @@ def test_a_caption_moves_the_output_and_the_empty_caption_is_its_null(mode):
 def test_pooled_text_needs_adaln():
     with pytest.raises(Exception, match="pooled feeds adaLN"):
         text_dit(text_injection="pooled", conditioning="in_context")
+
+
+def text_unet() -> UNet:
+    torch.manual_seed(0)
+    cfg = unet_config(
+        "unet-tiny", input_size=SIDE, in_channels=1, num_classes=4, conditions=(CAPTION,)
+    )
+    net = UNet(cfg)
+    nn.init.normal_(net.conv_out.weight, std=0.1)
+    return net
+
+
+def test_unet_reads_captions_by_cross_attention_and_the_time_embedding():
+    net = text_unet()
+    x, t, y, _ = inputs()
+    ids = captions()
+    with torch.no_grad():
+        assert torch.equal(net(x, t, y, {"caption": ids}), net(x, t, y))  # zero at init
+        nudge_zero_initialised(net)
+        base = net(x, t, y, {"caption": ids})
+        assert not torch.allclose(net(x, t, y, {"caption": ids.flip(0)}), base, atol=1e-6)
+        assert torch.equal(net(x, t, y, {"caption": torch.full_like(ids, -1)}), net(x, t, y))
+    assert any(b.text_attn is not None for b in net.modules() if hasattr(b, "text_attn"))

@@ -9,174 +9,38 @@ Named conditions (:mod:`trigen.conditions`) enter ``forward(…, conds)``: a vec
 zero-initialised projection added to the time embedding, so it reaches every ResBlock by AdaGN
 (diffusers' ``class_embed_type="projection"``); a map either concatenated to the input (its input
 weights zero at init) or through a hint encoder whose zero convolutions add one feature map per
-encoder level (ControlNet's zero convs, T2I-Adapter's per-scale features; trained jointly here).
+encoder level (ControlNet's zero convs, T2I-Adapter's per-scale features; trained jointly here); a
+caption through cross-attention in every attention block and its pooled vector added to the time
+embedding (Stable Diffusion; diffusers' ``addition_embed_type="text"``), both zero at init.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trigen.batch import NO_CONDITIONS
-from trigen.conditions import ConditionKind, ConditionSpec
-from trigen.errors import ConfigError
-from trigen.models.presets import check_field_types, from_preset, preset_fields
-from trigen.nn.attention import Attention
+from trigen.conditions import ConditionKind
+from trigen.models.unet_config import (  # re-exported: the config is part of this module's API
+    UNET_PRESETS,
+    UNetConfig,
+    UNetMapInjection,
+    level_sizes,
+    unet_config,
+)
+from trigen.nn.attention import Attention, CrossAttention
 from trigen.nn.conditioning import VectorEmbedders, map_channels, map_input, specs_of, zero_module
 from trigen.nn.embeddings import LabelEmbedder, TimestepEmbedder
 from trigen.nn.modulation import film
+from trigen.text.conditions import TextConditions, text_specs
+from trigen.text.encoder import TextStates
 
 TIME_EMBED_MULT = 4
 """Width of the conditioning embedding in units of ``model_channels`` (ADM)."""
-
-
-class UNetMapInjection(StrEnum):
-    """Where a map condition enters the U-Net."""
-
-    HINT = "hint"  # a hint encoder, one zero-conv feature per encoder level (ControlNet-like)
-    CONCAT = "concat"  # concatenated to the noisy input; its input weights start at zero
-
-
-def level_sizes(input_size: int, levels: int) -> tuple[int, ...]:
-    """Feature-map side at each of ``levels`` levels: a stride-2, pad-1 3×3 conv maps s to ⌈s/2⌉."""
-    sizes = [input_size]
-    for _ in range(levels - 1):
-        sizes.append((sizes[-1] + 1) // 2)
-    return tuple(sizes)
-
-
-@dataclass(frozen=True, kw_only=True)
-class UNetConfig:
-    """Shape of a U-Net. ``attention_resolutions`` are feature-map sides (e.g. (14, 7) at 28×28)."""
-
-    input_size: int
-    in_channels: int
-    out_channels: int | None = None  # None: same as in_channels (before doubling by learn_sigma)
-    model_channels: int
-    channel_mult: tuple[int, ...]
-    num_res_blocks: int
-    attention_resolutions: tuple[int, ...] = ()
-    num_heads: int = 4
-    head_channels: int | None = None  # if set, heads = channels // head_channels
-    mid_attention: bool = True  # ADM always attends in the middle block
-    dropout: float = 0.0
-    num_classes: int
-    learn_sigma: bool = False
-    num_groups: int = 32  # GroupNorm groups, lowered per layer to a divisor of its channels
-    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
-    map_injection: UNetMapInjection = UNetMapInjection.HINT
-
-    def __post_init__(self) -> None:
-        check_field_types(self, "U-Net")
-        if any(s.kind is ConditionKind.TOKENS for s in self.conditions):
-            raise ConfigError("U-Net takes vector and map conditions; token conditions come later")
-        for name in ("input_size", "in_channels", "model_channels", "num_res_blocks"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"U-Net {name} must be positive, got {getattr(self, name)}")
-        if not self.channel_mult or min(self.channel_mult) <= 0:
-            raise ConfigError(f"U-Net channel_mult must be positive ints, got {self.channel_mult}")
-        sizes = self.level_sizes
-        missing = sorted(set(self.attention_resolutions) - set(sizes))
-        if missing:
-            raise ConfigError(
-                f"U-Net attention_resolutions {missing} are not feature-map sizes of this "
-                f"network; its levels have sides {sizes}"
-            )
-        attended = [
-            m
-            for m, s in zip(self.channel_mult, sizes, strict=True)
-            if s in self.attention_resolutions
-        ]
-        if self.mid_attention:
-            attended.append(self.channel_mult[-1])
-        for mult in attended:
-            self.heads_for(self.model_channels * mult)  # raises on an impossible head split
-        if not 0.0 <= self.dropout < 1.0 or self.num_classes < 0 or self.num_groups <= 0:
-            raise ConfigError("U-Net needs 0 ≤ dropout < 1, num_classes ≥ 0 and num_groups > 0")
-
-    @property
-    def level_sizes(self) -> tuple[int, ...]:
-        """Feature-map side at each level (:func:`level_sizes`)."""
-        return level_sizes(self.input_size, len(self.channel_mult))
-
-    @property
-    def net_out_channels(self) -> int:
-        """Output channels: ``out_channels`` (default ``in_channels``), doubled by learn_sigma."""
-        base = self.out_channels or self.in_channels
-        return 2 * base if self.learn_sigma else base
-
-    def heads_for(self, channels: int) -> int:
-        """Number of attention heads for a block of ``channels``."""
-        if self.head_channels is not None:
-            heads, rest = divmod(channels, self.head_channels)
-        else:
-            heads, rest = self.num_heads, channels % self.num_heads
-        if heads <= 0 or rest:
-            raise ConfigError(
-                f"U-Net attention over {channels} channels cannot be split into heads of "
-                f"num_heads={self.num_heads} / head_channels={self.head_channels}"
-            )
-        return heads
-
-
-# name → architecture; "attention_levels" index channel_mult and become sizes for the input size
-UNET_PRESETS: dict[str, dict] = {
-    "unet-tiny": dict(  # CPU-sized (~1M): thin at full resolution, where the FLOPs are
-        model_channels=16,
-        channel_mult=(1, 2, 4),
-        num_res_blocks=2,
-        attention_levels=(2,),
-        head_channels=32,
-        mid_attention=False,  # the lowest level (7×7 at 28) already attends
-        num_groups=8,
-    ),
-    "unet-small": dict(
-        model_channels=64,
-        channel_mult=(1, 2, 2),
-        num_res_blocks=2,
-        attention_levels=(1,),
-        head_channels=32,
-        dropout=0.1,
-    ),
-    "unet-cifar": dict(  # DDPM / ADM CIFAR-10 size (~36M at 32×32)
-        model_channels=128,
-        channel_mult=(1, 2, 2, 2),
-        num_res_blocks=2,
-        attention_levels=(1,),
-        head_channels=64,
-        dropout=0.1,
-    ),
-    "unet-imagenet64": dict(  # ADM ImageNet 64×64 widths (without its ResBlock up/down-sampling)
-        model_channels=192,
-        channel_mult=(1, 2, 3, 4),
-        num_res_blocks=3,
-        attention_levels=(1, 2, 3),
-        head_channels=64,
-        dropout=0.1,
-    ),
-}
-
-
-def unet_config(
-    preset: str, *, input_size: int, in_channels: int, num_classes: int, **overrides
-) -> UNetConfig:
-    """The :class:`UNetConfig` of preset ``preset`` (e.g. ``"unet-tiny"``) for the given data shape.
-
-    ``overrides`` replace any field; ``attention_resolutions`` given here wins over the preset's
-    attention levels (indices into ``channel_mult``, turned into sides for this input size).
-    """
-    fields = preset_fields(UNET_PRESETS, preset, "U-Net")
-    levels = fields.pop("attention_levels")
-    sizes = level_sizes(input_size, len(overrides.get("channel_mult", fields["channel_mult"])))
-    fields["attention_resolutions"] = tuple(sizes[i] for i in levels if i < len(sizes))
-    data = dict(input_size=input_size, in_channels=in_channels, num_classes=num_classes)
-    return from_preset(UNetConfig, fields, data=data, overrides=overrides, what="U-Net")
 
 
 def group_norm(channels: int, max_groups: int) -> nn.GroupNorm:
@@ -213,21 +77,45 @@ class ResBlock(nn.Module):
 
 
 class AttentionBlock(nn.Module):
-    """``x + Attn(GroupNorm(x))`` over the H·W positions of x (B, C, H, W); output proj zeroed."""
+    """``x + Attn(GroupNorm(x))`` over the H·W positions of x (B, C, H, W); output proj zeroed.
 
-    def __init__(self, channels: int, heads: int, groups: int) -> None:
+    With ``text_width`` it then cross-attends to a caption's states (Stable Diffusion's
+    ``attn2``): ``x + CrossAttn(LayerNorm(x), text)``, its output projection zeroed too.
+    """
+
+    def __init__(self, channels: int, heads: int, groups: int, text_width: int = 0) -> None:
         super().__init__()
         self.norm = group_norm(channels, groups)
         self.attn = Attention(channels, heads)  # qkv / proj Linears = 1×1 convs on tokens
         nn.init.zeros_(self.attn.proj.weight)
         nn.init.zeros_(self.attn.proj.bias)
+        self.text_attn = None
+        if text_width:
+            self.norm_text = nn.LayerNorm(channels)
+            self.text_attn = zero_output(CrossAttention(channels, heads, context_dim=text_width))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, text: TextStates | None = None) -> Tensor:
         H, W = x.shape[-2:]
         # (B, C, H·W) → (B, H·W, C): a free view for channels-last input
         tokens = self.norm(x).flatten(2).transpose(1, 2)
         out = self.attn(tokens).transpose(1, 2).unflatten(2, (H, W))  # (B, C, H, W) view
-        return x + out
+        x = x + out
+        if self.text_attn is None or text is None:
+            return x
+        tokens = x.flatten(2).transpose(1, 2)  # (B, H·W, C)
+        read = self.text_attn(self.norm_text(tokens), text.hidden, text.mask)
+        return x + read.transpose(1, 2).unflatten(2, (H, W))
+
+
+def zero_output(attention: CrossAttention) -> CrossAttention:
+    nn.init.zeros_(attention.proj.weight)
+    nn.init.zeros_(attention.proj.bias)
+    return attention
+
+
+def attend(attn: nn.Module, h: Tensor, text: TextStates | None) -> Tensor:
+    """``attn(h, text)`` for an attention block, ``h`` through an identity slot."""
+    return attn(h, text) if isinstance(attn, AttentionBlock) else attn(h)
 
 
 class Downsample(nn.Module):
@@ -313,14 +201,20 @@ class UNet(nn.Module):
         self.conv_in = nn.Conv2d(cfg.in_channels + concat, mc, 3, padding=1)
         if concat:  # the map's input weights start at zero: a fresh network ignores it
             nn.init.zeros_(self.conv_in.weight[:, cfg.in_channels :])
+        self.text = self.text_pooled = None
+        if text_specs(cfg.conditions):  # captions: cross-attention + pooled into the embedding
+            self.text = TextConditions(cfg.conditions, E)
+            self.text_pooled = zero_module(nn.Linear(E, E))
         self.hint_encoder = None
         if maps and not concat:
             level_in = [mc] + [mc * m for m in cfg.channel_mult[:-1]]  # each level's input
             self.hint_encoder = HintEncoder(maps, level_in)
 
+        text_width = E if text_specs(cfg.conditions) else 0
+
         def attn(ch: int, size: int) -> nn.Module:
             if size in cfg.attention_resolutions:
-                return AttentionBlock(ch, cfg.heads_for(ch), g)
+                return AttentionBlock(ch, cfg.heads_for(ch), g, text_width)
             return nn.Identity()
 
         def res(cin: int, cout: int) -> ResBlock:
@@ -341,7 +235,8 @@ class UNet(nn.Module):
 
         self.mid_res1 = res(ch, ch)
         mid_heads = cfg.heads_for(ch)
-        self.mid_attn = AttentionBlock(ch, mid_heads, g) if cfg.mid_attention else nn.Identity()
+        mid = AttentionBlock(ch, mid_heads, g, text_width) if cfg.mid_attention else nn.Identity()
+        self.mid_attn = mid
         self.mid_res2 = res(ch, ch)
 
         self.up = nn.ModuleList()
@@ -365,6 +260,9 @@ class UNet(nn.Module):
         emb = self.t_embedder(t) + self.y_embedder(y)  # (B, E)
         if self.vector_embedders is not None:
             emb = emb + self.vector_embedders(conds, x)
+        text = None if self.text is None else self.text(conds, x.shape[0], x.device)
+        if text is not None:  # the pooled caption joins the time embedding (zero at init)
+            emb = emb + self.text_pooled(text.pooled)
         m = map_input(conds, self.cfg.conditions, x)  # (B, M, H, W) or None
         hints = self.hint_encoder(m) if self.hint_encoder is not None else None
         if m is not None and hints is None:
@@ -375,17 +273,30 @@ class UNet(nn.Module):
         skips = [h]
         for i, level in enumerate(self.down):
             for res, attn in zip(level.res, level.attn, strict=True):
-                h = attn(res(h, emb))
+                h = attend(attn, res(h, emb), text)
                 skips.append(h)
             if level.resample is not None:
                 h = level.resample(h)  # (B, C, ⌈H/2⌉, ⌈W/2⌉)
                 if hints is not None:
                     h = h + hints[i + 1]
                 skips.append(h)
-        h = self.mid_res2(self.mid_attn(self.mid_res1(h, emb)), emb)
+        h = self.mid_res2(attend(self.mid_attn, self.mid_res1(h, emb), text), emb)
         for level in self.up:
             for res, attn in zip(level.res, level.attn, strict=True):
-                h = attn(res(torch.cat([h, skips.pop()], dim=1), emb))
+                h = attend(attn, res(torch.cat([h, skips.pop()], dim=1), emb), text)
             if level.resample is not None:
                 h = level.resample(h, skips[-1].shape[-2:])  # (B, C, 2H or odd skip size)
         return self.conv_out(F.silu(self.norm_out(h)))  # (B, C_out, H, W)
+
+
+__all__ = [
+    "TIME_EMBED_MULT",
+    "UNET_PRESETS",
+    "AttentionBlock",
+    "ResBlock",
+    "UNet",
+    "UNetConfig",
+    "UNetMapInjection",
+    "level_sizes",
+    "unet_config",
+]
