@@ -246,11 +246,10 @@ def test_class_only_configs_build_exactly_the_class_only_model(name, make, confi
         assert net.cfg.prefix_len == 0 and net.new_cache(1).max_len == net.cfg.seq_len
 
 
-def test_token_conditions_and_bad_map_patches_are_config_errors():
-    words = ConditionSpec("caption", ConditionKind.TOKENS, 16)
-    for make in (ar, maskgit, pixelcnn):
-        with pytest.raises(ConfigError, match="tokens"):
-            make(specs=(words,))
+def test_a_caption_is_its_context_length_of_prefix_tokens_and_bad_map_patches_are_errors():
+    words = ConditionSpec("caption", ConditionKind.TOKENS, 16, encoder="learned", vocabulary=("a",))
+    assert ar(specs=(words,)).cfg.prefix_len == 16
+    assert ar(specs=(VECTOR, words)).cfg.prefix_len == 17
     with pytest.raises(ConfigError, match="map_patch"):
         ar(map_patch=3)
     ar(specs=(VECTOR,), map_patch=3)  # no map: the patch size does not matter

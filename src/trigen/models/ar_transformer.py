@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from trigen.batch import NO_CONDITIONS
-from trigen.conditions import ConditionKind, ConditionSpec
+from trigen.conditions import ConditionSpec
 from trigen.errors import ConfigError
 from trigen.models.presets import check_field_types, from_preset, preset_fields
 from trigen.models.token_blocks import LN_EPS, Block, Positions, gpt2_init
@@ -95,8 +95,6 @@ class ARTransformerConfig:
             raise ConfigError(f"{kind} num_classes must be ≥ 0 and mlp_ratio > 0")
         if self.map_size < 0:
             raise ConfigError(f"{kind} map_size must be ≥ 0 (0 = the grid's), got {self.map_size}")
-        if any(s.kind is ConditionKind.TOKENS for s in self.conditions):
-            raise ConfigError(f"{kind} takes vector and map conditions; tokens come later")
         prefix_length(self.conditions, self.map_shape, self.map_patch)  # map_patch divides it
 
     @property

@@ -31,6 +31,7 @@ from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.errors import ConfigError
 from trigen.models.presets import check_field_types, from_preset, preset_fields
 from trigen.nn.conditioning import VectorEmbedders, map_channels, map_input, specs_of, zero_module
+from trigen.text.conditions import TextConditions, text_specs
 
 NUM_LEVELS = 256
 """Intensity levels per sub-pixel: the width of the softmax output."""
@@ -63,8 +64,6 @@ class PixelCNNConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self, "PixelCNN")
-        if any(s.kind is ConditionKind.TOKENS for s in self.conditions):
-            raise ConfigError("PixelCNN takes vector and map conditions; tokens come later")
         positive = ("in_channels", "input_size", "channels", "num_layers", "num_mixtures")
         for name in positive:
             if getattr(self, name) < 1:
@@ -254,6 +253,10 @@ class PixelCNN(nn.Module):
         self.vector_embedders = None  # zero-initialised, added to the class embedding
         if specs_of(config.conditions, ConditionKind.VECTOR):
             self.vector_embedders = VectorEmbedders(config.conditions, D, zero_init=True)
+        self.text = self.text_pooled = None  # a caption, pooled: a vector bias like the class
+        if text_specs(config.conditions):
+            self.text = TextConditions(config.conditions, D)
+            self.text_pooled = zero_module(nn.Linear(D, D))
         self.map_encoder = None
         if map_dim:
             layers = [nn.Conv2d(map_channels(config.conditions), D, 3, padding=1), nn.SiLU()]
@@ -266,6 +269,8 @@ class PixelCNN(nn.Module):
         emb = self.y_embedder(y)  # (B, D)
         if self.vector_embedders is not None:
             emb = emb + self.vector_embedders(conds, x)  # (B, D)
+        if self.text is not None:  # the pooled caption, as a vector (zero at init)
+            emb = emb + self.text_pooled(self.text(conds, x.shape[0], x.device).pooled)
         hint = None
         if self.map_encoder is not None:
             maps = map_input(conds, self.cfg.conditions, x)  # (B, C', H', W')

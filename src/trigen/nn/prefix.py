@@ -2,7 +2,8 @@
 
 A token model (raster AR, MaskGIT) reads its named conditions (:mod:`trigen.conditions`) as ``P``
 tokens placed before the class token: one token per vector condition (in declaration order), then
-the patches of the map conditions (concatenated on channels, raster order), each plus a learned
+the patches of the map conditions (concatenated on channels, raster order), then each caption's
+encoded states (its context length, padding included; :mod:`trigen.text`), each plus a learned
 prefix position vector. A null vector is its learned null embedding, a null map the zero map.
 The prefix is a set of extra tokens, not an injection added to an existing stream, so nothing in
 it is zero-initialised (a zero token would still take part in attention).
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.errors import ConfigError
 from trigen.nn.conditioning import VectorEmbedders, map_channels, map_input, specs_of
+from trigen.text.conditions import TextConditions, text_length, text_specs
 
 PREFIX_INIT_STD = 0.02
 """Normal init std of the prefix position vectors and the vector nulls (GPT-2's)."""
@@ -28,7 +30,7 @@ def prefix_length(
 ) -> int:
     """Prefix tokens of ``specs``: one per vector, plus the patches of a (h, w) map when the
     model has maps; a ConfigError when ``map_patch`` does not divide the map's sides."""
-    vectors = len(specs_of(specs, ConditionKind.VECTOR))
+    vectors = len(specs_of(specs, ConditionKind.VECTOR)) + text_length(specs)
     if not map_channels(specs):
         return vectors
     h, w = map_shape
@@ -63,6 +65,7 @@ class ConditionPrefix(nn.Module):
         if map_channels(specs):
             channels = map_channels(specs)
             self.map_embedder = nn.Conv2d(channels, width, map_patch, stride=map_patch)
+        self.text = TextConditions(specs, width) if text_specs(specs) else None
         self.pos_embed = nn.Parameter(torch.zeros(self.num_tokens, width))
         self.initialize_weights()
 
@@ -100,4 +103,6 @@ class ConditionPrefix(nn.Module):
                 )
             patches = self.map_embedder(maps)  # (B, D, h/p, w/p)
             tokens.append(patches.flatten(2).transpose(1, 2))  # (B, h·w/p², D)
+        if self.text is not None:
+            tokens.append(self.text(conds, batch, like.device).hidden)  # (B, ΣL, D)
         return torch.cat(tokens, dim=1).to(self.pos_embed.dtype) + self.pos_embed  # (B, P, D)
