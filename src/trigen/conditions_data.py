@@ -1,11 +1,14 @@
-"""Named conditions measured from a dataset's own images: attribute vectors and skeleton maps.
+"""Named conditions of a dataset's images: attribute vectors, skeleton maps and captions.
 
 ``attributes`` are the Morpho-MNIST measurements of each image (:mod:`trigen.eval.morpho`: area,
 length, thickness, slant, width, height), normalised to z-scores with the *training* split's mean
 and std, which the run stores (:class:`~trigen.conditions.ConditionSpec`) so a sampler can take
 raw values and a test split is normalised the same way. ``skeleton`` is each image's 1-pixel
 skeleton, a map aligned with it. Both are cached on disk by content hash: MNIST's 60,000 training
-images are measured once per machine.
+images are measured once per machine. ``text`` is a caption per image (:mod:`trigen.data.captioned`:
+MNIST digits described by class and attribute bins, with held-out combinations dropped from the
+training split; OpenMoji glyphs by their annotation and tags), tokenized for the run's text
+encoder (:mod:`trigen.text`); a learned encoder's vocabulary comes from the training captions.
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ import dataclasses
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from trigen.conditions import ConditionKind, ConditionSpec
-from trigen.config import CONDITION_SOURCES
-from trigen.data.datasets import ImageDataset
+from trigen.config import CONDITION_SOURCES, TrainConfig
+from trigen.data.datasets import ImageDataset, load_dataset
 from trigen.errors import ConfigError, DataError
 
 
@@ -29,6 +33,56 @@ def default_cache_dir() -> Path:
     """Where measured conditions are cached: ``$TRIGEN_CACHE`` or ``~/.cache/trigen``."""
     root = os.environ.get("TRIGEN_CACHE") or Path.home() / ".cache" / "trigen"
     return Path(root) / "conditions"
+
+
+@dataclass(frozen=True)
+class ConditionedData:
+    """A split with its named conditions attached, their specs, and the captions as text."""
+
+    dataset: ImageDataset
+    specs: tuple[ConditionSpec, ...]
+    captions: tuple[str, ...] = ()
+    truncated: int = 0  # captions longer than the text context, cut
+
+
+def load_conditioned(
+    cfg: TrainConfig,
+    split: str,
+    *,
+    reference: Sequence[ConditionSpec] = (),
+    cache_dir: Path | None = None,
+) -> ConditionedData:
+    """Split ``split`` of ``cfg``'s dataset with ``cfg.conditions`` attached, in their order.
+
+    With ``text`` the images are the captioned set's (MNIST's training split without the held-out
+    combinations); ``reference`` (the run's specs) fixes the normalisation and the vocabulary.
+    """
+    names = list(cfg.conditions)
+    captions: tuple[str, ...] = ()
+    truncated = 0
+    text: ConditionSpec | None = None
+    if "text" in names:
+        from trigen.data.captioned import load_captioned
+        from trigen.text import text_spec, tokenizer_for
+
+        captioned = load_captioned(
+            cfg.dataset, split, cache_dir=cache_dir, seed=cfg.seed,
+            root=Path(cfg.data_root) if cfg.data_root else None, resolution=cfg.resolution,
+        )  # fmt: skip
+        dataset, captions = captioned.dataset, tuple(captioned.captions)
+        known = {spec.name: spec for spec in reference}
+        text = known.get("text") or text_spec("text", cfg.text_encoder, cfg.text_length, captions)
+        ids, cut = tokenizer_for(text).encode(captions, text.size)
+        truncated = sum(cut)
+        dataset = dataclasses.replace(dataset, conds={**dataset.conds, "text": ids})
+    else:
+        root = Path(cfg.data_root) if cfg.data_root else None
+        dataset = load_dataset(cfg.dataset, split, root=root, resolution=cfg.resolution)
+    measured = [name for name in names if name != "text"]
+    dataset, specs = attach_conditions(dataset, measured, reference=reference, cache_dir=cache_dir)
+    by_name = {spec.name: spec for spec in specs} | ({"text": text} if text else {})
+    ordered = tuple(by_name[name] for name in names)
+    return ConditionedData(dataset, ordered, captions, truncated)
 
 
 def attach_conditions(

@@ -41,9 +41,12 @@ GENERATOR_FAMILIES = (  # the families that generate images and so take conditio
 CONDITION_SOURCES = {
     "attributes": "vector",  # Morpho-MNIST measurements of each image (trigen.eval.morpho)
     "skeleton": "map",  # the 1-pixel skeleton of each image
+    "text": "tokens",  # a caption per image (trigen.data.captioned: mnist, openmoji)
 }
 """Named conditions trigen measures from a dataset's own images: name → kind."""
-CONDITION_ALIASES = {"map": "skeleton", "vector": "attributes"}
+CONDITION_ALIASES = {"map": "skeleton", "vector": "attributes", "caption": "text"}
+TEXT_ENCODERS = ("wordllama", "learned")  # frozen pretrained, or learned from the captions
+CAPTIONED_DATASETS = ("mnist", "openmoji")
 
 
 class Precision(StrEnum):
@@ -97,6 +100,8 @@ class TrainConfig:
     conditional: bool = True  # the class label
     # named conditions besides the class label, measured from the images (CONDITION_SOURCES)
     conditions: tuple[str, ...] = ()
+    text_encoder: str = "wordllama"  # a text condition's encoder (TEXT_ENCODERS)
+    text_length: int = 32  # a caption's context in tokens: longer ones are cut (with a warning)
     batch_size: int = 64
     grad_accum: int = 1
     lr: float = 1e-3
@@ -239,10 +244,21 @@ def _validate_conditions(cfg: TrainConfig) -> None:
         raise ConfigError(
             "named conditions are not supported in latent space yet: drop autoencoder or conditions"
         )
-    if cfg.flip and any(CONDITION_SOURCES[n] == "vector" for n in cfg.conditions):
+    if "text" in cfg.conditions and cfg.dataset not in CAPTIONED_DATASETS:
         raise ConfigError(
-            "flip mirrors the images but not their attribute vectors (a slant changes sign): "
-            "set flip=false"
+            f"dataset {cfg.dataset} has no captions; text needs one of: "
+            f"{', '.join(CAPTIONED_DATASETS)}"
+        )
+    if cfg.text_encoder not in TEXT_ENCODERS:
+        raise ConfigError(
+            f"unknown text_encoder {cfg.text_encoder!r}; choose one of: {', '.join(TEXT_ENCODERS)}"
+        )
+    if not 1 <= cfg.text_length <= 512:
+        raise ConfigError(f"text_length must be between 1 and 512 tokens, got {cfg.text_length}")
+    if cfg.flip and any(CONDITION_SOURCES[n] in ("vector", "tokens") for n in cfg.conditions):
+        raise ConfigError(
+            "flip mirrors the images but not their attributes or captions (a slant changes "
+            "sign): set flip=false"
         )
 
 

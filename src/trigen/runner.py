@@ -80,7 +80,7 @@ def _train_locked(run: TrainRun) -> TrainResult:
     """:func:`train_run` once this process holds the run directory's lock."""
     cfg, dist = run.cfg, run.dist
     _prepare_directory(run)
-    dataset, spec = data_spec_for(cfg)
+    dataset, spec = data_spec_for(cfg, run.warn)
     if cfg.autoencoder:  # the autoencoder's channel count decides the pixel shape
         dataset, spec = _with_autoencoder_channels(cfg, dataset, spec)
     torch.manual_seed(cfg.seed)
@@ -152,18 +152,24 @@ def _run_trainer(run: TrainRun, trainer: Trainer) -> TrainResult:
             tb.close()
 
 
-def data_spec_for(cfg: TrainConfig):
-    """Load the training split named by ``cfg`` and describe it; returns (dataset, DataSpec)."""
+def data_spec_for(cfg: TrainConfig, warn: Callable[[str], None] = print):
+    """Load the training split named by ``cfg`` and describe it; returns (dataset, DataSpec).
+    ``warn`` hears of captions cut to the text context."""
     from trigen.data.datasets import load_dataset
 
-    dataset = load_dataset(cfg.dataset, "train", root=cfg.data_root, resolution=cfg.resolution)
     conditions = ()
     if cfg.conditions:
-        from trigen.conditions_data import attach_conditions, default_cache_dir
+        from trigen.conditions_data import default_cache_dir, load_conditioned
 
-        dataset, conditions = attach_conditions(
-            dataset, cfg.conditions, cache_dir=default_cache_dir()
-        )
+        data = load_conditioned(cfg, "train", cache_dir=default_cache_dir())
+        dataset, conditions = data.dataset, data.specs
+        if data.truncated:
+            warn(
+                f"{data.truncated} of {len(data.captions)} training captions are longer than "
+                f"text_length {cfg.text_length} tokens and were cut to it"
+            )
+    else:
+        dataset = load_dataset(cfg.dataset, "train", root=cfg.data_root, resolution=cfg.resolution)
     num_classes = dataset.num_classes if cfg.conditional else 0
     shape = tuple(dataset.images.shape[1:])
     spec = DataSpec(shape, num_classes, tuple(dataset.class_names), conditions)

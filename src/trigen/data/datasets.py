@@ -73,7 +73,8 @@ class ImageDataset:
     0..num_classes-1 (all 0, the null class, when ``num_classes`` is 0); ``class_names`` has
     ``num_classes`` entries; ``name`` says where it came from (a DatasetName value). ``conds``
     holds the named conditions of every image (:mod:`trigen.conditions`): a vector as float32
-    (N, K), already normalised; a map as uint8 (N, C', H, W) in 0..255, like the images.
+    (N, K), already normalised; a caption as int64 token ids (N, L); a map as uint8
+    (N, C', H, W) in 0..255, like the images.
     """
 
     images: Tensor
@@ -103,13 +104,13 @@ class ImageDataset:
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= top):
             raise DataError(f"{self.name}: labels must lie in 0..{top - 1}")
         for key, value in self.conds.items():
-            vector = value.dtype == torch.float32 and value.ndim == 2
+            vector = value.dtype in (torch.float32, torch.int64) and value.ndim == 2
             spatial = value.dtype == torch.uint8 and value.shape[2:] == images.shape[2:]
             if value.shape[0] != images.shape[0] or not (vector or spatial):
                 raise DataError(
-                    f"{self.name}: condition {key} must be float32 (N, K) or uint8 (N, C, H, W) "
-                    f"maps of the images' size for N = {images.shape[0]}, got "
-                    f"{value.dtype} {tuple(value.shape)}"
+                    f"{self.name}: condition {key} must be float32 (N, K), int64 tokens (N, L) "
+                    f"or uint8 (N, C, H, W) maps of the images' size for N = {images.shape[0]}, "
+                    f"got {value.dtype} {tuple(value.shape)}"
                 )
 
     def __len__(self) -> int:
