@@ -137,3 +137,59 @@ def test_a_condition_the_model_was_not_trained_with(tmp_path, capsys):
     assert code == 2 and "not trained with a map" in text
     code, text = run(capsys, *argv, "--cfg", "skeleton=2")
     assert code == 2 and "guidance names condition 'skeleton'" in text
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    """A one-step DiT on MNIST captions with a learned text encoder (measures the 60k training
+    digits' attributes once for the caption bins: about a minute, cached for the module)."""
+    root = tmp_path_factory.mktemp("text")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TRIGEN_CACHE", str(root / "cache"))
+    argv = ["train", "--family", "dit", "--resolution", "8", "--condition", "text"]
+    argv += ["--set", "text_encoder=learned", "--set", "text_length=8", "--steps", "1"]
+    code = main(
+        [*argv, "--batch-size", "4", "--out", str(root / "run"), "--no-sample-grid", *TINY_DIT]
+    )
+    mp.undo()
+    assert code == 0
+    return root / "run"
+
+
+@pytest.mark.slow
+def test_prompts_make_a_grid_with_a_labelled_row_each(text_run, tmp_path, capsys):
+    (tmp_path / "prompts.txt").write_text(
+        "a thick seven slanting to the right\n\nthin 3, upright\n"
+    )
+    grid = tmp_path / "grid.png"
+    long = "a very very very very long caption about a digit"
+    code, text = run(
+        capsys, "sample", "--checkpoint", str(text_run), "--n", "3", "--steps", "2",
+        "--prompt", long, "--prompts-file", str(tmp_path / "prompts.txt"), "--cfg", "2",
+        "--out", str(grid),
+    )  # fmt: skip
+    assert code == 0, text
+    assert "longer than 8 tokens: kept" in text  # the cut is named
+    image = Image.open(grid)
+    assert image.height >= 3 * 8 * 2 and image.width > 3 * 10 * 2  # three rows, a label margin
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        (["--prompts-file", "BAD"], "not UTF-8"),
+        (["--prompts-file", "missing.txt"], "does not exist"),
+        (["--prompt", "a 7", "--labels", "all"], "not 'all'"),
+        (["--attributes", "thickness=2"], "not trained with an attribute vector"),
+    ],
+)
+def test_bad_prompt_input_is_one_line(text_run, tmp_path, capsys, extra, needle):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe a seven")
+    extra = [str(bad) if e == "BAD" else e for e in extra]
+    grid = tmp_path / "never.png"
+    argv = ["sample", "--checkpoint", str(text_run), "--n", "2", "--steps", "2"]
+    code, text = run(capsys, *argv, *extra, "--out", str(grid))
+    assert code == 2 and needle in text and len(text.strip().splitlines()) == 1, text
+    assert not grid.exists()

@@ -2,9 +2,10 @@
 
 ``--attributes thickness=3.5,slant=0.3`` gives raw attribute values (the run's normalisation is
 applied; an attribute not given is the training mean); ``--map`` a PNG, a directory of PNGs
-(cycled to n) or ``test:3,17`` (the skeletons of those test images); ``--cfg`` a scale for every
-condition together (``2``) or one per condition, nested in the given order
-(``class=2,skeleton=1.5``).
+(cycled to n) or ``test:3,17`` (the skeletons of those test images); ``--prompt`` (repeatable) or
+``--prompts-file`` (UTF-8, one prompt a line) captions for a text model, ``n`` images each, a
+row per prompt; ``--cfg`` a scale for every condition together (``2``) or one per condition,
+nested in the given order (``class=2,skeleton=1.5``).
 """
 
 from __future__ import annotations
@@ -136,3 +137,40 @@ def _number(text: str, option: str) -> float:
         return float(text)
     except ValueError:
         raise ConfigError(f"{option} must be a number, got {text!r}") from None
+
+
+def read_prompts(prompts: Sequence[str] | None, prompts_file: Path | None) -> list[str]:
+    """The prompts of ``--prompt`` then ``--prompts-file`` (UTF-8, one a line, blank lines
+    skipped); an empty ``--prompt ""`` stays: it is the null caption (unconditional text)."""
+    found = list(prompts or [])
+    if prompts_file is not None:
+        try:
+            text = prompts_file.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            raise DataError(f"--prompts-file {prompts_file} does not exist") from None
+        except UnicodeDecodeError as err:
+            raise DataError(
+                f"--prompts-file {prompts_file} is not UTF-8 text (byte {err.start})"
+            ) from None
+        found += [line.strip() for line in text.splitlines() if line.strip()]
+    return found
+
+
+def prompt_condition(
+    prompts: Sequence[str], specs: Sequence[ConditionSpec], n: int, warn
+) -> dict[str, Tensor]:
+    """``{name: (len(prompts)·n, L) token ids}``: each prompt n times in a row; a prompt longer
+    than the model's text context is cut, and ``warn`` names what was kept."""
+    from trigen.text import tokenizer_for
+
+    texts = [s for s in specs if s.kind is ConditionKind.TOKENS]
+    if not texts:
+        raise ConfigError("--prompt: this model was not trained with a text condition")
+    spec = texts[0]
+    tokenizer = tokenizer_for(spec)
+    ids, truncated = tokenizer.encode(list(prompts), spec.size)
+    kept = tokenizer.decode(ids)
+    for prompt, cut, text in zip(prompts, truncated, kept, strict=True):
+        if cut:
+            warn(f"prompt {prompt[:40]!r}… is longer than {spec.size} tokens: kept {text!r}")
+    return {spec.name: ids.repeat_interleave(n, dim=0)}

@@ -12,7 +12,13 @@ import typer
 from trigen import api
 from trigen.autoregressive.maskgit import parse_unmasking
 from trigen.cli.app import Quiet, app, console, reporter, warn
-from trigen.cli.conditions import attribute_vector, map_condition, parse_cfg
+from trigen.cli.conditions import (
+    attribute_vector,
+    map_condition,
+    parse_cfg,
+    prompt_condition,
+    read_prompts,
+)
 from trigen.cli.shared import dist_from_launcher, write_samples
 from trigen.device import resolve_device
 from trigen.diffusion.samplers import HEUN_MIN_NFE, Sampler, SamplerOptions, nfe, parse_sampler
@@ -92,6 +98,13 @@ def sample(
             "test:3,17 (the skeletons of those test images)",
         ),
     ] = None,
+    prompt: Annotated[
+        list[str] | None,
+        typer.Option(help="a caption for a text model (repeat for several): --n images each"),
+    ] = None,
+    prompts_file: Annotated[
+        Path | None, typer.Option(help="UTF-8 file of captions, one a line: --n images each")
+    ] = None,
     labels: Annotated[
         str | None, typer.Option(help="'all' (a row per class) or e.g. 0,1,2")
     ] = None,
@@ -152,7 +165,13 @@ def sample(
         )
     else:
         loaded = api.load(checkpoint, ema=ema, device=dev, on_warning=warn)
-    conds = _conditions(loaded, attributes, map_, n if labels != "all" else None)
+    prompts = read_prompts(prompt, prompts_file)
+    if prompts and labels == "all":
+        raise ConfigError("--prompt gives a row per prompt: use --labels as a list, not 'all'")
+    total = n * len(prompts) if prompts else n
+    conds = _conditions(loaded, attributes, map_, total if labels != "all" else None)
+    if prompts:
+        conds.update(prompt_condition(prompts, loaded.data.conditions, n, warn))
     given = {name for name in SAMPLE_OPTIONS if _given(ctx, name)}
     refuse_unused(loaded.family, spec, given, f"this {loaded.config.family.value} checkpoint")
     if steps is None:
@@ -176,7 +195,7 @@ def sample(
             loaded,
             spec,
             labels=labels,
-            n=n,
+            n=total,
             out=out,
             seed=seed,
             images_dir=images_dir,
@@ -184,6 +203,7 @@ def sample(
             dist=dist,
             progress=advance,
             conds=conds,
+            row_labels=prompts or None,
         )
 
 

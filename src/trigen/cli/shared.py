@@ -41,13 +41,14 @@ def write_samples(
     dist=None,
     progress=None,
     conds=None,
+    row_labels: list[str] | None = None,
 ) -> None:
     """Sample and write the grid; under torchrun (``dist``) every rank samples its share of
     the chunks and rank 0 alone writes. ``progress(done, total)``: images drawn so far.
     ``conds``: named conditions, one row per image; requested maps are written beside the grid
-    (``<out>-maps.png``, tile for tile)."""
+    (``<out>-maps.png``, tile for tile). ``row_labels``: a label per grid row (the prompts)."""
     from trigen.data.transforms import from_model_range
-    from trigen.report.grids import save_each, save_grid
+    from trigen.report.grids import save_each, save_grid, save_labelled_grid
     from trigen.sampling import sample_sharded
     from trigen.train.distributed import SINGLE
 
@@ -65,7 +66,11 @@ def write_samples(
     if images is None:  # not rank 0
         return
     nrow = n if labels == "all" else min(len(images), 8)
-    save_grid(images, out, nrow=nrow)
+    if row_labels:  # a row per prompt, labelled with it
+        nrow = len(images) // len(row_labels)
+        save_labelled_grid(images, row_labels, out, nrow=nrow)
+    else:
+        save_grid(images, out, nrow=nrow)
     for name, value in (conds or {}).items():
         if value.ndim == 4:  # a map: the requested condition, tile for tile beside the samples
             maps = from_model_range(value).permute(0, 2, 3, 1).numpy()

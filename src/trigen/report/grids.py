@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from trigen.atomic import atomic_write
 
@@ -34,6 +34,38 @@ def write_png(array: np.ndarray, path: Path, scale: int = 1) -> Path:
 def save_grid(images: np.ndarray, path: Path, nrow: int, scale: int = 2) -> Path:
     """Tile and write uint8 images (N, H, W, C) as one PNG."""
     return write_png(make_grid(images, nrow), path, scale=scale)
+
+
+def save_labelled_grid(
+    images: np.ndarray, labels: list[str], path: Path, nrow: int, scale: int = 2
+) -> Path:
+    """Tile uint8 images (N, H, W, C) ``nrow`` to a row and write them with ``labels[r]``
+    printed left of row r (a prompt per row), as one RGB PNG."""
+    grid = make_grid(images, nrow)
+    if grid.shape[-1] == 1:
+        grid = np.repeat(grid, 3, axis=-1)
+    image = Image.fromarray(grid)
+    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    font = ImageFont.load_default()
+    rows, row_height = len(labels), image.height / max(1, -(-len(images) // nrow))
+    texts = [_fit(label, LABEL_CHARS) for label in labels]
+    margin = 8 + max(
+        (int(ImageDraw.Draw(image).textlength(t, font=font)) for t in texts), default=0
+    )
+    canvas = Image.new("RGB", (image.width + margin, image.height), "white")
+    canvas.paste(image, (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    for r, text in enumerate(texts[:rows]):
+        draw.text((4, r * row_height + row_height / 2 - 5), text, fill="black", font=font)
+    atomic_write(path, lambda tmp: canvas.save(tmp, format="PNG"))
+    return path
+
+
+LABEL_CHARS = 48  # a row label longer than this is cut with an ellipsis
+
+
+def _fit(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def save_each(images: np.ndarray, directory: Path, labels: np.ndarray | None = None) -> list[Path]:
