@@ -11,24 +11,20 @@ It is trained once per (dataset, resolution, training data hash) and cached as s
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from trigen.atomic import atomic_write, atomic_write_text
 from trigen.data.datasets import ImageDataset
-from trigen.data.mnist import sha256_of
 from trigen.data.transforms import to_model_range
-from trigen.errors import CheckpointError, ConfigError, DataError
+from trigen.errors import ConfigError, DataError
 from trigen.eval.inception import as_uint8_images
+from trigen.eval.trained import load_network, save_network, train_on_budget, weights_hash
 
 FORMAT_VERSION = 1  # bump when DomainNet or the metadata change: old caches are then retrained
 WIDTH = 16  # channels of the first convolution; the next two stages use 2× and 4×
@@ -186,16 +182,16 @@ class DomainClassifier:
             "data_sha256": data_hash(dataset_train),
         }
         stem = f"domain-{info['dataset']}-{dataset_train.shape[-1]}px-{info['data_sha256'][:16]}"
-        if cache_dir is not None and (found := _load(Path(cache_dir), stem, info, device)):
-            return found
+        if cache_dir is not None and (found := _load(Path(cache_dir), stem, info)):
+            return cls(found[0].to(device), found[1], weights_hash(found[0]))
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(seed)
             net = DomainNet(dataset_train.shape[0], dataset_train.num_classes).to(device)
         stats = _train(net, dataset_train, seconds_budget, max_epochs, seed, progress)
-        classifier = cls(net, info, network_id=_weights_hash(net))
+        classifier = cls(net, info, network_id=weights_hash(net))
         info.update(stats, seed=seed, test_accuracy=classifier.accuracy(dataset_test))
         if cache_dir is not None:
-            _save(Path(cache_dir), stem, net, info)
+            save_network(Path(cache_dir), stem, net, info)
         return classifier
 
 
@@ -207,70 +203,24 @@ def _train(
     seed: int,
     progress: Progress | None,
 ) -> dict:
-    """Train ``net`` in place with AdamW; returns how long and how much it trained."""
+    """Train ``net`` in place; returns how long and how much it trained."""
     device = next(net.parameters()).device
-    optim = torch.optim.AdamW(net.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     rng = torch.Generator().manual_seed(seed)
-    max_images = int(max_epochs * len(data))
-    seen, start = 0, time.perf_counter()
-    net.train()
-    while True:
-        done = max((time.perf_counter() - start) / seconds_budget, seen / max_images)
-        if done >= 1:
-            break
-        for group in optim.param_groups:
-            group["lr"] = LEARNING_RATE * (1 - done)  # linear decay over the budget (time or data)
-        index = torch.randint(len(data), (BATCH,), generator=rng)
-        batch = data[index]
-        images, labels = batch.images, batch.labels
-        loss = F.cross_entropy(net(images.to(device)), labels.to(device))
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        optim.step()
-        seen += BATCH
-        if progress is not None:
-            progress(min(seen, max_images), max_images)
-    net.eval()
-    return {"images_seen": seen, "train_seconds": round(time.perf_counter() - start, 2)}
+
+    def loss_of_batch() -> torch.Tensor:
+        batch = data[torch.randint(len(data), (BATCH,), generator=rng)]
+        return F.cross_entropy(net(batch.images.to(device)), batch.labels.to(device))
+
+    return train_on_budget(
+        net, loss_of_batch, batch=BATCH, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY,
+        seconds_budget=seconds_budget, max_images=int(max_epochs * len(data)), progress=progress,
+    )  # fmt: skip
 
 
-def _weights_hash(net: nn.Module) -> str:
-    """sha256 of the weights' names and bytes: the same for a net in memory and its cached copy."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(net.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+def _load(cache_dir: Path, stem: str, info: dict) -> tuple[nn.Module, dict] | None:
+    """The cached network matching ``info`` and its stored metadata, None if absent."""
 
+    def build(stored: dict) -> nn.Module:
+        return DomainNet(stored["shape"][0], stored["num_classes"])
 
-def _save(cache_dir: Path, stem: str, net: DomainNet, info: dict) -> None:
-    """Write the weights, then the JSON that vouches for them (last: its presence = complete)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    weights, meta = cache_dir / f"{stem}.safetensors", cache_dir / f"{stem}.json"
-    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    atomic_write(weights, lambda tmp: save_file(tensors, str(tmp)))
-    info = {**info, "weights_sha256": sha256_of(weights)}
-    atomic_write_text(meta, json.dumps(info, indent=1))
-
-
-def _load(cache_dir: Path, stem: str, info: dict, device) -> DomainClassifier | None:
-    """The cached classifier matching ``info``, None if absent; CheckpointError if damaged."""
-    weights, meta = cache_dir / f"{stem}.safetensors", cache_dir / f"{stem}.json"
-    if not meta.is_file():
-        return None
-    hint = f"delete {meta} and {weights} to retrain"
-    try:
-        stored = json.loads(meta.read_text())
-        if any(stored.get(k) != info[k] for k in FIELDS):
-            return None  # another format version: retrain and replace
-        if not weights.is_file() or sha256_of(weights) != stored["weights_sha256"]:
-            raise CheckpointError(
-                f"domain classifier weights {weights} are missing or altered; {hint}"
-            )
-        net = DomainNet(info["shape"][0], info["num_classes"])
-        net.load_state_dict(load_file(str(weights)))
-    except (OSError, ValueError, KeyError, RuntimeError) as err:
-        raise CheckpointError(
-            f"domain classifier cache {meta} is unreadable ({err}); {hint}"
-        ) from None
-    return DomainClassifier(net.to(device), stored, _weights_hash(net))
+    return load_network(cache_dir, stem, info, FIELDS, build, "domain classifier")

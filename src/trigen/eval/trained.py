@@ -1,0 +1,105 @@
+"""Evaluation networks trained by trigen itself (the domain classifier, the text matcher): a
+training loop bounded by time or images, and an on-disk cache of safetensors weights plus a JSON
+that vouches for them (settings, the training data's hash, the weights' sha256). Never pickled;
+both files written atomically, the JSON last, so its presence means a complete entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from trigen.atomic import atomic_write, atomic_write_text
+from trigen.data.mnist import sha256_of
+from trigen.errors import CheckpointError
+
+Progress = Callable[[int, int], None]
+
+
+def train_on_budget(
+    net: nn.Module,
+    loss_of_batch: Callable[[], Tensor],
+    *,
+    batch: int,
+    lr: float,
+    weight_decay: float,
+    seconds_budget: float,
+    max_images: int,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Train ``net`` in place with AdamW until ``seconds_budget`` seconds or ``max_images``
+    images, whichever comes first, the learning rate decaying linearly from ``lr`` to 0 along
+    the way; ``loss_of_batch()`` draws the next ``batch`` images and returns their mean loss.
+    ``progress(images_seen, max_images)``. Returns how much and how long it trained."""
+    optim = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    seen, start = 0, time.perf_counter()
+    net.train()
+    while True:
+        done = max((time.perf_counter() - start) / seconds_budget, seen / max_images)
+        if done >= 1:
+            break
+        for group in optim.param_groups:
+            group["lr"] = lr * (1 - done)  # linear decay over the budget (time or data)
+        loss = loss_of_batch()
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        seen += batch
+        if progress is not None:
+            progress(min(seen, max_images), max_images)
+    net.eval()
+    return {"images_seen": seen, "train_seconds": round(time.perf_counter() - start, 2)}
+
+
+def weights_hash(net: nn.Module) -> str:
+    """sha256 of the weights' names and bytes: the same for a net in memory and its cached copy."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(net.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_network(cache_dir: Path, stem: str, net: nn.Module, info: dict[str, Any]) -> None:
+    """Write ``stem.safetensors``, then ``stem.json``: ``info`` with the weights' sha256."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    weights, meta = cache_dir / f"{stem}.safetensors", cache_dir / f"{stem}.json"
+    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    atomic_write(weights, lambda tmp: save_file(tensors, str(tmp)))
+    atomic_write_text(meta, json.dumps({**info, "weights_sha256": sha256_of(weights)}, indent=1))
+
+
+def load_network(
+    cache_dir: Path,
+    stem: str,
+    info: dict[str, Any],
+    fields: Iterable[str],
+    build: Callable[[dict[str, Any]], nn.Module],
+    what: str,
+) -> tuple[nn.Module, dict[str, Any]] | None:
+    """(network, stored info) of the cached ``stem`` whose ``fields`` equal ``info``'s; None when
+    absent or made with other settings (retrain and replace). ``build(stored)`` makes the empty
+    network. Altered or unreadable files are a CheckpointError that names them and ``what``."""
+    weights, meta = cache_dir / f"{stem}.safetensors", cache_dir / f"{stem}.json"
+    if not meta.is_file():
+        return None
+    hint = f"delete {meta} and {weights} to retrain"
+    try:
+        stored = json.loads(meta.read_text())
+        if any(stored.get(k) != info[k] for k in fields):
+            return None
+        if not weights.is_file() or sha256_of(weights) != stored["weights_sha256"]:
+            raise CheckpointError(f"{what} weights {weights} are missing or altered; {hint}")
+        net = build(stored)
+        net.load_state_dict(load_file(str(weights)))
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise CheckpointError(f"{what} cache {meta} is unreadable ({err}); {hint}") from None
+    return net, stored
