@@ -25,7 +25,6 @@ import torch
 
 from _common import RESULTS, environment
 from trigen import api
-from trigen.compare.measure import sampler_name
 from trigen.data.datasets import load_dataset
 from trigen.diffusion.samplers import Sampler, nfe
 from trigen.eval.hardware import host_info
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> dict:
         seconds = time.perf_counter() - start
         row = {
             "spec": text,
-            "sampler": sampler_name(cfg.family, family, spec),
+            "sampler": family.sampler_description(spec),
             "steps": spec.steps,
             "grid": family.grid(Sampler(spec.sampler), spec.grid).value if diffusion else "—",
             "nfe": nfe(Sampler(spec.sampler), spec.steps) if diffusion else None,

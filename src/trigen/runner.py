@@ -20,7 +20,7 @@ import torch
 
 from trigen.atomic import atomic_write_text
 from trigen.build import DataSpec, build_family
-from trigen.config import FamilyName, TrainConfig
+from trigen.config import TrainConfig
 from trigen.errors import CheckpointError, ConfigError, TrigenError
 from trigen.families.base import Family, SampleSpec
 from trigen.runs import after_training, autoencoder_channels, load
@@ -143,7 +143,9 @@ def _run_trainer(run: TrainRun, trainer: Trainer) -> TrainResult:
     if Logger.TENSORBOARD in run.loggers and run.dist.is_main:
         tb = TensorBoardLog(run.out / TENSORBOARD_DIR, purge_from=trainer.images_seen + 1)
         hooks = dataclasses.replace(
-            hooks, on_log=_logging_to(tb, hooks.on_log), on_checkpoint=_grid_to(tb, run)
+            hooks,
+            on_log=_logging_to(tb, hooks.on_log),
+            on_checkpoint=_grid_to(tb, run, trainer.family),
         )
     try:
         return trainer.run(hooks)
@@ -187,10 +189,11 @@ def _logging_to(tb: TensorBoardLog, on_log):
     return log
 
 
-def _grid_to(tb: TensorBoardLog, run: TrainRun):
+def _grid_to(tb: TensorBoardLog, run: TrainRun, family: Family):
     """``on_checkpoint`` writing the EMA sample grid of each checkpoint to ``tb`` (the grid of
-    ``trigen train``'s samples.png: a row of 8 per class, seed 0)."""
-    if run.cfg.family is FamilyName.VQVAE:  # a tokenizer draws no samples
+    ``trigen train``'s samples.png: a row of 8 per class, seed 0); none for a ``family`` that
+    draws no samples (a tokenizer)."""
+    if not family.draws_samples:
         return None
 
     def on_checkpoint(path: Path, images_seen: int) -> None:

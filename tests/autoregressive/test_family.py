@@ -10,6 +10,7 @@ from trigen.batch import Batch
 from trigen.errors import DataError
 from trigen.families.autoregressive import AutoregressiveFamily, VQTokenFamily
 from trigen.families.base import Family, SampleSpec
+from trigen.families.capabilities import EXACT, TOKEN_NLL
 from trigen.models.ar_transformer import ARTransformer, ar_config
 from trigen.tokenizers.vqvae import VQVAE, vq_config
 
@@ -74,7 +75,7 @@ def test_sample_is_on_the_8_bit_grid():
 
 def test_family_protocol_wrong_shapes_and_ema_replace():
     family = pixel_family()
-    assert isinstance(family, Family) and family.nll_is_pixel_exact
+    assert isinstance(family, Family) and family.likelihood is EXACT
     with pytest.raises(DataError, match="shape"):
         family.loss(random_batch((1, 5, 5)))
     twin = dataclasses.replace(family, net=ARTransformer(family.net.cfg))
@@ -98,7 +99,7 @@ def test_vq_family_reads_images_or_cached_grids():
     from_images = family.nll(batch)
     from_cache = family.nll(Batch(grids, batch.labels))
     torch.testing.assert_close(from_images, from_cache)
-    assert not family.nll_is_pixel_exact and isinstance(family, Family)
+    assert family.likelihood is TOKEN_NLL and isinstance(family, Family)
     with pytest.raises(DataError, match="tokenize"):
         family.nll(Batch(torch.zeros(4, 3, 3, dtype=torch.long), batch.labels))
 

@@ -3,11 +3,11 @@
 import torch
 from torch import nn
 
-from trigen.compare.measure import NO_ELBO, _likelihood
+from trigen.compare.measure import likelihood_record
 from trigen.compare.settings import compare_settings
-from trigen.config import FamilyName
 from trigen.data.datasets import ImageDataset
 from trigen.diffusion.schedules import FlowSchedule, NoiseSchedule
+from trigen.families.capabilities import NO_LIKELIHOOD
 from trigen.families.diffusion import DiffusionFamily
 
 SHAPE = (1, 4, 4)
@@ -30,8 +30,9 @@ def _test_set() -> ImageDataset:
 def test_a_flow_model_reports_no_bits_per_dim_and_a_vp_model_its_elbo():
     settings = compare_settings("smoke")
     flow = DiffusionFamily(Zero(), FlowSchedule(), "v", 0, SHAPE)
-    record = _likelihood(FamilyName.UNET, flow, _test_set(), settings)
-    assert record["bits_per_dim"] is None and record["kind"] == NO_ELBO
+    record = likelihood_record(flow, _test_set(), settings)
+    assert record["bits_per_dim"] is None and record["kind"] == NO_LIKELIHOOD.kind
+    assert record["kind"] == "n/a: no likelihood bound (flow matching or latent diffusion)"
     vp = DiffusionFamily(Zero(), NoiseSchedule.linear(T=10), "eps", 0, SHAPE, nll_num_t=2)
-    record = _likelihood(FamilyName.UNET, vp, _test_set(), settings)
+    record = likelihood_record(vp, _test_set(), settings)
     assert record["bits_per_dim"] > 0 and record["kind"] == "ELBO bound"

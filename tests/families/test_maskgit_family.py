@@ -18,6 +18,7 @@ from trigen.config import TrainConfig
 from trigen.errors import ConfigError
 from trigen.eval.likelihood import bits_per_dim
 from trigen.families.base import SampleSpec
+from trigen.families.capabilities import Scored
 from trigen.families.maskgit import MaskGITFamily, MaskGITVQFamily
 from trigen.guidance import guided
 from trigen.models.maskgit import MaskGIT, maskgit_config
@@ -323,7 +324,7 @@ def test_vq_family_trains_and_samples_codes():
     assert family.loss(Batch(cached, labels), gen()).shape == (4,)
     samples = family.sample(labels, SampleSpec(steps=3, cfg=1.5), gen())
     assert samples.shape == (4, *SHAPE)
-    assert family.nll_is_pixel_exact is False
+    assert family.likelihood.scored is Scored.CODES and not family.likelihood.exact
 
 
 # ------------------------------------------------------------------------------ end to end
@@ -382,11 +383,7 @@ def test_train_a_few_steps_then_sample_with_the_cli(tmp_path, capsys):
 
 
 def test_the_report_names_the_decoding_order():
-    from trigen.compare.measure import sampler_name
-    from trigen.config import FamilyName
-
     family = tiny_family()
-    name = FamilyName.MASKGIT
-    assert sampler_name(name, family, SampleSpec(steps=4)) == "parallel decoding, random order"
+    assert family.sampler_description(SampleSpec(steps=4)) == "parallel decoding, random order"
     spec = SampleSpec(steps=4, unmasking="confidence")
-    assert sampler_name(name, family, spec) == "parallel decoding, confidence order"
+    assert family.sampler_description(spec) == "parallel decoding, confidence order"

@@ -71,7 +71,7 @@ def test_impossible_or_too_long_points_are_recorded_as_skipped_with_the_reason(s
     assert "patch 4" in by_key["dit", 8].arch and "(8, 16, 32)" in by_key["unet", 8].arch
 
 
-def test_an_unsupported_family_is_refused_before_anything_runs():
+def test_a_family_without_cost_probes_is_refused_before_it_is_measured():
     with pytest.raises(ConfigError, match="vqvae"):
         resolution_sweep({"vq": TrainConfig(family="vqvae")}, (8,))
 

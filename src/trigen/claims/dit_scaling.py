@@ -29,7 +29,7 @@ def scaling_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
         loaded, _ = ctx.train(cfg, ctx.run_dir("scaling", variant.replace("×", "x")))
         images, _ = sample_images(ctx, loaded, cs.variant_samples, ctx.compare.seed)
         d = instrument.draws(ev.domain.features(images))
-        g = forward_flops(FamilyName.DIT, loaded.family) / 1e9
+        g = forward_flops(loaded.family) / 1e9
         gflops.append(g)
         draws.append(d.to_dict())
         params = count_parameters(loaded.family.net)

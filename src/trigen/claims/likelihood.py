@@ -3,17 +3,14 @@ each diffusion family on the same test images, paired per image."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult
-from trigen.config import DIFFUSION_FAMILIES, FamilyName
+from trigen.config import FamilyName
 from trigen.eval.likelihood import bits_per_dim, evaluate_nll
-from trigen.measure.samples import has_likelihood
 
 
 def likelihood_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
@@ -22,16 +19,15 @@ def likelihood_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
     diffusion = {  # a flow-matching model has no ELBO to compare
         name: loaded
         for name, loaded in ctx.diffusion_runs().items()
-        if has_likelihood(loaded.family)
+        if loaded.family.likelihood.exists
     }
     if ar is None or not diffusion:
         return (C9.not_run("needs the AR family and a diffusion family trained with an ELBO"),)
     n = ctx.compare.nll_images
     per_image = {}
     for name, loaded in {FamilyName.AR: ar, **diffusion}.items():
-        family = loaded.family
-        if name in DIFFUSION_FAMILIES:  # the ELBO's Monte-Carlo timesteps per image
-            family = dataclasses.replace(family, nll_num_t=ctx.compare.elbo_timesteps)
+        # the ELBO's Monte-Carlo timesteps per image (the exact NLL has none)
+        family = loaded.family.with_nll_timesteps(ctx.compare.elbo_timesteps)
         result = evaluate_nll(
             family, ctx.test_data, max_images=n, generator=ctx.generator(ctx.compare.seed)
         )

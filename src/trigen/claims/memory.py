@@ -8,8 +8,8 @@ from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, Estimate, Series
-from trigen.config import DIFFUSION_FAMILIES, FamilyName
-from trigen.measure.scaling import ResolutionPoint, resolution_sweep
+from trigen.config import FamilyName
+from trigen.measure.scaling import ResolutionPoint, probed, resolution_sweep
 
 
 def memory_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
@@ -17,10 +17,9 @@ def memory_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
     if FamilyName.UNET not in ctx.runs or FamilyName.DIT not in ctx.runs:
         return (C6.not_run("needs the U-Net and DiT families"),)
     channels, classes = ctx.channels_and_classes()
-    # every family of the comparison rides along: this sweep is also the report's resolution
-    # table (the AR model capped at 64×64 tokens)
-    token_models = (FamilyName.AR, FamilyName.PIXELCNN, FamilyName.MASKGIT)
-    swept = [f for f in ctx.runs if f in (*DIFFUSION_FAMILIES, *token_models)]
+    # every family of the comparison whose cost can be probed rides along: this sweep is also
+    # the report's resolution table (a token model capped at 64×64 tokens)
+    swept = [f for f, run in ctx.runs.items() if probed(run.family)]
     configs = {f.value: ctx.config_for(f) for f in swept}
     points = resolution_sweep(
         configs,

@@ -60,6 +60,7 @@ def evaluate(
 
     from trigen.data.datasets import load_dataset
     from trigen.eval.likelihood import evaluate_nll
+    from trigen.families.capabilities import Scored
 
     loaded = api.load(checkpoint, ema=ema, device=device, on_warning=warn)
     cfg = loaded.config
@@ -76,16 +77,15 @@ def evaluate(
             generator=gen,
             progress=advance,
         )
-    kind = getattr(family, "nll_is_pixel_exact", None)
-    bound = getattr(family, "nll_kind", None)  # a family whose nll is neither exact nor an ELBO
-    if kind is False:
+    likelihood = family.likelihood
+    if likelihood.scored is Scored.CODES:
+        bound = "" if likelihood.exact else f" ({likelihood.words})"
         print(
-            f"token NLL{f' ({bound})' if bound else ''}: {result.nats_per_image:.2f} nats/image "
+            f"token NLL{bound}: {result.nats_per_image:.2f} nats/image "
             f"over {result.num_images} {split} images (about the VQ codes, not pixel bits/dim)"
         )
         return
-    what = "ELBO upper bound" if cfg.family.value in ("unet", "dit") else bound or "exact"
     print(
-        f"{result.bits_per_dim:.4f} bits/dim ({what}), {result.nats_per_image:.1f} nats/image, "
-        f"{result.num_images} {split} images"
+        f"{result.bits_per_dim:.4f} bits/dim ({likelihood.words}), "
+        f"{result.nats_per_image:.1f} nats/image, {result.num_images} {split} images"
     )

@@ -134,18 +134,21 @@ def train(
         f"{result.images_per_second:.1f} img/s, "
         f"checkpoint {result.checkpoint}"
     )
-    if sample_grid and not stop.requested and cfg.family is not FamilyName.VQVAE:
-        loaded = api.load(run_dir, device=device, on_warning=warn)
-        with progress.task("samples.png", "images") as advance:
-            write_samples(
-                loaded,
-                SampleSpec(),
-                labels="all",
-                n=8,
-                out=run_dir / "samples.png",
-                seed=0,
-                progress=advance,
-            )
+    if not sample_grid or stop.requested:
+        return
+    loaded = api.load(run_dir, device=device, on_warning=warn)
+    if not loaded.family.draws_samples:  # a tokenizer
+        return
+    with progress.task("samples.png", "images") as advance:
+        write_samples(
+            loaded,
+            SampleSpec(),
+            labels="all",
+            n=8,
+            out=run_dir / "samples.png",
+            seed=0,
+            progress=advance,
+        )
 
 
 def _condition_settings(text: str | None) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -20,7 +19,7 @@ from trigen.eval.memory import peak_allocated_bytes
 from trigen.families.base import Family, SampleSpec
 from trigen.measure.evaluators import Evaluators
 from trigen.measure.probes import forward_flops
-from trigen.measure.samples import generate, has_likelihood, sample_spec
+from trigen.measure.samples import generate, sample_spec
 from trigen.sampling import class_labels
 
 MIB = 2**20
@@ -28,8 +27,10 @@ GRID_PER_CLASS = 8
 
 
 def nfe_of(name: FamilyName, spec: SampleSpec, tokens: int) -> int:
-    """Network evaluations per image: sampler steps for diffusion, decoding steps (at most one
-    per token) for MaskGIT, tokens for autoregression."""
+    """Network evaluations per image of family ``name`` at ``tokens`` tokens per image.
+
+    Kept for :mod:`trigen.compare.adherence`, which holds a name and no family yet; code with a
+    family asks it (:meth:`~trigen.families.base.Family.nfe`)."""
     if name in DIFFUSION_FAMILIES:
         from trigen.diffusion.samplers import nfe
 
@@ -37,18 +38,6 @@ def nfe_of(name: FamilyName, spec: SampleSpec, tokens: int) -> int:
     if name is FamilyName.MASKGIT:
         return min(spec.steps, tokens)
     return tokens
-
-
-def sampler_name(name: FamilyName, family: Family, spec: SampleSpec) -> str:
-    """How ``family`` samples under ``spec``, in words, for the report."""
-    if name in DIFFUSION_FAMILIES:
-        return spec.sampler
-    if name is FamilyName.AR:
-        return "ancestral (KV cache)"
-    if name is FamilyName.MASKGIT:
-        order = spec.unmasking or getattr(family, "default_unmasking", "confidence")
-        return f"parallel decoding, {order} order"
-    return "ancestral (full forward per sub-pixel)"
 
 
 def grid_images(images: Tensor, labels: Tensor, num_classes: int) -> np.ndarray:
@@ -64,11 +53,7 @@ def grid_images(images: Tensor, labels: Tensor, num_classes: int) -> np.ndarray:
     return torch.cat(picked).permute(0, 2, 3, 1).numpy()
 
 
-NO_ELBO = "n/a: no likelihood bound (flow matching or latent diffusion)"
-
-
 def measure_family(
-    name: FamilyName,
     loaded: Loaded,
     train_summary: dict[str, Any],
     test: ImageDataset,
@@ -76,13 +61,10 @@ def measure_family(
     settings: CompareSettings,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Headline numbers of one trained family, and its sample grid (N, H, W, C)."""
-    family = loaded.family
-    if name in DIFFUSION_FAMILIES:
-        family = dataclasses.replace(family, nll_num_t=settings.elbo_timesteps)
-    spec = sample_spec(name, settings)
+    family = loaded.family.with_nll_timesteps(settings.elbo_timesteps)
+    spec = sample_spec(loaded.config.family, settings)
     num_classes = loaded.data.num_classes
     labels = class_labels(num_classes, settings.fid_samples)
-    c, h, w = family.image_shape
     device = next(family.net.parameters()).device
 
     start = time.perf_counter()
@@ -100,23 +82,23 @@ def measure_family(
     sample_flops = count_flops(
         lambda: family.sample(one, spec, torch.Generator(device).manual_seed(0))
     )
-    record_nll = _likelihood(name, family, test, settings)
+    record_nll = likelihood_record(family, test, settings)
     record = {
         "preset": loaded.config.preset,
         "model_overrides": dict(loaded.config.model_overrides),  # e.g. rope / positions
         "params": count_parameters(family.net),
         "train": train_summary,
         "sampling": {
-            "sampler": sampler_name(name, family, spec),
-            "steps": spec.steps if name in DIFFUSION_FAMILIES else nfe_of(name, spec, c * h * w),
-            "nfe": nfe_of(name, spec, c * h * w),
+            "sampler": family.sampler_description(spec),
+            "steps": family.sampling_steps(spec),
+            "nfe": family.nfe(spec),
             "batch_size": settings.sample_batch_size,
             "latency_s_per_image": seconds / len(images),
             "throughput_images_per_s": len(images) / seconds,
             "peak_memory_mb": memory_bytes / MIB,  # tensors of one call of ``batch_size``
         },
         "cost": {
-            "flops_per_forward": forward_flops(name, family),
+            "flops_per_forward": forward_flops(family),
             "flops_per_sample": sample_flops,
         },
         "quality": evaluators.quality(images, labels),
@@ -125,14 +107,15 @@ def measure_family(
     return record, grid_images(images, labels, num_classes)
 
 
-def _likelihood(
-    name: FamilyName, family: Family, test: ImageDataset, settings: CompareSettings
+def likelihood_record(
+    family: Family, test: ImageDataset, settings: CompareSettings
 ) -> dict[str, Any]:
-    """Bits/dim of the test images and what kind of number it is (exact, a bound, token NLL);
-    none for a family whose ``nll`` gives no bound (``has_likelihood`` False: flow matching,
+    """Bits/dim of the test images and what kind of number it is (``family.likelihood``: exact,
+    a bound, token NLL); none for a family whose ``nll`` gives no number (flow matching,
     latent diffusion)."""
-    if not has_likelihood(family):
-        return {"bits_per_dim": None, "nats_per_image": None, "images": 0, "kind": NO_ELBO}
+    likelihood = family.likelihood
+    if not likelihood.exists:
+        return {"bits_per_dim": None, "nats_per_image": None, "images": 0, "kind": likelihood.kind}
     device = next(family.net.parameters()).device
     nll = evaluate_nll(
         family,
@@ -140,14 +123,9 @@ def _likelihood(
         max_images=settings.nll_images,
         generator=torch.Generator(device).manual_seed(settings.seed),
     )
-    kind = {
-        FamilyName.UNET: "ELBO bound",
-        FamilyName.DIT: "ELBO bound",
-        FamilyName.VQ: "token NLL",
-    }.get(name, getattr(family, "nll_kind", "exact"))
     return {
         "bits_per_dim": nll.bits_per_dim,
         "nats_per_image": nll.nats_per_image,
         "images": nll.num_images,
-        "kind": kind,
+        "kind": likelihood.kind,
     }

@@ -233,7 +233,7 @@ def run_compare(
         stages.advance()
         runs[name] = loaded
         log(f"[{name.value}] sampling {s.fid_samples} images and measuring")
-        record, grid = measure_family(name, loaded, summary, test, ev, s)
+        record, grid = measure_family(loaded, summary, test, ev, s)
         save_grid(grid, out / f"{name.value}_samples.png", nrow=8)
         record["grid"] = f"{name.value}_samples.png"
         results["families"][name.value] = record

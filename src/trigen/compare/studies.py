@@ -11,14 +11,13 @@ import numpy as np
 import torch
 
 from trigen.api import Loaded
-from trigen.compare.measure import nfe_of
 from trigen.compare.settings import CompareSettings, Study
-from trigen.config import DIFFUSION_FAMILIES, FamilyName, TrainConfig
+from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
 from trigen.eval.cost import count_parameters
-from trigen.eval.receptive_field import ar_receptive_field, erf_radius, receptive_field
+from trigen.eval.receptive_field import erf_radius
 from trigen.measure.evaluators import Evaluators
-from trigen.measure.probes import PROBE_TIMESTEP, RF_BATCH, forward_flops
+from trigen.measure.probes import RF_BATCH, forward_flops, receptive_field_map
 from trigen.measure.samples import generate, sample_spec
 from trigen.measure.scaling import resolution_sweep
 from trigen.measure.variants import conditioning_configs, dit_scaling_configs, objective_configs
@@ -33,10 +32,11 @@ VARIANT_STUDIES: dict[Study, FamilyName] = {
 
 
 def nfe_study(runs: dict[FamilyName, Loaded], ev: Evaluators, s: CompareSettings) -> list[dict]:
-    """Domain FID of every diffusion sampler at every step count, on ``s.study_samples`` images."""
+    """Domain FID of every diffusion sampler at every step count, on ``s.study_samples`` images,
+    for every family that takes a sampler (``sample_options``)."""
     rows = []
     for name, loaded in runs.items():
-        if name not in DIFFUSION_FAMILIES:
+        if "sampler" not in loaded.family.sample_options(sample_spec(name, s)):
             continue
         labels = class_labels(loaded.data.num_classes, s.study_samples)
         for sampler in s.nfe_samplers:
@@ -51,7 +51,7 @@ def nfe_study(runs: dict[FamilyName, Loaded], ev: Evaluators, s: CompareSettings
                         "family": name.value,
                         "sampler": sampler,
                         "steps": steps,
-                        "nfe": nfe_of(name, spec, 0),
+                        "nfe": loaded.family.nfe(spec),
                         "seconds": time.perf_counter() - start,
                         **ev.domain_quality(images, labels),
                     }
@@ -98,7 +98,8 @@ def resolution_study(
         for point in points:
             row = point.to_dict()
             if point.skipped is None:
-                row["steps"] = nfe_of(name, spec, c * point.resolution**2)
+                shape = (c, point.resolution, point.resolution)
+                row["steps"] = loaded.family.nfe(spec, shape)
             rows.append(row)
     return rows
 
@@ -106,24 +107,16 @@ def resolution_study(
 def receptive_field_maps(
     runs: dict[FamilyName, Loaded], test: ImageDataset
 ) -> dict[str, np.ndarray]:
-    """|∂ output(centre) / ∂ input| of each trained network on test images."""
+    """|∂ output(centre) / ∂ input| of each trained network on test images, for every family
+    that offers a probe (``receptive_field_probe``)."""
     maps = {}
     for name, loaded in runs.items():
-        net = loaded.family.net
-        device = next(net.parameters()).device
+        device = next(loaded.family.net.parameters()).device
         probe = test[slice(0, RF_BATCH)]
-        images, labels = probe.images, probe.labels
-        images, labels = images.to(device), labels.to(device)
-        if name in DIFFUSION_FAMILIES:
-            t = torch.full((RF_BATCH,), PROBE_TIMESTEP, device=device)
-            noisy = images + 0.5 * torch.randn_like(images)
-            maps[name.value] = receptive_field(lambda x, n=net, tt=t, y=labels: n(x, tt, y), noisy)
-        elif name is FamilyName.AR:
-            from trigen.autoregressive.pixels import images_to_tokens
-
-            maps[name.value] = ar_receptive_field(net, images_to_tokens(images), labels)
-        elif name is FamilyName.PIXELCNN:
-            maps[name.value] = receptive_field(lambda x, n=net, y=labels: n(x, y), images)
+        images, labels = probe.images.to(device), probe.labels.to(device)
+        field = receptive_field_map(loaded.family, images, labels)
+        if field is not None:
+            maps[name.value] = field
     return maps
 
 
@@ -161,7 +154,7 @@ def variant_row(
     return {
         "variant": variant,
         "params": count_parameters(loaded.family.net),
-        "gflops_per_forward": forward_flops(family, loaded.family) / 1e9,
+        "gflops_per_forward": forward_flops(loaded.family) / 1e9,
         "final_loss": final_loss,
         **ev.domain_quality(images, labels),  # with its sample count
     }

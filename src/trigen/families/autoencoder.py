@@ -10,11 +10,12 @@ from torch import Tensor, nn
 from trigen.batch import Batch
 from trigen.errors import ConfigError, DataError
 from trigen.families.base import SampleSpec
+from trigen.families.capabilities import FamilyDefaults
 from trigen.tokenizers.autoencoder import KLAutoencoderConfig, autoencoder_loss
 
 
 @dataclass
-class AutoencoderFamily:
+class AutoencoderFamily(FamilyDefaults):
     """``loss`` is the autoencoder's own (L1 reconstruction + β·KL).
 
     ``config`` is the network's (kept here: ``net`` may be a data-parallel wrapper).
@@ -55,6 +56,9 @@ class AutoencoderFamily:
         shape = (labels.shape[0], self.config.latent_channels, h // d, w // d)
         z = torch.randn(shape, generator=generator, device=labels.device)
         return self.net.decoder(z / self.scale_factor).clamp(-1, 1)
+
+    def sampler_description(self, spec: SampleSpec) -> str:
+        return "random latents, decoded"
 
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         raise ConfigError(

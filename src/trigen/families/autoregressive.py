@@ -7,7 +7,7 @@ Both train by exact next-token cross-entropy and sample one token at a time with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -21,6 +21,14 @@ from trigen.batch import NO_CONDITIONS, Batch
 from trigen.conditions import ConditionSpec
 from trigen.errors import DataError
 from trigen.families.base import TOKEN_SAMPLING_OPTIONS, SampleSpec
+from trigen.families.capabilities import (
+    EXACT,
+    TOKEN_NLL,
+    CostProbe,
+    FamilyDefaults,
+    Likelihood,
+    TokenGradientProbe,
+)
 from trigen.families.labels import ClassConditioning
 
 
@@ -32,6 +40,15 @@ def sequence_nll(
     extra = (None, conds) if conds else ()  # net(tokens, y, cache, conds)
     logits = net(tokens[:, :-1], labels, *extra)  # (B, L, V): the last token is only a target
     return token_nll(logits, tokens)
+
+
+def describe_token_network(family: FamilyDefaults) -> str:
+    """The shape facts of a token transformer (its sequence, depth, width, heads, positions)."""
+    c = family.net.cfg
+    return (
+        f"{c.seq_len} tokens, depth {c.depth}, width {c.width}, heads {c.heads}, "
+        f"positions {c.positions.value}"
+    )
 
 
 def check_image_shape(images: Tensor, image_shape: tuple[int, int, int]) -> None:
@@ -59,10 +76,10 @@ def sample_tokens(
     )  # fmt: skip
 
 
-class _SequenceLikelihood:
+class _SequenceLikelihood(FamilyDefaults):
     """``loss``/``nll`` shared by the token families: the NLL of ``self.tokens(images)`` in nats per
     image (B,), with label and condition dropout in ``loss`` only. What the tokens are (pixels or
-    VQ codes) and so what the number means is the subclass's business (``nll_is_pixel_exact``)."""
+    VQ codes) and so what the number means is the subclass's business (``likelihood``)."""
 
     net: nn.Module
     num_classes: int
@@ -80,6 +97,9 @@ class _SequenceLikelihood:
         return self.image_shape[1], self.image_shape[2]
 
     def tokens(self, images: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def tokens_for(self, image_shape: tuple[int, int, int] | None = None) -> int:
         raise NotImplementedError
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
@@ -106,6 +126,39 @@ class _SequenceLikelihood:
             conds,
         )  # fmt: skip
 
+    def nfe(self, spec: SampleSpec, image_shape: tuple[int, int, int] | None = None) -> int:
+        """One network evaluation per token (:meth:`tokens_for`)."""
+        return self.tokens_for(image_shape)
+
+    def sampler_description(self, spec: SampleSpec) -> str:
+        return "ancestral (KV cache)"
+
+    describe_network = describe_token_network
+
+    def forward_probe(self) -> Callable[[], object]:
+        """The net on one zero sequence of class 0 (the last token is a target only)."""
+        device = next(self.net.parameters()).device
+        y = torch.zeros(1, dtype=torch.long, device=device)
+        tokens = torch.zeros(1, self.seq_len, dtype=torch.long, device=device)
+        return lambda: self.net(tokens[:, :-1], y)
+
+    def sampling_step_probe(self, labels: Tensor) -> CostProbe:
+        """The last decoding step, the one that attends over the whole KV cache (the peak); the
+        sampler holds the cache and the tokens."""
+        net, batch, device = self.net, labels.shape[0], labels.device
+        seq_len = net.cfg.seq_len
+        with torch.inference_mode():  # prefill the class token and all but the last token
+            cache = net.new_cache(batch, device=device)
+            tokens = torch.randint(0, net.cfg.vocab_size, (batch, seq_len), device=device)
+            net(tokens[:, : seq_len - 2], labels, cache)
+        full, last = cache.length, tokens[:, seq_len - 2 : seq_len - 1]
+
+        def decode_last() -> Tensor:
+            cache.length = full
+            return net(last, labels, cache)
+
+        return CostProbe(decode_last, cache.k.nbytes + cache.v.nbytes + tokens.nbytes)
+
 
 class PixelTokens:
     """The pixels of images ``image_shape`` (C, H, W) as one token sequence: C·H·W sub-pixels
@@ -117,6 +170,11 @@ class PixelTokens:
     @property
     def seq_len(self) -> int:
         c, h, w = self.image_shape
+        return c * h * w
+
+    def tokens_for(self, image_shape: tuple[int, int, int] | None = None) -> int:
+        """Tokens of an image of ``image_shape`` (default the family's): its sub-pixels."""
+        c, h, w = image_shape or self.image_shape
         return c * h * w
 
     def tokens(self, images: Tensor) -> Tensor:
@@ -150,8 +208,12 @@ class AutoregressiveFamily(PixelTokens, _SequenceLikelihood):
     conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
     conditioning: ClassConditioning = field(init=False, repr=False)
 
-    nll_is_pixel_exact: ClassVar[bool] = True
+    likelihood: ClassVar[Likelihood] = EXACT
     """``nll`` is the exact likelihood of the 8-bit images, so bits/dim is meaningful."""
+
+    def receptive_field_probe(self, images: Tensor, labels: Tensor) -> TokenGradientProbe:
+        """The causal net over the images' pixel tokens."""
+        return TokenGradientProbe(self.net, self.tokens(images), labels)
 
 
 class Tokenizer(Protocol):
@@ -178,6 +240,19 @@ class VQTokens:
     def seq_len(self) -> int:
         h, w = self.tokenizer.token_grid
         return h * w
+
+    def tokens_for(self, image_shape: tuple[int, int, int] | None = None) -> int:
+        """Codes of an image of ``image_shape`` (default the family's): the tokenizer's grid,
+        scaled with the image's sides."""
+        h, w = self.tokenizer.token_grid
+        if image_shape is None:
+            return h * w
+        _, height, width = self.image_shape
+        return (image_shape[1] * h // height) * (image_shape[2] * w // width)
+
+    def positions(self) -> int:
+        """The codes of one image."""
+        return self.seq_len
 
     def tokens(self, images: Tensor) -> Tensor:
         """Code sequences (B, h·w) int64 of images, or of cached grids (integer dtype)."""
@@ -212,7 +287,7 @@ class VQTokenFamily(VQTokens, _SequenceLikelihood):
     (an integer ``batch.images`` of shape (B, h, w) or (B, h·w), see ``tokenize_dataset``).
     ``nll`` is the TOKEN NLL in nats per image (sum over h·w codes): a number about the prior over
     codes, *not* the likelihood of the pixels, so it must not be reported as bits/dim
-    (``nll_is_pixel_exact = False``).
+    (``likelihood`` is :data:`~trigen.families.capabilities.TOKEN_NLL`).
     """
 
     net: nn.Module
@@ -223,5 +298,5 @@ class VQTokenFamily(VQTokens, _SequenceLikelihood):
     conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
     conditioning: ClassConditioning = field(init=False, repr=False)
 
-    nll_is_pixel_exact: ClassVar[bool] = False
+    likelihood: ClassVar[Likelihood] = TOKEN_NLL
     """``nll`` is the NLL of the VQ codes, not of the pixels: never convert it to bits/dim."""

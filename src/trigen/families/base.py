@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -13,6 +14,7 @@ from trigen.batch import Batch
 from trigen.conditions import Guidance
 from trigen.diffusion.samplers import SamplerOptions
 from trigen.diffusion.schedules import KARRAS_RHO
+from trigen.families.capabilities import CostProbe, Likelihood, ReceptiveFieldProbe
 from trigen.guidance import NO_GUIDANCE
 
 
@@ -65,11 +67,18 @@ class Family(Protocol):
 
     Attributes: ``net`` (the trainable module), ``num_classes`` (0 = unconditional; the null class
     index equals ``num_classes``), ``image_shape`` (C, H, W).
+
+    Beside training and sampling, a family says what it can do, so that measurement, report and
+    CLI code ask it rather than its name (:mod:`trigen.families.capabilities`;
+    :class:`~trigen.families.capabilities.FamilyDefaults` has every answer's default).
     """
 
     net: nn.Module
     num_classes: int
     image_shape: tuple[int, int, int]
+    likelihood: Likelihood  # what ``nll`` measures: exact, a bound, codes, nothing
+    draws_samples: bool  # whether ``sample`` draws images
+    seq_len: int | None  # tokens of the sequence a token model decodes per image, else None
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         """Per-example training loss (B,); label dropout for guidance happens here."""
@@ -90,4 +99,43 @@ class Family(Protocol):
         """The :class:`SampleSpec` fields ``sample(labels, spec)`` reads; it ignores the others.
         The answer may depend on ``spec`` itself: DDIM reads ``eta`` where Heun reads its churn,
         and ``rho`` shapes the karras grid only."""
+        ...
+
+    def nfe(self, spec: SampleSpec, image_shape: tuple[int, int, int] | None = None) -> int:
+        """Network evaluations to sample one image of ``image_shape`` (default the family's own)
+        under ``spec``: the sampler's for diffusion, one per token for autoregression, the
+        decoding steps (at most one per token) for masked decoding."""
+        ...
+
+    def sampling_steps(self, spec: SampleSpec) -> int:
+        """The sampler's steps under ``spec``: the σ-grid steps for diffusion, the NFE else."""
+        ...
+
+    def sampler_description(self, spec: SampleSpec) -> str:
+        """How the family samples under ``spec``, in words for the report."""
+        ...
+
+    def with_nll_timesteps(self, timesteps: int) -> Family:
+        """The family whose ``nll`` draws ``timesteps`` Monte-Carlo timesteps per image where it
+        estimates a bound over timesteps (the diffusion ELBO); the same family otherwise."""
+        ...
+
+    def positions(self) -> int:
+        """Positions the network processes per image (patches, pixels or sub-pixel tokens)."""
+        ...
+
+    def describe_network(self) -> str:
+        """The shape facts of ``net`` that drive its cost, in words."""
+        ...
+
+    def forward_probe(self) -> Callable[[], object] | None:
+        """One training-shape forward pass of ``net`` on a single image, to count; or None."""
+        ...
+
+    def sampling_step_probe(self, labels: Tensor) -> CostProbe | None:
+        """One sampling step at ``len(labels)`` images and the state held beside it; or None."""
+        ...
+
+    def receptive_field_probe(self, images: Tensor, labels: Tensor) -> ReceptiveFieldProbe | None:
+        """What the receptive field of ``net`` is read from on ``images``; or None."""
         ...

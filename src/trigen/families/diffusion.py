@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -28,10 +29,26 @@ from trigen.diffusion.samplers import (
 from trigen.diffusion.schedules import FlowSchedule, NoiseSchedule, Schedule, Spacing, parse_spacing
 from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
+from trigen.families.capabilities import (
+    ELBO,
+    NO_LIKELIHOOD,
+    CostProbe,
+    FamilyDefaults,
+    InputGradientProbe,
+    Likelihood,
+)
 from trigen.families.labels import ClassConditioning
 from trigen.guidance import NO_GUIDANCE
+from trigen.models.dit_config import DiTConfig
+from trigen.models.unet_config import UNetConfig
 
 __all__ = ["DiffusionFamily", "nfe"]
+
+PROBE_TIMESTEP = 500.0
+"""The timestep a probed denoiser is called at (mid-schedule): receptive fields are taken there,
+and a call's cost is the same at every t."""
+PROBE_NOISE = 0.5
+"""Std of the noise added to the test images a denoiser's receptive field is read on."""
 
 DATA_RANGE = (-1.0, 1.0)
 """Images live in [-1, 1]; x̂₀ and final samples are clamped to it."""
@@ -46,7 +63,7 @@ FLOW_HAS_NO_ELBO = (
 
 
 @dataclass
-class DiffusionFamily:
+class DiffusionFamily(FamilyDefaults):
     """U-Net or DiT diffusion or flow matching: ``net(x_t (B,C,H,W), t (B,) float32, y (B,)
     int64)`` returns C channels (ε, v or x₀ as ``prediction`` says) or 2C (learned σ; only the
     first C are used). ``num_classes`` 0 is unconditional; the null class index is
@@ -106,9 +123,9 @@ class DiffusionFamily:
         return objective_of(self.schedule)
 
     @property
-    def has_likelihood(self) -> bool:
-        """Whether :meth:`nll` gives a bound (the VP ELBO); flow matching has none."""
-        return self.objective is Objective.DIFFUSION
+    def likelihood(self) -> Likelihood:
+        """:meth:`nll` gives a bound (the VP ELBO); flow matching has none."""
+        return ELBO if self.objective is Objective.DIFFUSION else NO_LIKELIHOOD
 
     @property
     def null_class(self) -> int:
@@ -229,7 +246,7 @@ class DiffusionFamily:
         """Upper bound (ELBO, Ho et al. 2020) on −log p(x₀ | y) in nats per image (B,), float64,
         for images discretised to 256 levels; x̂₀ is clamped to ``data_range``. Flow-matching
         models have no bound here: a ConfigError says so."""
-        if not self.has_likelihood:
+        if not self.likelihood.exists:
             raise ConfigError(FLOW_HAS_NO_ELBO)
         y = self.conditioning.check(batch.labels)
         conds = self.conditioning.named(batch.conds, y, self._image_size)
@@ -247,3 +264,61 @@ class DiffusionFamily:
         c_in = self.precond.scalings(sigma).c_in.view((-1,) + (1,) * (x_t.ndim - 1))
         net_out = partial(self._net_out, conds=conds)
         return self._clip(self.precond.denoise(net_out, x_t / c_in.to(x_t), sigma, y))
+
+    def nfe(self, spec: SampleSpec, image_shape: tuple[int, int, int] | None = None) -> int:
+        """The sampler's network evaluations over ``spec.steps`` (:func:`nfe`), at any size."""
+        return nfe(spec.sampler, spec.steps)
+
+    def sampling_steps(self, spec: SampleSpec) -> int:
+        """The σ-grid steps ``spec`` asks for (Heun evaluates the net twice in most)."""
+        return spec.steps
+
+    def sampler_description(self, spec: SampleSpec) -> str:
+        return spec.sampler
+
+    def with_nll_timesteps(self, timesteps: int) -> DiffusionFamily:
+        """This family with ``timesteps`` Monte-Carlo timesteps per image in the ELBO."""
+        return dataclasses.replace(self, nll_num_t=timesteps)
+
+    def positions(self) -> int:
+        """A transformer backbone's patches, or a convolutional backbone's pixels."""
+        cfg = self.net.cfg
+        if isinstance(cfg, DiTConfig):
+            return cfg.grid**2
+        return self.image_shape[1] * self.image_shape[2]
+
+    def describe_network(self) -> str:
+        c = self.net.cfg
+        if isinstance(c, UNetConfig):
+            widths = tuple(c.model_channels * m for m in c.channel_mult)
+            return (
+                f"widths {widths} at sides {c.level_sizes}, {c.num_res_blocks} res "
+                f"blocks/level, attention at sides {c.attention_resolutions}"
+            )
+        if isinstance(c, DiTConfig):
+            return (
+                f"patch {c.patch_size} ({c.grid}×{c.grid} tokens), depth {c.depth}, "
+                f"hidden {c.hidden}, heads {c.heads}" + (", rope" if c.rope else "")
+            )
+        return super().describe_network()
+
+    def forward_probe(self) -> Callable[[], object]:
+        """The backbone on one zero image of class 0 at :data:`PROBE_TIMESTEP`."""
+        device = next(self.net.parameters()).device
+        x = torch.zeros(1, *self.image_shape, device=device)
+        t = torch.full((1,), PROBE_TIMESTEP, device=device)
+        y = torch.zeros(1, dtype=torch.long, device=device)
+        return lambda: self.net(x, t, y)
+
+    def sampling_step_probe(self, labels: Tensor) -> CostProbe:
+        """One denoiser call on noise; the sampler holds the current image."""
+        x = torch.randn(labels.shape[0], *self.image_shape, device=labels.device)
+        t = torch.full((labels.shape[0],), PROBE_TIMESTEP, device=labels.device)
+        return CostProbe(lambda: self.net(x, t, labels), x.nbytes)
+
+    def receptive_field_probe(self, images: Tensor, labels: Tensor) -> InputGradientProbe:
+        """The backbone at :data:`PROBE_TIMESTEP` on the images with noise of
+        :data:`PROBE_NOISE` added."""
+        t = torch.full((images.shape[0],), PROBE_TIMESTEP, device=images.device)
+        noisy = images + PROBE_NOISE * torch.randn_like(images)
+        return InputGradientProbe(lambda x: self.net(x, t, labels), noisy)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -13,12 +12,13 @@ from trigen.batch import Batch
 from trigen.diffusion.samplers import StepCallback
 from trigen.errors import ConfigError, DataError
 from trigen.families.base import SampleSpec
+from trigen.families.capabilities import FamilyDefaults
 from trigen.families.diffusion import DiffusionFamily
 from trigen.tokenizers.autoencoder import LatentCodec
 
 
 @dataclass
-class LatentDiffusionFamily:
+class LatentDiffusionFamily(FamilyDefaults):
     """``diffusion`` denoises scaled latents (its ``image_shape`` is the latent shape); ``codec``
     maps pixels ↔ latents; ``image_shape`` is the pixel (C, H, W) that ``sample`` returns.
 
@@ -82,8 +82,15 @@ class LatentDiffusionFamily:
         latents = self.diffusion.sample(labels, spec, generator, callback=callback)  # (B, c, h, w)
         return self.codec.decode(latents)
 
-    has_likelihood: ClassVar[bool] = False
-    """``nll`` refuses: see its comment."""
+    def nfe(self, spec: SampleSpec, image_shape: tuple[int, int, int] | None = None) -> int:
+        """The latent sampler's (:meth:`DiffusionFamily.nfe`); the decoder's one pass aside."""
+        return self.diffusion.nfe(spec)
+
+    def sampling_steps(self, spec: SampleSpec) -> int:
+        return self.diffusion.sampling_steps(spec)
+
+    def sampler_description(self, spec: SampleSpec) -> str:
+        return self.diffusion.sampler_description(spec)
 
     def nll(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         # The latent ELBO bounds −log p(z), not −log p(x): the decoder is deterministic here and

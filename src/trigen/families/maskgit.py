@@ -14,7 +14,7 @@ al. 2022), which the K-step confidence sampler does not follow. Report it as a b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -25,8 +25,14 @@ from trigen.autoregressive import maskgit
 from trigen.batch import NO_CONDITIONS, Batch
 from trigen.conditions import ConditionSpec
 from trigen.errors import ConfigError
-from trigen.families.autoregressive import PixelTokens, Tokenizer, VQTokens
+from trigen.families.autoregressive import (
+    PixelTokens,
+    Tokenizer,
+    VQTokens,
+    describe_token_network,
+)
 from trigen.families.base import TOKEN_SAMPLING_OPTIONS, SampleSpec
+from trigen.families.capabilities import CostProbe, FamilyDefaults, Likelihood, Scored
 from trigen.families.labels import ClassConditioning
 
 NLL_SAMPLES = 4
@@ -36,7 +42,7 @@ NLL_KIND = "order-agnostic upper bound (masked-token loss is not an exact likeli
 """What ``nll`` reports, in words for eval and compare."""
 
 
-class _MaskedTokens:
+class _MaskedTokens(FamilyDefaults):
     """``loss`` / ``nll`` / token sampling shared by the masked-token families; what the tokens
     are (pixels or VQ codes) is the subclass's ``tokens`` / ``seq_len``."""
 
@@ -50,8 +56,6 @@ class _MaskedTokens:
 
     default_unmasking: ClassVar[maskgit.Unmasking]
     """The decoding order when ``SampleSpec.unmasking`` is None."""
-
-    nll_kind: ClassVar[str] = NLL_KIND
 
     default_steps: ClassVar[int] = maskgit.DEFAULT_STEPS
     """Decoding steps K when the caller names none (a diffusion sampler's 50 would be most of
@@ -70,6 +74,9 @@ class _MaskedTokens:
         raise NotImplementedError
 
     def tokens(self, images: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def tokens_for(self, image_shape: tuple[int, int, int] | None = None) -> int:
         raise NotImplementedError
 
     @property
@@ -140,6 +147,28 @@ class _MaskedTokens:
                 unmasking=spec.unmasking or self.default_unmasking,  # decode parses it
             )  # fmt: skip
 
+    def nfe(self, spec: SampleSpec, image_shape: tuple[int, int, int] | None = None) -> int:
+        """The decoding steps K, at most one per token."""
+        return min(spec.steps, self.tokens_for(image_shape))
+
+    def sampler_description(self, spec: SampleSpec) -> str:
+        return f"parallel decoding, {spec.unmasking or self.default_unmasking} order"
+
+    describe_network = describe_token_network
+
+    def forward_probe(self) -> Callable[[], object]:
+        """The net on one zero sequence of class 0."""
+        device = next(self.net.parameters()).device
+        y = torch.zeros(1, dtype=torch.long, device=device)
+        tokens = torch.zeros(1, self.seq_len, dtype=torch.long, device=device)
+        return lambda: self.net(tokens, y)
+
+    def sampling_step_probe(self, labels: Tensor) -> CostProbe:
+        """One decoding step, which reads every token at once (all [MASK] here)."""
+        shape = (labels.shape[0], self.net.cfg.seq_len)
+        tokens = torch.full(shape, self.mask_token, device=labels.device)
+        return CostProbe(lambda: self.net(tokens, labels), tokens.nbytes)
+
 
 @dataclass
 class MaskGITFamily(PixelTokens, _MaskedTokens):
@@ -155,8 +184,8 @@ class MaskGITFamily(PixelTokens, _MaskedTokens):
     conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
     conditioning: ClassConditioning = field(init=False, repr=False)
 
-    nll_is_pixel_exact: ClassVar[bool | None] = None
-    """Neither exact nor a token NLL: a bound on the pixels' NLL (``nll_kind``)."""
+    likelihood: ClassVar[Likelihood] = Likelihood(Scored.PIXELS, exact=False, kind=NLL_KIND)
+    """Neither exact nor a token NLL: a bound on the pixels' NLL."""
     default_unmasking: ClassVar[maskgit.Unmasking] = maskgit.Unmasking.RANDOM
     """Pixels decode in random order: confidence ranking fixes the background first
     (:class:`~trigen.autoregressive.maskgit.Unmasking` has the figures)."""
@@ -180,7 +209,7 @@ class MaskGITVQFamily(VQTokens, _MaskedTokens):
     conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
     conditioning: ClassConditioning = field(init=False, repr=False)
 
-    nll_is_pixel_exact: ClassVar[bool] = False
-    """``nll`` is about the VQ codes, not the pixels: never convert it to bits/dim."""
+    likelihood: ClassVar[Likelihood] = Likelihood(Scored.CODES, exact=False, kind=NLL_KIND)
+    """``nll`` bounds the VQ codes' NLL, not the pixels': never convert it to bits/dim."""
     default_unmasking: ClassVar[maskgit.Unmasking] = maskgit.Unmasking.CONFIDENCE
     """VQ codes decode in MaskGIT's own order (the paper's, for codes of a tokenizer)."""

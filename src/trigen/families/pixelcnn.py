@@ -24,6 +24,13 @@ from trigen.data.transforms import from_model_range, to_model_range
 from trigen.errors import ConfigError
 from trigen.families.autoregressive import check_image_shape
 from trigen.families.base import TOKEN_SAMPLING_OPTIONS, SampleSpec
+from trigen.families.capabilities import (
+    EXACT,
+    CostProbe,
+    FamilyDefaults,
+    InputGradientProbe,
+    Likelihood,
+)
 from trigen.families.labels import ClassConditioning
 from trigen.models.pixelcnn import PixelCNNConfig, PixelCNNOutput
 
@@ -33,7 +40,7 @@ pixel."""
 
 
 @dataclass
-class PixelCNNFamily:
+class PixelCNNFamily(FamilyDefaults):
     """A PixelCNN over images ``image_shape`` (C, H, W) with 256 levels per sub-pixel.
 
     ``loss`` and ``nll`` are the exact NLL in nats per image of the 8-bit images (sum over the
@@ -49,7 +56,7 @@ class PixelCNNFamily:
     conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
     conditioning: ClassConditioning = field(init=False, repr=False)
 
-    nll_is_pixel_exact: ClassVar[bool] = True
+    likelihood: ClassVar[Likelihood] = EXACT
     """``nll`` is the exact likelihood of the 8-bit images, so bits/dim is meaningful."""
 
     def __post_init__(self) -> None:
@@ -181,3 +188,31 @@ class PixelCNNFamily:
                     )
                     x[:, c, i, j] = to_model_range(level, dtype)
         return x
+
+    def nfe(self, spec: SampleSpec, image_shape: tuple[int, int, int] | None = None) -> int:
+        """One full forward per sub-pixel of an image of ``image_shape`` (default its own)."""
+        c, h, w = image_shape or self.image_shape
+        return c * h * w
+
+    def sampler_description(self, spec: SampleSpec) -> str:
+        return "ancestral (full forward per sub-pixel)"
+
+    def describe_network(self) -> str:
+        c = self.config
+        return f"{c.num_layers} layers × {c.channels} channels, kernel {c.kernel_size}"
+
+    def forward_probe(self) -> Callable[[], object]:
+        """The net on one zero image of class 0."""
+        device = next(self.net.parameters()).device
+        x = torch.zeros(1, *self.image_shape, device=device)
+        y = torch.zeros(1, dtype=torch.long, device=device)
+        return lambda: self.net(x, y)
+
+    def sampling_step_probe(self, labels: Tensor) -> CostProbe:
+        """One full forward on a noise image: sampling runs one per sub-pixel."""
+        x = torch.randn(labels.shape[0], *self.image_shape, device=labels.device)
+        return CostProbe(lambda: self.net(x, labels), x.nbytes)
+
+    def receptive_field_probe(self, images: Tensor, labels: Tensor) -> InputGradientProbe:
+        """The net's output over the images themselves (it never reads the pixel it predicts)."""
+        return InputGradientProbe(lambda x: self.net(x, labels), images)

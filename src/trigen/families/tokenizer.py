@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -10,16 +11,19 @@ from torch import Tensor, nn
 from trigen.batch import Batch
 from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
+from trigen.families.capabilities import FamilyDefaults
 
 
 @dataclass
-class TokenizerFamily:
+class TokenizerFamily(FamilyDefaults):
     """``loss`` is the VQ-VAE's own (reconstruction + commitment); ``sample`` reconstructs nothing
     from labels, so it refuses; ``nll`` is not defined for an autoencoder."""
 
     net: nn.Module
     num_classes: int
     image_shape: tuple[int, int, int]
+
+    draws_samples: ClassVar[bool] = False
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         return self.net.loss(batch, generator)

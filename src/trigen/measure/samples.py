@@ -27,7 +27,8 @@ class SamplingSettings(Protocol):
 
 def sample_spec(name: FamilyName, settings: SamplingSettings, **changes: Any) -> SampleSpec:
     """The sampling settings a family is measured with (autoregressive families ignore sampler;
-    MaskGIT's steps are its decoding steps K)."""
+    MaskGIT's steps are its decoding steps K). Choosing the settings' steps by name is a choice
+    of config: the settings hold one step count per kind of sampler."""
     steps = settings.maskgit_steps if name is FamilyName.MASKGIT else settings.sampling_steps
     spec = SampleSpec(sampler=settings.sampler, steps=steps)
     return dataclasses.replace(spec, **changes)
@@ -47,9 +48,3 @@ def generate(
     :func:`trigen.sampling.sample_chunks`)."""
     chunks = sample_chunks(family, labels, spec, seed=seed, batch_size=batch, conds=conds)
     return torch.cat([chunks[k] for k in sorted(chunks)]).permute(0, 3, 1, 2).contiguous().cpu()
-
-
-def has_likelihood(family: Family) -> bool:
-    """Whether ``family.nll`` measures a likelihood or a bound on it (families say so with
-    ``has_likelihood``; those without the attribute always do)."""
-    return getattr(family, "has_likelihood", True)

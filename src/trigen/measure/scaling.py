@@ -20,23 +20,21 @@ from torch import Tensor
 
 from trigen.batch import Batch
 from trigen.build import DataSpec, build_family
-from trigen.config import DIFFUSION_FAMILIES, FamilyName, TrainConfig
+from trigen.config import FamilyName, TrainConfig
 from trigen.errors import ConfigError, TrigenError
 from trigen.eval.cost import Timing, count_parameters, measure_latency, measure_sweep
 from trigen.eval.memory import peak_allocated_bytes
 from trigen.families.base import Family, SampleSpec
-from trigen.measure.probes import PROBE_TIMESTEP
 from trigen.sampling import class_labels
 
 MIB = 2**20
 RESOLUTIONS = (16, 32, 64, 128, 256)
 AR_TOKEN_CAP = 64 * 64
-"""Longest AR sequence the resolution sweep runs; beyond it a point is recorded as skipped
-(attention over the whole sequence makes a 128 px training step take minutes on a CPU)."""
+"""Longest token sequence (a token model's ``seq_len``: attention over every sub-pixel) the
+resolution sweep runs; beyond it a point is recorded as skipped (attention over the whole
+sequence makes a 128 px training step take minutes on a CPU)."""
 SWEEP_SAMPLER = "ddim"  # one network evaluation per step, so NFE = steps
 SWEEP_RESOLUTION = 16  # the comparison's resolution
-SUPPORTED = (*DIFFUSION_FAMILIES, FamilyName.AR, FamilyName.PIXELCNN, FamilyName.MASKGIT)
-TOKEN_MODELS = (FamilyName.AR, FamilyName.MASKGIT)  # attention over every sub-pixel: capped
 
 
 @dataclass(frozen=True)
@@ -94,74 +92,21 @@ class LatencyPoint:
         }
 
 
-def _arch(cfg: TrainConfig, net: torch.nn.Module) -> str:
-    """The preset and the shape facts that drive cost, in words."""
-    c = net.cfg
-    if cfg.family is FamilyName.UNET:
-        widths = tuple(c.model_channels * m for m in c.channel_mult)
-        return (
-            f"{cfg.preset}: widths {widths} at sides {c.level_sizes}, {c.num_res_blocks} res "
-            f"blocks/level, attention at sides {c.attention_resolutions}"
-        )
-    if cfg.family is FamilyName.DIT:
-        return (
-            f"{cfg.preset}: patch {c.patch_size} ({c.grid}×{c.grid} tokens), depth {c.depth}, "
-            f"hidden {c.hidden}, heads {c.heads}" + (", rope" if c.rope else "")
-        )
-    if cfg.family in TOKEN_MODELS:
-        return (
-            f"{cfg.preset}: {c.seq_len} tokens, depth {c.depth}, width {c.width}, heads "
-            f"{c.heads}, positions {c.positions.value}"
-        )
-    return f"{cfg.preset}: {c.num_layers} layers × {c.channels} channels, kernel {c.kernel_size}"
-
-
-def _tokens(cfg: TrainConfig, net: torch.nn.Module, channels: int, res: int) -> int:
-    if cfg.family is FamilyName.DIT:
-        return net.cfg.grid**2
-    if cfg.family is FamilyName.UNET:
-        return res * res
-    return channels * res * res
-
-
-def _sampling_step(
-    cfg: TrainConfig, family: Family, labels: Tensor
-) -> tuple[Callable[[], object], int]:
-    """One sampling step of ``family`` at ``len(labels)`` images, and the bytes of the state the
-    sampler holds meanwhile (image, KV cache); the net must be in eval mode."""
-    net, batch = family.net, labels.shape[0]
-    device = labels.device
-    if cfg.family is FamilyName.AR:
-        seq_len = net.cfg.seq_len
-        with torch.inference_mode():  # prefill the class token and all but the last token
-            cache = net.new_cache(batch, device=device)
-            tokens = torch.randint(0, net.cfg.vocab_size, (batch, seq_len), device=device)
-            net(tokens[:, : seq_len - 2], labels, cache)
-        full, last = cache.length, tokens[:, seq_len - 2 : seq_len - 1]
-
-        def decode_last() -> Tensor:  # the step that attends over the whole cache: the peak
-            cache.length = full
-            return net(last, labels, cache)
-
-        return decode_last, cache.k.nbytes + cache.v.nbytes + tokens.nbytes
-    if cfg.family is FamilyName.MASKGIT:  # one decoding step reads every token at once
-        tokens = torch.full((batch, net.cfg.seq_len), net.cfg.mask_token, device=device)
-        return (lambda: net(tokens, labels)), tokens.nbytes
-    x = torch.randn(batch, *family.image_shape, device=device)
-    if cfg.family is FamilyName.PIXELCNN:  # one full forward per sampled sub-pixel
-        return (lambda: net(x, labels)), x.nbytes
-    t = torch.full((batch,), PROBE_TIMESTEP, device=device)
-    return (lambda: net(x, t, labels)), x.nbytes
-
-
 def _skipped(label: str, res: int, batch: int, tokens: int | None, arch: str, reason: str):
     return ResolutionPoint(label, res, tokens, None, arch, None, None, None, None, batch, reason)
 
 
+def probed(family: Family) -> bool:
+    """Whether ``family`` offers the cost probes the sweeps run: a forward pass and a sampling
+    step (a family offers both or neither)."""
+    return family.forward_probe() is not None
+
+
 def _measure(
-    cfg: TrainConfig, family: Family, data: Batch, timing: dict[str, Any]
+    family: Family, data: Batch, timing: dict[str, Any]
 ) -> tuple[int, Timing, int, Timing]:
-    """Peak bytes and time of a training step, then of one sampling step, of ``family``."""
+    """Peak bytes and time of a training step, then of one sampling step (the family's
+    ``sampling_step_probe``), of ``family``."""
     net = family.net
 
     def train_step() -> None:
@@ -174,10 +119,11 @@ def _measure(
     train_time = measure_latency(train_step, warmup=0, **timing)
     net.zero_grad(set_to_none=True)
     net.eval()
-    step, held = _sampling_step(cfg, family, data.labels)
+    probe = family.sampling_step_probe(data.labels)
+    assert probe is not None, "a family with a forward probe offers a sampling step too"
     with torch.inference_mode():
-        sample_peak = peak_allocated_bytes(step) + held
-        sample_time = measure_latency(step, warmup=0, **timing)
+        sample_peak = peak_allocated_bytes(probe.call) + probe.held_bytes
+        sample_time = measure_latency(probe.call, warmup=0, **timing)
     return train_peak, train_time, sample_peak, sample_time
 
 
@@ -186,22 +132,27 @@ def _point(
     device: torch.device | str, max_ar_tokens: int, timing: dict[str, Any],
 ) -> ResolutionPoint:  # fmt: skip
     cfg = dataclasses.replace(cfg, resolution=res)
-    if cfg.family in TOKEN_MODELS and channels * res * res > max_ar_tokens:
-        reason = f"{channels * res * res} tokens > the AR cap of {max_ar_tokens}"
-        return _skipped(label, res, batch, channels * res * res, cfg.preset, reason)
     try:
         family = build_family(cfg, DataSpec((channels, res, res), num_classes), device)
     except TrigenError as err:  # e.g. the patch size does not divide the resolution
         return _skipped(label, res, batch, None, cfg.preset, str(err))
+    if not probed(family):
+        raise ConfigError(
+            f"resolution_sweep ({label}) measures families with cost probes (U-Net, DiT, AR, "
+            f"PixelCNN, MaskGIT), not {cfg.family.value}"
+        )
+    if family.seq_len is not None and family.seq_len > max_ar_tokens:
+        reason = f"{family.seq_len} tokens > the AR cap of {max_ar_tokens}"
+        return _skipped(label, res, batch, family.seq_len, cfg.preset, reason)
     images = torch.rand(batch, channels, res, res, device=device) * 2 - 1
     data = Batch(images, class_labels(num_classes, batch).to(device))
-    train_peak, train_time, sample_peak, sample_time = _measure(cfg, family, data, timing)
+    train_peak, train_time, sample_peak, sample_time = _measure(family, data, timing)
     return ResolutionPoint(
         family=label,
         resolution=res,
-        tokens=_tokens(cfg, family.net, channels, res),
+        tokens=family.positions(),
         params=count_parameters(family.net),
-        arch=_arch(cfg, family.net),
+        arch=f"{cfg.preset}: {family.describe_network()}",
         train_peak_mb=train_peak / MIB,
         sample_peak_mb=sample_peak / MIB,
         train_step=train_time,
@@ -224,18 +175,18 @@ def resolution_sweep(
 ) -> list[ResolutionPoint]:
     """Training-step and sampling-step memory and time of each config at each resolution.
 
-    ``family_configs``: label → run config (U-Net, DiT, AR or PixelCNN); each point builds a
-    fresh network of that preset for ``channels`` × res × res images. Each step is run once
-    under the memory probe (also the warm-up), then timed ``repeats`` times, with up to
-    ``retries`` more rounds when the times spread (:func:`~trigen.eval.cost.measure_latency`).
+    ``family_configs``: label → run config of a family with a sampling step to probe (U-Net,
+    DiT, AR, PixelCNN, MaskGIT); each point builds a fresh network of that preset for
+    ``channels`` × res × res images (a token sequence longer than ``max_ar_tokens`` is
+    skipped). Each step is run once under the memory probe (also the warm-up), then timed
+    ``repeats`` times, with up to ``retries`` more rounds when the times spread
+    (:func:`~trigen.eval.cost.measure_latency`).
 
     Batch 1 by default: at 256 px a training step of DiT-T/4 (4096 tokens) or unet-tiny
     (attention over 64×64) takes seconds on two CPU cores, and batch 1 keeps 16 → 256 px of
     both within about three minutes on a quiet machine (retries on a busy one add up to 2×).
     Activation memory grows linearly with the batch, so the trend with resolution is the same.
     """
-    for label, cfg in family_configs.items():
-        _check_family(cfg, SUPPORTED, f"resolution_sweep ({label})")
     if batch < 1:
         raise ConfigError(f"resolution_sweep needs a batch ≥ 1, got {batch}")
     timing = dict(repeats=repeats, retries=retries, device=device)
@@ -262,12 +213,6 @@ def fresh_family(
     return family
 
 
-def _check_family(cfg: TrainConfig, allowed: tuple[FamilyName, ...], sweep: str) -> None:
-    if cfg.family not in allowed:
-        names = ", ".join(f.value for f in allowed)
-        raise ConfigError(f"{sweep} measures {names} configs, not {cfg.family.value}")
-
-
 def ar_latency_vs_tokens(
     cfg: TrainConfig,
     resolutions: tuple[int, ...] = (4, 6, 8, 12, 16),
@@ -280,14 +225,16 @@ def ar_latency_vs_tokens(
     retries: int = 2,
 ) -> list[LatencyPoint]:
     """Seconds to sample one whole image (batch 1) against its token count, one point per
-    resolution; ``steps`` = tokens (one network call per token, run in series).
+    resolution; ``steps`` = tokens (one network call per token, run in series). An instrument
+    of the AR family's own KV cache: it refuses other configs.
 
     ``kv_cache=False`` recomputes the whole prefix at every step (``generate``'s cache-less
     path): quadratic in tokens instead of linear.
     """
     from trigen.autoregressive.generate import generate
 
-    _check_family(cfg, (FamilyName.AR,), "ar_latency_vs_tokens")
+    if cfg.family is not FamilyName.AR:
+        raise ConfigError(f"ar_latency_vs_tokens measures ar configs, not {cfg.family.value}")
     calls, lengths = {}, {}
     for res in resolutions:
         family = fresh_family(cfg, res, channels, num_classes, device)
@@ -311,9 +258,13 @@ def _diffusion_sampling(
     cfg: TrainConfig, resolution: int, channels: int, num_classes: int, device
 ) -> Callable[[int, int], Tensor]:
     """(batch, steps) → images: DDIM sampling with a fresh, fixed-seed generator."""
-    _check_family(cfg, DIFFUSION_FAMILIES, "the diffusion latency sweeps")
     cfg = dataclasses.replace(cfg, resolution=resolution)
     family = build_family(cfg, DataSpec((channels, resolution, resolution), num_classes), device)
+    if "sampler" not in family.sample_options(SampleSpec(sampler=SWEEP_SAMPLER)):
+        raise ConfigError(
+            f"the diffusion latency sweeps measure families with a diffusion sampler, not "
+            f"{cfg.family.value}"
+        )
     family.net.eval()
 
     def sample(batch: int, steps: int) -> Tensor:
