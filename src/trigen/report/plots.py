@@ -20,6 +20,7 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import offset_copy
 
 from trigen.atomic import atomic_write
+from trigen.families.cards import card
 from trigen.report.table import FAMILY_TITLES, fmt
 
 FIGSIZE = (6.4, 4.0)  # inches, every report figure: the HTML grid's cards then line up
@@ -32,14 +33,6 @@ MINOR_LABEL_DECADES = (0.8, 2.5)  # log-axis spans under which all / the 2× and
 # are labelled (a longer one has enough powers of ten)
 MIN_TICK_GAP = 0.12  # decades between labelled ticks on a log axis
 
-# What each family's training loss is (results.json stores the number only).
-LOSS_LABELS = {
-    "unet": "denoising loss (MSE per dimension)",
-    "dit": "denoising loss (MSE per dimension)",
-    "ar": "NLL (nats per image)",
-    "pixelcnn": "NLL (nats per image)",
-    "vq": "NLL of the codes (nats per image)",
-}
 IMAGES_SEEN = "training images seen"
 NFE_LABEL = "NFE (network evaluations per image)"
 FID_LABEL = "domain FID (lower is better)"
@@ -256,7 +249,7 @@ def loss_curve(family: str, curve: list[list[float]], path: Path) -> Path:
     images, loss = np.asarray(curve, dtype=float).T
     ax.plot(images, loss)
     ax.set_xlabel(IMAGES_SEEN)
-    ax.set_ylabel(LOSS_LABELS.get(family, "training loss"))
+    ax.set_ylabel(card(family).loss)  # what the loss is: results.json stores the number only
     if (loss > 0).all():
         ax.set_yscale("log")
         plain_log_labels(ax)

@@ -8,72 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-FAMILY_TITLES = {
-    "unet": "U-Net diffusion",
-    "dit": "DiT (diffusion transformer)",
-    "ar": "Autoregressive transformer",
-    "pixelcnn": "PixelCNN",
-    "vq": "VQ tokens + transformer",
-    "maskgit": "MaskGIT (masked parallel decoding)",
-}
+from trigen.families.cards import CARDS, card
 
-# What each family *is* (design facts); the measured numbers are appended per row.
-ARCHITECTURE = {
-    "unet": "conv encoder–decoder, ResBlocks, skip connections",
-    "dit": "patchify → transformer blocks at one token count → unpatchify",
-    "ar": "decoder-only causal transformer over pixel tokens",
-    "pixelcnn": "gated masked convolutions (vertical + horizontal stacks)",
-    "vq": "VQ-VAE tokenizer + causal transformer over codes",
-    "maskgit": "bidirectional transformer over pixel (or VQ) tokens, [MASK] token",
-}
-PROCESS = {
-    "unet": "parallel denoising of the whole image over many steps",
-    "dit": "parallel denoising of the whole image over many steps",
-    "ar": "one token at a time, raster order, KV cache",
-    "pixelcnn": "one sub-pixel at a time, full forward per step",
-    "vq": "one code at a time, then decode",
-    "maskgit": "K parallel steps (cosine schedule): pixels in random order, codes by confidence",
-}
-ATTENTION = {
-    "unet": "local convolutions; attention only at low resolution",
-    "dit": "global self-attention in every block",
-    "ar": "causal (past tokens only), global over the past",
-    "pixelcnn": "causal receptive field that grows with depth",
-    "vq": "causal over codes; decoder is local",
-    "maskgit": "bidirectional, global over all tokens",
-}
-CONDITIONING = {
-    "unet": "timestep + class embedding → AdaGN scale-shift (FiLM)",
-    "dit": "adaLN-Zero (or adaLN / in-context / cross-attention)",
-    "ar": "class prefix token (null token for CFG)",
-    "pixelcnn": "class embedding as gate bias",
-    "vq": "class prefix token",
-    "maskgit": "class prefix token (null token for CFG)",
-}
-OBJECTIVE = {
-    "unet": "MSE denoising (ε / v / x₀); ELBO upper bound on NLL",
-    "dit": "MSE denoising (ε / v / x₀); ELBO upper bound on NLL",
-    "ar": "cross-entropy = exact NLL",
-    "pixelcnn": "cross-entropy = exact NLL",
-    "vq": "cross-entropy over codes (token NLL, not pixel bits/dim)",
-    "maskgit": "cross-entropy on masked tokens; order-agnostic bound, not an exact NLL",
-}
-PRETRAINING = {
-    "unet": "rarely transferred; trained per dataset",
-    "dit": "can start from ViT weights; scales by depth/width",
-    "ar": "can start from GPT-style weights",
-    "pixelcnn": "none in practice",
-    "vq": "tokenizer pretrained, then GPT-style model",
-    "maskgit": "BERT-style masked modelling; none used here",
-}
-BEST_USE = {
-    "unet": "high quality at small/medium scale, few-step samplers",
-    "dit": "scaling up (quality tracks GFLOPs), latent space at high resolution",
-    "ar": "exact likelihoods, unified with language models",
-    "pixelcnn": "exact likelihoods on small images",
-    "vq": "long-range structure at low token counts",
-    "maskgit": "few-step sampling of token grids",
-}
+FAMILY_TITLES = {name: c.title for name, c in CARDS.items()}
+"""Family name → its title in tables and figures (:mod:`trigen.families.cards`)."""
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -117,7 +55,7 @@ def _model(r: dict[str, Any]) -> str:
 def _conditioning(f: str, r: dict[str, Any]) -> str:
     """How family ``f`` takes its class (the run's own options included) and the class accuracy
     it reached, with its interval and sample count."""
-    text = CONDITIONING.get(f, "")
+    text = card(f).conditioning
     if _get(r, "model_overrides", "class_adaln"):
         text += " + adaLN-Zero class modulation in every block"
     accuracy = _with_interval(r, ("quality", "cond_accuracy"))
@@ -129,26 +67,26 @@ def _conditioning(f: str, r: dict[str, Any]) -> str:
 def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the classic table with measured numbers for each family in ``results``."""
     fams = list(results["families"])
-    header = ["", *(FAMILY_TITLES.get(f, f) for f in fams)]
+    header = ["", *(card(f).title for f in fams)]
     rows: list[list[str]] = []
 
     def row(name: str, cell) -> None:
         rows.append([name, *(cell(f, results["families"][f]) for f in fams)])
 
-    row("Architecture", lambda f, r: f"{ARCHITECTURE.get(f, '')}; {_model(r)}")
+    row("Architecture", lambda f, r: f"{card(f).architecture}; {_model(r)}")
     row(
         "Generation process",
         lambda f, r: (
-            f"{PROCESS.get(f, '')}; {fmt(_get(r, 'sampling', 'steps'))} steps "
+            f"{card(f).process}; {fmt(_get(r, 'sampling', 'steps'))} steps "
             f"({_get(r, 'sampling', 'sampler') or 'ancestral'})"
         ),
     )
-    row("Attention range", lambda f, r: ATTENTION.get(f, ""))
+    row("Attention range", lambda f, r: card(f).attention)
     row("Condition injection", _conditioning)
     row(
         "Training objective",
         lambda f, r: (
-            f"{OBJECTIVE.get(f, '')}; {fmt(_get(r, 'nll', 'bits_per_dim'))} bits/dim "
+            f"{card(f).objective}; {fmt(_get(r, 'nll', 'bits_per_dim'))} bits/dim "
             f"({_get(r, 'nll', 'kind') or 'n/a'})"
         ),
     )
@@ -160,11 +98,11 @@ def comparison_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]
             f"{fmt(_get(r, 'sampling', 'peak_memory_mb'))} MiB peak tensors per batch"
         ),
     )
-    row("Pretraining", lambda f, r: PRETRAINING.get(f, ""))
+    row("Pretraining", lambda f, r: card(f).pretraining)
     row(
         "Best use (measured here)",
         lambda f, r: (
-            f"{BEST_USE.get(f, '')}; FID {fmt(_get(r, 'quality', 'fid'))} "
+            f"{card(f).best_use}; FID {fmt(_get(r, 'quality', 'fid'))} "
             f"@{fmt(_get(r, 'quality', 'fid_samples'))}"
         ),
     )
