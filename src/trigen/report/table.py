@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from trigen.families.cards import CARDS, card
+from trigen.families.cards import TITLES, card
 
-FAMILY_TITLES = {name: c.title for name, c in CARDS.items()}
+FAMILY_TITLES = TITLES
 """Family name → its title in tables and figures (:mod:`trigen.families.cards`)."""
 
 
