@@ -12,7 +12,7 @@ import torch
 
 from trigen.api import Loaded
 from trigen.claims.settings import ClaimSettings
-from trigen.config import DIFFUSION_FAMILIES, FamilyName, TrainConfig
+from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
 from trigen.families.base import SampleSpec
 from trigen.measure.evaluators import Evaluators
@@ -63,7 +63,13 @@ class ClaimContext:
     log: Log
 
     def diffusion_runs(self) -> dict[FamilyName, Loaded]:
-        return {n: r for n, r in self.runs.items() if n in DIFFUSION_FAMILIES}
+        """The runs sampled by a diffusion sampler: their ``sample`` reads ``SampleSpec.sampler``
+        (``sample_options``)."""
+        return {
+            name: run
+            for name, run in self.runs.items()
+            if "sampler" in run.family.sample_options(sample_spec(name, self.compare))
+        }
 
     def generator(self, seed: int | None = None) -> torch.Generator:
         return torch.Generator(self.device).manual_seed(self.compare.seed if seed is None else seed)
