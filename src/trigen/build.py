@@ -322,8 +322,8 @@ def load_autoencoder(path: str | Path | None, device: torch.device | str = "cpu"
     directory or checkpoint (its live weights, with their computed scale factor), or a diffusers
     ``AutoencoderKL`` directory (config.json ``_class_name``; its own ``scaling_factor``)."""
     from trigen.interop.diffusers_vae import is_diffusers_vae, load_diffusers_vae
+    from trigen.latent_scale import autoencoder_scale_factor, weights_digest
     from trigen.tokenizers.autoencoder import KLCodec
-    from trigen.tokenizers.latent_scale import autoencoder_scale_factor, weights_digest
 
     if not path:
         raise ConfigError("latent diffusion needs --set autoencoder=<klvae run dir or VAE dir>")

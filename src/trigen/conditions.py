@@ -34,9 +34,9 @@ import torch
 from torch import Tensor
 
 from trigen.batch import NO_CONDITIONS
-from trigen.diffusion._rng import rand
 from trigen.errors import ConfigError, DataError
 from trigen.guidance import NO_GUIDANCE, classifier_free_guidance
+from trigen.rng import rand
 
 CLASS = "class"
 """The name of the class-label condition in guidance groups."""

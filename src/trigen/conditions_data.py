@@ -1,6 +1,6 @@
 """Named conditions of a dataset's images: attribute vectors, skeleton maps and captions.
 
-``attributes`` are the Morpho-MNIST measurements of each image (:mod:`trigen.eval.morpho`: area,
+``attributes`` are the Morpho-MNIST measurements of each image (:mod:`trigen.data.morpho`: area,
 length, thickness, slant, width, height), normalised to z-scores with the *training* split's mean
 and std, which the run stores (:class:`~trigen.conditions.ConditionSpec`) so a sampler can take
 raw values and a test split is normalised the same way. ``skeleton`` is each image's 1-pixel
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +24,9 @@ import torch
 
 from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.config import CONDITION_SOURCES, TrainConfig
+from trigen.data.cache import default_cache_dir
 from trigen.data.datasets import ImageDataset, load_dataset
 from trigen.errors import ConfigError, DataError
-
-
-def default_cache_dir() -> Path:
-    """Where measured conditions are cached: ``$TRIGEN_CACHE`` or ``~/.cache/trigen``."""
-    root = os.environ.get("TRIGEN_CACHE") or Path.home() / ".cache" / "trigen"
-    return Path(root) / "conditions"
 
 
 @dataclass(frozen=True)
@@ -98,7 +92,7 @@ def attach_conditions(
     statistics (a test split, a sampler), else with this dataset's own. ``cache_dir`` None: no
     cache.
     """
-    from trigen.eval.morpho import ATTRIBUTES, cached_attributes, cached_skeleton_maps
+    from trigen.data.morpho import ATTRIBUTES, cached_attributes, cached_skeleton_maps
 
     known = {spec.name: spec for spec in reference}
     conds = dict(dataset.conds)
@@ -140,3 +134,6 @@ def _normalisation(name: str, raw: np.ndarray, fields: Sequence[str]) -> Conditi
         tuple(float(m) for m in mean),
         tuple(float(s) for s in std if math.isfinite(s)),
     )
+
+
+__all__ = ["ConditionedData", "attach_conditions", "default_cache_dir", "load_conditioned"]

@@ -39,7 +39,7 @@ GENERATOR_FAMILIES = (  # the families that generate images and so take conditio
 )  # fmt: skip
 
 CONDITION_SOURCES = {
-    "attributes": "vector",  # Morpho-MNIST measurements of each image (trigen.eval.morpho)
+    "attributes": "vector",  # Morpho-MNIST measurements of each image (trigen.data.morpho)
     "skeleton": "map",  # the 1-pixel skeleton of each image
     "text": "tokens",  # a caption per image (trigen.data.captioned: mnist, openmoji)
 }

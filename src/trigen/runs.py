@@ -60,7 +60,7 @@ def load(
 def after_loading(family: Family, run: SavedRun, weights: str) -> None:
     """A family's step once ``weights`` of ``run`` are loaded into it: a KL autoencoder decodes
     latents of the data's spread, so it takes its scale factor (cached)."""
-    from trigen.tokenizers.latent_scale import autoencoder_scale_factor
+    from trigen.latent_scale import autoencoder_scale_factor
 
     if run.config.family is FamilyName.KLVAE:
         resolution = run.data.image_shape[1]

@@ -11,8 +11,8 @@ from trigen.data import captions as cap
 from trigen.data.captioned import caption_digit_dataset, load_captioned
 from trigen.data.datasets import ImageDataset
 from trigen.data.mnist import load_mnist
+from trigen.data.morpho import measure_attributes
 from trigen.errors import DataError
-from trigen.eval.morpho import measure_attributes
 
 SIDE = 28
 EDGES = cap.CaptionBins(thickness=(2.0, 3.0), slant=(0.0, 0.2), area=100.0)
@@ -139,7 +139,7 @@ def test_load_captioned_mnist_aligns_captions_and_drops_held_out(monkeypatch, tm
         rng = np.random.default_rng(len(images))
         return MEANS + STDS * rng.normal(size=(len(images), 6))
 
-    monkeypatch.setattr("trigen.eval.morpho.cached_attributes", fake_attributes)
+    monkeypatch.setattr("trigen.data.morpho.cached_attributes", fake_attributes)
     train = load_captioned("mnist", "train", cache_dir=tmp_path, seed=5)
     test = load_captioned("mnist", "test", cache_dir=tmp_path, seed=5, resolution=32)
     assert len(train.captions) == len(train.dataset) == len(train.digits.bins) < 60_000

@@ -5,9 +5,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from trigen.errors import DataError
-from trigen.eval import morpho
-from trigen.eval.morpho import (
+from trigen.data.morpho import (
     ATTRIBUTES,
     BOUND_MASS,
     cached_attributes,
@@ -15,6 +13,8 @@ from trigen.eval.morpho import (
     measure_attributes,
     skeleton_maps,
 )
+from trigen.errors import DataError
+from trigen.eval import morpho
 
 SIZE = 28
 SUPERSAMPLE = 8  # bars are drawn 8× larger and box-filtered down: anti-aliased like a scan

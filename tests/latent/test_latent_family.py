@@ -13,7 +13,7 @@ from trigen.config import TrainConfig
 from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
 from trigen.families.latent import LatentDiffusionFamily
-from trigen.tokenizers.latent_scale import LATENT_SCALE_FILE
+from trigen.latent_scale import LATENT_SCALE_FILE
 
 from .helpers import SIDE
 

@@ -10,13 +10,13 @@ from typing import Any, Protocol
 
 import torch
 
-from trigen.api import Loaded
 from trigen.claims.settings import ClaimSettings
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
 from trigen.families.base import SampleSpec
 from trigen.measure.evaluators import Evaluators
 from trigen.measure.samples import SamplingSettings, generate, sample_spec
+from trigen.runs import Loaded
 from trigen.sampling import class_labels
 
 Log = Callable[[str], None]

@@ -9,7 +9,6 @@ import dataclasses
 import numpy as np
 import torch
 
-from trigen.api import Loaded
 from trigen.build import DataSpec, build_family
 from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext, sample_images
@@ -23,6 +22,7 @@ from trigen.eval.denoising import denoising_mse
 from trigen.eval.receptive_field import erf_radius, receptive_field
 from trigen.eval.spectrum import hf_ratio
 from trigen.measure.probes import PROBE_TIMESTEP, RF_BATCH
+from trigen.runs import Loaded
 
 MIRROR = "mirror"
 # DiT shapes tried for "comparable parameters" with the U-Net; the closest count is used

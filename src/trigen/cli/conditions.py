@@ -102,7 +102,7 @@ def _png_maps(path: Path, channels: int, size: tuple[int, int]) -> Tensor:
 
 def _test_maps(indices: str, name: str, size: tuple[int, int]) -> Tensor:
     from trigen.data.datasets import load_dataset
-    from trigen.eval.morpho import skeleton_maps
+    from trigen.data.morpho import skeleton_maps
 
     test = load_dataset("mnist", "test", resolution=size[0])
     try:

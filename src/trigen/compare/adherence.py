@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trigen.api import Loaded
 from trigen.compare.adherence_grids import GRID_FIELDS, attribute_grid, map_grid
 from trigen.compare.measure import nfe_of
 from trigen.compare.settings import CompareSettings
@@ -26,6 +25,7 @@ from trigen.diffusion.samplers import nfe
 from trigen.errors import ConfigError
 from trigen.measure.adherence import condition_adherence
 from trigen.measure.samples import sample_spec
+from trigen.runs import Loaded
 
 CONDITIONS_DIR = "conditions"  # under the comparison's cache: the test split's measured conditions
 

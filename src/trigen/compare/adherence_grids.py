@@ -10,7 +10,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from trigen.api import Loaded
 from trigen.compare.settings import CompareSettings
 from trigen.conditions import ConditionSpec
 from trigen.config import FamilyName
@@ -19,6 +18,7 @@ from trigen.data.transforms import to_model_range
 from trigen.measure.samples import sample_spec
 from trigen.report.grids import save_grid
 from trigen.report.table import FAMILY_TITLES
+from trigen.runs import Loaded
 from trigen.sampling import sample_chunks
 
 GRID_Z = (-1.5, -0.5, 0.5, 1.5)

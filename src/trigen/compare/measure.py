@@ -9,7 +9,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from trigen.api import Loaded
 from trigen.compare.settings import CompareSettings
 from trigen.config import DIFFUSION_FAMILIES, FamilyName
 from trigen.data.datasets import ImageDataset
@@ -20,6 +19,7 @@ from trigen.families.base import Family, SampleSpec
 from trigen.measure.evaluators import Evaluators
 from trigen.measure.probes import forward_flops
 from trigen.measure.samples import generate, sample_spec
+from trigen.runs import Loaded
 from trigen.sampling import class_labels
 
 MIB = 2**20

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from trigen.api import Loaded
 from trigen.compare.settings import CompareSettings, Study
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
@@ -21,6 +20,7 @@ from trigen.measure.probes import RF_BATCH, forward_flops, receptive_field_map
 from trigen.measure.samples import generate, sample_spec
 from trigen.measure.scaling import resolution_sweep
 from trigen.measure.variants import conditioning_configs, dit_scaling_configs, objective_configs
+from trigen.runs import Loaded
 from trigen.sampling import class_labels
 
 VARIANT_STUDIES: dict[Study, FamilyName] = {

@@ -106,7 +106,7 @@ def mnist_caption_bins(cache_dir: Path | None = None, root: Path | None = None) 
 
 
 def _mnist_attributes(split: Split, cache_dir: Path | None, root: Path | None) -> np.ndarray:
-    from trigen.eval.morpho import cached_attributes  # skimage/scipy: only when measuring
+    from trigen.data.morpho import cached_attributes  # skimage/scipy: only when measuring
 
     images, _ = load_mnist(split, root)
     return cached_attributes(images, cache_dir, ATTRIBUTE_CACHE_KEY)

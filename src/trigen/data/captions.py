@@ -1,7 +1,7 @@
 """Captions for MNIST digits from their class and measured stroke attributes.
 
 Each digit is described by its class and three words binned from its Morpho-MNIST measurements
-(:mod:`trigen.eval.morpho`): stroke **thickness** (thin / medium / thick), **slant** (leaning left
+(:mod:`trigen.data.morpho`): stroke **thickness** (thin / medium / thick), **slant** (leaning left
 / upright / leaning right) and **size** (small / large). All edges come from the training split
 (:meth:`CaptionBins.fit`) and are reused unchanged for the test split and for generated samples
 (:func:`bin_images`, for attribute-bin accuracy):
@@ -41,7 +41,7 @@ UNMEASURED = -1  # the bin of an image whose attribute is NaN (no stroke at the 
 HELD_OUT_THICKNESS = frozenset({(3, 0), (0, 2)})  # thin 3s, thick 0s
 HELD_OUT_SLANT = frozenset({(7, 2), (4, 0)})  # right-leaning 7s, left-leaning 4s
 
-# Columns of trigen.eval.morpho.ATTRIBUTES that the bins read.
+# Columns of trigen.data.morpho.ATTRIBUTES that the bins read.
 _AREA, _THICKNESS, _SLANT = 0, 2, 3
 
 NUMERALS = tuple(str(digit) for digit in range(10))
@@ -152,7 +152,7 @@ def bin_images(images: Tensor, bins: CaptionBins) -> np.ndarray:
 
     Attribute-bin accuracy of samples is ``(bin_images(samples, bins) == requested).mean(0)``.
     """
-    from trigen.eval.morpho import measure_attributes  # skimage/scipy: only when measuring
+    from trigen.data.morpho import measure_attributes  # skimage/scipy: only when measuring
 
     return bins.assign(measure_attributes(images))
 

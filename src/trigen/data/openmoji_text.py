@@ -230,7 +230,7 @@ def split_mask(count: int, split: Split) -> np.ndarray:
 
 def main() -> None:
     """Fetch the CSV into trigen's cache directory and print what it holds."""
-    from trigen.conditions_data import default_cache_dir
+    from trigen.data.cache import default_cache_dir
     from trigen.errors import TrigenError
 
     try:

@@ -22,10 +22,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from trigen.diffusion._rng import randint, randn_like
 from trigen.diffusion.process import q_sample
 from trigen.diffusion.schedules import NoiseSchedule
 from trigen.errors import ConfigError
+from trigen.rng import randint, randn_like
 
 X0Fn = Callable[[Tensor, Tensor], Tensor]
 """``x0_fn(x_t (B,C,H,W) VP-scaled, t_index (B,) int64) → x̂₀ (B,C,H,W)``."""

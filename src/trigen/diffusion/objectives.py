@@ -7,11 +7,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from trigen.diffusion._rng import randn_like
 from trigen.diffusion.precond import NetFn, precond_for
 from trigen.diffusion.process import Prediction
 from trigen.diffusion.schedules import FlowSchedule, Schedule
 from trigen.errors import ConfigError
+from trigen.rng import randn_like
 
 __all__ = ["FLOW_MIN_SNR", "NetFn", "diffusion_loss", "min_snr_weight"]
 

@@ -22,8 +22,8 @@ import torch
 from torch import Tensor
 
 from trigen.choices import parse_choice
-from trigen.diffusion._rng import randn_like
 from trigen.errors import ConfigError
+from trigen.rng import randn_like
 
 Denoiser = Callable[[Tensor, Tensor], Tensor]
 """``denoiser(x (B, …), sigma (B,)) → x̂₀ (B, …)``."""

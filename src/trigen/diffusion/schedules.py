@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from trigen.choices import parse_choice
-from trigen.diffusion._rng import rand, randint, randn_like
 from trigen.errors import ConfigError
+from trigen.rng import rand, randint, randn_like
 
 DEFAULT_NUM_STEPS = 1000
 """Training steps T of the DDPM papers."""

@@ -1,7 +1,7 @@
 """How closely samples follow the conditions they were asked for: attributes and maps.
 
 The ControlNet++ protocol: measure each sample with the same deterministic extractor that made
-its condition (:mod:`trigen.eval.morpho`), then compare. Attributes are scored by the mean
+its condition (:mod:`trigen.data.morpho`), then compare. Attributes are scored by the mean
 absolute error and the Pearson correlation between requested and measured values; maps by a
 per-image F1 of their pixels within a tolerance.
 

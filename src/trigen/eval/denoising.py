@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from trigen.diffusion._rng import randn_like
 from trigen.errors import ConfigError, DataError
 from trigen.families.diffusion import DiffusionFamily
+from trigen.rng import randn_like
 
 LOW_NOISE_SIGMAS = (0.05, 0.1, 0.2)
 """Noise levels (data units) at which mostly fine detail is lost."""

@@ -12,7 +12,6 @@ from torch import Tensor, nn
 
 from trigen.batch import NO_CONDITIONS, Batch
 from trigen.conditions import ConditionSpec, Guidance
-from trigen.diffusion._rng import randn_like
 from trigen.diffusion.likelihood import elbo_nats
 from trigen.diffusion.objectives import FLOW_MIN_SNR, diffusion_loss
 from trigen.diffusion.precond import Objective, Precond, objective_of, precond_for
@@ -41,6 +40,7 @@ from trigen.families.labels import ClassConditioning
 from trigen.guidance import NO_GUIDANCE
 from trigen.models.dit_config import DiTConfig
 from trigen.models.unet_config import UNetConfig
+from trigen.rng import randn_like
 
 __all__ = ["DiffusionFamily", "nfe"]
 

@@ -26,9 +26,9 @@ from trigen.conditions import (
     guided,
     on_device,
 )
-from trigen.diffusion._rng import rand
 from trigen.errors import ConfigError, DataError
 from trigen.guidance import NO_GUIDANCE
+from trigen.rng import rand
 
 
 @dataclass(frozen=True)

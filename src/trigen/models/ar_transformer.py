@@ -10,8 +10,9 @@ the number of positions the cache already holds (0 without a cache): the class t
 at ``start == 0`` and ``T`` after. Training calls ``net(x[:, :-1], y)`` → (B, L, V); sampling
 prefills with the class token (``T = 0``) and then decodes one token per call.
 
-Named conditions (``cfg.conditions``, :mod:`trigen.conditions`) are ``P`` prefix tokens before the
-class token (LlamaGen's caption prefix, :mod:`trigen.nn.prefix`): ``[prefix(conds), class(y), x_0,
+Named conditions (``cfg.conditions``, :mod:`trigen.conditions`) are ``P`` prefix tokens before
+the class token (LlamaGen's caption prefix, :mod:`trigen.models.prefix`): ``[prefix(conds),
+class(y), x_0,
 …]``. They are read with the class token (``forward(…, conds)`` at ``start == 0``), held in the
 KV cache like every position, never rotated under RoPE, and predict nothing: the logits, and the
 ``start`` above, count the class and data positions only, so the prefix changes only what the
@@ -30,11 +31,11 @@ from torch import Tensor, nn
 from trigen.batch import NO_CONDITIONS
 from trigen.conditions import ConditionSpec
 from trigen.errors import ConfigError
+from trigen.models.prefix import ConditionPrefix, prefix_length
 from trigen.models.presets import check_field_types, from_preset, preset_fields
 from trigen.models.token_blocks import LN_EPS, Block, Positions, gpt2_init
 from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
 from trigen.nn.kv_cache import KVCache
-from trigen.nn.prefix import ConditionPrefix, prefix_length
 from trigen.nn.rope import rope_2d_angles
 
 PIXEL_VOCAB = 256

@@ -8,7 +8,7 @@ is given, before and after it (no causal mask). Tokens are pixels' 256 intensity
 (grayscale: one token per pixel; colour: R, G, B tokens per pixel, raster order) or the
 indices of a VQ codebook, as for :mod:`trigen.models.ar_transformer`, whose blocks and
 position options it shares. Named conditions (``cfg.conditions``) are prefix tokens before the
-class token, as in the AR transformer (:mod:`trigen.nn.prefix`): extra tokens every position
+class token, as in the AR transformer (:mod:`trigen.models.prefix`): extra tokens every position
 attends to (and they to every position), never rotated under RoPE, dropped before the head.
 """
 
@@ -23,9 +23,9 @@ from torch import Tensor, nn
 
 from trigen.batch import NO_CONDITIONS
 from trigen.models.ar_transformer import ARTransformerConfig, token_model_config
+from trigen.models.prefix import ConditionPrefix
 from trigen.models.token_blocks import LN_EPS, Block, Positions, gpt2_init
 from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
-from trigen.nn.prefix import ConditionPrefix
 from trigen.nn.rope import rope_2d_angles
 
 
