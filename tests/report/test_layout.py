@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from trigen.report import plots
+from trigen.report import axes, plots
 from trigen.report.render import FIGURE_GRID
 
 from .test_claims_report import _render, _results_with_claims
@@ -67,7 +67,7 @@ def test_every_figure_the_render_draws_has_one_pixel_size(tmp_path):
     own = {"own_figure.png"}  # the run's own figure, not drawn by the render
     drawn = [p for p in render_dir.glob("*.png") if p.name not in own]
     assert len(drawn) >= 3 + 1 + 2 + 2 + 3  # losses, NFE, resolution, guidance, claim series
-    expected = tuple(round(side * plots.DPI) for side in plots.FIGSIZE)
+    expected = tuple(round(side * axes.DPI) for side in axes.FIGSIZE)
     assert {p.name: _png_size(p) for p in drawn} == {p.name: expected for p in drawn}
 
 
@@ -95,13 +95,13 @@ def test_figure_section_follows_the_samples_and_claims_keep_their_order(tmp_path
 
 def test_every_axis_of_a_study_figure_is_labelled(tmp_path, monkeypatch):
     labels = []
-    save = plots._save
+    save = plots.save_figure
 
     def record(fig, path):
         labels.extend((ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes)
         return save(fig, path)
 
-    monkeypatch.setattr(plots, "_save", record)
+    monkeypatch.setattr(plots, "save_figure", record)
     (tmp_path / "report").mkdir()
     results = _results()
     studies = results["studies"]
@@ -121,7 +121,7 @@ def _clipped_axes(ys: list[float], log: bool):
     ax.plot(xs, ys, "o-")
     if log:
         ax.set_yscale("log")
-    n = plots.clip_outliers(ax, [(x, y, "C0") for x, y in zip(xs, ys, strict=True)], log)
+    n = axes.clip_outliers(ax, [(x, y, "C0") for x, y in zip(xs, ys, strict=True)], log)
     limits = ax.get_ylim()
     plt.close(fig)
     return n, limits
@@ -143,9 +143,9 @@ def test_the_clipping_note_heads_the_legend_instead_of_lying_under_it():
     ys = [60.0, 62.0, 63.0, 64.0, 65.0, 66.0, 70.0, 75.0, 330.0]
     ax.plot(range(len(ys)), ys, "o-", label="heun")
     ax.legend()
-    assert plots.clip_outliers(ax, [(float(x), y, "C0") for x, y in enumerate(ys)], False) == 1
-    assert ax.get_legend().get_title().get_text() == plots.CLIP_NOTE
-    assert plots.CLIP_NOTE not in [t.get_text() for t in ax.texts]  # not a second, loose text
+    assert axes.clip_outliers(ax, [(float(x), y, "C0") for x, y in enumerate(ys)], False) == 1
+    assert ax.get_legend().get_title().get_text() == axes.CLIP_NOTE
+    assert axes.CLIP_NOTE not in [t.get_text() for t in ax.texts]  # not a second, loose text
     plt.close(fig)
 
 
@@ -158,9 +158,9 @@ def test_points_without_outliers_keep_their_limits():
 
 def test_sparse_log_ticks_keep_apart_and_keep_the_largest():
     xs = np.array([5, 9, 10, 19, 20, 49, 50, 249, 250], dtype=float)
-    ticks = plots.sparse_log_ticks(xs)
+    ticks = axes.sparse_log_ticks(xs)
     assert ticks[-1] == 250 and set(ticks) <= set(xs)
-    assert (np.diff(np.log10(ticks)) >= plots.MIN_TICK_GAP).all()
+    assert (np.diff(np.log10(ticks)) >= axes.MIN_TICK_GAP).all()
     assert len(ticks) == 5  # 5, 10, 20, 50, 250
 
 
@@ -198,14 +198,14 @@ def test_no_line_runs_to_a_clipped_edge_and_off_scale_values_are_written():
         if log:
             ax.set_yscale("log")
         ax.legend()
-        assert plots.clip_outliers(ax, points, log) == 1
+        assert axes.clip_outliers(ax, points, log) == 1
         assert _inside(ax), log
         texts = [t.get_text() for t in ax.texts]
         assert "296" in texts
         bottom, top = ax.get_ylim()
         assert top < 296 and bottom < 43 < 59 < top  # the other points and their bars fit
         title = ax.get_legend().get_title().get_text()
-        assert plots.CLIP_NOTE in title and plots.BAR_NOTE in title
+        assert axes.CLIP_NOTE in title and axes.BAR_NOTE in title
         plt.close(fig)
 
 
@@ -213,6 +213,6 @@ def test_bars_without_clipping_stop_inside_the_frame():
     fig, ax = plt.subplots()
     ax.errorbar([1.0, 2.0, 3.0], [30.0, 35.0, 40.0], yerr=[[30.0, 35.0, 40.0], [1.0, 1.0, 1.0]])
     ax.set_yscale("log")  # the lower ends are 0
-    assert plots.clip_outliers(ax, [(1.0, 30.0, "C0"), (2.0, 35.0, "C0")], True) == 0
-    assert _inside(ax) and plots.BAR_NOTE in [t.get_text() for t in ax.texts]
+    assert axes.clip_outliers(ax, [(1.0, 30.0, "C0"), (2.0, 35.0, "C0")], True) == 0
+    assert _inside(ax) and axes.BAR_NOTE in [t.get_text() for t in ax.texts]
     plt.close(fig)

@@ -12,6 +12,7 @@ from trigen.atomic import atomic_write_text
 from trigen.report import adherence as adherence_section
 from trigen.report import claims as claims_section
 from trigen.report import plots
+from trigen.report.axes import FIGSIZE
 from trigen.report.table import (
     FAMILY_TITLES,
     comparison_rows,
@@ -24,7 +25,7 @@ RESULTS_FILE = "results.json"
 FIGURE_GRID = "figures"  # the CSS class of the grid that holds the report's figure cards
 TABLE_SCROLL = "table-scroll"  # a table wider than the page scrolls inside it, not the page
 # Figure cards in a grid: two columns on a wide screen, one on a narrow one; every plot is drawn
-# at plots.FIGSIZE, and images of another shape (a run's own figure) are fitted into that shape.
+# at FIGSIZE, and images of another shape (a run's own figure) are fitted into that shape.
 STYLE = (
     f".{FIGURE_GRID},.samples{{display:grid;gap:16px;margin:1em 0;"
     "grid-template-columns:repeat(auto-fill,minmax(min(460px,100%),1fr))}"
@@ -32,7 +33,7 @@ STYLE = (
     "figure.card{margin:0;padding:8px;border:1px solid #ddd;border-radius:6px;background:#fff}"
     "figure.card figcaption{font-size:13px;font-weight:bold;margin-bottom:6px}"
     "figure.card img{display:block;width:100%;height:auto}"
-    f".{FIGURE_GRID} img,.claim-body img{{aspect-ratio:{plots.FIGSIZE[0]}/{plots.FIGSIZE[1]};"
+    f".{FIGURE_GRID} img,.claim-body img{{aspect-ratio:{FIGSIZE[0]}/{FIGSIZE[1]};"
     "object-fit:contain}"
     ".samples img{image-rendering:pixelated}"
     # a number and its interval stay on one line ("43 [35.7, 43]", not three)
