@@ -23,8 +23,9 @@ from trigen.build import DataSpec, build_network
 from trigen.config import TrainConfig
 from trigen.data.datasets import ImageDataset
 from trigen.train import checkpoint as ckpt_io
-from trigen.train.distributed import SINGLE, DistContext, full_state_dict, is_sharded
+from trigen.train.distributed import SINGLE, DistContext
 from trigen.train.loop import Trainer
+from trigen.train.sharded_state import full_state_dict, is_sharded
 
 from ..distributed_helpers import run_workers
 from .helpers import LossOnly, rank_loader, train_with_resume

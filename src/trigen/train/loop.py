@@ -17,12 +17,13 @@ from trigen.config import Precision, TrainConfig
 from trigen.families.base import Family
 from trigen.train import checkpoint as ckpt_io
 from trigen.train.budget import BudgetSpent, budget_spent
-from trigen.train.distributed import SINGLE, DistContext, FullOptimizerView, full_tensor
+from trigen.train.distributed import SINGLE, DistContext
 from trigen.train.ema import EMA
 from trigen.train.hooks import TrainHooks
 from trigen.train.memory import compile_in_place, enable_grad_checkpointing, units
 from trigen.train.metrics_log import LogWindow, open_metrics_log, write_record
 from trigen.train.optim import build_optimizer, learning_rate
+from trigen.train.sharded_state import FullOptimizerView, full_tensor
 from trigen.train.state import CheckpointState, ResumableLoader, TrainingDiverged
 
 

@@ -19,15 +19,10 @@ from trigen.batch import Batch
 from trigen.config import TrainConfig
 from trigen.errors import CheckpointError, TrigenError
 from trigen.train import checkpoint as ckpt_io
-from trigen.train.distributed import (
-    Backend,
-    DistContext,
-    FullOptimizerView,
-    full_state_dict,
-    load_full_state_dict,
-)
+from trigen.train.distributed import Backend, DistContext
 from trigen.train.ema import EMA
 from trigen.train.optim import optimizer_from_tensors, optimizer_to_tensors
+from trigen.train.sharded_state import FullOptimizerView, full_state_dict, load_full_state_dict
 
 # Settings that may differ between a run and its resumption; all others must match. How the
 # work is laid out (sharding, recomputation, compilation) does not change what is computed.
