@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := runs/demo
 
-.PHONY: setup system-deps demo claims test lint clean
+.PHONY: setup system-deps demo claims test lint clean openmoji-text
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ claims: setup system-deps
 	rm -rf $(CLAIMS_RUN)
 	$(VENV)/bin/trigen compare --preset claims --out $(CLAIMS_RUN) --cache-dir runs/cache
 	@echo "report: $(CLAIMS_RUN)/report/index.html ($(CLAIMS_RUN)/report.md)"
+
+# OpenMoji's own text (annotation and tags) for --dataset openmoji --condition text: the npm package
+# openmoji@17.0.0's data/openmoji.csv, fetched once with the machine's npm and checksummed
+openmoji-text: setup
+	$(PY) -m trigen.data.openmoji_text
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
