@@ -35,6 +35,7 @@ CONFIG_CHOICES = {
     "claims/conditioning.py": 2,  # C3: DiT conditioning variants beside the U-Net's
     "claims/dit_scaling.py": 1,  # C5: DiT depths and widths
     "claims/gpt2_init.py": 1,  # C12: the AR transformer from GPT-2 weights
+    "claims/injection.py": 1,  # C15: condition injections on the DiT recipe (among others)
     "claims/vit_init.py": 1,  # C4: the DiT from ViT weights
     "claims/likelihood.py": 3,  # C9: the AR model's exact NLL against the ELBOs
     "claims/maskgit.py": 10,  # C14: MaskGIT against AR
