@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from trigen.batch import NO_CONDITIONS
 from trigen.conditions import ConditionSpec
 from trigen.errors import ConfigError
-from trigen.models.prefix import ConditionPrefix, prefix_length
+from trigen.models.prefix import prefix_for, prefix_length
 from trigen.models.presets import check_field_types, from_preset, preset_fields
 from trigen.models.token_blocks import LN_EPS, Block, Positions, gpt2_init
 from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
@@ -203,11 +203,7 @@ class ARTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.width, eps=LN_EPS)
         self.head = nn.Linear(cfg.width, cfg.vocab_size)
-        self.prefix_embedder = None
-        if cfg.conditions:
-            self.prefix_embedder = ConditionPrefix(
-                cfg.conditions, cfg.width, cfg.map_shape, cfg.map_patch
-            )
+        self.prefix_embedder = prefix_for(cfg)
         self.initialize_weights()
 
     def initialize_weights(self) -> None:

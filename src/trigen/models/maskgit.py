@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from trigen.batch import NO_CONDITIONS
 from trigen.models.ar_transformer import ARTransformerConfig, token_model_config
-from trigen.models.prefix import ConditionPrefix
+from trigen.models.prefix import prefix_for
 from trigen.models.token_blocks import LN_EPS, Block, Positions, gpt2_init
 from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
 from trigen.nn.rope import rope_2d_angles
@@ -96,11 +96,7 @@ class MaskGIT(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg, i, causal=False) for i in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.width, eps=LN_EPS)
         self.head = nn.Linear(cfg.width, cfg.vocab_size)
-        self.prefix_embedder = None
-        if cfg.conditions:
-            self.prefix_embedder = ConditionPrefix(
-                cfg.conditions, cfg.width, cfg.map_shape, cfg.map_patch
-            )
+        self.prefix_embedder = prefix_for(cfg)
         self.initialize_weights()
 
     def initialize_weights(self) -> None:

@@ -106,3 +106,11 @@ class ConditionPrefix(nn.Module):
         if self.text is not None:
             tokens.append(self.text(conds, batch, like.device).hidden)  # (B, ΣL, D)
         return torch.cat(tokens, dim=1).to(self.pos_embed.dtype) + self.pos_embed  # (B, P, D)
+
+
+def prefix_for(cfg) -> ConditionPrefix | None:
+    """The prefix embedder of a token model's config (``conditions``, ``width``, ``map_shape``,
+    ``map_patch``), or None for a model without named conditions."""
+    if not cfg.conditions:
+        return None
+    return ConditionPrefix(cfg.conditions, cfg.width, cfg.map_shape, cfg.map_patch)
