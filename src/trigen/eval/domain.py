@@ -21,10 +21,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trigen.data.datasets import ImageDataset
-from trigen.data.transforms import to_model_range
 from trigen.errors import ConfigError, DataError
-from trigen.eval.inception import as_uint8_images
-from trigen.eval.trained import load_network, save_network, train_on_budget, weights_hash
+from trigen.eval.trained import (
+    load_network,
+    network_inputs,
+    save_network,
+    train_on_budget,
+    weights_hash,
+)
 
 FORMAT_VERSION = 1  # bump when DomainNet or the metadata change: old caches are then retrained
 WIDTH = 16  # channels of the first convolution; the next two stages use 2× and 4×
@@ -104,13 +108,7 @@ class DomainClassifier:
 
     def _inputs(self, images: Tensor) -> Tensor:
         """uint8 or [-1, 1] float images → the net's float input, on its device."""
-        if tuple(images.shape[1:]) != self.shape:
-            raise DataError(
-                f"images are {tuple(images.shape[1:])} but the domain classifier was trained on "
-                f"{self.shape}; evaluate at the training resolution and channels"
-            )
-        device = next(self.net.parameters()).device
-        return to_model_range(as_uint8_images(images)).to(device)
+        return network_inputs(images, self.shape, self.net, "domain classifier")
 
     @torch.inference_mode()
     def _map(self, fn: Callable[[Tensor], Tensor], images: Tensor, progress: Progress | None):

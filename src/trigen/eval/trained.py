@@ -19,7 +19,9 @@ from torch import Tensor, nn
 
 from trigen.atomic import atomic_write, atomic_write_text
 from trigen.data.mnist import sha256_of
-from trigen.errors import CheckpointError
+from trigen.data.transforms import to_model_range
+from trigen.errors import CheckpointError, DataError
+from trigen.eval.inception import as_uint8_images
 
 Progress = Callable[[int, int], None]
 
@@ -103,3 +105,15 @@ def load_network(
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
         raise CheckpointError(f"{what} cache {meta} is unreadable ({err}); {hint}") from None
     return net, stored
+
+
+def network_inputs(images: Tensor, shape: tuple[int, ...], net: nn.Module, what: str) -> Tensor:
+    """uint8 or [-1, 1] float images (N, C, H, W) → ``net``'s float input in [-1, 1], on its
+    device; images of another (C, H, W) than the ``shape`` it was trained on are a DataError."""
+    if tuple(images.shape[1:]) != tuple(shape):
+        raise DataError(
+            f"images are {tuple(images.shape[1:])} but the {what} was trained on "
+            f"{tuple(shape)}; evaluate at the training resolution and channels"
+        )
+    device = next(net.parameters()).device
+    return to_model_range(as_uint8_images(images)).to(device)
