@@ -4,7 +4,9 @@ For each named condition alone (the others null, the class label kept): request 
 ``n`` real test images, sample one image per request, measure the samples with the extractor that
 made the conditions (:mod:`trigen.eval.morpho`) and score them (:mod:`trigen.eval.adherence`):
 attributes by MAE and correlation per attribute, maps by per-image skeleton F1 at a 1-pixel
-tolerance (the ControlNet++ protocol). Beside each score:
+tolerance (the ControlNet++ protocol); captions by R-precision and, on MNIST, class and bin
+accuracy, overall and on held-out combinations (:mod:`trigen.measure.text_adherence`). Beside
+each score:
 
 - **real**: the real test images scored against their own conditions, through the same
   pipeline — the ceiling of this protocol (the extractor's agreement with itself);
@@ -22,10 +24,12 @@ import torch
 from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.data.datasets import ImageDataset
 from trigen.data.transforms import to_model_range
+from trigen.errors import ConfigError
 from trigen.eval.adherence import attribute_adherence, map_f1, mean_with_interval
 from trigen.eval.morpho import measure_attributes, skeleton_maps
 from trigen.families.base import Family, SampleSpec
-from trigen.sampling import sample_chunks
+from trigen.measure.samples import generate
+from trigen.measure.text_adherence import TextReference, text_requests, text_scores
 
 
 def condition_adherence(
@@ -38,19 +42,26 @@ def condition_adherence(
     seed: int = 0,
     batch_size: int = 128,
     class_conditional: bool = True,
+    text: TextReference | None = None,
 ) -> dict[str, Any]:
     """``{condition name: scores}`` for each of ``specs``; ``test`` carries the conditions
-    (attached with the run's own normalisation) and the labels of the requests."""
+    (attached with the run's own normalisation, captions tokenized by the run's tokenizer) and
+    the labels of the requests; ``text`` judges a token condition (its captions as text)."""
     n = min(n, len(test))
     labels = test.labels[:n] if class_conditional else torch.zeros(n, dtype=torch.long)
     results: dict[str, Any] = {}
     for spec in specs:
+        if spec.kind is ConditionKind.TOKENS:
+            if text is None:
+                raise ConfigError(f"condition {spec.name}: captions need a text matcher to judge")
+            null = test.num_classes if class_conditional else 0
+            results[spec.name] = _text(family, spec, test, sample, text, n, null, seed, batch_size)
+            continue
         stored = test.conds[spec.name][:n]
         request = to_model_range(stored) if spec.kind is ConditionKind.MAP else stored
-        chunks = sample_chunks(
-            family, labels, sample, seed=seed, batch_size=batch_size, conds={spec.name: request}
+        images = generate(
+            family, labels, sample, seed=seed, batch=batch_size, conds={spec.name: request}
         )
-        images = torch.cat([chunks[k] for k in sorted(chunks)]).permute(0, 3, 1, 2).cpu()
         real = test.images[:n]
         if spec.kind is ConditionKind.VECTOR:
             results[spec.name] = _vector_scores(spec, stored, images, real)
@@ -58,6 +69,22 @@ def condition_adherence(
             results[spec.name] = _map_scores(stored, images, real)
         results[spec.name]["n"] = n
     return results
+
+
+def _text(
+    family: Family, spec: ConditionSpec, test: ImageDataset, sample: SampleSpec,
+    text: TextReference, n: int, null: int, seed: int, batch_size: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Text adherence: the captions of the first ``n`` test images and of ``n`` held-out ones,
+    asked for with the class label ``null``."""
+    index, first, held_out = text_requests(text, n)
+    rows = torch.from_numpy(index)
+    request = {spec.name: test.conds[spec.name][rows]}
+    labels = torch.full((len(index),), null, dtype=torch.long)
+    images = generate(family, labels, sample, seed=seed, batch=batch_size, conds=request)
+    groups = {"": first} | ({"_held_out": held_out} if text.digits is not None else {})
+    scores = text_scores(text, index, groups, images, test.images[rows], test.labels[rows])
+    return {**scores, "n": int(first.sum()), "n_held_out": int(held_out.sum())}
 
 
 def _vector_scores(
@@ -91,9 +118,12 @@ def _map_scores(stored: torch.Tensor, samples: torch.Tensor, real: torch.Tensor)
 
 
 def summary_row(name: str, scores: dict[str, Any]) -> dict[str, float]:
-    """The headline numbers of one condition: thickness and slant MAE/corr, or the map F1."""
+    """The headline numbers of one condition: thickness and slant MAE/corr, the map F1, or the
+    caption's R-precision."""
     if scores["kind"] == "map":
         return {f"{name} F1": scores["samples"]["f1"]}
+    if scores["kind"] == "text":
+        return {f"{name} R-precision": scores["samples"]["r_precision"]["rate"]}
     row = {}
     for field in ("thickness", "slant"):
         if field in scores["samples"]:
