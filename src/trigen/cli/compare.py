@@ -59,8 +59,9 @@ def compare(
         str | None,
         typer.Option(
             help="named conditions every family trains with beside the class label: "
-            "attributes,skeleton (or vector,map; digits only) or none; adds an adherence table "
-            "and grids of requested conditions beside samples to the report"
+            "attributes,skeleton (or vector,map; digits only), text (captions: mnist, "
+            "openmoji) or none; adds an adherence table and grids of requested conditions "
+            "beside samples to the report"
         ),
     ] = None,
     reuse: Annotated[

@@ -3,10 +3,13 @@ follow the named conditions it was trained with.
 
 For each family, the conditions of the first ``n`` test images are requested one condition at a
 time and the samples scored as the data are (:func:`trigen.measure.adherence.condition_adherence`:
-thickness and slant MAE and correlation, skeleton F1 at 1 px, each with a 95 % bootstrap interval,
-beside the real test images, the ceiling, and the requests rolled by one, chance). The test split's
-conditions are measured with the run's own normalisation. Grids that show the requested condition
-beside the samples follow (:mod:`trigen.compare.adherence_grids`).
+thickness and slant MAE and correlation, skeleton F1 at 1 px, captions' R-precision and, on MNIST,
+class and bin accuracy overall and on held-out combinations, each with a 95 % interval, beside the
+real test images, the ceiling, and the requests rolled by one, chance). The test split's
+conditions are measured with the run's own normalisation, its captions tokenized by the run's own
+tokenizer; captions are judged by a text matcher trained once per comparison on the captioned
+training split (:mod:`trigen.eval.text_match`, cached like the domain classifier). Grids that show
+the requested condition beside the samples follow (:mod:`trigen.compare.adherence_grids`).
 """
 
 from __future__ import annotations
@@ -15,14 +18,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trigen.compare.adherence_grids import GRID_FIELDS, attribute_grid, map_grid
+import torch
+
+from trigen.compare.adherence_grids import GRID_FIELDS, attribute_grid, map_grid, text_grid
 from trigen.compare.measure import nfe_of
 from trigen.compare.settings import CompareSettings
+from trigen.compare.text import TEXT, CaptionedTest, captioned_test
 from trigen.conditions import ConditionKind, ConditionSpec
-from trigen.config import FamilyName
+from trigen.config import CAPTIONED_DATASETS, CONDITION_SOURCES, FamilyName
 from trigen.data.datasets import ImageDataset
 from trigen.diffusion.samplers import nfe
 from trigen.errors import ConfigError
+from trigen.eval.domain import DomainClassifier
 from trigen.measure.adherence import condition_adherence
 from trigen.measure.samples import sample_spec
 from trigen.runs import Loaded
@@ -32,12 +39,19 @@ CONDITIONS_DIR = "conditions"  # under the comparison's cache: the test split's 
 
 def check_dataset(s: CompareSettings, train: ImageDataset) -> None:
     """Refuse, before any training, a dataset the conditions cannot be measured on: the
-    Morpho-MNIST attributes and skeletons are measured on grayscale digits."""
+    Morpho-MNIST attributes and skeletons are measured on grayscale digits, and captions come
+    with a captioned dataset only."""
     channels = train.images.shape[1]
-    if s.conditions and channels != 1:
+    measured = [name for name in s.conditions if CONDITION_SOURCES[name] != ConditionKind.TOKENS]
+    if measured and channels != 1:
         raise ConfigError(
-            f"conditions {', '.join(s.conditions)} are measured on grayscale digits; "
+            f"conditions {', '.join(measured)} are measured on grayscale digits; "
             f"{s.dataset} has {channels} channels: use mnist or drop the conditions"
+        )
+    if TEXT in s.conditions and s.dataset not in CAPTIONED_DATASETS:
+        raise ConfigError(
+            f"dataset {s.dataset} has no captions; text needs one of: "
+            f"{', '.join(CAPTIONED_DATASETS)}"
         )
 
 
@@ -57,12 +71,19 @@ def adherence_study(
     *,
     cache_dir: Path | None,
     log: Callable[[str], None],
+    domain: DomainClassifier | None = None,
+    device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
-    """``{"conditions", "families": {family: {"n", "scores"} or {"skipped"}}, "grids"}``; the
-    grids are PNG files in ``out``, named relative to it."""
+    """``{"conditions", "families": {family: {"n", "scores"} or {"skipped"}}, "grids"}`` and,
+    with captions, ``"text_matcher"`` (its own test R-precision); the grids are PNG files in
+    ``out``, named relative to it. ``domain`` judges the class a caption asks for."""
     from trigen.conditions_data import attach_conditions
 
     cache = None if cache_dir is None else Path(cache_dir) / CONDITIONS_DIR
+    text = captioned_test(s, cache_dir, domain, device, log) if TEXT in s.conditions else None
+    if text is not None:
+        test = text.test.dataset
+    measured = [name for name in s.conditions if name != TEXT]
     families: dict[str, Any] = {}
     asked: dict[FamilyName, tuple[tuple[ConditionSpec, ...], ImageDataset]] = {}
     by_reference: dict[tuple[ConditionSpec, ...], ImageDataset] = {}
@@ -73,8 +94,9 @@ def adherence_study(
             log(f"[{name.value}] adherence skipped: {specs}")
             continue
         if specs not in by_reference:  # every run of one comparison shares its normalisation
+            data = test if text is None else text.tokenized(specs)
             by_reference[specs], _ = attach_conditions(
-                test, s.conditions, reference=specs, cache_dir=cache
+                data, measured, reference=specs, cache_dir=cache
             )
         asked[name] = specs, by_reference[specs]
         n = requests_per_condition(name, loaded, s)
@@ -88,10 +110,12 @@ def adherence_study(
             seed=s.seed,
             batch_size=s.sample_batch_size,
             class_conditional=loaded.data.num_classes > 0,
+            text=None if text is None else text.reference,
         )
         families[name.value] = {"n": n, "scores": scores}
-    grids = _grids(runs, asked, s, out)
-    return {"conditions": list(s.conditions), "families": families, "grids": grids}
+    grids = _grids(runs, asked, s, out, text)
+    study = {"conditions": list(s.conditions), "families": families, "grids": grids}
+    return study | ({"text_matcher": text.summary()} if text is not None else {})
 
 
 def _specs(loaded: Loaded, names: tuple[str, ...]) -> tuple[ConditionSpec, ...] | str:
@@ -109,14 +133,18 @@ def _grids(
     asked: dict[FamilyName, tuple[tuple[ConditionSpec, ...], ImageDataset]],
     s: CompareSettings,
     out: Path,
+    text: CaptionedTest | None,
 ) -> list[dict[str, str]]:
-    """One grid per family for its attribute vector (a row per requested value), and one grid
-    of the requested map above every family's samples; ``{"title", "file"}`` each."""
+    """One grid per family for its attribute vector (a row per requested value) and for its
+    captions (a row per prompt), and one grid of the requested map above every family's
+    samples; ``{"title", "file"}`` each."""
     grids, mapped = [], {}
     for name, (specs, _) in asked.items():
         for spec in specs:
             if spec.kind is ConditionKind.VECTOR and set(GRID_FIELDS) & set(spec.fields):
                 grids.append(attribute_grid(name, runs[name], spec, s, out))
+            elif spec.kind is ConditionKind.TOKENS and text is not None:
+                grids.append(text_grid(name, runs[name], spec, text.test, s, out))
             elif spec.kind is ConditionKind.MAP:
                 mapped.setdefault(spec, {})[name] = runs[name]
     for spec, families in mapped.items():  # one map per comparison: its runs share the spec

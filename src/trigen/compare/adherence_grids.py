@@ -1,6 +1,7 @@
 """Sample grids that show the requested condition beside the samples (``trigen compare`` with
-conditions): a row per requested attribute value, led by a stroke drawn with those values, and
-the requested maps above a row of samples from each family."""
+conditions): a row per requested attribute value, led by a stroke drawn with those values, the
+requested maps above a row of samples from each family, and a row per requested caption labelled
+with it."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from torch import Tensor
 from trigen.compare.settings import CompareSettings
 from trigen.conditions import ConditionSpec
 from trigen.config import FamilyName
+from trigen.data.captioned import CaptionedDataset
 from trigen.data.datasets import ImageDataset
 from trigen.data.transforms import to_model_range
 from trigen.measure.samples import sample_spec
-from trigen.report.grids import save_grid
+from trigen.report.grids import save_grid, save_labelled_grid
 from trigen.report.table import FAMILY_TITLES
 from trigen.runs import Loaded
 from trigen.sampling import sample_chunks
@@ -28,6 +30,9 @@ GRID_FIELDS = {"thickness": "px", "slant": "rad"}  # the attributes a grid varie
 GRID_COLUMNS = 10  # samples per row: one per class (classes 0…9 on MNIST)
 STROKE_LENGTH = 0.7  # the drawn reference stroke's length, as a fraction of the image height
 PIXEL_MAX = 255
+TEXT_COLUMNS = 8  # samples per prompt of a caption grid
+HELD_OUT_ROWS = 4  # a caption grid's rows of held-out combinations (MNIST has four)
+HELD_OUT_MARK = "* "  # leads the label of a held-out combination's row
 
 
 def attribute_grid(
@@ -86,6 +91,42 @@ def map_grid(
     save_grid(np.concatenate(rows), out / file, nrow=len(picked))
     below = ", ".join(FAMILY_TITLES.get(n.value, n.value) for n in runs)
     return {"title": f"Requested {spec.name} (top row), then the samples of {below}", "file": file}
+
+
+def text_grid(
+    name: FamilyName, loaded: Loaded, spec: ConditionSpec, test: CaptionedDataset,
+    s: CompareSettings, out: Path,
+) -> dict[str, str]:  # fmt: skip
+    """Write ``adherence_<family>_<condition>.png``: a row of TEXT_COLUMNS samples per prompt,
+    labelled with it: the caption of the first test image of each class (the first test images
+    of a set without classes), then of the first held-out test image of each class not shown
+    yet (MNIST holds out one combination per class it holds out), marked."""
+    from trigen.text import tokenizer_for
+
+    picked = _first_of_each_class(test.dataset, GRID_COLUMNS).tolist()
+    held = [] if test.digits is None else np.flatnonzero(test.digits.held_out).tolist()
+    labels = test.dataset.labels.tolist()
+    extra: dict[int, int] = {}  # the first held-out image of each class (one per combination)
+    for index in held:
+        if index not in picked:
+            extra.setdefault(labels[index], index)
+    rows = picked + list(extra.values())[:HELD_OUT_ROWS]
+    prompts = [test.captions[i] for i in rows]
+    ids, _ = tokenizer_for(spec).encode(prompts, spec.size)
+    null = loaded.data.num_classes  # the caption alone: the class label null (0 without classes)
+    nulls = torch.full((len(rows) * TEXT_COLUMNS,), null, dtype=torch.long)
+    conds = {spec.name: ids.repeat_interleave(TEXT_COLUMNS, dim=0)}
+    samples = _samples(name, loaded, nulls, conds, s)
+    marks = [HELD_OUT_MARK if i in held else "" for i in rows]
+    file = f"adherence_{name.value}_{spec.name}.png"
+    labelled = [mark + prompt for mark, prompt in zip(marks, prompts, strict=True)]
+    save_labelled_grid(samples, labelled, out / file, nrow=TEXT_COLUMNS)
+    title = (
+        f"{FAMILY_TITLES.get(name.value, name.value)}: a row of samples per requested caption "
+        f"(the class label null), captions of test images"
+        + (f"; {HELD_OUT_MARK.strip()} marks a held-out combination" if any(marks) else "")
+    )
+    return {"title": title, "file": file}
 
 
 def stroke(height: int, width: int, thickness: float, slant: float) -> np.ndarray:

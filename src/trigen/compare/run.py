@@ -249,7 +249,9 @@ def run_compare(
     stages.advance(len(s.studies))
     if s.conditions:
         log(f"study: adherence to {', '.join(s.conditions)}")
-        results["adherence"] = adherence_study(runs, test, s, out, cache_dir=cache_dir, log=log)
+        results["adherence"] = adherence_study(
+            runs, test, s, out, cache_dir=cache_dir, log=log, domain=ev.domain, device=device
+        )
         stages.advance()
     _write_results(out, results)
     ctx = ClaimContext(

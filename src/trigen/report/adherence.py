@@ -16,8 +16,9 @@ TITLE = "Condition adherence"
 INTRO = (
     "Each condition asked for alone (the others null, the class label kept) with the conditions "
     "of the first n test images; MAE in the attribute's unit, r the Pearson correlation of "
-    "requested and measured values, skeleton F1 at a 1-pixel tolerance; 95 % bootstrap "
-    "intervals in brackets, and @m where only m samples could be measured. Ceiling: the real "
+    "requested and measured values, skeleton F1 at a 1-pixel tolerance, captions as the note "
+    "below says; 95 % intervals in brackets (bootstrap, Wilson for rates), and @m where only m "
+    "samples could be measured. Ceiling: the real "
     "test images scored against their own conditions; chance: each family's samples scored "
     "against another image's request."
 )
@@ -28,6 +29,15 @@ ATTRIBUTE_COLUMNS = (  # (attribute, statistic, header, unit of the statistic)
     ("slant", "corr", "slant r", ""),
 )
 MAP_STATISTIC = "f1"
+TEXT_COLUMNS = (  # (score, statistic, header) of a caption condition
+    ("r_precision", "rate", "R-precision"),
+    ("r_precision_held_out", "rate", "R-precision, held-out"),
+    ("class_accuracy", "rate", "class acc."),
+    ("class_accuracy_held_out", "rate", "class acc., held-out"),
+    ("bin_accuracy", "rate", "bin acc. (thickness & slant)"),
+    ("bin_accuracy_held_out", "rate", "bin acc., held-out"),
+    ("cosine", "mean", "caption cosine"),
+)
 DECIMALS = 6  # values are rounded here first: the ceiling's MAE of 0 is not shown as 5e-09
 CHANCE = "chance (requests rolled by one)"
 CEILING = "real test images (the ceiling)"
@@ -68,14 +78,35 @@ def adherence_grids(results: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def adherence_notes(results: dict[str, Any]) -> list[str]:
-    """Why a family has no adherence row (a reused run trained without the conditions)."""
+    """How captions were judged (with the text matcher's own accuracy), and why a family has no
+    adherence row (a reused run trained without the conditions)."""
     study = results.get("adherence")
     families = study.get("families", {}) if isinstance(study, dict) else {}
-    return [
+    matcher = study.get("text_matcher") if isinstance(study, dict) else None
+    notes = [_text_note(matcher)] if isinstance(matcher, dict) else []
+    return notes + [
         f"{FAMILY_TITLES.get(family, family)}: {record['skipped']}"
         for family, record in families.items()
         if isinstance(record, dict) and record.get("skipped")
     ]
+
+
+def _text_note(matcher: dict[str, Any]) -> str:
+    """How samples asked for captions were judged, and how well the judge itself does."""
+    rate, interval = matcher.get("test_r_precision"), matcher.get("test_r_precision_interval")
+    own = "—" if not _finite(rate) else fmt(round(rate, DECIMALS))
+    if own != "—" and isinstance(interval, list) and all(_finite(v) for v in interval):
+        own += f" [{fmt(round(interval[0], DECIMALS))}, {fmt(round(interval[1], DECIMALS))}]"
+    return (
+        "Captions: each family asked for the captions of the first n test images and of n test "
+        "images of held-out combinations (never in training), the class label null. "
+        "R-precision: the requested caption ranked first among 100 (1 true, 99 of other test "
+        "images) by a text matcher trained on the captioned training split; caption cosine: its "
+        "image–caption cosine (a CLIP-score analogue); class acc.: the domain classifier names "
+        "the requested digit; bin acc.: the measured thickness and slant both fall in the "
+        f"requested bins. The matcher's own R-precision on {matcher.get('test_requests', '?')} "
+        f"real test images: {own}."
+    )
 
 
 def _scored(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -93,6 +124,15 @@ def _columns(
     headers: list[str] = []
     for condition in conditions:
         scores = next(r["scores"][condition] for r in scored.values() if condition in r["scores"])
+        if scores.get("kind") == "text":
+            chance = scores.get("chance_r_precision")
+            for score, statistic, name in TEXT_COLUMNS:
+                columns.append((condition, score, statistic))
+                first = score == "r_precision" and _finite(chance)
+                headers.append(
+                    f"{condition} {name}" + (f" (chance {fmt(chance)})" if first else "")
+                )
+            continue
         if scores.get("kind") == "map":
             columns.append((condition, None, MAP_STATISTIC))
             headers.append(f"{condition} F1 @1 px")
