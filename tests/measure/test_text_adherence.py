@@ -14,24 +14,31 @@ from trigen.data.captions import CaptionBins, caption_digits, held_out_mask
 from trigen.errors import ConfigError
 from trigen.eval.morpho import measure_attributes
 from trigen.measure.adherence import condition_adherence
-from trigen.measure.text_adherence import TextReference, caption_bins, text_requests, text_scores
+from trigen.measure.text_adherence import (
+    TextReference,
+    caption_bins,
+    text_requests,
+    text_rows,
+    text_scores,
+)
 
 N = 300
 
 
 class Lookup:
-    """Knows each real test image: a perfect judge of its caption and class."""
+    """Knows each real test image: a perfect judge of its caption and class, and blind to any
+    other image (it scores every caption alike and names no class)."""
 
     def __init__(self, images: torch.Tensor, captions: list[str], labels: torch.Tensor) -> None:
         self.index = {bytes(image.numpy().tobytes()): i for i, image in enumerate(images)}
         self.captions, self.labels = captions, labels
 
     def _which(self, images: torch.Tensor) -> list[int]:
-        return [self.index[bytes(image.numpy().tobytes())] for image in images]
+        return [self.index.get(bytes(image.numpy().tobytes()), -1) for image in images]
 
     def scores(self, images, captions, requests, others) -> np.ndarray:
         candidates = np.concatenate([np.asarray(requests)[:, None], others], axis=1)
-        own = [self.captions[i] for i in self._which(images)]
+        own = [self.captions[i] if i >= 0 else None for i in self._which(images)]
         return np.array(
             [
                 [float(captions[j] == text) for j in row]
@@ -40,7 +47,7 @@ class Lookup:
         )
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
-        return self.labels[self._which(images)]
+        return torch.tensor([self.labels[i] if i >= 0 else -1 for i in self._which(images)])
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +113,18 @@ def test_real_images_score_perfectly_and_rolled_requests_near_chance(digits):
     assert chance["class_accuracy"]["rate"] < 0.3 and chance["bin_accuracy"]["rate"] < 0.3
     assert chance["r_precision"]["rate"] < 0.3  # a rolled request can share the caption's text
     assert scores["samples"]["cosine"]["mean"] == 1 and scores["samples"]["cosine"]["n"] == 120
+
+
+def test_the_rows_behind_the_scores_are_one_per_request(digits):
+    images, labels, reference = digits
+    index = np.arange(50)
+    blank = torch.zeros_like(images[index])  # a model that draws nothing
+    rows = text_rows(reference, index, blank, images[index], labels[index])
+    assert set(rows) == {"samples", "real", "chance"}
+    for which in rows.values():
+        assert {len(v) for v in which.values()} == {50}
+    assert rows["real"]["r_precision"].all() and rows["real"]["bin_accuracy"].all()
+    assert not rows["samples"]["bin_accuracy"].any()  # a blank image has no bin to match
 
 
 def test_a_caption_condition_needs_a_text_reference():

@@ -67,6 +67,24 @@ def text_requests(reference: TextReference, n: int) -> tuple[np.ndarray, np.ndar
     return index, index < len(first), reference.digits.held_out[index]
 
 
+def text_rows(
+    reference: TextReference, index: np.ndarray, samples: Tensor, real: Tensor, labels: Tensor
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per-request scores of ``samples`` (N, C, H, W) uint8 asked for the captions of test images
+    ``index`` (N,), whose real images are ``real`` and classes ``labels``: ``{"samples", "real",
+    "chance": {score: (N,)}}``, a hit (bool) per request for ``r_precision``, ``class_accuracy``,
+    ``bin_accuracy``, ``thickness_bin_accuracy`` and ``slant_bin_accuracy`` (the last four where
+    the reference can judge them) and the ``cosine`` (float) — the rows a decider resamples."""
+    others = draw_distractors(reference.captions, index)
+    rolled = np.roll(np.arange(len(index)), 1)
+    measures = _measures(reference, index, others, labels)
+    return {
+        "samples": measures(samples, np.arange(len(index))),
+        "real": measures(real, np.arange(len(index))),
+        "chance": measures(samples, rolled),
+    }
+
+
 def text_scores(
     reference: TextReference,
     index: np.ndarray,
@@ -75,19 +93,12 @@ def text_scores(
     real: Tensor,
     labels: Tensor,
 ) -> dict[str, Any]:
-    """Scores of ``samples`` (N, C, H, W) uint8 asked for the captions of test images ``index``
-    (N,), whose real images are ``real`` and classes ``labels``; each score over each of
-    ``groups`` ({suffix: bool (N,)}: "" for every image, "_held_out" …)."""
-    others = draw_distractors(reference.captions, index)
-    rolled = np.roll(np.arange(len(index)), 1)
-    measures = _measures(reference, index, others, labels)
-    judged = {
-        "samples": measures(samples, np.arange(len(index))),
-        "real": measures(real, np.arange(len(index))),
-        "chance": measures(samples, rolled),
-    }
+    """:func:`text_rows` summarised over each of ``groups`` ({suffix: bool (N,)}: "" for every
+    image, "_held_out" …): a rate with its Wilson interval per hit score, the mean cosine with a
+    bootstrap interval, and the R-precision of chance."""
+    rows = text_rows(reference, index, samples, real, labels)
     out: dict[str, Any] = {"kind": "text", "chance_r_precision": chance()}
-    for which, values in judged.items():
+    for which, values in rows.items():
         out[which] = {
             f"{name}{suffix}": _summary(name, value[mask])
             for name, value in values.items()
