@@ -86,4 +86,6 @@ def captioned_test(
     rate = matcher.info.get("test_r_precision")
     if rate is not None:
         log(f"text matcher: R-precision {rate:.3f} on {matcher.info['test_requests']} test images")
-    return CaptionedTest(test, TextReference(test.captions, matcher, domain, test.digits))
+    # class accuracy where the caption names the class (MNIST's digit); an emoji's group is not
+    judge = domain if test.digits is not None else None
+    return CaptionedTest(test, TextReference(test.captions, matcher, judge, test.digits))

@@ -98,13 +98,14 @@ def _text_note(matcher: dict[str, Any]) -> str:
     if own != "—" and isinstance(interval, list) and all(_finite(v) for v in interval):
         own += f" [{fmt(round(interval[0], DECIMALS))}, {fmt(round(interval[1], DECIMALS))}]"
     return (
-        "Captions: each family asked for the captions of the first n test images and of n test "
-        "images of held-out combinations (never in training), the class label null. "
+        "Captions: each family asked for the captions of the first n test images (on MNIST also "
+        "of n test images of held-out combinations, never in training), the class label null. "
         "R-precision: the requested caption ranked first among 100 (1 true, 99 of other test "
         "images) by a text matcher trained on the captioned training split; caption cosine: its "
-        "image–caption cosine (a CLIP-score analogue); class acc.: the domain classifier names "
-        "the requested digit; bin acc.: the measured thickness and slant both fall in the "
-        f"requested bins. The matcher's own R-precision on {matcher.get('test_requests', '?')} "
+        "image–caption cosine (a CLIP-score analogue); on MNIST, class acc.: the domain "
+        "classifier names the requested digit, and bin acc.: the measured thickness and slant "
+        "both fall in the requested bins. The matcher's own R-precision on "
+        f"{matcher.get('test_requests', '?')} "
         f"real test images: {own}."
     )
 
