@@ -4,6 +4,7 @@ one thing changed (the objective, DiT's conditioning, DiT's depth and width)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from trigen.config import FamilyName, TrainConfig
 from trigen.diffusion.precond import Objective
@@ -59,3 +60,45 @@ def dit_scaling_configs(base: TrainConfig) -> list[tuple[str, TrainConfig]]:
         )
         for k, v in DIT_SIZES.items()
     ]
+
+
+INJECTIONS: dict[str, tuple[FamilyName, dict[str, str]]] = {
+    # t, y, the vector, the map's patches and the caption's states: all tokens in one attention
+    "dit_uniform": (
+        FamilyName.DIT,
+        {
+            "conditioning": "in_context",
+            "vector_injection": "tokens",
+            "map_injection": "tokens",
+            "text_injection": "tokens",
+        },
+    ),
+    # adaLN-Zero for t, y and the vector; a zero patch embedding for the map; cross-attention
+    "dit_specialised": (
+        FamilyName.DIT,
+        {
+            "conditioning": "adaln_zero",
+            "vector_injection": "adaln",
+            "map_injection": "patch",
+            "text_injection": "cross_attn",
+        },
+    ),
+    # the vector into the time embedding (AdaGN), the map through a hint encoder, the caption
+    # by cross-attention (and pooled into the time embedding)
+    "unet": (FamilyName.UNET, {"map_injection": "hint"}),
+    # every condition a prefix before the image tokens (LlamaGen)
+    "ar_prefix": (FamilyName.AR, {}),
+}
+"""The condition injection mechanisms C15 compares, by name: (family, model overrides)."""
+
+
+def injection_configs(recipe: Callable[[FamilyName], TrainConfig]) -> list[tuple[str, TrainConfig]]:
+    """Each of :data:`INJECTIONS` on its family's ``recipe`` (the comparison's, with the run's
+    budget, seed and conditions), its mechanism's overrides on top of the recipe's own."""
+    runs = []
+    for name, (family, overrides) in INJECTIONS.items():
+        base = recipe(family)
+        runs.append(
+            (name, dataclasses.replace(base, model_overrides={**base.model_overrides, **overrides}))
+        )
+    return runs
