@@ -18,7 +18,7 @@ def around(value: float, half: float = 0.1, name: str = "x", level: float = 0.95
 ONE_SIDED = [
     (rules.c1_long_range, "above", 0.0),
     (rules.c2_fine_detail, "below", 0.0),
-    (lambda e: rules.c3_conditioning([e], second_condition_measured=True), "above", 0.0),
+    (lambda e: rules.c3_conditioning([e]), "above", 0.0),
     (rules.c4_vit_init, "above", 0.0),
     (rules.c5_scaling, "below", 0.0),
     (rules.c8_resolution, "above", 0.0),
@@ -27,6 +27,11 @@ ONE_SIDED = [
     (lambda e: rules.c9_likelihood([e]), "below", 0.0),
     (lambda e: rules.c10_steps([e]), "above", rules.WITHIN),
     (rules.c7_serial, "inside", 1.0),
+    (
+        lambda e: rules.c15_uniform_injection({"map": e}, {"map": around(0.5)}),
+        "above",
+        -rules.SAME_ADHERENCE,
+    ),
 ]
 
 
@@ -94,12 +99,11 @@ def test_c11_sees_a_clear_loser_even_when_the_others_tie():
     assert rules.c11_best_use([win, win, loser]).verdict is R
 
 
-def test_c3_stays_inconclusive_until_a_second_condition_is_measured():
-    above = [around(0.3), around(0.2)]
-    assert rules.c3_conditioning(above, second_condition_measured=False).verdict is N
-    assert rules.c3_conditioning(above, second_condition_measured=True).verdict is S
-    one_below = [around(0.3), around(-0.3)]
-    assert rules.c3_conditioning(one_below, second_condition_measured=False).verdict is R
+def test_c3_decides_on_the_class_label_alone():
+    """Conditions beyond the class label are C15's: C3 no longer waits for them."""
+    assert rules.c3_conditioning([around(0.3), around(0.2)]).verdict is S
+    assert rules.c3_conditioning([around(0.3), around(-0.3)]).verdict is R
+    assert rules.c3_conditioning([around(0.3), around(0.0)]).verdict is N
 
 
 def test_c14_needs_speed_at_equal_quality_a_flat_maskgit_and_a_growing_ar():
@@ -123,7 +127,7 @@ def test_c14_needs_speed_at_equal_quality_a_flat_maskgit_and_a_growing_ar():
 
 
 def test_every_claim_has_a_rule_text_and_a_command_and_serialises():
-    assert list(CLAIMS) == [f"C{i}" for i in range(1, 15)]
+    assert list(CLAIMS) == [f"C{i}" for i in range(1, 16)]
     for claim in CLAIMS.values():
         assert claim.rule and claim.command.startswith("trigen ")
         d = ClaimResult.not_run(claim, "not in this preset").to_dict()

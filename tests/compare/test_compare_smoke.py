@@ -70,7 +70,7 @@ def test_compare_smoke_writes_a_complete_report(tmp_path, capsys):
 
 def _check_claims(claims: list[dict]) -> None:
     """Every claim of the ledger, in order, with a verdict; intervals hold their values."""
-    assert [c["id"] for c in claims] == [f"C{i}" for i in range(1, 15)]
+    assert [c["id"] for c in claims] == [f"C{i}" for i in range(1, 16)]
     for c in claims:
         assert c["verdict"] in {"supported", "refuted", "inconclusive", "not_run"}, c["id"]
         assert c["command"].startswith("trigen compare") and c["why"]

@@ -7,8 +7,8 @@ for each claim it decides (its rule, its decider over the stored evidence, the s
 reads), ``registry`` those records in ledger order. The experiments live beside them, one module
 each: ``mirror`` (C1, C2), ``conditioning`` (C3), ``vit_init`` (C4), ``dit_scaling`` (C5),
 ``memory`` (C6), ``serial`` (C7), ``resolution`` (C8, C11), ``likelihood`` (C9), ``steps`` (C10,
-C13), ``gpt2_init`` (C12), ``maskgit`` (C14); ``pretraining`` and ``finetune`` hold what C4 and
-C12 share.
+C13), ``gpt2_init`` (C12), ``maskgit`` (C14), ``injection`` (C15); ``pretraining`` and
+``finetune`` hold what C4 and C12 share, ``normalised`` C15's adherence relative to the ceiling.
 """
 
 from trigen.claims.ledger import CLAIMS, Claim, ClaimResult, Estimate, Verdict

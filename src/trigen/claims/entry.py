@@ -40,7 +40,7 @@ class Experiment:
 class ClaimEntry:
     """One claim of the ledger as its experiment module declares it."""
 
-    key: str  # the ledger id, "C1" … "C14"
+    key: str  # the ledger id, "C1", "C2", …
     experiment: Experiment
     rule: Callable[..., Decision]  # in ``rules``; the decider calls it on its estimates
     decide: Callable[[Evidence], Decided]

@@ -14,6 +14,7 @@ from trigen.claims import (
     conditioning,
     dit_scaling,
     gpt2_init,
+    injection,
     likelihood,
     maskgit,
     memory,
@@ -38,6 +39,7 @@ EXPERIMENT_MODULES = (
     steps,
     gpt2_init,
     maskgit,
+    injection,
 )
 
 

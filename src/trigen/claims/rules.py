@@ -20,6 +20,9 @@ TENS_OF_STEPS = 10  # C10: "tens to hundreds" starts here
 WITHIN = 1.10  # C10: "within 10 % of the most-steps quality", as a FID∞ ratio
 PARALLEL_SPEEDUP = 10.0  # C14: "≥ 10× faster per image"
 FLAT_EXPONENT = 0.5  # C14: latency "stays flat" = grows slower than √tokens
+# C15: "as good as the specialised injections" = within this share of the gap between chance
+# and the real-data ceiling (normalised adherence, where chance is 0 and the ceiling 1)
+SAME_ADHERENCE = 0.10
 
 
 class Decision(NamedTuple):
@@ -76,20 +79,13 @@ def c2_fine_detail(low_noise_mse_diff: Estimate) -> Decision:
     return side(low_noise_mse_diff, "below")
 
 
-def c3_conditioning(
-    adaln_zero_minus_each: Sequence[Estimate], *, second_condition_measured: bool
-) -> Decision:
-    """adaLN-Zero class accuracy − each other injection (paired, Bonferroni over them): above 0
-    for every one supports the "uniform" half; below 0 for one refutes it. The claim's second
-    half ("extends to several conditions") needs a second condition: until one is measured a
-    supported first half leaves the claim inconclusive, said so in the reason."""
+def c3_conditioning(adaln_zero_minus_each: Sequence[Estimate]) -> Decision:
+    """adaLN-Zero class accuracy − each other DiT injection (paired, Bonferroni over them): above
+    0 for every one supports "adaLN-Zero is the best injection of the class label"; below 0 for
+    one refutes it. Conditions beyond the class label are C15's."""
     if not adaln_zero_minus_each:
         return Decision(Verdict.NOT_RUN, "no other injection to compare with")
-    first = combine([side(e, "above", level=LEVEL) for e in adaln_zero_minus_each])
-    if first.verdict is Verdict.SUPPORTED and not second_condition_measured:
-        why = f"{first.why}; a second condition was not measured"
-        return Decision(Verdict.INCONCLUSIVE, why)
-    return first
+    return combine([side(e, "above", level=LEVEL) for e in adaln_zero_minus_each])
 
 
 def c4_vit_init(scratch_minus_init_smallest: Estimate) -> Decision:
@@ -205,6 +201,33 @@ def c14_parallel_decoding(
     if speed.verdict is Verdict.SUPPORTED and {flat.verdict, grows.verdict} != {Verdict.SUPPORTED}:
         return Decision(Verdict.INCONCLUSIVE, f"{why} (a secondary test is not supported)")
     return Decision(speed.verdict, why)
+
+
+def c15_uniform_injection(
+    uniform_minus_best: Mapping[str, Estimate],
+    uniform: Mapping[str, Estimate],
+    *,
+    not_measured: Sequence[str] = (),
+) -> Decision:
+    """Per condition kind (vector, map, text), normalised adherence (0 chance, 1 the real-data
+    ceiling), intervals at a Bonferroni share of 95 % over the kinds measured. Supported when,
+    for every kind, uniform − the best other mechanism lies above −``SAME_ADHERENCE`` and the
+    uniform mechanism's own score above 0 (it follows the condition at all); refuted when
+    uniform − best lies below −``SAME_ADHERENCE`` for one kind. A kind not measured, or one no
+    better than chance, leaves it inconclusive (a refutation by another kind stands)."""
+    if not uniform_minus_best:
+        return Decision(Verdict.INCONCLUSIVE, "no condition kind measured")
+    share = 1 - (1 - LEVEL) / len(uniform_minus_best)
+    close = combine([side(e, "above", -SAME_ADHERENCE, share) for e in uniform_minus_best.values()])
+    if close.verdict is Verdict.REFUTED:
+        return close
+    learned = combine([side(e, "above", 0.0, share) for e in uniform.values()])
+    why = f"{close.why}; {learned.why}"
+    if not_measured:
+        why += f"; not measured: {', '.join(not_measured)}"
+    if {close.verdict, learned.verdict} == {Verdict.SUPPORTED} and not not_measured:
+        return Decision(Verdict.SUPPORTED, why)
+    return Decision(Verdict.INCONCLUSIVE, why)
 
 
 def combine(decisions: Sequence[Decision]) -> Decision:

@@ -58,12 +58,18 @@ class ClaimSettings:
     maskgit_repeats: int = 3
     maskgit_resolutions: tuple[int, ...] = (16, 24, 32, 48, 64)
     maskgit_latency_steps: int = 12
+    # C15: one model per condition injection mechanism, trained on every condition at once,
+    # once per seed (its own seeds: its interval is over requests, pooled over seeds, so a
+    # budget buys more by longer runs than by more seeds); requests per condition kind and model
+    injection_seeds: tuple[int, ...] = (0, 1)
+    injection_minutes: float = 1.0
+    injection_samples: int = 128
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.run if c not in CLAIMS]
         if unknown:
             raise ConfigError(f"unknown claim id(s) {unknown}; choose from {', '.join(CLAIMS)}")
-        if not self.seeds:
+        if not self.seeds or not self.injection_seeds:
             raise ConfigError("claims need at least one seed")
 
     def runs(self, claim_id: str) -> bool:

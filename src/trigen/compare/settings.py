@@ -185,6 +185,7 @@ PRESETS: dict[str, CompareSettings] = {
             nfe_targets=(5, 10, 20, 50, 250),
             nfe_samples=96,
             variant_samples=128,
+            injection_minutes=2.0,
         ),
     ),
     # seconds: a smoke test of the whole pipeline (tests and CI)
@@ -240,6 +241,9 @@ PRESETS: dict[str, CompareSettings] = {
             maskgit_repeats=1,
             maskgit_resolutions=(4, 6, 8),
             maskgit_latency_steps=3,
+            injection_seeds=(0,),
+            injection_minutes=0.01,
+            injection_samples=16,
         ),
     ),
 }

@@ -1,0 +1,162 @@
+"""Claim C15: DiT's uniform condition injection (every condition a token in one self-attention)
+against DiT's specialised injections, the U-Net's and the AR prefix, on every kind of condition.
+
+Each mechanism (:data:`trigen.measure.variants.INJECTIONS`) trains once per seed on MNIST with
+the class, the attribute vector, the skeleton map and the captions together, at equal
+wall-clock budget. Each condition alone is then asked for with the conditions of the first test
+images (:mod:`trigen.measure.adherence_rows`), and every kind scored relative to the real-data
+ceiling (:mod:`trigen.claims.normalised`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from trigen.api import Loaded
+from trigen.claims import rules, stats
+from trigen.claims.context import ClaimContext
+from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
+from trigen.claims.ledger import ClaimResult, Estimate
+from trigen.claims.normalised import estimate, normalised_scores, raw_scores
+from trigen.conditions import ConditionSpec
+from trigen.config import FamilyName, TrainConfig
+from trigen.data.datasets import ImageDataset
+from trigen.errors import ConfigError
+from trigen.measure.adherence_rows import ceiling_rows, sample_rows
+from trigen.measure.samples import sample_spec
+from trigen.measure.variants import injection_configs
+
+UNIFORM = "dit_uniform"  # the mechanism the claim is about; the others are its rivals
+CONDITIONS = ("attributes", "skeleton", "text")  # every model trains on all of them at once
+MEASURED = {"vector": "attributes", "map": "skeleton"}  # kind → the condition that measures it
+VECTOR_FIELDS = ("thickness", "slant")  # chosen before measuring: the attributes captions name
+TEXT_PENDING = (
+    "text: captions are trained on, but their adherence is not yet measured per request "
+    "(R-precision rows)"
+)
+
+
+def injection_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
+    """C15: per kind of condition, normalised adherence of each mechanism's samples, each
+    mechanism trained once per seed on every condition together."""
+    cs = ctx.claims
+    if (reason := _unmeasurable(ctx)) is not None:
+        return (C15.not_run(reason),)
+    kinds: dict[str, dict[str, Any]] = {}
+    tests: dict[tuple[ConditionSpec, ...], ImageDataset] = {}
+    trained: dict[str, list[int]] = {}
+    for seed in cs.injection_seeds:
+        budget = {"max_minutes": cs.injection_minutes, "max_images": None, "seed": seed}
+        recipe = partial(ctx.config_for, conditions=CONDITIONS, **budget)
+        for name, cfg in injection_configs(recipe):
+            ctx.log(f"  injection: {name}, seed {seed} ({cs.injection_minutes:g} min)")
+            loaded, summary = ctx.train(cfg, ctx.run_dir("injection", name, seed))
+            trained.setdefault(name, []).append(int(summary["images_seen"]))
+            specs = loaded.data.conditions
+            if specs not in tests:  # every run shares the training split's normalisation
+                tests[specs] = _test_split(cfg, specs)
+            _measure(ctx, name, loaded, tests[specs], seed, kinds)
+    evidence = {"kinds": kinds, "not_measured": [TEXT_PENDING]}
+    details = {
+        "minutes_per_run": cs.injection_minutes,
+        "images_seen": trained,
+        "conditions": list(CONDITIONS),
+        "vector_fields": list(VECTOR_FIELDS),
+        "margin": rules.SAME_ADHERENCE,
+        "requests": "each condition alone, the others and the class label null",
+        "interval": "bootstrap over requests, pooled over seeds, paired across mechanisms",
+        "raw": {kind: raw_scores(rows) for kind, rows in kinds.items()},
+    }
+    n = cs.injection_samples
+    return (C15.result(evidence, n_seeds=len(cs.injection_seeds), n_samples=n, details=details),)
+
+
+def _unmeasurable(ctx: ClaimContext) -> str | None:
+    """Why the conditions cannot be measured on the comparison's dataset, or None."""
+    if ctx.train_data.images.shape[1] != 1 or ctx.test_data.num_classes == 0:
+        return f"the conditions are measured on MNIST digits, not on {ctx.compare.dataset}"
+    try:
+        ctx.config_for(FamilyName.DIT, conditions=CONDITIONS)
+    except ConfigError as err:
+        return f"the conditions are measured on MNIST digits: {err}"
+    return None
+
+
+def _test_split(cfg: TrainConfig, specs: tuple[ConditionSpec, ...]) -> ImageDataset:
+    """The test split with the run's conditions attached under its normalisation."""
+    from trigen.conditions_data import default_cache_dir, load_conditioned
+
+    return load_conditioned(cfg, "test", reference=specs, cache_dir=default_cache_dir()).dataset
+
+
+def _measure(
+    ctx: ClaimContext,
+    name: str,
+    loaded: Loaded,
+    test: ImageDataset,
+    seed: int,
+    kinds: dict[str, Any],
+) -> None:
+    """Add the rows of mechanism ``name`` (trained from ``seed``) for every measured kind to
+    ``kinds`` (JSON-native): ``samples`` (and a map's ``chance``) per mechanism, per seed."""
+    cs, spec_of = ctx.claims, {s.name: s for s in loaded.data.conditions}
+    for kind, condition in MEASURED.items():
+        spec = spec_of[condition]
+        fields = VECTOR_FIELDS if kind == "vector" else ()
+        rows = kinds.setdefault(kind, {"condition": condition, "fields": list(fields)})
+        if "real" not in rows:
+            rows |= _json(ceiling_rows(spec, test, cs.injection_samples, fields))
+        measured = sample_rows(
+            loaded.family,
+            spec,
+            test,
+            sample_spec(FamilyName(loaded.config.family), ctx.compare),
+            n=cs.injection_samples,
+            fields=fields,
+            seed=seed,
+            batch_size=ctx.compare.sample_batch_size,
+            null_class=test.num_classes,
+        )
+        for part, values in _json(measured).items():
+            rows.setdefault(part, {}).setdefault(name, []).append(values)
+
+
+def _json(rows: dict[str, np.ndarray]) -> dict[str, list]:
+    """Rows as JSON lists, None where a value could not be measured (NaN)."""
+    return {part: np.where(np.isfinite(v), v, None).tolist() for part, v in rows.items()}
+
+
+def decide_c15(ev: Evidence) -> Decided:
+    """Per measured kind: each mechanism's normalised adherence, and uniform − the best rival
+    (the best chosen inside each replicate), at a Bonferroni share of 95 % over the kinds."""
+    kinds: dict[str, Any] = ev["kinds"]
+    level = stats.bonferroni(len(kinds))
+    differences: dict[str, Estimate] = {}
+    uniform: dict[str, Estimate] = {}
+    shown: list[Estimate] = []
+    for kind, rows in kinds.items():
+        scores = normalised_scores(rows)
+        n = sum(len(seed) for seed in rows["samples"][UNIFORM])
+        rivals = np.stack([s for m, s in scores.items() if m != UNIFORM])
+        best = np.max(rivals, axis=0)  # NaN when a rival has no score: no interval then
+        name = f"{kind} ({rows['condition']}): uniform − best other, normalised adherence"
+        differences[kind] = estimate(name, scores[UNIFORM] - best, n, level)
+        for m, s in scores.items():
+            e = estimate(f"{kind}: {m} normalised adherence", s, n, level)
+            shown.append(e)
+            if m == UNIFORM:
+                uniform[kind] = e
+    decision = rules.c15_uniform_injection(differences, uniform, not_measured=ev["not_measured"])
+    return (*differences.values(), *shown), decision
+
+
+EXPERIMENT = Experiment(
+    "condition injection",
+    injection_claim,
+    ("injection_seeds", "injection_minutes", "injection_samples"),
+)
+C15 = ClaimEntry("C15", EXPERIMENT, rules.c15_uniform_injection, decide_c15)
+ENTRIES = (C15,)
