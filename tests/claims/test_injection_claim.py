@@ -18,13 +18,14 @@ from trigen.claims.normalised import normalised_scores, pearson, raw_scores
 from trigen.claims.recheck import recheck
 from trigen.claims.registry import ENTRIES
 from trigen.compare.adherence_grids import stroke
-from trigen.conditions import ConditionSpec
+from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.conditions_data import attach_conditions
 from trigen.data.datasets import ImageDataset
 from trigen.data.transforms import to_model_range
 from trigen.errors import ConfigError
 from trigen.families.base import SampleSpec
 from trigen.measure.adherence_rows import ceiling_rows, sample_rows
+from trigen.measure.text_adherence import TextReference
 
 S, R, N = Verdict.SUPPORTED, Verdict.REFUTED, Verdict.INCONCLUSIVE
 MARGIN = rules.SAME_ADHERENCE
@@ -147,7 +148,7 @@ def _evidence(rng, *, vector=0.5, hit=0.8, text=False, n=300) -> dict:
     if text:
         text_hits = {UNIFORM: 0.8, **dict.fromkeys(RIVALS, 0.7)}
         kinds["text"] = {"condition": "text", **_scores(rng, n, hit=text_hits)}
-    return {"kinds": kinds, "not_measured": [] if text else [injection.TEXT_PENDING]}
+    return {"kinds": kinds, "not_measured": [] if text else [injection.NO_TEXT_JUDGE]}
 
 
 def test_the_decider_needs_every_kind_and_sees_a_clear_loss():
@@ -172,8 +173,12 @@ def test_recheck_rederives_the_verdict_from_the_stored_rows(tmp_path):
 # --- the experiment and its instrument ------------------------------------------------------
 
 
-def _strokes(n: int = 48, side: int = 16) -> tuple[ImageDataset, dict[str, ConditionSpec]]:
-    """Digit-like strokes of random thickness and slant, with their conditions measured."""
+N_TEST = 128  # R-precision ranks each caption among 99 others
+
+
+def _strokes(n: int = N_TEST, side: int = 16) -> tuple[ImageDataset, dict[str, ConditionSpec]]:
+    """Digit-like strokes of random thickness and slant, their conditions measured, and a
+    caption per stroke (placeholder token ids: the stand-in generator reads none)."""
     rng = np.random.default_rng(0)
     widths, slants = rng.uniform(1.0, 4.0, n), rng.uniform(-0.6, 0.6, n)
     images = np.stack([stroke(side, side, w, s) for w, s in zip(widths, slants, strict=True)])
@@ -183,9 +188,11 @@ def _strokes(n: int = 48, side: int = 16) -> tuple[ImageDataset, dict[str, Condi
         10,
         [str(i) for i in range(10)],
         "strokes",
+        conds={"text": torch.zeros(n, 4, dtype=torch.int64)},
     )
     data, specs = attach_conditions(data, ["attributes", "skeleton"])
-    return data, {spec.name: spec for spec in specs}
+    text = ConditionSpec("text", ConditionKind.TOKENS, 4)
+    return data, {spec.name: spec for spec in (*specs, text)}
 
 
 class Replay:
@@ -198,20 +205,42 @@ class Replay:
         return to_model_range(self.images[: len(labels)])
 
 
+class Brightness:
+    """A stand-in text matcher: caption i describes the mean brightness of test image i."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.level = images.double().mean(dim=(1, 2, 3)).numpy()
+
+    def scores(self, images, captions, requests, others) -> np.ndarray:
+        level = images.double().mean(dim=(1, 2, 3)).numpy()[:, None]
+        return -np.abs(level - self.level[np.concatenate([requests[:, None], others], axis=1)])
+
+
 @pytest.mark.parametrize(("shift", "expected"), [(0, 1.0), (7, 0.0)])
 def test_a_generator_drawing_the_requested_digits_scores_the_ceiling(shift, expected):
     """Drawing each requested test digit scores 1 on every kind; drawing another's, ≈ 0."""
-    (test, specs), n = _strokes(), 48
+    test, specs = _strokes()
+    text = TextReference(tuple(f"stroke {i}" for i in range(N_TEST)), Brightness(test.images))
     family = Replay(test.images.roll(shift, dims=0))
-    for name, fields in (("attributes", ("thickness", "slant")), ("skeleton", ())):
-        rows = {k: v.tolist() for k, v in ceiling_rows(specs[name], test, n, fields).items()}
+    for name, fields in (("attributes", ("thickness", "slant")), ("skeleton", ()), ("text", ())):
+        rows = ceiling_rows(specs[name], test, N_TEST, fields, text)
+        rows = {k: v.tolist() for k, v in rows.items()}
         drawn = sample_rows(
-            family, specs[name], test, SampleSpec(), n=n, fields=fields, seed=0, batch_size=64,
-            null_class=10,
+            family, specs[name], test, SampleSpec(), n=N_TEST, fields=fields, seed=0,
+            batch_size=N_TEST, null_class=10, text=text,
         )  # fmt: skip
         rows |= {part: {"m": [values.tolist()]} for part, values in drawn.items()}
         score = normalised_scores(rows, resamples=20)["m"][0]
-        assert score == pytest.approx(expected, abs=1e-6 if shift == 0 else 0.35), name
+        assert score == pytest.approx(expected, abs=1e-6 if shift == 0 else 0.25), name
+
+
+def test_captions_without_a_text_matcher_are_refused_before_sampling():
+    test, specs = _strokes()
+    with pytest.raises(ConfigError, match="text matcher"):
+        sample_rows(
+            Replay(test.images), specs["text"], test, SampleSpec(), n=4, seed=0, batch_size=4,
+            null_class=10,
+        )  # fmt: skip
 
 
 def test_not_run_on_a_dataset_without_digit_conditions():

@@ -16,6 +16,7 @@ from trigen.data.datasets import ImageDataset
 from trigen.families.base import SampleSpec
 from trigen.measure.evaluators import Evaluators
 from trigen.measure.samples import SamplingSettings, generate, sample_spec
+from trigen.measure.text_adherence import TextReference
 from trigen.runs import Loaded
 from trigen.sampling import class_labels
 
@@ -61,6 +62,9 @@ class ClaimContext:
     train: TrainRun
     config_for: ConfigFor
     log: Log
+    # the judges of samples asked for the comparison's test captions (its text matcher trains or
+    # loads on the first call); None where the comparison's dataset has no captions
+    text_reference: Callable[[], TextReference] | None = None
 
     def diffusion_runs(self) -> dict[FamilyName, Loaded]:
         """The runs sampled by a diffusion sampler: their ``sample`` reads ``SampleSpec.sampler``

@@ -10,6 +10,7 @@ ceiling (:mod:`trigen.claims.normalised`).
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import Any
 
@@ -21,22 +22,20 @@ from trigen.claims.context import ClaimContext
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, Estimate
 from trigen.claims.normalised import estimate, normalised_scores, raw_scores
-from trigen.conditions import ConditionSpec
+from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
-from trigen.errors import ConfigError
+from trigen.errors import ConfigError, DataError
 from trigen.measure.adherence_rows import ceiling_rows, sample_rows
 from trigen.measure.samples import sample_spec
+from trigen.measure.text_adherence import TextReference
 from trigen.measure.variants import injection_configs
 
 UNIFORM = "dit_uniform"  # the mechanism the claim is about; the others are its rivals
 CONDITIONS = ("attributes", "skeleton", "text")  # every model trains on all of them at once
-MEASURED = {"vector": "attributes", "map": "skeleton"}  # kind → the condition that measures it
+MEASURED = {"vector": "attributes", "map": "skeleton", "text": "text"}  # kind → its condition
 VECTOR_FIELDS = ("thickness", "slant")  # chosen before measuring: the attributes captions name
-TEXT_PENDING = (
-    "text: captions are trained on, but their adherence is not yet measured per request "
-    "(R-precision rows)"
-)
+NO_TEXT_JUDGE = "text: this comparison has no text matcher to judge captions"
 
 
 def injection_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
@@ -45,6 +44,8 @@ def injection_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
     cs = ctx.claims
     if (reason := _unmeasurable(ctx)) is not None:
         return (C15.not_run(reason),)
+    text = ctx.text_reference() if ctx.text_reference is not None else None
+    measured = {k: c for k, c in MEASURED.items() if text is not None or k != "text"}
     kinds: dict[str, dict[str, Any]] = {}
     tests: dict[tuple[ConditionSpec, ...], ImageDataset] = {}
     trained: dict[str, list[int]] = {}
@@ -57,9 +58,12 @@ def injection_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
             trained.setdefault(name, []).append(int(summary["images_seen"]))
             specs = loaded.data.conditions
             if specs not in tests:  # every run shares the training split's normalisation
-                tests[specs] = _test_split(cfg, specs)
-            _measure(ctx, name, loaded, tests[specs], seed, kinds)
-    evidence = {"kinds": kinds, "not_measured": [TEXT_PENDING]}
+                tests[specs] = _test_split(ctx, cfg, specs, text)
+            for kind, condition in measured.items():
+                rows = kinds.setdefault(kind, {"condition": condition})
+                _measure(ctx, name, loaded, tests[specs], seed, rows, text)
+    not_measured = [] if "text" in measured else [NO_TEXT_JUDGE]
+    evidence = {"kinds": kinds, "not_measured": not_measured}
     details = {
         "minutes_per_run": cs.injection_minutes,
         "images_seen": trained,
@@ -70,6 +74,8 @@ def injection_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
         "interval": "bootstrap over requests, pooled over seeds, paired across mechanisms",
         "raw": {kind: raw_scores(rows) for kind, rows in kinds.items()},
     }
+    if text is not None:  # the judge's own R-precision on real test images
+        details["text_matcher_r_precision"] = text.matcher.info.get("test_r_precision")
     n = cs.injection_samples
     return (C15.result(evidence, n_seeds=len(cs.injection_seeds), n_samples=n, details=details),)
 
@@ -85,11 +91,21 @@ def _unmeasurable(ctx: ClaimContext) -> str | None:
     return None
 
 
-def _test_split(cfg: TrainConfig, specs: tuple[ConditionSpec, ...]) -> ImageDataset:
-    """The test split with the run's conditions attached under its normalisation."""
+def _test_split(
+    ctx: ClaimContext,
+    cfg: TrainConfig,
+    specs: tuple[ConditionSpec, ...],
+    text: TextReference | None,
+) -> ImageDataset:
+    """The test split with the run's conditions attached under its normalisation, its captions
+    worded with the comparison's seed (as the text judge's are) and tokenized for the run."""
     from trigen.conditions_data import default_cache_dir, load_conditioned
 
-    return load_conditioned(cfg, "test", reference=specs, cache_dir=default_cache_dir()).dataset
+    worded = dataclasses.replace(cfg, seed=ctx.compare.seed)
+    test = load_conditioned(worded, "test", reference=specs, cache_dir=default_cache_dir())
+    if text is not None and tuple(test.captions) != tuple(text.captions):
+        raise DataError("the test captions differ from those the text matcher judges by")
+    return test.dataset
 
 
 def _measure(
@@ -98,30 +114,30 @@ def _measure(
     loaded: Loaded,
     test: ImageDataset,
     seed: int,
-    kinds: dict[str, Any],
+    rows: dict[str, Any],
+    text: TextReference | None,
 ) -> None:
-    """Add the rows of mechanism ``name`` (trained from ``seed``) for every measured kind to
-    ``kinds`` (JSON-native): ``samples`` (and a map's ``chance``) per mechanism, per seed."""
-    cs, spec_of = ctx.claims, {s.name: s for s in loaded.data.conditions}
-    for kind, condition in MEASURED.items():
-        spec = spec_of[condition]
-        fields = VECTOR_FIELDS if kind == "vector" else ()
-        rows = kinds.setdefault(kind, {"condition": condition, "fields": list(fields)})
-        if "real" not in rows:
-            rows |= _json(ceiling_rows(spec, test, cs.injection_samples, fields))
-        measured = sample_rows(
-            loaded.family,
-            spec,
-            test,
-            sample_spec(FamilyName(loaded.config.family), ctx.compare),
-            n=cs.injection_samples,
-            fields=fields,
-            seed=seed,
-            batch_size=ctx.compare.sample_batch_size,
-            null_class=test.num_classes,
-        )
-        for part, values in _json(measured).items():
-            rows.setdefault(part, {}).setdefault(name, []).append(values)
+    """Add the rows of mechanism ``name`` (trained from ``seed``) for the condition of ``rows``
+    (JSON-native): ``samples`` (and ``chance`` but for a vector) per mechanism, per seed."""
+    cs = ctx.claims
+    spec = next(s for s in loaded.data.conditions if s.name == rows["condition"])
+    fields = VECTOR_FIELDS if spec.kind is ConditionKind.VECTOR else ()
+    if "real" not in rows:
+        rows |= _json(ceiling_rows(spec, test, cs.injection_samples, fields, text))
+    measured = sample_rows(
+        loaded.family,
+        spec,
+        test,
+        sample_spec(FamilyName(loaded.config.family), ctx.compare),
+        n=cs.injection_samples,
+        fields=fields,
+        seed=seed,
+        batch_size=ctx.compare.sample_batch_size,
+        null_class=test.num_classes,
+        text=text,
+    )
+    for part, values in _json(measured).items():
+        rows.setdefault(part, {}).setdefault(name, []).append(values)
 
 
 def _json(rows: dict[str, np.ndarray]) -> dict[str, list]:

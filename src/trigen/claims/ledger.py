@@ -306,13 +306,14 @@ _CLAIMS = (
         "conditions of the first test images; per kind, normalised adherence (sample − chance) "
         "÷ (real-data ceiling − chance), chance = the requests rolled by one: the vector by the "
         "Pearson correlation of requested and measured thickness and slant (averaged after "
-        "normalising each), the map by skeleton F1 at 1 px, text by R-precision; a percentile "
-        "bootstrap over requests, pooled over seeds, paired across mechanisms",
+        "normalising each), the map by skeleton F1 at 1 px, the caption by R-precision (its "
+        "caption ranked first among 100 by the in-domain text matcher); a percentile bootstrap "
+        "over requests, pooled over seeds, paired across mechanisms",
         "per kind, uniform − the best other mechanism (the best taken inside each bootstrap "
         "replicate), intervals at a Bonferroni share of 95 % over the kinds: supported when "
         "every interval lies above −0.1 (within a tenth of the chance-to-ceiling gap) and the "
         "uniform model's own score lies above 0 for every kind; refuted when one lies below "
-        "−0.1; a kind not measured (text until its adherence is measured per request) leaves it "
+        "−0.1; a kind not measured (text, where no text matcher judges captions) leaves it "
         "inconclusive",
     ),
 )

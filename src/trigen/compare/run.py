@@ -7,6 +7,7 @@ import json
 import platform
 from collections.abc import Callable
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from trigen.compare import studies
 from trigen.compare.adherence import adherence_study, check_dataset
 from trigen.compare.measure import measure_family
 from trigen.compare.settings import CompareSettings, Study
-from trigen.config import FamilyName, TrainConfig
+from trigen.compare.text import captioned_test
+from trigen.config import CAPTIONED_DATASETS, FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
 from trigen.eval.hardware import host_info
 from trigen.measure.evaluators import Evaluators
@@ -267,6 +269,11 @@ def run_compare(
         train=lambda cfg, run_dir: _train_or_reuse(cfg, run_dir, None, device, log),
         config_for=lambda name, **changes: train_config(name, s, **changes),
         log=log,
+        text_reference=(
+            cache(lambda: captioned_test(s, cache_dir, ev.domain, device, log).reference)
+            if s.dataset in CAPTIONED_DATASETS
+            else None
+        ),
     )
     finished: dict[str, Any] = {}
 
