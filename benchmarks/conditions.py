@@ -31,8 +31,7 @@ import time
 
 from _common import add_run_options, markdown_table, start_run, write
 from trigen import api
-from trigen.compare.run import FAMILY_TRAINING
-from trigen.compare.settings import CompareSettings
+from trigen.compare.settings import FAMILY_TRAINING, CompareSettings
 from trigen.conditions_data import attach_conditions, default_cache_dir
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset

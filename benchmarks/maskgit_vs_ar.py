@@ -2,7 +2,7 @@
 
 MNIST at 16 px. Both families train for the same CPU time (``--cpu-minutes`` of process CPU
 time each, one torch thread, the two runs side by side in two processes), with the comparison's
-recipe for each (``trigen.compare.run.FAMILY_TRAINING``). Then, in this process:
+recipe for each (``trigen.compare.settings.FAMILY_TRAINING``). Then, in this process:
 
 * quality: ``--samples`` images per setting, class accuracy and domain FID (domain classifier)
   for MaskGIT at several decoding steps K and for AR, with and without guidance; Inception
@@ -41,7 +41,7 @@ from _common import environment, markdown_table, write
 from trigen import api
 from trigen.build import DataSpec, build_family
 from trigen.claims.stats import loglog_slope
-from trigen.compare.run import FAMILY_TRAINING
+from trigen.compare.settings import FAMILY_TRAINING
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
 from trigen.families.base import SampleSpec

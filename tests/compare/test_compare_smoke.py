@@ -86,8 +86,8 @@ def _check_claims(claims: list[dict]) -> None:
 
 
 def test_every_family_trains_with_the_comparison_settings():
-    from trigen.compare.run import FAMILY_TRAINING, train_config
-    from trigen.compare.settings import compare_settings
+    from trigen.compare.run import train_config
+    from trigen.compare.settings import FAMILY_TRAINING, compare_settings
 
     s = compare_settings("demo", minutes_per_family=1.5)
     for name in s.families:

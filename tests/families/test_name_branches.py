@@ -16,10 +16,9 @@ NAME_USE = re.compile(r"\bFamilyName\.[A-Z]\w*|\bDIFFUSION_FAMILIES\b")
 OLD_ATTRIBUTES = re.compile(r"\b(has_likelihood|nll_is_pixel_exact|nll_kind)\b")
 
 CONFIG_CHOICES = {
-    # the comparison's presets: which families it trains by default
-    "compare/settings.py": 15,
-    # FAMILY_TRAINING: each family's training recipe, beside the presets
-    "compare/run.py": 5,
+    # the comparison's presets (which families it trains by default) and, beside them,
+    # FAMILY_TRAINING: each family's training recipe
+    "compare/settings.py": 20,
     # VARIANT_STUDIES: the family whose recipe each variant study varies
     "compare/studies.py": 3,
     # the configs of the variant sweeps (DiT conditioning and depth, the objective's label,

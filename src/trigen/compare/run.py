@@ -20,7 +20,7 @@ from trigen.claims.run import run_claims
 from trigen.compare import studies
 from trigen.compare.adherence import adherence_study, check_dataset
 from trigen.compare.measure import measure_family
-from trigen.compare.settings import CompareSettings, Study
+from trigen.compare.settings import FAMILY_TRAINING, CompareSettings, Study
 from trigen.compare.text import captioned_test
 from trigen.config import CAPTIONED_DATASETS, FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
@@ -31,36 +31,6 @@ from trigen.report.plots import receptive_fields
 from trigen.report.render import RESULTS_FILE, render
 
 Log = Callable[[str], None]
-
-# Each family's own recipe (its best known settings for short CPU runs, measured on MNIST at
-# 16 px with equal images seen): a fair comparison gives every family its best training, not
-# one shared batch size. Few optimizer steps fit a short budget, so the slower families take
-# smaller batches; 2-D RoPE lets both transformers learn neighbourhoods in far fewer steps
-# (DiT-T/4: domain FID 225 → 186 at 11k images; pixel transformer NLL 451 → 413 nats at 3.6k).
-# The pixel transformer also adds the class embedding to every token (class_bias): at 4k images
-# its class accuracy rose from 0.17 / 0.21 to 0.25 / 0.30 (two seeds, EMA; domain FID 132 / 140
-# → 150 / 143, within the noise of 100 samples). It also modulates every block by the class
-# (class_adaln, DiT's adaLN-Zero): at 5 CPU-minutes (≈ 9k images, 200 samples) class accuracy
-# 0.28 → 0.355 without guidance and 0.59 → 0.73 at cfg 3, domain FID 130 → 78 and 78.5 → 46.
-# MaskGIT does not gain from it (cfg 3: 0.865 → 0.74), so it keeps the prefix and class bias.
-FAMILY_TRAINING: dict[FamilyName, dict[str, Any]] = {
-    FamilyName.UNET: {"lr": 2e-3, "batch_size": 64},
-    FamilyName.DIT: {"lr": 2e-3, "batch_size": 32, "model_overrides": {"rope": True}},
-    FamilyName.AR: {
-        "lr": 2e-3,
-        "batch_size": 16,
-        "model_overrides": {"positions": "rope", "class_bias": True, "class_adaln": True},
-        # the lr cooldown did not help it at 2 minutes (cfg-3 class acc. 0.637 vs 0.713, n = 400)
-        "lr_cooldown": 0.0,
-    },
-    FamilyName.PIXELCNN: {"lr": 2e-3, "batch_size": 16},
-    # the pixel transformer's recipe: the same sizes, RoPE and class bias help it alike
-    FamilyName.MASKGIT: {
-        "lr": 2e-3,
-        "batch_size": 16,
-        "model_overrides": {"positions": "rope", "class_bias": True},
-    },
-}
 
 
 def train_config(name: FamilyName, s: CompareSettings, **changes: Any) -> TrainConfig:

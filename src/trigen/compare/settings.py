@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from trigen.claims.ledger import CLAIMS
 from trigen.claims.settings import ClaimSettings
@@ -15,6 +16,29 @@ from trigen.errors import ConfigError
 # wins at a 2-minute budget (with RoPE, equal time: class accuracy 0.46 at 22k images vs 0.30 for
 # patch 2 at 11k, MNIST 16 px, measured with the domain classifier)
 DEMO_MODELS = {"dit": "DiT-T/4"}
+
+# Each family's own recipe (its best known settings for short CPU runs, measured on MNIST at
+# 16 px with equal images seen; docs/measurements.md, "Family recipes"): a fair comparison gives
+# every family its best training, not one shared batch size. Few optimizer steps fit a short
+# budget, so the slower families take smaller batches; 2-D RoPE lets both transformers learn
+# neighbourhoods in far fewer steps; the pixel transformer adds the class to every token and
+# modulates every block by it; MaskGIT keeps the prefix and class bias only.
+FAMILY_TRAINING: dict[FamilyName, dict[str, Any]] = {
+    FamilyName.UNET: {"lr": 2e-3, "batch_size": 64},
+    FamilyName.DIT: {"lr": 2e-3, "batch_size": 32, "model_overrides": {"rope": True}},
+    FamilyName.AR: {
+        "lr": 2e-3,
+        "batch_size": 16,
+        "model_overrides": {"positions": "rope", "class_bias": True, "class_adaln": True},
+        "lr_cooldown": 0.0,  # the lr cooldown did not help it at 2 minutes
+    },
+    FamilyName.PIXELCNN: {"lr": 2e-3, "batch_size": 16},
+    FamilyName.MASKGIT: {
+        "lr": 2e-3,
+        "batch_size": 16,
+        "model_overrides": {"positions": "rope", "class_bias": True},
+    },
+}
 
 
 class Study(StrEnum):
@@ -40,7 +64,7 @@ class CompareSettings:
     minutes_per_family: float | None = 2.0
     images_per_family: int | None = None
     models: dict[str, str] = field(default_factory=lambda: dict(DEMO_MODELS))
-    # training batch of every family; None = each family's own recipe (compare.run.FAMILY_TRAINING)
+    # training batch of every family; None = each family's own recipe (FAMILY_TRAINING)
     batch_size: int | None = None
     sample_batch_size: int = 64  # images per sampling call
     precision: str = "fp32"
