@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from trigen.api import Loaded
 from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
@@ -30,6 +29,7 @@ from trigen.measure.adherence_rows import ceiling_rows, sample_rows
 from trigen.measure.samples import sample_spec
 from trigen.measure.text_adherence import TextReference
 from trigen.measure.variants import injection_configs
+from trigen.runs import Loaded
 
 UNIFORM = "dit_uniform"  # the mechanism the claim is about; the others are its rivals
 CONDITIONS = ("attributes", "skeleton", "text")  # every model trains on all of them at once
