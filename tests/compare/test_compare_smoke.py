@@ -79,6 +79,9 @@ def _check_claims(claims: list[dict]) -> None:
         assert c["measured"], c["id"]
         assert "evidence" in c["details"], c["id"]  # what `trigen recheck` decides on
         for m in c["measured"]:
+            if m["value"] is None:  # nothing measurable (C15: a ceiling not above chance)
+                assert m["low"] is None and m["high"] is None, (c["id"], m)
+                continue
             low = -float("inf") if m["low"] is None else m["low"]  # None: no interval
             high = float("inf") if m["high"] is None else m["high"]
             assert low <= m["value"] <= high and m["n"] >= 1 and m["n_of"], (c["id"], m)

@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from trigen.data import morpho
 from trigen.data.morpho import (
     ATTRIBUTES,
     BOUND_MASS,
@@ -14,7 +15,6 @@ from trigen.data.morpho import (
     skeleton_maps,
 )
 from trigen.errors import DataError
-from trigen.eval import morpho
 
 SIZE = 28
 SUPERSAMPLE = 8  # bars are drawn 8× larger and box-filtered down: anti-aliased like a scan

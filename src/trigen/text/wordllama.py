@@ -18,7 +18,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-import safetensors.torch
+from safetensors.torch import load as load_safetensors
 from torch import Tensor
 
 from tokenizers import Tokenizer
@@ -63,7 +63,7 @@ def load_wordllama(root: Path | None = None) -> WordLlama:
     root = wordllama_root() if root is None else Path(root)
     weights = _verified_bytes(root / WEIGHTS_FILE, WEIGHTS_SHA256)
     config = _verified_bytes(root / TOKENIZER_FILE, TOKENIZER_SHA256)
-    table = safetensors.torch.load(weights)[TABLE_KEY]  # (V, 256) float16
+    table = load_safetensors(weights)[TABLE_KEY]  # (V, 256) float16
     tokenizer = Tokenizer.from_str(config.decode("utf-8"))
     return WordLlama(table, tokenizer)
 
