@@ -61,17 +61,39 @@ CONDITIONS = ("attributes", "skeleton")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", default="unet,unet-concat,dit,dit-tokens")
-    parser.add_argument("--images", type=int, default=40_000, help="training images per model")
+    parser.add_argument(
+        "--images",
+        type=images_per_variant,
+        default=images_per_variant("40000"),
+        help="training images per model: N, or variant=N,… (what --probe measured 10 minutes buy)",
+    )
     parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget instead")
     parser.add_argument("--n", type=int, default=256, help="requests per condition")
     parser.add_argument("--steps", type=int, default=50, help="diffusion sampling steps (DDIM)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--conditions",
+        default=",".join(CONDITIONS),
+        help="conditions each model trains with besides the class (attributes, skeleton or both)",
+    )
+    parser.add_argument(
+        "--probe",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="only measure each variant's training images per second over MINUTES and print "
+        "the image count that --minutes 10 buys at that rate (no evaluation)",
+    )
     add_run_options(parser)
     args = parser.parse_args()
     env = start_run(args)
     settings = vars(args) | {"out": str(args.out), "device": str(args.device)}
     record: dict = {"environment": env, "settings": settings}
     record["variants"] = {}
+    if args.probe:
+        for name in args.variants.split(","):
+            probe(name, args)
+        return
     rows = []
     for name in args.variants.split(","):
         record["variants"][name] = result = run_variant(name, args)
@@ -81,12 +103,44 @@ def main() -> None:
     write("conditions" + (f"_{args.tag}" if args.tag else ""), record, table, args.out)
 
 
-def run_variant(name: str, args: argparse.Namespace) -> dict:
-    out = args.out / "runs" / f"conditions-{name}"
+def images_per_variant(text: str) -> dict[str, int]:
+    """``--images``: one count for every variant (key "") or ``variant=count`` pairs."""
+    if "=" not in text:
+        return {"": int(float(text))}
+    pairs = (item.split("=", 1) for item in text.split(",") if item)
+    return {name.strip(): int(float(count)) for name, count in pairs}
+
+
+def probe(name: str, args: argparse.Namespace) -> None:
+    """Train ``name`` for ``--probe`` minutes and print its rate and the images of 10 minutes."""
+    out = args.out / "runs" / f"probe-{name}"
     shutil.rmtree(out, ignore_errors=True)
-    budget = {"max_minutes": args.minutes} if args.minutes else {"max_images": args.images}
     cfg = TrainConfig(
-        **recipe(name), conditions=CONDITIONS, seed=args.seed, checkpoint_every=10_000, **budget
+        **recipe(name),
+        conditions=tuple(args.conditions.split(",")),
+        seed=args.seed,
+        max_minutes=args.probe,
+    )
+    trained = api.train(cfg, out, device=args.device)
+    rate = trained.images_seen / (args.probe * 60)
+    print(
+        f"{name}: {trained.images_seen} images in {args.probe} min, {rate:.1f} img/s, "
+        f"10 min ≈ {round(rate * 600, -3):.0f} images",
+        flush=True,
+    )
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def run_variant(name: str, args: argparse.Namespace) -> dict:
+    out = args.out / "runs" / (f"conditions-{name}" + (f"-{args.tag}" if args.tag else ""))
+    shutil.rmtree(out, ignore_errors=True)
+    images = args.images.get(name, args.images.get(""))
+    if not args.minutes and images is None:
+        raise SystemExit(f"--images names no budget for variant {name}")
+    budget = {"max_minutes": args.minutes} if args.minutes else {"max_images": images}
+    conditions = tuple(args.conditions.split(","))
+    cfg = TrainConfig(
+        **recipe(name), conditions=conditions, seed=args.seed, checkpoint_every=10_000, **budget
     )
     start = time.perf_counter()
     trained = api.train(cfg, out, device=args.device)
@@ -94,7 +148,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     loaded = api.load(out, device=args.device)
     test = load_dataset("mnist", "test")
     test, _ = attach_conditions(
-        test, CONDITIONS, reference=loaded.data.conditions, cache_dir=default_cache_dir()
+        test, conditions, reference=loaded.data.conditions, cache_dir=default_cache_dir()
     )
     spec = SampleSpec(steps=args.steps)
     n = args.n if name not in TOKEN_FAMILIES else min(args.n, 128)  # one token a step
