@@ -167,28 +167,34 @@ class TextMatcher:
         test_captions: Sequence[str],
         cache_dir: Path | None,
         *,
-        seconds_budget: float = 60.0,
+        max_images: int | None = None,
+        seconds_budget: float | None = None,
         max_epochs: float = MAX_EPOCHS,
         seed: int = 0,
         device: torch.device | str = "cpu",
         progress: Progress | None = None,
     ) -> TextMatcher:
         """The matcher cached in ``cache_dir`` for these captioned images and settings, else
-        train one (``seconds_budget`` seconds or ``max_epochs`` epochs, whichever ends first)
-        and cache it; the test images and captions give the R-precision stored with it
-        (``test_r_precision`` over its first TEST_REQUESTS images, ``test_requests``). No cache
-        if ``cache_dir`` is None; ``progress(images_seen, max_images)``."""
-        if not (seconds_budget > 0 and max_epochs > 0):
+        train one (``max_images`` images or ``max_epochs`` epochs, whichever is fewer, so the
+        network depends on the data, seed and budget alone; ``seconds_budget`` adds a wall-clock
+        cap for a caller that asks for one) and cache it; the test images and captions give the
+        R-precision stored with it (``test_r_precision`` over its first TEST_REQUESTS images,
+        ``test_requests``). No cache if ``cache_dir`` is None; ``progress(images_seen,
+        max_images)``."""
+        images = int(max_epochs * len(train))
+        if max_images is not None:
+            images = min(images, max_images)
+        if not (images > 0 and (seconds_budget is None or seconds_budget > 0)):
             raise ConfigError(
-                f"text matcher budget must be positive, got {seconds_budget} s and "
-                f"{max_epochs} epochs"
+                f"text matcher budget must be positive, got {max_images} images, "
+                f"{max_epochs} epochs and {seconds_budget} s"
             )
         for data, captions in ((train, train_captions), (test, test_captions)):
             if len(captions) != len(data):
                 raise DataError(f"{data.name}: {len(data)} images but {len(captions)} captions")
         if test.shape != train.shape:
             raise DataError(f"test images {test.shape} ≠ train {train.shape}")
-        settings = {"seed": seed, "seconds_budget": seconds_budget, "max_epochs": max_epochs}
+        settings = {"seed": seed, "seconds_budget": seconds_budget, "max_images": images}
         info: dict[str, Any] = {
             "format": FORMAT_VERSION,
             "dataset": train.name,
@@ -205,7 +211,7 @@ class TextMatcher:
             torch.manual_seed(seed)
             net = TextMatchNet(train.shape[0], vocabulary).to(device)
         ids, _ = WordTokenizer(vocabulary).encode(list(train_captions), CONTEXT)
-        budget = {"seconds_budget": seconds_budget, "max_images": int(max_epochs * len(train))}
+        budget = {"seconds_budget": seconds_budget, "max_images": images}
         stats = _train(net, train, ids, seed, budget, progress)
         info.update(stats, vocabulary=list(vocabulary))
         matcher = cls(net, info, weights_hash(net))

@@ -33,19 +33,25 @@ def train_on_budget(
     batch: int,
     lr: float,
     weight_decay: float,
-    seconds_budget: float,
     max_images: int,
+    seconds_budget: float | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Train ``net`` in place with AdamW until ``seconds_budget`` seconds or ``max_images``
-    images, whichever comes first, the learning rate decaying linearly from ``lr`` to 0 along
-    the way; ``loss_of_batch()`` draws the next ``batch`` images and returns their mean loss.
-    ``progress(images_seen, max_images)``. Returns how much and how long it trained."""
+    """Train ``net`` in place with AdamW for ``max_images`` images (or, when a caller asks
+    for a wall-clock cap, until ``seconds_budget`` seconds if that comes first), the learning
+    rate decaying linearly from ``lr`` to 0 along the way; ``loss_of_batch()`` draws the next
+    ``batch`` images and returns their mean loss. ``progress(images_seen, max_images)``.
+    Returns how much and how long it trained.
+
+    Without ``seconds_budget`` the network is a function of the seed and the images alone: the
+    same on a busy host as on an idle one."""
     optim = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     seen, start = 0, time.perf_counter()
     net.train()
     while True:
-        done = max((time.perf_counter() - start) / seconds_budget, seen / max_images)
+        done = seen / max_images
+        if seconds_budget is not None:
+            done = max(done, (time.perf_counter() - start) / seconds_budget)
         if done >= 1:
             break
         for group in optim.param_groups:
