@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> dict:
         test,
         reference_images=args.reference_images,
         cache_dir=args.cache,
-        domain_seconds=60.0,
+        domain_images=120_000,
         device=torch.device("cpu"),
         log=print,
     )

@@ -220,7 +220,7 @@ def main() -> None:
     test = load_dataset("mnist", "test", resolution=RESOLUTION)
     # the instruments are built meanwhile (the training runs count CPU time, not wall time)
     ev = Evaluators.build(train, test, reference_images=args.reference, cache_dir=args.cache_dir,
-                          domain_seconds=40.0, device=torch.device("cpu"), log=print)  # fmt: skip
+                          domain_images=120_000, device=torch.device("cpu"), log=print)  # fmt: skip
     budgets = finish_training(args.runs, procs)
     runs = {name.value: api.load(args.runs / name.value, device="cpu") for name in FAMILIES}
     quality = quality_points(runs, ev, args)

@@ -105,7 +105,7 @@ def test_real_captions_at_16_px_have_a_ceiling_well_above_chance(tmp_path, monke
     s = compare_settings(
         "smoke", families=(FamilyName.UNET,), resolution=16, images_per_family=64,
         reference_images=16, fid_samples=8, studies=(), conditions=("text",),
-        adherence_samples=64, text_match_seconds=60.0, domain_seconds=20.0,
+        adherence_samples=64, text_match_images=25_000, domain_images=60_000,
         claims=dataclasses.replace(smoke.claims, run=()),
     )  # fmt: skip
     out, cache = tmp_path / "out", tmp_path / "cache"

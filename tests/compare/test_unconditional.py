@@ -38,7 +38,7 @@ def test_no_domain_classifier_without_classes(monkeypatch):
         test,
         reference_images=30,
         cache_dir=None,
-        domain_seconds=1.0,
+        domain_images=64,
         device=torch.device("cpu"),
     )
     assert ev.domain is None

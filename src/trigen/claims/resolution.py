@@ -33,7 +33,7 @@ def resolution_claims(ctx: ClaimContext) -> tuple[ClaimResult, ClaimResult]:
             train,
             test,
             ctx.cache_dir,
-            seconds_budget=ctx.compare.domain_seconds,
+            max_images=ctx.compare.domain_images,
             device=ctx.device,
         )
         correct[res] = {}

@@ -156,7 +156,7 @@ def run_compare(
         test,
         reference_images=s.reference_images,
         cache_dir=cache_dir,
-        domain_seconds=s.domain_seconds,
+        domain_images=s.domain_images,
         device=device,
         log=log,
     )

@@ -83,7 +83,10 @@ class CompareSettings:
     resolutions: tuple[int, ...] = (8, 16, 28)
     studies: tuple[Study, ...] = (Study.NFE, Study.CFG, Study.RESOLUTION, Study.RECEPTIVE_FIELD)
     conditioning_minutes: float = 2.0
-    domain_seconds: float = 40.0
+    # training images of the domain classifier (capped at its MAX_EPOCHS epochs): an image
+    # budget, so the judge is the same network on a busy host as on an idle one; 2 MNIST epochs
+    # (98.8 % test accuracy at 28 px) took 40-90 s of one core
+    domain_images: int = 120_000
     ema_halflife_images: float = 2000.0  # short runs: average over the last few thousand images
     warmup_images: int = 1000
     # every family's lr decays linearly to zero over this last fraction of its budget: at 28 px
@@ -97,10 +100,10 @@ class CompareSettings:
     # … at most, for a family that needs more network evaluations per image than the diffusion
     # sampler (one per token: the pixel transformer, PixelCNN)
     adherence_samples_slow: int = 64
-    # training seconds of the text matcher that judges captions (trigen.eval.text_match); MNIST
-    # captions, one busy core, 60 s: test R-precision 0.46 at 16 px (27k images), 0.43 at 28 px
-    # (26k), 0.41 on held-out combinations at both; 0.48 at 16 px after one epoch (51k, 95 s)
-    text_match_seconds: float = 60.0
+    # training images of the text matcher that judges captions (trigen.eval.text_match); MNIST
+    # captions, one busy core: test R-precision 0.46 at 16 px after 27k images (60 s), 0.43 at
+    # 28 px (26k), 0.41 on held-out combinations at both; 0.48 at 16 px after one epoch (51k)
+    text_match_images: int = 25_000
     # the claims ledger: which claims to test and each experiment's budget
     claims: ClaimSettings = field(default_factory=ClaimSettings)
 
@@ -127,8 +130,9 @@ class CompareSettings:
             raise ConfigError(
                 f"lr_cooldown must be a fraction of the budget in [0, 1), got {self.lr_cooldown}"
             )
-        if not self.text_match_seconds > 0:
-            raise ConfigError(f"text_match_seconds must be positive, got {self.text_match_seconds}")
+        for name in ("domain_images", "text_match_images"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(f"batch_size must be positive, got {self.batch_size}")
         object.__setattr__(self, "conditions", _condition_names(self.conditions, self.families))
@@ -185,8 +189,7 @@ PRESETS: dict[str, CompareSettings] = {
         resolutions=(8, 16, 28, 32),
         studies=tuple(Study),
         conditioning_minutes=1.5,
-        domain_seconds=90.0,
-        text_match_seconds=180.0,
+        text_match_images=80_000,  # what 180 s bought at 28 px
         ema_halflife_images=10000.0,
         claims=ClaimSettings(run=tuple(CLAIMS), nfe_samples=200, variant_samples=200),
     ),
@@ -200,7 +203,6 @@ PRESETS: dict[str, CompareSettings] = {
         study_samples=200,
         cfg_scales=(1.0, 1.5, 2.0, 3.0),
         studies=(Study.CFG, Study.RECEPTIVE_FIELD, Study.OBJECTIVE),
-        domain_seconds=60.0,
         claims=ClaimSettings(
             run=tuple(CLAIMS),
             mirror_minutes=1.25,
@@ -230,11 +232,11 @@ PRESETS: dict[str, CompareSettings] = {
         nfe_samplers=("ddim", "heun"),
         cfg_scales=(1.0, 2.0),
         resolutions=(8,),
-        domain_seconds=2.0,
+        domain_images=2_000,
         conditioning_minutes=0.05,
         adherence_samples=16,
         adherence_samples_slow=8,
-        text_match_seconds=2.0,
+        text_match_images=1_000,
         claims=ClaimSettings(
             run=tuple(CLAIMS),
             seeds=(0, 1),

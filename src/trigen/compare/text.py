@@ -81,7 +81,7 @@ def captioned_test(
     log(f"text matcher on {len(train)} captioned training images (cached after the first run)")
     matcher = TextMatcher.train_or_load(
         train.dataset, train.captions, test.dataset, test.captions, cache_dir,
-        seconds_budget=s.text_match_seconds, seed=s.seed, device=device,
+        max_images=s.text_match_images, seed=s.seed, device=device,
     )  # fmt: skip
     rate = matcher.info.get("test_r_precision")
     if rate is not None:

@@ -94,7 +94,7 @@ class Evaluators:
         *,
         reference_images: int,
         cache_dir: Path | None,
-        domain_seconds: float,
+        domain_images: int,
         device: torch.device,
         log: Callable[[str], None] = lambda _: None,
     ) -> Evaluators:
@@ -110,7 +110,7 @@ class Evaluators:
             return cls(inception, ref, ref_stats, None, None)
         log("domain classifier (cached after the first run)")
         domain = DomainClassifier.train_or_load(
-            train, test, cache_dir, seconds_budget=domain_seconds, device=device
+            train, test, cache_dir, max_images=domain_images, device=device
         )
         domain_ref = domain.features(test.images[:n])
         real = domain.features(train.images[-(BASIS_IMAGES + FLOOR_IMAGES) :])
