@@ -104,6 +104,8 @@ def test_train_then_sample(tmp_path, capsys):
         (["train", "--steps", "0"], "max_steps"),
         (["train", "--lr", "nan", "--steps", "1"], "lr"),
         (["train"], "budget"),
+        (["train", "--flops", "-1"], "max_flops must be positive"),
+        (["train", "--flops", "1e6"], "max_flops 1e+06 is less than one optimizer step's"),
         (["sample", "--checkpoint", "/no/such/ckpt"], "does not exist"),
         (["sample", "--checkpoint", ".", "--sampler", "euler_magic"], "unknown sampler"),
         (["sample", "--checkpoint", ".", "--steps", "0"], "positive"),
@@ -120,6 +122,13 @@ def test_user_errors_are_one_line(tmp_path, capsys, argv, needle):
     assert needle in text
     assert "Traceback" not in text
     assert len(text.strip().splitlines()) <= 2  # the 'training …' banner at most, then the error
+
+
+def test_a_flops_budget_below_one_step_exits_2_before_training(tmp_path, capsys):
+    out = tmp_path / "o"
+    code, text = run(capsys, "train", "--flops", "1e9", "--batch-size", "4", "--out", str(out))
+    assert code == 2 and "FLOPs (4 images ×" in text and "Traceback" not in text
+    assert not (out / "checkpoints").exists()
 
 
 def test_help_lists_commands(capsys):

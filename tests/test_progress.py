@@ -9,6 +9,7 @@ from trigen.progress import (
     LiveReporter,
     PlainReporter,
     SilentReporter,
+    format_amount,
     format_seconds,
 )
 from trigen.train.budget import BudgetUnit, budget_spent
@@ -94,6 +95,11 @@ def test_silent_and_live_reporters_accept_the_same_calls():
     assert "4/4 images" in stream.getvalue()
 
 
+def test_large_amounts_show_three_significant_digits():
+    assert format_amount(12800) == "12800" and format_amount(0.5) == "0.5"
+    assert format_amount(1.2e13) == "1.2e+13" and format_amount(123_456_789_012) == "1.23e+11"
+
+
 def test_format_seconds():
     assert format_seconds(65) == "1:05"
     assert format_seconds(3725) == "1:02:05"
@@ -107,6 +113,8 @@ def test_budget_spent_in_its_own_unit():
     assert (images.unit, images.fraction) == (BudgetUnit.IMAGES, 0.25)
     minutes = budget_spent(TrainConfig(max_minutes=2.0), step=3, images_seen=250, seconds=30.0)
     assert (minutes.unit, minutes.done, minutes.fraction) == (BudgetUnit.MINUTES, 0.5, 0.25)
+    flops = budget_spent(TrainConfig(max_flops=4e12), 3, 250, 1.0, flops_per_image=4e9)
+    assert (flops.unit, flops.done, flops.fraction) == (BudgetUnit.FLOPS, 1e12, 0.25)
 
 
 def test_budget_spent_reports_the_budget_nearest_its_end():

@@ -118,6 +118,8 @@ class TrainConfig:
     max_steps: int | None = None
     max_images: int | None = None
     max_minutes: float | None = None
+    # training FLOPs: images seen × one image's counted forward and backward (trigen.train.flops)
+    max_flops: float | None = None
     log_every: int = 50
     checkpoint_every: int = 500  # steps
     keep_checkpoints: int = 3
@@ -188,7 +190,7 @@ def validate(cfg: TrainConfig) -> None:
         )
     if not 0.0 <= cfg.label_dropout < 1.0 or math.isnan(cfg.label_dropout):
         raise ConfigError(f"label_dropout must be in [0, 1), got {cfg.label_dropout}")
-    for name in ("max_steps", "max_images", "max_minutes"):
+    for name in ("max_steps", "max_images", "max_minutes", "max_flops"):
         value = getattr(cfg, name)
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{name} must be positive, got {value}")

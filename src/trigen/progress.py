@@ -68,8 +68,14 @@ def format_seconds(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+LARGE_AMOUNT = 1e9  # from here on an amount shows 3 significant digits (FLOPs: 1.2e+13)
+
+
 def format_amount(value: float) -> str:
-    """Counts (int) as they are, amounts (float: minutes, stages) to one decimal."""
+    """Counts (int) as they are, amounts (float: minutes, stages) to one decimal, and a number
+    of :data:`LARGE_AMOUNT` or more (training FLOPs) to 3 significant digits."""
+    if abs(value) >= LARGE_AMOUNT:
+        return f"{value:.3g}"
     return str(value) if isinstance(value, int) else f"{value:.1f}"
 
 

@@ -101,7 +101,11 @@ def _train_locked(run: TrainRun) -> TrainResult:
     if run.resume:
         trainer.resume_latest(warn=run.warn)
     if dist.is_main:
-        config = {"config": cfg.to_dict(), "data": spec.to_dict()}
+        config = {
+            "config": cfg.to_dict(),
+            "data": spec.to_dict(),
+            "flops_per_image": trainer.flops_per_image,  # training FLOPs: × images seen
+        }
         atomic_write_text(run.out / "config.json", json.dumps(config, indent=1))
     result = _run_trainer(run, trainer)
     if dist.is_main and result.checkpoint is not None:

@@ -17,21 +17,21 @@ from trigen.train.loop import Trainer
 
 
 class ScriptedFamily:
-    """A family whose training loss follows ``losses`` step by step (gradients stay finite)."""
+    """A family whose training loss follows ``losses`` batch by batch (gradients stay finite):
+    the n-th batch of :class:`CountingLoader` scores ``losses[n - 1]``, however often the
+    trainer calls the loss on it (it counts one image's FLOPs before training)."""
 
     def __init__(self, losses: list[float]) -> None:
         self.net = nn.Linear(2, 2)
         self.losses = losses
-        self.calls = 0
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
-        value = self.losses[self.calls]
-        self.calls += 1
+        value = self.losses[int(batch.images[0, 0, 0, 0]) - 1]
         return self.net(batch.images.flatten(1)[:, :2]).sum(1) * 0 + value
 
 
 class CountingLoader:
-    """Resumable loader of constant batches."""
+    """Resumable loader of constant batches, the n-th filled with n."""
 
     def __init__(self) -> None:
         self.position = 0
@@ -41,7 +41,9 @@ class CountingLoader:
 
     def __next__(self) -> Batch:
         self.position += 1
-        return Batch(torch.zeros(4, 1, 2, 2), torch.zeros(4, dtype=torch.long))
+        return Batch(
+            torch.full((4, 1, 2, 2), float(self.position)), torch.zeros(4, dtype=torch.long)
+        )
 
     def state_dict(self) -> dict:
         return {"position": self.position}
@@ -72,7 +74,7 @@ def test_the_best_checkpoint_survives_pruning_and_resumption(tmp_path):
     assert best["step"] == 4 and best["extra"]["best_loss"] == 1.0
 
     # resumed: a worse window (1.5) keeps the old best, a better one (0.5) replaces it
-    second = trainer(tmp_path, [1.5, 1.5, 0.5, 0.5], steps=14)
+    second = trainer(tmp_path, [5, 5, 1, 1, 3, 3, 4, 4, 2, 2, 1.5, 1.5, 0.5, 0.5], steps=14)
     assert second.resume_latest() and second.best_loss == 1.0
     second.run()
     assert best_of(tmp_path) == ["step-00000014"]

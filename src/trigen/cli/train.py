@@ -44,6 +44,13 @@ def train(
     steps: Annotated[int | None, typer.Option(help="budget: optimizer steps")] = None,
     images: Annotated[int | None, typer.Option(help="budget: images seen")] = None,
     minutes: Annotated[float | None, typer.Option(help="budget: wall-clock minutes")] = None,
+    flops: Annotated[
+        float | None,
+        typer.Option(
+            help="budget: training FLOPs (images seen × one image's forward and backward, "
+            "counted), e.g. 2e14"
+        ),
+    ] = None,
     precision: Annotated[Precision | None, typer.Option(help="fp32 or bf16 autocast")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     out: Annotated[
@@ -89,6 +96,7 @@ def train(
         max_steps=steps,
         max_images=images,
         max_minutes=minutes,
+        max_flops=flops,
         precision=precision,
         seed=seed,
         **_condition_settings(condition),
@@ -131,6 +139,7 @@ def train(
         return
     console.print(
         f"done: step {result.step}, {result.images_seen} images, "
+        f"{result.flops:.3g} training FLOPs ({result.flops_per_image:.3g} per image), "
         f"{result.images_per_second:.1f} img/s, "
         f"checkpoint {result.checkpoint}"
     )

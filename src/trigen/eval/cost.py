@@ -30,7 +30,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import (
+    FlopCounterMode,
+    sdpa_backward_flop_count,
+    sdpa_flop_count,
+)
 
 from trigen.errors import ConfigError
 
@@ -48,16 +52,37 @@ def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in seen.values())
 
 
+def _cpu_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of CPU fused attention: those torch counts for the CUDA kernels (the full score
+    matrix, a causal mask notwithstanding)."""
+    return sdpa_flop_count(query, key, value)
+
+
+def _cpu_attention_backward_flops(grad_out, query, key, value, *args, out_shape=None, **kwargs):
+    return sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+# torch counts its CUDA attention kernels but not the CPU one that every SDPA call on a CPU
+# runs: without these, a transformer's attention would cost nothing on a CPU
+CPU_ATTENTION_FLOPS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: (
+        _cpu_attention_backward_flops
+    ),
+}
+
+
 def count_flops(fn: Callable[[], object]) -> int:
     """Floating-point operations of one call of ``fn()``, as counted by torch's FlopCounterMode.
 
     A multiply-accumulate counts as 2 FLOPs (a Linear(a, b) on n rows is 2·n·a·b); only the
     operators torch has formulas for are counted (matmuls, convolutions, attention), which
-    dominate every model here. For a sampler, call the whole sampling: FLOPs per sample follow
+    dominate every model here. Attention counts alike on CPU and CUDA (:data:`CPU_ATTENTION_FLOPS`).
+    For a sampler, call the whole sampling: FLOPs per sample follow
     from NFE × forward cost as counted, KV-cache savings included. A ``fn`` that calls
     ``backward`` has its backward pass counted too (a training step).
     """
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)
     with counter:
         fn()
     return int(counter.get_total_flops())

@@ -16,9 +16,10 @@ from torch import Tensor
 from trigen.config import Precision, TrainConfig
 from trigen.families.base import Family
 from trigen.train import checkpoint as ckpt_io
-from trigen.train.budget import BudgetSpent, budget_spent
+from trigen.train.budget import BudgetSpent, budget_spent, check_flops_budget
 from trigen.train.distributed import SINGLE, DistContext
 from trigen.train.ema import EMA
+from trigen.train.flops import training_flops_per_image
 from trigen.train.hooks import TrainHooks
 from trigen.train.memory import compile_in_place, enable_grad_checkpointing, units
 from trigen.train.metrics_log import LogWindow, open_metrics_log, write_record
@@ -29,6 +30,9 @@ from trigen.train.state import CheckpointState, ResumableLoader, TrainingDiverge
 
 @dataclass
 class TrainResult:
+    """Where a run ended: ``flops`` is the training FLOPs it spent in all (``images_seen ×
+    flops_per_image``, sessions before a resumption included); ``seconds`` this session's."""
+
     step: int
     images_seen: int
     seconds: float
@@ -37,6 +41,8 @@ class TrainResult:
     skipped_steps: int
     checkpoint: Path | None
     history: list[dict[str, float]] = field(default_factory=list)
+    flops_per_image: int = 0
+    flops: float = 0.0
 
 
 class Trainer(CheckpointState):
@@ -50,6 +56,9 @@ class Trainer(CheckpointState):
     ``cfg.fsdp`` (several ranks) shards the network and its EMA with FSDP2 instead of DDP;
     ``cfg.grad_checkpointing`` recomputes each unit of the network in backward;
     ``cfg.compile`` compiles the network in place. Checkpoints look the same in every case.
+
+    ``flops_per_image``, one image's training FLOPs, is counted once here, on the bare network
+    (:mod:`trigen.train.flops`): a FLOPs budget is spent at ``images_seen × flops_per_image``.
 
     Writing and restoring checkpoints (``save_checkpoint``, ``resume_latest``, ``restore``) is
     :class:`~trigen.train.state.CheckpointState`'s.
@@ -71,6 +80,8 @@ class Trainer(CheckpointState):
         self.meta = meta or {}
         self.net = family.net  # the raw network: what the optimizer, EMA and checkpoints see
         self.device = next(self.net.parameters()).device
+        self.flops_per_image = training_flops_per_image(family, loader, self.device)
+        check_flops_budget(cfg, self.flops_per_image)
         self.dist = dist.on(self.device)
         self.sharded = cfg.fsdp and dist.distributed
         if self.sharded:  # FSDP, unlike DDP, does not broadcast rank 0's initial weights
@@ -177,7 +188,8 @@ class Trainer(CheckpointState):
     # ----------------------------------------------------------------------------------- run
     def _budget(self, started: float) -> BudgetSpent:
         """The budget spent so far; a minutes budget counts this session only."""
-        return budget_spent(self.cfg, self.step, self.images_seen, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return budget_spent(self.cfg, self.step, self.images_seen, seconds, self.flops_per_image)
 
     def _cooldown_fraction(self, spent: BudgetSpent) -> float:
         """``spent.fraction``, the same on every rank (0 without a cooldown, which is all it is
@@ -213,6 +225,7 @@ class Trainer(CheckpointState):
                         started,
                         step=self.step,
                         images=self.images_seen,
+                        flops=self.images_seen * self.flops_per_image,
                         grad_norm=grad_norm,
                         lr=self.optimizer.param_groups[0]["lr"],
                         skipped=self.skipped_steps,
@@ -236,6 +249,8 @@ class Trainer(CheckpointState):
             skipped_steps=self.skipped_steps,
             checkpoint=path,
             history=history,
+            flops_per_image=self.flops_per_image,
+            flops=float(self.images_seen * self.flops_per_image),
         )
 
     def _checkpoint(self, hooks: TrainHooks) -> Path | None:

@@ -31,6 +31,7 @@ RESUMABLE_CHANGES = frozenset(
         "max_steps",
         "max_images",
         "max_minutes",
+        "max_flops",
         "log_every",
         "checkpoint_every",
         "keep_checkpoints",
