@@ -37,7 +37,9 @@ def test_the_resolution_sweep_measures_maskgit_and_caps_its_tokens():
 
 
 def test_the_claim_needs_maskgit_and_ar():
-    ctx = SimpleNamespace(runs={FamilyName.AR: None}, evaluators=None, claims=None)
+    ctx = SimpleNamespace(
+        runs={FamilyName.AR: None}, evaluators=None, claims=None, training_seeds=lambda: (0,)
+    )
     (result,) = parallel_decoding_claim(ctx)
     assert result.verdict is Verdict.NOT_RUN and "maskgit" in result.why
 
@@ -88,6 +90,7 @@ def test_the_claim_runs_end_to_end_on_tiny_families(tmp_path):
         ),
         test_data=SimpleNamespace(shape=(1, 4, 4), num_classes=3), config_for=config_for,
         generator=lambda seed=None: torch.Generator().manual_seed(0),
+        training_seeds=lambda: (0,),
     )  # fmt: skip
     (result,) = parallel_decoding_claim(ctx)
     assert result.verdict in (Verdict.SUPPORTED, Verdict.REFUTED, Verdict.INCONCLUSIVE)

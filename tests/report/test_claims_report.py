@@ -27,7 +27,13 @@ from trigen.report.render import render
 
 from .test_render import RESULTS
 
-VERDICT_CYCLE = (Verdict.SUPPORTED, Verdict.REFUTED, Verdict.INCONCLUSIVE, Verdict.NOT_RUN)
+VERDICT_CYCLE = (  # every verdict; the claims with figures below are never "not run"
+    Verdict.SUPPORTED,
+    Verdict.REFUTED,
+    Verdict.INCONCLUSIVE,
+    Verdict.NOT_RUN,
+    Verdict.UNSTABLE,
+)
 SERIES_IDS = ("C1", "C5", "C6")  # details hold a well-formed series
 MALFORMED_ID = "C2"  # details hold a series whose x and y differ in length
 OWN_FIGURE_ID = "C3"  # the run drew its own figure

@@ -10,6 +10,7 @@ from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext, sample_images
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult
+from trigen.claims.seeded import SEEDS, PerSeed, run_difference, split_at
 from trigen.config import FamilyName
 from trigen.measure.variants import conditioning_configs
 
@@ -35,7 +36,7 @@ def conditioning_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
             hits = (ev.domain.predict(images) == labels).double().numpy()
             correct.setdefault(variant, []).append(hits)
     result = C3.result(
-        {"correct": correct},
+        {"correct": correct, SEEDS: list(cs.seeds)},
         n_seeds=len(cs.seeds),
         n_samples=cs.variant_samples,
         details={
@@ -66,8 +67,29 @@ def decide_c3(ev: Evidence) -> Decided:
     return (*diffs, *accuracy), decision
 
 
+def run_c3(ev: Evidence) -> Decided:
+    """One seed: adaLN-Zero − each other DiT injection over its samples (same labels and noise),
+    Bonferroni over them."""
+    correct = ev["correct"]
+    others = [v for v in correct if v != ADALN_ZERO and not v.startswith("U-Net")]
+    level = stats.bonferroni(len(others))
+    diffs = [
+        run_difference(
+            f"adaLN-Zero − {v}, class accuracy", correct[ADALN_ZERO][0], correct[v][0], level=level
+        )
+        for v in others
+    ]
+    return tuple(diffs), rules.c3_conditioning(diffs)
+
+
 EXPERIMENT = Experiment(
     "conditioning variants", conditioning_claim, ("seeds", "variant_minutes", "variant_samples")
 )
-C3 = ClaimEntry("C3", EXPERIMENT, rules.c3_conditioning, decide_c3)
+C3 = ClaimEntry(
+    "C3",
+    EXPERIMENT,
+    rules.c3_conditioning,
+    decide_c3,
+    PerSeed(lambda ev: split_at(ev, {"correct": 1}), run_c3),
+)
 ENTRIES = (C3,)

@@ -3,8 +3,9 @@ instruments, its data, and a way to train more runs under the same recipe."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,6 +66,26 @@ class ClaimContext:
     # the judges of samples asked for the comparison's test captions (its text matcher trains or
     # loads on the first call); None where the comparison's dataset has no captions
     text_reference: Callable[[], TextReference] | None = None
+    # the comparison's families per training seed (``runs`` holds the first seed's): a claim on
+    # trained families is measured on each seed's (``claims.seeded.over_training_seeds``)
+    runs_by_seed: dict[int, dict[FamilyName, Loaded]] = field(default_factory=dict)
+    training_seed: int | None = None  # set by ``for_seed``: the seed of this context's runs
+
+    def training_seeds(self) -> tuple[int, ...]:
+        """The training seeds of the comparison's families (the comparison's seed when it does
+        not say)."""
+        return tuple(self.runs_by_seed) or (self.compare.seed,)
+
+    def for_seed(self, seed: int) -> ClaimContext:
+        """This context on the families of training seed ``seed``: its own trainings use that
+        seed and their run directories name it."""
+        recipe = self.config_for
+        return dataclasses.replace(
+            self,
+            runs=self.runs_by_seed[seed],
+            training_seed=seed,
+            config_for=lambda name, **changes: recipe(name, **{"seed": seed, **changes}),
+        )
 
     def diffusion_runs(self) -> dict[FamilyName, Loaded]:
         """The runs sampled by a diffusion sampler: their ``sample`` reads ``SampleSpec.sampler``
@@ -83,7 +104,10 @@ class ClaimContext:
         return self.test_data.shape[0], self.test_data.num_classes
 
     def run_dir(self, *parts: object) -> Path:
-        """Where a claim's own training run lives: ``out/claims/<parts joined by ->``."""
+        """Where a claim's own training run lives: ``out/claims/<parts joined by ->`` (and
+        ``-seed<n>`` in a context of one training seed)."""
+        if self.training_seed is not None:
+            parts = (*parts, f"seed{self.training_seed}")
         return self.out / "claims" / "-".join(str(p).replace(" ", "_") for p in parts)
 
 

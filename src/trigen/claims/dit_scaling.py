@@ -9,6 +9,7 @@ from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext, sample_images
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, Estimate, Series
+from trigen.claims.seeded import PerSeed, over_training_seeds, runs_of
 from trigen.config import FamilyName
 from trigen.eval.cost import count_parameters
 from trigen.eval.fid_bootstrap import FidDraws, corrected
@@ -16,7 +17,13 @@ from trigen.measure.probes import forward_flops
 from trigen.measure.variants import dit_scaling_configs
 
 
-def scaling_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
+def scaling_claim(ctx: ClaimContext) -> tuple[ClaimResult, ...]:
+    """C5 with the sizes trained once per training seed of the comparison: decided per seed and
+    pooled."""
+    return over_training_seeds(ctx, _scaling_run, (C5,))
+
+
+def _scaling_run(ctx: ClaimContext) -> tuple[ClaimResult]:
     """C5: domain FID∞ against GFLOPs per forward for DiT sizes trained on the same images."""
     ev, cs = ctx.evaluators, ctx.claims
     instrument = ev.domain_fid(cs.bootstrap)
@@ -83,8 +90,15 @@ def decide_c5(ev: Evidence) -> Decided:
     return (slope, *fids), rules.c5_scaling(slope)
 
 
+def pool_c5(ev: Evidence) -> Decided:
+    """Each seed's slope of log FID∞ on log GFLOPs, t over the training seeds."""
+    slopes = [decide_c5(r)[0][0].value for r in runs_of(ev)]
+    slope = stats.seeds_interval("slope of log domain FID∞ on log GFLOPs", slopes)
+    return (slope,), rules.c5_scaling(slope)
+
+
 EXPERIMENT = Experiment(
     "DiT scaling", scaling_claim, ("bootstrap", "scaling_images", "variant_samples")
 )
-C5 = ClaimEntry("C5", EXPERIMENT, rules.c5_scaling, decide_c5)
+C5 = ClaimEntry("C5", EXPERIMENT, rules.c5_scaling, decide_c5, PerSeed(runs_of, decide_c5, pool_c5))
 ENTRIES = (C5,)

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from trigen.claims.context import ClaimContext
-from trigen.claims.ledger import CLAIMS, Claim, ClaimResult, Estimate
+from trigen.claims.ledger import CLAIMS, Claim, ClaimResult
 from trigen.claims.rules import Decision
+from trigen.claims.seeded import Decided, Evidence, Judged, PerSeed, judge
 
-Evidence = Mapping[str, Any]
-Decided = tuple[tuple[Estimate, ...], Decision]
+__all__ = ["ClaimEntry", "Decided", "Evidence", "Experiment", "PerSeed", "plain"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ class ClaimEntry:
     experiment: Experiment
     rule: Callable[..., Decision]  # in ``rules``; the decider calls it on its estimates
     decide: Callable[[Evidence], Decided]
+    # where the verdict depends on training: how it is decided on each training seed alone
+    # (``claims.seeded``); None for a claim on untrained networks
+    per_seed: PerSeed | None = None
 
     @property
     def claim(self) -> Claim:
@@ -53,6 +56,11 @@ class ClaimEntry:
     @property
     def settings(self) -> tuple[str, ...]:
         return self.experiment.settings
+
+    def judge(self, evidence: Evidence) -> Judged:
+        """The claim decided on ``evidence``: per training seed and pooled where it holds
+        several seeds (``rules.across_seeds``), else once."""
+        return judge(self.decide, self.per_seed, evidence)
 
     def result(
         self,
@@ -65,15 +73,16 @@ class ClaimEntry:
     ) -> ClaimResult:
         """Decide the claim on its evidence (made JSON-native first) and record both."""
         evidence = plain(evidence)
-        measured, decision = self.decide(evidence)
+        judged = self.judge(evidence)
+        decision = judged.decision
         return ClaimResult(
             self.claim,
             decision.verdict,
             f"{decision.why}{f' ({note})' if note else ''}",
-            measured,
+            judged.measured,
             n_seeds=n_seeds,
             n_samples=n_samples,
-            details={**(details or {}), "evidence": evidence},
+            details={**(details or {}), **judged.to_details(), "evidence": evidence},
         )
 
     def not_run(self, reason: str) -> ClaimResult:

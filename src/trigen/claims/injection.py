@@ -21,6 +21,7 @@ from trigen.claims.context import ClaimContext
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, Estimate
 from trigen.claims.normalised import estimate, normalised_scores, raw_scores
+from trigen.claims.seeded import SEEDS, PerSeed, seeds_of
 from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
@@ -63,7 +64,7 @@ def injection_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
                 rows = kinds.setdefault(kind, {"condition": condition})
                 _measure(ctx, name, loaded, tests[specs], seed, rows, text)
     not_measured = [] if "text" in measured else [NO_TEXT_JUDGE]
-    evidence = {"kinds": kinds, "not_measured": not_measured}
+    evidence = {"kinds": kinds, "not_measured": not_measured, SEEDS: list(cs.injection_seeds)}
     details = {
         "minutes_per_run": cs.injection_minutes,
         "images_seen": trained,
@@ -169,10 +170,40 @@ def decide_c15(ev: Evidence) -> Decided:
     return (*differences.values(), *shown), decision
 
 
+def split_c15(ev: Evidence) -> list[Evidence]:
+    """One evidence per training seed: each mechanism's rows of that seed, the requests, the
+    real images' rows and the rolled requests as they are (every seed shares them)."""
+    kinds = ev["kinds"]
+    if not kinds:
+        return [ev]
+    first = next(iter(kinds.values()))["samples"]
+    count = len(next(iter(first.values())))
+    seeds = seeds_of(ev, count)
+
+    def one_seed(rows: dict[str, Any], i: int) -> dict[str, Any]:
+        seeded = {
+            part: {m: [per_seed[i]] for m, per_seed in rows[part].items()}
+            for part in ("samples", "chance")
+            if part in rows
+        }
+        return {**rows, **seeded}
+
+    return [
+        {**ev, "kinds": {k: one_seed(rows, i) for k, rows in kinds.items()}, SEEDS: [seeds[i]]}
+        for i in range(count)
+    ]
+
+
 EXPERIMENT = Experiment(
     "condition injection",
     injection_claim,
     ("injection_seeds", "injection_minutes", "injection_samples"),
 )
-C15 = ClaimEntry("C15", EXPERIMENT, rules.c15_uniform_injection, decide_c15)
+C15 = ClaimEntry(
+    "C15",
+    EXPERIMENT,
+    rules.c15_uniform_injection,
+    decide_c15,
+    PerSeed(split_c15, decide_c15),  # one seed: the same bootstrap over its requests
+)
 ENTRIES = (C15,)

@@ -18,6 +18,9 @@ class Verdict(StrEnum):
     SUPPORTED = "supported"  # the interval lies on the claimed side of the rule
     REFUTED = "refuted"  # the interval lies on the other side
     INCONCLUSIVE = "inconclusive"  # the interval straddles the rule's boundary
+    # training seeds disagree: one seed's runs decide otherwise than another's
+    # (``rules.across_seeds``; the pooled verdict is shown beside it)
+    UNSTABLE = "unstable"
     NOT_RUN = "not_run"  # the experiment did not run in this comparison
 
 
@@ -151,6 +154,14 @@ class ClaimResult:
         }
 
 
+# How every claim on trained networks reads several training seeds (``rules.across_seeds``)
+SEEDS_RULE = (
+    "with several training seeds, each seed's runs are decided alone (intervals over their "
+    "samples) and all seeds pooled (t over seeds): seeds whose verdicts differ make the claim "
+    "unstable; seeds that agree give their verdict; seeds that each cannot tell leave it to the "
+    "pooled verdict"
+)
+
 CLAIMS_COMMAND = "trigen compare --preset claims --claims {id} --out runs/claims-{id}"
 
 _CLAIMS = (
@@ -196,7 +207,8 @@ _CLAIMS = (
     (
         "C5",
         "DiT quality scales with depth / width / GFLOPs",
-        "three or more DiT sizes trained on the same images (one seed): bias-corrected domain "
+        "three or more DiT sizes trained on the same images, once per training seed of the "
+        "comparison (--seeds): bias-corrected domain "
         "FID∞ (16 principal axes) against GFLOPs per forward, log-log slope",
         "supported when the 95 % interval of the slope of log FID∞ on log GFLOPs lies below 0 "
         "(bootstrap of the bias-corrected replicates; no interval with fewer than 3 sizes or "

@@ -10,6 +10,8 @@ of MaskGIT and of AR (KV cache) at each resolution, and each one's log-log expon
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +21,7 @@ from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext, sampling_call
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, latency_series
+from trigen.claims.seeded import PerSeed, over_training_seeds, runs_of
 from trigen.config import FamilyName, TrainConfig
 from trigen.eval.cost import measure_interleaved, measure_sweep
 from trigen.eval.fid_bootstrap import corrected
@@ -113,7 +116,18 @@ def _medians(points: list[LatencyPoint]) -> list[float]:
     return [p.timing.median_s for p in points]
 
 
-def parallel_decoding_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
+def parallel_decoding_claim(ctx: ClaimContext) -> tuple[ClaimResult, ...]:
+    """C14 on the families of every training seed (decided per seed and pooled); the latency
+    sweep of untrained networks runs once, whatever the seed."""
+    latency = functools.cache(lambda: _latency_sweeps(ctx))
+    return over_training_seeds(
+        ctx, functools.partial(_parallel_decoding_run, latency=latency), (C14,)
+    )
+
+
+def _parallel_decoding_run(
+    ctx: ClaimContext, latency: Callable[[], tuple[list[LatencyPoint], list[LatencyPoint]]]
+) -> tuple[ClaimResult]:
     """C14: MaskGIT ÷ AR time per image at equal quality, and latency exponents in tokens."""
     ev, cs = ctx.evaluators, ctx.claims
     if FamilyName.MASKGIT not in ctx.runs or FamilyName.AR not in ctx.runs:
@@ -134,7 +148,7 @@ def parallel_decoding_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
     # enough rounds that the min–max of the per-round ratios covers their median with ≥ 95 %
     rounds = max(cs.maskgit_repeats, stats.rounds_for(stats.LEVEL))
     timed = measure_interleaved(calls, rounds=rounds, device=ctx.device)
-    mg_lat, ar_lat = _latency_sweeps(ctx)
+    mg_lat, ar_lat = latency()
     fixed_k = cs.maskgit_latency_steps
 
     quality = f"MaskGIT K={chosen.steps} domain FID {chosen.fid:.1f} vs AR {ar_q.fid:.1f}"
@@ -189,6 +203,20 @@ def decide_c14(ev: Evidence) -> Decided:
     return (speed, mg, ar), decision
 
 
+def pool_c14(ev: Evidence) -> Decided:
+    """Each seed's AR ÷ MaskGIT time per image (median of its rounds), t over the training
+    seeds; the latency exponents of the untrained networks (measured once, stored with every
+    seed) as they are; equal quality only where every seed reached it."""
+    runs = runs_of(ev)
+    per_seed = [decide_c14(r)[0] for r in runs]
+    speed = stats.seeds_interval(
+        "AR ÷ MaskGIT time per image", [speed.value for speed, _, _ in per_seed], unit="×"
+    )
+    _, mg, ar = per_seed[0]
+    equal = all(r["equal_quality"] for r in runs)
+    return (speed, mg, ar), rules.c14_parallel_decoding(speed, mg, ar, equal_quality=equal)
+
+
 EXPERIMENT = Experiment(
     "masked parallel decoding vs raster AR",
     parallel_decoding_claim,
@@ -202,5 +230,11 @@ EXPERIMENT = Experiment(
         "maskgit_latency_steps",
     ),
 )
-C14 = ClaimEntry("C14", EXPERIMENT, rules.c14_parallel_decoding, decide_c14)
+C14 = ClaimEntry(
+    "C14",
+    EXPERIMENT,
+    rules.c14_parallel_decoding,
+    decide_c14,
+    PerSeed(runs_of, decide_c14, pool_c14),
+)
 ENTRIES = (C14,)

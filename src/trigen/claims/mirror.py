@@ -14,6 +14,7 @@ from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext, sample_images
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult
+from trigen.claims.seeded import SEEDS, PerSeed, run_difference, split_at
 from trigen.config import FamilyName
 from trigen.data.datasets import load_dataset
 from trigen.eval.consistency import mirror_consistency
@@ -94,6 +95,7 @@ def _mirror_results(ctx: ClaimContext, per_seed: dict[str, list]) -> tuple[Claim
     """C1 and C2 decided on per-seed values (t over training seeds), per-sample values kept."""
     params = {f: rs[0]["params"] for f, rs in per_seed.items()}
     seeds, n_samples = len(per_seed["unet"]), ctx.claims.mirror_samples
+    trained = list(ctx.claims.seeds)
 
     def per_sample(key: str) -> dict[str, list]:
         return {f: [r[key] for r in rs] for f, rs in per_seed.items()}
@@ -102,13 +104,14 @@ def _mirror_results(ctx: ClaimContext, per_seed: dict[str, list]) -> tuple[Claim
         {
             "consistency": per_sample("consistency"),
             "erf_radius": {f: [r["erf_radius"] for r in rs] for f, rs in per_seed.items()},
+            SEEDS: trained,
         },
         n_seeds=seeds,
         n_samples=n_samples,
         details={"params": params, "minutes_per_run": ctx.claims.mirror_minutes},
     )
     c2 = C2.result(
-        {"mse": per_sample("mse"), "hf": per_sample("hf")},
+        {"mse": per_sample("mse"), "hf": per_sample("hf"), SEEDS: trained},
         n_seeds=seeds,
         n_samples=n_samples,
         details={"params": params, "dataset": f"{MIRROR} {ctx.claims.mirror_resolution} px"},
@@ -152,11 +155,41 @@ def decide_c2(ev: Evidence) -> Decided:
     return tuple(measured), rules.c2_fine_detail(diff)
 
 
+def run_c1(ev: Evidence) -> Decided:
+    """One seed: DiT − U-Net mirror consistency over its samples (paired by label)."""
+    consistency = ev["consistency"]
+    diff = run_difference(
+        "DiT − U-Net mirror consistency", consistency["dit"][0], consistency["unet"][0]
+    )
+    return (diff,), rules.c1_long_range(diff)
+
+
+def run_c2(ev: Evidence) -> Decided:
+    """One seed: DiT − U-Net low-noise x̂₀ MSE over the same images and noise."""
+    mse = ev["mse"]
+    diff = run_difference(
+        "DiT − U-Net x̂₀ MSE at σ ≤ 0.2", mse["dit"][0], mse["unet"][0], unit="data units²"
+    )
+    return (diff,), rules.c2_fine_detail(diff)
+
+
 EXPERIMENT = Experiment(
     "long-range consistency and fine detail on `mirror`",
     mirror_claims,
     settings=("seeds", "mirror_resolution", "mirror_minutes", "mirror_samples"),
 )
-C1 = ClaimEntry("C1", EXPERIMENT, rules.c1_long_range, decide_c1)
-C2 = ClaimEntry("C2", EXPERIMENT, rules.c2_fine_detail, decide_c2)
+C1 = ClaimEntry(
+    "C1",
+    EXPERIMENT,
+    rules.c1_long_range,
+    decide_c1,
+    PerSeed(lambda ev: split_at(ev, {"consistency": 1, "erf_radius": 1}), run_c1),
+)
+C2 = ClaimEntry(
+    "C2",
+    EXPERIMENT,
+    rules.c2_fine_detail,
+    decide_c2,
+    PerSeed(lambda ev: split_at(ev, {"mse": 1, "hf": 1}), run_c2),
+)
 ENTRIES = (C1, C2)

@@ -73,5 +73,7 @@ def experiments() -> list[tuple[Experiment, tuple[str, ...]]]:
 
 
 def decide(key: str, evidence: Evidence) -> Decided:
-    """The estimates and decision of claim ``key`` from its ``evidence``."""
-    return ENTRIES[key].decide(evidence)
+    """The estimates and decision of claim ``key`` from its ``evidence`` (per training seed and
+    pooled where the evidence holds several seeds)."""
+    judged = ENTRIES[key].judge(evidence)
+    return judged.measured, judged.decision

@@ -9,7 +9,8 @@ import numpy as np
 from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext, sample_images
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
-from trigen.claims.ledger import ClaimResult, Series
+from trigen.claims.ledger import ClaimResult, Estimate, Series
+from trigen.claims.seeded import SEEDS, PerSeed, run_difference, split_at
 from trigen.config import FamilyName
 from trigen.data.datasets import load_dataset
 from trigen.eval.domain import DomainClassifier
@@ -56,9 +57,10 @@ def resolution_claims(ctx: ClaimContext) -> tuple[ClaimResult, ClaimResult]:
     if "ar" not in lowest or diffusion not in lowest:
         c8 = C8.not_run("needs the AR family and a diffusion family")
     else:
-        evidence = {"correct": correct, "diffusion": diffusion}
+        evidence = {"correct": correct, "diffusion": diffusion, SEEDS: list(cs.seeds)}
         c8 = C8.result(evidence, n_seeds=seeds, n_samples=samples, details=details)
-    c11 = C11.result({"correct": correct}, n_seeds=seeds, n_samples=samples, details=details)
+    evidence = {"correct": correct, SEEDS: list(cs.seeds)}
+    c11 = C11.result(evidence, n_seeds=seeds, n_samples=samples, details=details)
     return c8, c11
 
 
@@ -108,9 +110,35 @@ def decide_c8(ev: Evidence) -> Decided:
     return (change, *accuracy), rules.c8_resolution(change)
 
 
+def run_c8(ev: Evidence) -> Decided:
+    """One seed: (AR − diffusion) class accuracy at the lowest minus at the highest resolution,
+    over its samples."""
+    correct, diffusion = ev["correct"], ev["diffusion"]
+    lo, hi = str(min(map(int, correct))), str(max(map(int, correct)))
+    gap = {res: np.subtract(correct[res]["ar"][0], correct[res][diffusion][0]) for res in (lo, hi)}
+    name = f"(AR − {diffusion}) class accuracy at {lo} px minus at {hi} px"
+    change = run_difference(name, gap[lo].tolist(), gap[hi].tolist())
+    return (change,), rules.c8_resolution(change)
+
+
 def decide_c11(ev: Evidence) -> Decided:
     """The claimed family against each other family at each end of the range (t over seeds,
     Bonferroni over every comparison of the claim)."""
+    return _c11(ev, stats.paired_seed_differences)
+
+
+def run_c11(ev: Evidence) -> Decided:
+    """One seed: the claimed family against each other at each end, over its samples."""
+
+    def one_run(name: str, a: list, b: list, level: float) -> Estimate:
+        return run_difference(name, a[0], b[0], level=level)
+
+    return _c11(ev, one_run)
+
+
+def _c11(ev: Evidence, difference) -> Decided:
+    """C11 with ``difference(name, a per seed, b per seed, level)`` the claimed family minus
+    another at one resolution."""
     correct = ev["correct"]
     resolutions = sorted(map(int, correct))
     at = {"lowest": resolutions[0], "highest": resolutions[-1]}
@@ -124,7 +152,7 @@ def decide_c11(ev: Evidence) -> Decided:
         fams = correct[str(res)]
         family = C11_CLAIMED[end]
         diffs = {
-            other: stats.paired_seed_differences(
+            other: difference(
                 f"{family} − {other} class accuracy at {res} px", fams[family], fams[other], level
             )
             for other in fams
@@ -146,6 +174,18 @@ EXPERIMENT = Experiment(
         "resolution_samples",
     ),
 )
-C8 = ClaimEntry("C8", EXPERIMENT, rules.c8_resolution, decide_c8)
-C11 = ClaimEntry("C11", EXPERIMENT, rules.c11_best_use, decide_c11)
+C8 = ClaimEntry(
+    "C8",
+    EXPERIMENT,
+    rules.c8_resolution,
+    decide_c8,
+    PerSeed(lambda ev: split_at(ev, {"correct": 2}), run_c8),
+)
+C11 = ClaimEntry(
+    "C11",
+    EXPERIMENT,
+    rules.c11_best_use,
+    decide_c11,
+    PerSeed(lambda ev: split_at(ev, {"correct": 2}), run_c11),
+)
 ENTRIES = (C8, C11)

@@ -230,6 +230,31 @@ def c15_uniform_injection(
     return Decision(Verdict.INCONCLUSIVE, why)
 
 
+def across_seeds(per_seed: Mapping[int, Decision], pooled: Decision) -> Decision:
+    """A claim decided on each training seed's runs alone (``per_seed``: seed → decision, its
+    intervals over that run's samples) and on every seed together (``pooled``).
+
+    Fewer than 2 seeds: the pooled decision. Per-seed verdicts that are not all the same (one
+    seed supports where another refutes, or cannot tell): **unstable**, the verdict depends on
+    the training seed. All the same and decided (supported or refuted): that verdict, unless the
+    pooled one says the opposite (unstable). All inconclusive: the pooled decision (pooling may
+    decide what no single run could). The pooled decision is named in every case."""
+    if len(per_seed) < 2 or pooled.verdict is Verdict.NOT_RUN:
+        return pooled
+    verdicts = {d.verdict for d in per_seed.values()}
+    seeds = "; ".join(f"seed {s}: {d.verdict.value} ({d.why})" for s, d in per_seed.items())
+    why = f"{seeds}; pooled over seeds: {pooled.verdict.value} ({pooled.why})"
+    if len(verdicts) > 1:
+        return Decision(Verdict.UNSTABLE, f"the seeds disagree: {why}")
+    (common,) = verdicts
+    if common is Verdict.INCONCLUSIVE:
+        return Decision(pooled.verdict, why)
+    opposite = {Verdict.SUPPORTED: Verdict.REFUTED, Verdict.REFUTED: Verdict.SUPPORTED}
+    if pooled.verdict is opposite.get(common):
+        return Decision(Verdict.UNSTABLE, f"every seed {common.value}, pooled not: {why}")
+    return Decision(common, f"every seed {common.value}: {why}")
+
+
 def combine(decisions: Sequence[Decision]) -> Decision:
     """All supported → supported; any refuted → refuted; otherwise inconclusive."""
     why = "; ".join(d.why for d in decisions)

@@ -13,6 +13,7 @@ from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext, sampling_call
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, Series
+from trigen.claims.seeded import PerSeed, over_training_seeds, runs_of
 from trigen.config import FamilyName
 from trigen.diffusion.samplers import Sampler, nfe, parse_sampler
 from trigen.eval.cost import measure_interleaved
@@ -208,7 +209,12 @@ def speed_claim(ctx: ClaimContext, points: list[NfePoint]) -> ClaimResult:
     )
 
 
-def nfe_claims(ctx: ClaimContext) -> tuple[ClaimResult, ClaimResult]:
+def nfe_claims(ctx: ClaimContext) -> tuple[ClaimResult, ...]:
+    """C10 and C13 from one NFE sweep per training seed: decided per seed and pooled."""
+    return over_training_seeds(ctx, _nfe_run, (C10, C13))
+
+
+def _nfe_run(ctx: ClaimContext) -> tuple[ClaimResult, ClaimResult]:
     """C10 and C13 from one NFE sweep."""
     points = nfe_sweep(ctx)
     return steps_claim(ctx, points), speed_claim(ctx, points)
@@ -239,11 +245,45 @@ def decide_c13(ev: Evidence) -> Decided:
     return (r, *per_family), rules.c13_speed(r)
 
 
+def pool_c10(ev: Evidence) -> Decided:
+    """Per family, each seed's FID∞ ratio (few ÷ most NFE, pre-stated sampler), t over the
+    training seeds (Bonferroni over the families present in every seed)."""
+    runs = [r["primary"] for r in runs_of(ev)]
+    families = [f for f in runs[0] if all(f in r for r in runs)]
+    level = stats.bonferroni(len(families))
+    ratios = []
+    for family in families:
+        per_seed = [_ratio(family, r[family]).value for r in runs]
+        p = runs[0][family]
+        name = f"{family} {p['sampler']}: FID∞ at NFE {p['few']['nfe']} ÷ at NFE {p['many']['nfe']}"
+        ratios.append(stats.seeds_interval(name, per_seed, unit="×", level=level))
+    return tuple(ratios), rules.c10_steps(ratios)
+
+
+def _ratio(family: str, p: dict, level: float = stats.LEVEL):
+    few, many = FidDraws.from_dict(p["few"]["fid"]), FidDraws.from_dict(p["many"]["fid"])
+    return stats.fid_ratio(family, few, many, level)
+
+
+def pool_c13(ev: Evidence) -> Decided:
+    """Each seed's fastest diffusion family's time ÷ AR's (median of its rounds), t over the
+    training seeds."""
+    runs = runs_of(ev)
+    per_seed = [decide_c13(r)[0][0].value for r in runs]
+    fastest = "/".join(dict.fromkeys(r["fastest"] for r in runs))
+    r = stats.seeds_interval(f"{fastest} ÷ AR time per image", per_seed, unit="×")
+    return (r,), rules.c13_speed(r)
+
+
 EXPERIMENT = Experiment(
     "quality vs NFE per sampler",
     nfe_claims,
     ("bootstrap", "nfe_samples", "nfe_samplers", "nfe_targets"),
 )
-C10 = ClaimEntry("C10", EXPERIMENT, rules.c10_steps, decide_c10)
-C13 = ClaimEntry("C13", EXPERIMENT, rules.c13_speed, decide_c13)
+C10 = ClaimEntry(
+    "C10", EXPERIMENT, rules.c10_steps, decide_c10, PerSeed(runs_of, decide_c10, pool_c10)
+)
+C13 = ClaimEntry(
+    "C13", EXPERIMENT, rules.c13_speed, decide_c13, PerSeed(runs_of, decide_c13, pool_c13)
+)
 ENTRIES = (C10, C13)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trigen.claims.ledger import Verdict
+from trigen.claims.ledger import SEEDS_RULE, Verdict
 from trigen.report.claim_plots import parse_series, series_plot
 from trigen.report.table import fmt, markdown_table
 
@@ -26,6 +26,7 @@ BADGE_COLOURS = {  # (background, text)
     Verdict.SUPPORTED: ("#2e7d32", "#fff"),
     Verdict.REFUTED: ("#c62828", "#fff"),
     Verdict.INCONCLUSIVE: ("#f9a825", "#222"),
+    Verdict.UNSTABLE: ("#6a1b9a", "#fff"),  # the training seeds disagree
     Verdict.NOT_RUN: ("#9e9e9e", "#fff"),
 }
 UNKNOWN_VERDICT = "unknown"  # a verdict string this version does not know: shown grey, as given
@@ -159,6 +160,21 @@ def counts_text(claims: list[ClaimRow]) -> str:
     return f"{len(claims)} claim{'s' if len(claims) != 1 else ''}: {', '.join(parts)}"
 
 
+def seeds_text(c: ClaimRow) -> str | None:
+    """``"seed 0: supported; seed 1: refuted; pooled over seeds: inconclusive"``: the verdict of
+    each training seed's runs alone and of the seeds pooled; None for a claim decided once."""
+    details = c.details if isinstance(c.details, dict) else {}
+    per_seed, pooled = details.get("per_seed_verdicts"), details.get("pooled_verdict")
+    if not isinstance(per_seed, list) or not isinstance(pooled, dict):
+        return None
+    parts = [
+        f"seed {d.get('seed', '?')}: {str(d.get('verdict', '?')).replace('_', ' ')}"
+        for d in per_seed
+        if isinstance(d, dict)
+    ]
+    return "; ".join([*parts, f"pooled over seeds: {pooled.get('verdict', '?')}"])
+
+
 def _sizes(c: ClaimRow) -> str:
     """ "2 seeds × 64 samples": training runs per arm and samples per run."""
     if not (c.n_seeds or c.n_samples):
@@ -211,12 +227,17 @@ def markdown(claims: list[ClaimRow], figs: dict[str, str]) -> list[str]:
         "",
         f"**Verdicts:** {counts_text(claims)}.",
     ]
+    if any(seeds_text(c) is not None for c in claims):
+        md += ["", f"**Training seeds:** {SEEDS_RULE}."]
     for c in claims:
         if not c.ran:
             continue
         md += ["", f"### {c.id} — {c.verdict}: {_one_line(c.claim)}", ""]
         md += [f"- **Experiment:** {_one_line(c.experiment)}", f"- **Rule:** {_one_line(c.rule)}"]
-        md += [f"- **Why:** {_one_line(c.why)}", "- **Measured:**"]
+        md += [f"- **Why:** {_one_line(c.why)}"]
+        if (per_seed := seeds_text(c)) is not None:
+            md += [f"- **Per training seed:** {per_seed}"]
+        md += ["- **Measured:**"]
         md += [f"  - {e.get('name', '?')}: {estimate_text(e)}" for e in c.measured] or ["  - —"]
         if c.figure and c.id not in figs:
             md += [f"- figure `{c.figure}` is missing from the report directory"]
@@ -255,6 +276,8 @@ def html_parts(
         "</table>",
         f"<p><b>Verdicts:</b> {e(counts_text(claims))}.</p>",
     ]
+    if any(seeds_text(c) is not None for c in claims):
+        parts.append(f"<p><b>Training seeds:</b> {e(SEEDS_RULE)}.</p>")
     for c in claims:
         if not c.ran:
             continue
@@ -265,8 +288,10 @@ def html_parts(
             f"<p><b>Experiment:</b> {e(c.experiment)}</p>",
             f"<p><b>Rule:</b> {e(c.rule)}</p>",
             f"<p><b>Why:</b> {e(c.why)}</p>",
-            f"<p><b>Measured:</b></p><ul>{estimates or '<li>—</li>'}</ul>",
         ]
+        if (per_seed := seeds_text(c)) is not None:
+            text.append(f"<p><b>Per training seed:</b> {e(per_seed)}</p>")
+        text.append(f"<p><b>Measured:</b></p><ul>{estimates or '<li>—</li>'}</ul>")
         if c.figure and c.id not in figs:
             text.append(f"<p>figure <code>{e(c.figure)}</code> is missing from the report.</p>")
         card = figure(figs[c.id], c.id) if c.id in figs else ""
