@@ -146,12 +146,37 @@ def _print_summary(results: dict) -> None:
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="a compare output directory (has results.json)")],
+    run_dir: Annotated[
+        Path | None,
+        typer.Argument(
+            help="a compare output directory (has results.json); with --readme, the README to "
+            "rewrite (default README.md)"
+        ),
+    ] = None,
+    readme: Annotated[
+        bool,
+        typer.Option(
+            "--readme",
+            help="rewrite the README's generated tables (between <!-- trigen:NAME:begin --> and "
+            "<!-- trigen:NAME:end -->) from docs/demo/results.json and docs/claims/results.json "
+            "beside it",
+        ),
+    ] = False,
 ) -> None:
-    """Re-render report.md and report/index.html from RUN_DIR/results.json (no rerun)."""
-    from trigen.errors import DataError
+    """Re-render report.md and report/index.html from RUN_DIR/results.json (no rerun), or with
+    --readme the README's tables from the committed results files."""
+    from trigen.errors import ConfigError, DataError
     from trigen.report.render import RESULTS_FILE, render
 
+    if readme:
+        from trigen.report.readme import update_readme
+
+        path = run_dir or Path("README.md")
+        changed = update_readme(path)
+        console.print(f"{path}: {'tables rewritten' if changed else 'tables already up to date'}")
+        return
+    if run_dir is None:
+        raise ConfigError("trigen report needs RUN_DIR (a compare output directory) or --readme")
     if not (run_dir / RESULTS_FILE).is_file():
         raise DataError(f"{run_dir / RESULTS_FILE} does not exist: is {run_dir} a compare run?")
     try:

@@ -60,7 +60,7 @@ def _figures(results: dict[str, Any], out: Path) -> list[tuple[str, str]]:
     return figs
 
 
-def _host_text(host: dict[str, Any]) -> str:
+def host_text(host: dict[str, Any]) -> str:
     """``"AMD EPYC 9B14 (avx2, avx512f), 2 cores, 2 torch threads, bf16 in hardware: no"``."""
     isa = host.get("isa")
     flags = f" ({', '.join(map(str, isa))})" if isinstance(isa, list) and isa else ""
@@ -82,14 +82,14 @@ def _meta_items(meta: dict[str, Any]) -> list[tuple[str, Any]]:
         if key == "host":
             continue
         if key == "cpu":
-            value = _host_text(host)
+            value = host_text(host)
         elif key == "torch" and host.get("torch_build"):
             value = f"{host.get('torch', value)} ({host['torch_build']})"
         elif key == "device" and host.get("device") not in (None, "cpu", value):
             value = f"{value} ({host['device']})"
         items.append((key, value))
     if "cpu" not in meta:
-        items.append(("cpu", _host_text(host)))
+        items.append(("cpu", host_text(host)))
     return items
 
 
