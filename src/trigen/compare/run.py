@@ -17,7 +17,7 @@ from trigen import api
 from trigen.atomic import atomic_write_text
 from trigen.claims.context import ClaimContext
 from trigen.claims.run import run_claims
-from trigen.compare import studies
+from trigen.compare import seeds, studies
 from trigen.compare.adherence import adherence_study, check_dataset
 from trigen.compare.measure import measure_family
 from trigen.compare.settings import FAMILY_TRAINING, CompareSettings, Study
@@ -143,8 +143,10 @@ def run_compare(
     out = Path(out)
     reuse = reuse or {}
     adherence = 1 if s.conditions else 0  # the adherence study's stage
+    seeds.check_reuse(s, reuse)
     stages = _Stages(
-        2 * len(s.families) + len(s.studies) + adherence + len(s.claims.run) + 1, progress
+        2 * len(s.families) * s.seeds + len(s.studies) + adherence + len(s.claims.run) + 1,
+        progress,
     )
     train = load_dataset(s.dataset, "train", root=s.data_root, resolution=s.resolution)
     check_dataset(s, train)
@@ -167,6 +169,7 @@ def run_compare(
             "dataset": s.dataset,
             "image_shape": list(test.shape),
             "budget": _budget_text(s, reuse or {}),
+            "seeds": seeds.describe(s),
             "precision": s.precision,
             "device": str(device),
             "cpu": platform.processor() or platform.machine(),
@@ -192,31 +195,38 @@ def run_compare(
             "class label; the headline samples and the studies ask for the class alone (the "
             "other conditions null), the adherence section for each condition alone"
         )
+    runs_by_seed: dict[int, dict[FamilyName, api.Loaded]] = {}
     for name in s.families:
-        config = train_config(name, s, conditions=s.conditions)
-        log(
-            f"[{name.value}] training ({replace(s, lr_cooldown=config.lr_cooldown).budget_text})"
-            if name.value not in reuse
-            else f"[{name.value}] reusing {reuse[name.value]}"
-        )
-        loaded, summary = _train_or_reuse(
-            config, out / name.value, reuse.get(name.value), device, log, stages.at
-        )
-        stages.advance()
-        runs[name] = loaded
-        log(f"[{name.value}] sampling {s.fid_samples} images and measuring")
-        record, grid = measure_family(loaded, summary, test, ev, s)
-        save_grid(grid, out / f"{name.value}_samples.png", nrow=8)
-        record["grid"] = f"{name.value}_samples.png"
-        results["families"][name.value] = record
-        _write_results(out, results)
-        q = record["quality"]
-        log(
-            f"[{name.value}] FID {q['fid']:.1f} (n={q['fid_samples']}), domain FID "
-            f"{_num(q['domain_fid'], '.2f')}, class acc {_num(q['cond_accuracy'], '.3f')}, "
-            f"{_num(record['nll']['bits_per_dim'], '.3f')} bits/dim ({record['nll']['kind']})"
-        )
-        stages.advance()
+        records = []  # one per training seed (compare.seeds)
+        for seed in seeds.training_seeds(s.seed, s.seeds):
+            config = train_config(name, s, conditions=s.conditions, seed=seed)
+            tag = seeds.run_name(name.value, seed, s)
+            log(
+                f"[{tag}] training ({replace(s, lr_cooldown=config.lr_cooldown).budget_text})"
+                if name.value not in reuse
+                else f"[{tag}] reusing {reuse[name.value]}"
+            )
+            loaded, summary = _train_or_reuse(
+                config, out / tag, reuse.get(name.value), device, log, stages.at
+            )
+            stages.advance()
+            runs_by_seed.setdefault(seed, {})[name] = loaded
+            log(f"[{tag}] sampling {s.fid_samples} images and measuring")
+            record, grid = measure_family(loaded, summary, test, ev, s)
+            save_grid(grid, out / f"{tag}_samples.png", nrow=8)
+            record["grid"] = f"{tag}_samples.png"
+            records.append(record)
+            taken = seeds.training_seeds(s.seed, len(records))
+            results["families"][name.value] = seeds.family_record(records, taken)
+            _write_results(out, results)
+            q = record["quality"]
+            log(
+                f"[{tag}] FID {q['fid']:.1f} (n={q['fid_samples']}), domain FID "
+                f"{_num(q['domain_fid'], '.2f')}, class acc {_num(q['cond_accuracy'], '.3f')}, "
+                f"{_num(record['nll']['bits_per_dim'], '.3f')} bits/dim ({record['nll']['kind']})"
+            )
+            stages.advance()
+        runs[name] = runs_by_seed[s.seed][name]  # the studies measure the first seed's
     _run_studies(s, out, runs, ev, test, device, results, log)
     stages.advance(len(s.studies))
     if s.conditions:
@@ -238,6 +248,7 @@ def run_compare(
         device=device,
         train=lambda cfg, run_dir: _train_or_reuse(cfg, run_dir, None, device, log),
         config_for=lambda name, **changes: train_config(name, s, **changes),
+        runs_by_seed=runs_by_seed,
         log=log,
         text_reference=(
             cache(lambda: captioned_test(s, cache_dir, ev.domain, device, log).reference)

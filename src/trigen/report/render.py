@@ -12,6 +12,7 @@ from trigen.atomic import atomic_write_text
 from trigen.report import adherence as adherence_section
 from trigen.report import claims as claims_section
 from trigen.report import plots
+from trigen.report import seeds as seeds_section
 from trigen.report.axes import FIGSIZE
 from trigen.report.table import (
     FAMILY_TITLES,
@@ -127,6 +128,9 @@ def render(run_dir: Path) -> tuple[Path, Path]:
         markdown_table(mh, mrow),
         "",
     ]
+    if (per_seed := seeds_section.seed_rows(results)) is not None:  # two or more seeds
+        md += [f"## {seeds_section.TITLE}", "", seeds_section.INTRO, ""]
+        md += [markdown_table(*per_seed), ""]
     for title, cols, rows in study_tables(results):
         md += [f"## {title}", "", markdown_table(cols, rows), ""]
     if adherence is not None:
@@ -172,6 +176,9 @@ def render(run_dir: Path) -> tuple[Path, Path]:
         "<h2>Metrics</h2>",
         table(mh, mrow, "metrics"),
     ]
+    if per_seed is not None:
+        parts += [f"<h2>{seeds_section.TITLE}</h2><p>{html.escape(seeds_section.INTRO)}</p>"]
+        parts += [table(*per_seed, "metrics")]
     for title, cols, rows in study_tables(results):
         parts += [f"<h2>{html.escape(title)}</h2>", table(cols, rows, "study")]
     if adherence is not None:

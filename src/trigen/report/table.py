@@ -152,12 +152,14 @@ def _with_interval(record: dict[str, Any], path: tuple[str, ...]) -> str:
 
 
 def _with_std(record: dict[str, Any], path: tuple[str, ...], std: tuple[str, ...]) -> str:
-    """The value at ``path`` ± the standard deviation at ``std`` where the record keeps one."""
+    """The value at ``path`` ± the standard deviation at ``std`` where the record keeps one,
+    else its interval (a mean over training seeds keeps its interval over seeds instead)."""
     text = fmt(_get(record, *path))
     spread = _get(record, *std)
     if text != BLANK and isinstance(spread, int | float):
         text += f" ± {fmt(spread)}"
-    return text
+        return text
+    return _with_interval(record, path)
 
 
 def drop_blank_columns(
