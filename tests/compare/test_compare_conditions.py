@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from trigen.build import DataSpec, build_family
 from trigen.cli import main
 from trigen.compare.adherence import check_dataset, requests_per_condition
 from trigen.compare.adherence_grids import stroke
 from trigen.compare.settings import compare_settings
-from trigen.config import FamilyName
+from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
 from trigen.data.idx import IDX_SPLIT_FILES, write_idx
 from trigen.errors import ConfigError
@@ -94,8 +95,20 @@ def test_a_bad_condition_is_one_line_before_anything_is_written(tmp_path, capsys
 
 def test_families_that_draw_a_token_a_step_take_fewer_requests():
     s = compare_settings("smoke")
-    loaded = SimpleNamespace(data=SimpleNamespace(image_shape=(1, 8, 8)))
-    n = {f: requests_per_condition(f, loaded, s) for f in FamilyName}
+    spec = DataSpec((1, 8, 8), 10)
+
+    def loaded(f: FamilyName) -> SimpleNamespace:
+        family = build_family(TrainConfig(family=f, resolution=8), spec)
+        return SimpleNamespace(family=family, data=spec)
+
+    pixels = (
+        FamilyName.UNET,
+        FamilyName.DIT,
+        FamilyName.AR,
+        FamilyName.PIXELCNN,
+        FamilyName.MASKGIT,
+    )
+    n = {f: requests_per_condition(f, loaded(f), s) for f in pixels}
     assert n[FamilyName.UNET] == n[FamilyName.MASKGIT] == s.adherence_samples  # 3 steps each
     assert n[FamilyName.AR] == n[FamilyName.PIXELCNN] == s.adherence_samples_slow  # 64 each
 

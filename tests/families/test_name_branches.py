@@ -28,8 +28,6 @@ CONFIG_CHOICES = {
     "measure/samples.py": 1,
     # ar_latency_vs_tokens: an instrument of the AR family's own KV cache refuses other configs
     "measure/scaling.py": 1,
-    # nfe_of, kept for compare/adherence.py, which holds a name and no family yet
-    "compare/measure.py": 2,
     # the claims: the families a claim is about and the configs it trains
     "claims/conditioning.py": 2,  # C3: DiT conditioning variants beside the U-Net's
     "claims/dit_scaling.py": 1,  # C5: DiT depths and widths

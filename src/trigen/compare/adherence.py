@@ -21,7 +21,6 @@ from typing import Any
 import torch
 
 from trigen.compare.adherence_grids import GRID_FIELDS, attribute_grid, map_grid, text_grid
-from trigen.compare.measure import nfe_of
 from trigen.compare.settings import CompareSettings
 from trigen.compare.text import TEXT, CaptionedTest, captioned_test
 from trigen.conditions import ConditionKind, ConditionSpec
@@ -58,8 +57,8 @@ def check_dataset(s: CompareSettings, train: ImageDataset) -> None:
 def requests_per_condition(name: FamilyName, loaded: Loaded, s: CompareSettings) -> int:
     """``s.adherence_samples``, capped at ``s.adherence_samples_slow`` for a family that needs
     more network evaluations per image than the diffusion sampler does (one per token)."""
-    c, h, w = loaded.data.image_shape
-    slow = nfe_of(name, sample_spec(name, s), c * h * w) > nfe(s.sampler, s.sampling_steps)
+    per_image = loaded.family.nfe(sample_spec(name, s), loaded.data.image_shape)
+    slow = per_image > nfe(s.sampler, s.sampling_steps)
     return min(s.adherence_samples, s.adherence_samples_slow) if slow else s.adherence_samples
 
 

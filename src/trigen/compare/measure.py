@@ -10,12 +10,11 @@ import torch
 from torch import Tensor
 
 from trigen.compare.settings import CompareSettings
-from trigen.config import DIFFUSION_FAMILIES, FamilyName
 from trigen.data.datasets import ImageDataset
 from trigen.eval.cost import count_flops, count_parameters
 from trigen.eval.likelihood import evaluate_nll
 from trigen.eval.memory import peak_allocated_bytes
-from trigen.families.base import Family, SampleSpec
+from trigen.families.base import Family
 from trigen.measure.evaluators import Evaluators
 from trigen.measure.probes import forward_flops
 from trigen.measure.samples import generate, sample_spec
@@ -24,20 +23,6 @@ from trigen.sampling import class_labels
 
 MIB = 2**20
 GRID_PER_CLASS = 8
-
-
-def nfe_of(name: FamilyName, spec: SampleSpec, tokens: int) -> int:
-    """Network evaluations per image of family ``name`` at ``tokens`` tokens per image.
-
-    Kept for :mod:`trigen.compare.adherence`, which holds a name and no family yet; code with a
-    family asks it (:meth:`~trigen.families.base.Family.nfe`)."""
-    if name in DIFFUSION_FAMILIES:
-        from trigen.diffusion.samplers import nfe
-
-        return nfe(spec.sampler, spec.steps)
-    if name is FamilyName.MASKGIT:
-        return min(spec.steps, tokens)
-    return tokens
 
 
 def grid_images(images: Tensor, labels: Tensor, num_classes: int) -> np.ndarray:
