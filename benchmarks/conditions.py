@@ -165,9 +165,15 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
 
 
 def recipe(name: str) -> dict:
-    """The variant on ``trigen compare``'s recipe for its family (its lr, batch, positions) and
-    the comparison's short-run settings (warm-up, EMA half-life, lr cooldown)."""
-    variant = dict(VARIANTS[name])
+    """The variant ``name`` on its family's comparison recipe (:func:`family_recipe`)."""
+    return family_recipe(VARIANTS[name])
+
+
+def family_recipe(variant: dict) -> dict:
+    """``variant`` (family, model_overrides) on ``trigen compare``'s recipe for its family (its
+    lr, batch, positions) and the comparison's short-run settings (warm-up, EMA half-life, lr
+    cooldown)."""
+    variant = dict(variant)
     family = FAMILY_TRAINING.get(FamilyName(variant["family"]), {})
     short = CompareSettings()
     merged = {

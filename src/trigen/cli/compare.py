@@ -38,6 +38,13 @@ def compare(
         float | None, typer.Option(help="budget: training minutes per family")
     ] = None,
     images: Annotated[int | None, typer.Option(help="budget: images seen per family")] = None,
+    flops: Annotated[
+        float | None,
+        typer.Option(
+            help="budget: training FLOPs per family (images seen × one image's forward and "
+            "backward, counted), e.g. 1.2e13 [the presets' kind of budget]"
+        ),
+    ] = None,
     seeds: Annotated[
         int | None,
         typer.Option(
@@ -116,6 +123,7 @@ def compare(
         resolution=resolution,
         minutes_per_family=minutes,
         images_per_family=images,
+        flops_per_family=flops,
         fid_samples=fid_samples,
         reference_images=reference_images,
         studies=parse(studies, Study, "study"),

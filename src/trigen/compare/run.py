@@ -33,8 +33,12 @@ from trigen.report.render import RESULTS_FILE, render
 Log = Callable[[str], None]
 
 
+TRAIN_BUDGETS = ("max_steps", "max_images", "max_minutes", "max_flops")
+
+
 def train_config(name: FamilyName, s: CompareSettings, **changes: Any) -> TrainConfig:
-    """The training run of family ``name`` under the comparison's shared budget."""
+    """The training run of family ``name`` under the comparison's shared budget; ``changes``
+    that set a budget (a claim's own minutes, images or FLOPs) replace that budget whole."""
     values: dict[str, Any] = {
         "family": name,
         "model": s.models.get(name.value, ""),
@@ -45,6 +49,7 @@ def train_config(name: FamilyName, s: CompareSettings, **changes: Any) -> TrainC
         "seed": s.seed,
         "max_minutes": s.minutes_per_family,
         "max_images": s.images_per_family,
+        "max_flops": s.flops_per_family,
         "ema_halflife_images": s.ema_halflife_images,
         "warmup_images": s.warmup_images,
         "lr_cooldown": s.lr_cooldown,
@@ -55,6 +60,8 @@ def train_config(name: FamilyName, s: CompareSettings, **changes: Any) -> TrainC
     }
     if s.batch_size is not None:  # the user's choice overrides every recipe
         values["batch_size"] = s.batch_size
+    if any(changes.get(budget) is not None for budget in TRAIN_BUDGETS):
+        values.update(dict.fromkeys(TRAIN_BUDGETS))
     values.update(changes)
     return TrainConfig.from_dict(values)
 
@@ -88,6 +95,8 @@ def _train_or_reuse(
             "images_seen": result.images_seen,
             "seconds": result.seconds,
             "images_per_second": result.images_per_second,
+            "flops": result.flops,  # training FLOPs: images seen × flops_per_image
+            "flops_per_image": result.flops_per_image,
             "final_loss": result.last_loss,
         }
         source = run_dir
@@ -334,11 +343,7 @@ def _run_studies(
         key = study.value
         log(f"study: {key} ({family.value} variants at equal budget)")
         rows = []
-        base = train_config(
-            family,
-            s,
-            max_minutes=s.conditioning_minutes if s.minutes_per_family is not None else None,
-        )
+        base = train_config(family, s, **s.variant_budget)
         for variant, cfg in studies.variant_configs(base, key):
             run_dir = out / key / variant.replace(" ", "_").replace("×", "x")
             loaded, summary = _train_or_reuse(cfg, run_dir, None, device, log)

@@ -17,6 +17,17 @@ from trigen.errors import ConfigError
 # patch 2 at 11k, MNIST 16 px, measured with the domain classifier)
 DEMO_MODELS = {"dit": "DiT-T/4"}
 
+# Every family trains for the same compute, in training FLOPs (images seen × one image's forward
+# and backward, counted: trigen.train.flops), the axis the DiT paper compares on; the wall-clock
+# each took is measured and reported. Per image at 16 px (this recipe): U-Net 200 MFLOP, DiT-T/4
+# 120, pixel transformer 1730, MaskGIT 1736; at 28 px 619, 378, 8262, 8275. On the reference CPU
+# (AMD EPYC, 2 threads, README) training ran at 132, 83 and 121 GFLOP/s (U-Net, DiT, AR; 658,
+# 690, 70 img/s at 16 px), so 1.2e13 FLOPs buy U-Net 60k images (1.5 min), DiT 100k (2.4 min)
+# and AR 6.9k (1.7 min): the 6 minutes of training the demo had at 2 minutes each
+DEMO_FLOPS = 1.2e13
+BUDGET_FIELDS = ("minutes_per_family", "images_per_family", "flops_per_family")
+"""The kinds of per-family training budget; a comparison sets exactly one."""
+
 # Each family's own recipe (its best known settings for short CPU runs, measured on MNIST at
 # 16 px with equal images seen; docs/measurements.md, "Family recipes"): a fair comparison gives
 # every family its best training, not one shared batch size. Few optimizer steps fit a short
@@ -61,8 +72,10 @@ class CompareSettings:
     dataset: str = "mnist"
     data_root: str | None = None
     resolution: int | None = 16  # shared by every family; 16 keeps 256-token AR affordable on CPU
-    minutes_per_family: float | None = 2.0
+    # the training budget of each family: one of wall-clock minutes, images seen, training FLOPs
+    minutes_per_family: float | None = None
     images_per_family: int | None = None
+    flops_per_family: float | None = DEMO_FLOPS
     models: dict[str, str] = field(default_factory=lambda: dict(DEMO_MODELS))
     # training batch of every family; None = each family's own recipe (FAMILY_TRAINING)
     batch_size: int | None = None
@@ -86,6 +99,9 @@ class CompareSettings:
     resolutions: tuple[int, ...] = (8, 16, 28)
     studies: tuple[Study, ...] = (Study.NFE, Study.CFG, Study.RESOLUTION, Study.RECEPTIVE_FIELD)
     conditioning_minutes: float = 2.0
+    # a variant study's runs under a FLOPs budget (None: conditioning_minutes); under an image
+    # budget they train as many images as each family
+    conditioning_flops: float | None = DEMO_FLOPS
     # training images of the domain classifier (capped at its MAX_EPOCHS epochs): an image
     # budget, so the judge is the same network on a busy host as on an idle one; 2 MNIST epochs
     # (98.8 % test accuracy at 28 px) took 40-90 s of one core
@@ -117,8 +133,15 @@ class CompareSettings:
             raise ConfigError(
                 f"--seeds must be at least 1 (training seeds per family), got {self.seeds}"
             )
-        if (self.minutes_per_family is None) == (self.images_per_family is None):
-            raise ConfigError("give exactly one budget: minutes per family or images per family")
+        budgets = [getattr(self, name) for name in BUDGET_FIELDS]
+        if sum(b is not None for b in budgets) != 1:
+            raise ConfigError(
+                "give exactly one budget: minutes, images or training FLOPs per family"
+            )
+        for name in (*BUDGET_FIELDS, "conditioning_flops"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"{name} must be positive, got {value}")
         for name in (
             "fid_samples",
             "reference_images",
@@ -146,13 +169,30 @@ class CompareSettings:
 
     @property
     def budget_text(self) -> str:
+        """The kind of budget and its size, e.g. ``1.2e+13 training FLOPs per family``."""
         if self.minutes_per_family is not None:
             budget = f"{self.minutes_per_family:g} wall-clock minutes per family"
-        else:
+        elif self.images_per_family is not None:
             budget = f"{self.images_per_family} images seen per family"
+        else:
+            budget = (
+                f"{self.flops_per_family:.3g} training FLOPs per family (images seen × one "
+                "image's forward and backward, counted)"
+            )
         if self.lr_cooldown > 0:
             budget += f", the lr decaying to zero over the last {self.lr_cooldown:.0%} of it"
         return budget
+
+    @property
+    def variant_budget(self) -> dict[str, float]:
+        """The training budget of each run of a variant study, as TrainConfig fields: the
+        families' image count under an image budget, ``conditioning_flops`` under a FLOPs
+        budget (where set), else ``conditioning_minutes``."""
+        if self.images_per_family is not None:
+            return {"max_images": self.images_per_family}
+        if self.flops_per_family is not None and self.conditioning_flops is not None:
+            return {"max_flops": self.conditioning_flops}
+        return {"max_minutes": self.conditioning_minutes}
 
 
 def _condition_names(names: tuple[str, ...], families: tuple[FamilyName, ...]) -> tuple[str, ...]:
@@ -185,7 +225,10 @@ PRESETS: dict[str, CompareSettings] = {
         families=(FamilyName.UNET, FamilyName.DIT, FamilyName.AR, FamilyName.MASKGIT),
         resolution=28,
         models={"dit": "DiT-T/4"},
-        minutes_per_family=8.0,
+        # 28 px: U-Net 97k images (6.4 min on the reference CPU), DiT 159k (10.3), AR and
+        # MaskGIT 7.3k each (≈ 7.7, their 28 px speed estimated from 16 px and interleaved
+        # steps): the 32 minutes of training 8 minutes each had
+        flops_per_family=6e13,
         fid_samples=1000,
         reference_images=2000,
         nll_images=500,
@@ -196,6 +239,7 @@ PRESETS: dict[str, CompareSettings] = {
         resolutions=(8, 16, 28, 32),
         studies=tuple(Study),
         conditioning_minutes=1.5,
+        conditioning_flops=9e12,  # a DiT variant ≈ 1.5 min at 28 px, a U-Net one ≈ 1
         text_match_images=80_000,  # what 180 s bought at 28 px
         ema_halflife_images=10000.0,
         claims=ClaimSettings(run=tuple(CLAIMS), nfe_samples=200, variant_samples=200),
@@ -206,7 +250,9 @@ PRESETS: dict[str, CompareSettings] = {
         # two training seeds of every family: the claims on them (C5, C9, C10, C13, C14) are
         # decided per seed and pooled; the claims' own runs train on claims.seeds (3, 2 for C15)
         seeds=2,
-        minutes_per_family=2.5,
+        # U-Net 80k images, DiT 133k, AR and MaskGIT 9.2k each: the 10 minutes of training
+        # 2.5 minutes each had on the reference CPU
+        flops_per_family=1.6e13,
         fid_samples=500,
         reference_images=1000,
         nll_images=300,
@@ -228,8 +274,9 @@ PRESETS: dict[str, CompareSettings] = {
     "smoke": CompareSettings(
         families=(FamilyName.UNET, FamilyName.DIT, FamilyName.AR, FamilyName.MASKGIT),
         resolution=8,
-        minutes_per_family=None,
-        images_per_family=128,
+        # one step of MaskGIT's or the AR's 32 images (1.1e10 at 8 px) and some: they train 2
+        # steps, the U-Net 10, DiT 15
+        flops_per_family=1.5e10,
         batch_size=32,
         fid_samples=20,
         reference_images=20,
@@ -244,6 +291,7 @@ PRESETS: dict[str, CompareSettings] = {
         resolutions=(8,),
         domain_images=2_000,
         conditioning_minutes=0.05,
+        conditioning_flops=5e9,
         adherence_samples=16,
         adherence_samples_slow=8,
         text_match_images=1_000,
@@ -290,8 +338,8 @@ def compare_settings(preset: str, **overrides) -> CompareSettings:
     if preset not in PRESETS:
         raise ConfigError(f"unknown compare preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     changes = {k: v for k, v in overrides.items() if v is not None}
-    if "images_per_family" in changes:
-        changes.setdefault("minutes_per_family", None)
-    if "minutes_per_family" in changes and changes["minutes_per_family"] is not None:
-        changes.setdefault("images_per_family", None)
+    for given in [name for name in BUDGET_FIELDS if name in changes]:
+        for other in BUDGET_FIELDS:  # a budget given replaces the preset's, of whatever kind
+            if other != given:
+                changes.setdefault(other, None)
     return dataclasses.replace(PRESETS[preset], **changes)

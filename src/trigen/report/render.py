@@ -20,6 +20,7 @@ from trigen.report.table import (
     markdown_table,
     metric_rows,
     study_tables,
+    training_spent,
 )
 
 RESULTS_FILE = "results.json"
@@ -103,6 +104,9 @@ def render(run_dir: Path) -> tuple[Path, Path]:
     claim_figs = claims_section.claim_figures(claims, run_dir / "report")
     meta = results.get("meta", {})
     meta_items = _meta_items(meta)
+    if spent := training_spent(results):  # beside the budget: what each family got of it
+        at = next((i + 1 for i, (k, _) in enumerate(meta_items) if k == "budget"), 0)
+        meta_items.insert(at, ("trained", spent))
     ch, crow = comparison_rows(results)
     mh, mrow = metric_rows(results)
     grids = [

@@ -118,6 +118,7 @@ METRIC_COLUMNS: list[tuple[str, tuple[str, ...] | None, tuple[str, ...] | None]]
     ("parameters", ("params",), None),
     ("training speed (images/s)", ("train", "images_per_second"), None),
     ("training images seen", ("train", "images_seen"), None),
+    ("training compute (FLOPs)", ("train", "flops"), None),
     ("batch (images)", ("train", "batch_size"), None),
     ("FID at its sample count (reference images held fixed)", ("quality", "fid"), None),
     ("FID samples (images)", ("quality", "fid_samples"), None),
@@ -189,6 +190,26 @@ def metric_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         ]
         rows.append(cells)
     return drop_blank_columns(header, rows)
+
+
+def training_spent(results: dict[str, Any]) -> str | None:
+    """What each family's training got, for the report's header: ``"U-Net diffusion 60k images,
+    1.2e+13 FLOPs, 1.5 min; …"``; None for results from before training FLOPs were counted
+    (their header stays as it was) or where no family trained here (all reused)."""
+    if not any(_get(r, "train", "flops") for r in results["families"].values()):
+        return None
+    parts = []
+    for fam, r in results["families"].items():
+        images, flops = _get(r, "train", "images_seen"), _get(r, "train", "flops")
+        seconds = _get(r, "train", "seconds")
+        got = [
+            f"{fmt(images)} images" if images is not None else "",
+            f"{flops:.3g} FLOPs" if isinstance(flops, int | float) and flops > 0 else "",
+            f"{seconds / 60:.1f} min" if isinstance(seconds, int | float) else "",
+        ]
+        if any(got):
+            parts.append(f"{FAMILY_TITLES.get(fam, fam)} {', '.join(g for g in got if g)}")
+    return "; ".join(parts) or None
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -1,0 +1,218 @@
+"""Text adherence per family, mechanism and text encoder: MNIST captions and OpenMoji (issue 26).
+
+    python benchmarks/text.py --dataset mnist|openmoji [--variants unet,dit,dit-tokens,...]
+        [--encoders wordllama,learned] [--images N | variant=N,…] [--probe MINUTES]
+        [--n 256] [--steps 50] [--threads N] [--tag T]
+
+Each variant trains once per text encoder with its class label and a caption per image (MNIST:
+the digit, its thickness and slant in words, :mod:`trigen.data.captions`, with held-out
+combinations never seen in training; OpenMoji: the glyph's own annotation and tags at 32 px),
+each dropped on its own and together at 10 %, on the same image budget, with its family's
+``trigen compare`` recipe (``benchmarks/conditions.py``). ``--probe`` measures instead what 10
+minutes of training buy per variant on this host, for the issue's wall-clock protocol as an
+image count. Then the captions of the first ``--n`` test images (and ``--n`` held-out ones on
+MNIST) are requested with the class label null and the samples scored as in ``trigen compare
+--conditions text`` (:mod:`trigen.measure.text_adherence`): R-precision among 100 captions by the
+in-domain text matcher, its cosine, and on MNIST class accuracy and thickness/slant bin accuracy,
+beside the real test images (the ceiling) and the requests rolled by one (chance), with 95 %
+intervals. Encoders: ``wordllama`` (frozen pretrained token embeddings + a trained projection)
+and ``learned`` (from scratch, its own tokenizer over the training captions).
+
+Variants: unet (cross-attention + pooled text in the time embedding), dit (cross-attention,
+PixArt), dit-tokens (every condition a token in self-attention, the uniform mechanism),
+dit-pooled (pooled text in adaLN only), ar and maskgit (caption prefix, LlamaGen), pixelcnn
+(pooled text as a bias).
+
+Writes benchmarks/results/text_<dataset>[_<tag>].{json,md}; runs under benchmarks/results/runs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from _common import add_run_options, markdown_table, start_run, write
+from conditions import family_recipe, images_per_variant
+from trigen import api
+from trigen.compare.settings import CompareSettings
+from trigen.compare.text import TEXT, CaptionedTest, captioned_test
+from trigen.config import TrainConfig
+from trigen.data.datasets import load_dataset
+from trigen.eval.domain import DomainClassifier
+from trigen.families.base import SampleSpec
+from trigen.measure.adherence import condition_adherence
+
+VARIANTS: dict[str, dict] = {
+    "unet": dict(family="unet"),
+    "dit": dict(family="dit", model_overrides={"text_injection": "cross_attn"}),
+    "dit-tokens": dict(
+        family="dit", model_overrides={"conditioning": "in_context", "text_injection": "tokens"}
+    ),
+    "dit-pooled": dict(family="dit", model_overrides={"text_injection": "pooled"}),
+    "ar": dict(family="ar"),
+    "maskgit": dict(family="maskgit"),
+    "pixelcnn": dict(family="pixelcnn"),
+}
+TOKEN_FAMILIES = frozenset({"ar", "maskgit", "pixelcnn"})
+RESOLUTION = {"mnist": 28, "openmoji": 32}
+SCORES = (
+    "r_precision",
+    "r_precision_held_out",
+    "class_accuracy",
+    "class_accuracy_held_out",
+    "bin_accuracy",
+    "bin_accuracy_held_out",
+    "cosine",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", choices=tuple(RESOLUTION), default="mnist")
+    parser.add_argument("--variants", default="unet,dit")
+    parser.add_argument("--encoders", default="wordllama,learned")
+    parser.add_argument(
+        "--images",
+        type=images_per_variant,
+        default=images_per_variant("40000"),
+        help="training images per model: N, or variant=N,… (what --probe measured)",
+    )
+    parser.add_argument("--probe", type=float, default=None, metavar="MINUTES")
+    parser.add_argument("--n", type=int, default=256, help="requests (and held-out requests)")
+    parser.add_argument("--steps", type=int, default=50, help="diffusion sampling steps (DDIM)")
+    parser.add_argument("--seed", type=int, default=0)
+    defaults = CompareSettings()
+    parser.add_argument("--matcher-images", type=int, default=defaults.text_match_images)
+    parser.add_argument("--domain-images", type=int, default=defaults.domain_images)
+    parser.add_argument("--cache", type=Path, default=Path("runs/cache"))
+    add_run_options(parser)
+    args = parser.parse_args()
+    env = start_run(args)
+    if args.probe:
+        for name in args.variants.split(","):
+            probe(name, args.encoders.split(",")[0], args)
+        return
+    settings = vars(args) | {"out": str(args.out), "device": str(args.device)}
+    settings["cache"] = str(args.cache)
+    record: dict = {"environment": env, "settings": settings, "variants": {}}
+    text = judges(args)
+    record["text_matcher"] = text.summary()
+    rows = []
+    for name in args.variants.split(","):
+        for encoder in args.encoders.split(","):
+            key = f"{name}/{encoder}"
+            record["variants"][key] = result = run_variant(name, encoder, text, args)
+            rows += table_rows(key, result)
+    header = ["variant/encoder", "images", "min", "score", "n", "samples", "real", "chance"]
+    table = markdown_table(header, rows)
+    write(f"text_{args.dataset}" + (f"_{args.tag}" if args.tag else ""), record, table, args.out)
+
+
+def train_config(name: str, encoder: str, args: argparse.Namespace, **budget) -> TrainConfig:
+    return TrainConfig(
+        **family_recipe(VARIANTS[name]),
+        dataset=args.dataset,
+        resolution=RESOLUTION[args.dataset],
+        conditions=(TEXT,),
+        text_encoder=encoder,
+        seed=args.seed,
+        checkpoint_every=10**9,
+        **budget,
+    )
+
+
+def probe(name: str, encoder: str, args: argparse.Namespace) -> None:
+    """Train ``name`` for ``--probe`` minutes and print its rate and the images of 10 minutes."""
+    out = args.out / "runs" / f"probe-text-{name}"
+    shutil.rmtree(out, ignore_errors=True)
+    trained = api.train(train_config(name, encoder, args, max_minutes=args.probe), out)
+    rate = trained.images_seen / (args.probe * 60)
+    print(
+        f"{name}: {trained.images_seen} images in {args.probe} min, {rate:.1f} img/s, "
+        f"10 min ≈ {round(rate * 600, -3):.0f} images",
+        flush=True,
+    )
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def judges(args: argparse.Namespace) -> CaptionedTest:
+    """The captioned test split with its text matcher and (MNIST) the domain classifier."""
+    s = CompareSettings(
+        dataset=args.dataset,
+        resolution=RESOLUTION[args.dataset],
+        seed=args.seed,
+        conditions=(TEXT,),
+        text_match_images=args.matcher_images,
+    )
+    domain = None
+    if args.dataset == "mnist":
+        train = load_dataset("mnist", "train", resolution=s.resolution)
+        test = load_dataset("mnist", "test", resolution=s.resolution)
+        domain = DomainClassifier.train_or_load(
+            train, test, args.cache, max_images=args.domain_images, device=args.device
+        )
+    return captioned_test(s, args.cache, domain, args.device, lambda line: print(line))
+
+
+def run_variant(name: str, encoder: str, text: CaptionedTest, args: argparse.Namespace) -> dict:
+    out = args.out / "runs" / f"text-{args.dataset}-{name}-{encoder}"
+    shutil.rmtree(out, ignore_errors=True)
+    images = args.images.get(name, args.images.get(""))
+    if images is None:
+        raise SystemExit(f"--images names no budget for variant {name}")
+    cfg = train_config(name, encoder, args, max_images=images)
+    start = time.perf_counter()
+    trained = api.train(cfg, out, device=args.device)
+    minutes = (time.perf_counter() - start) / 60
+    loaded = api.load(out, device=args.device)
+    specs = loaded.data.conditions
+    n = args.n if name not in TOKEN_FAMILIES else min(args.n, 128)  # one token a step
+    start = time.perf_counter()
+    with torch.no_grad():
+        scores = condition_adherence(
+            loaded.family,
+            specs,
+            text.tokenized(specs),
+            SampleSpec(steps=args.steps),
+            n=n,
+            seed=args.seed,
+            class_conditional=loaded.data.num_classes > 0,
+            text=text.reference,
+        )
+    return {
+        "config": cfg.to_dict(),
+        "images_seen": trained.images_seen,
+        "train_minutes": round(minutes, 2),
+        "eval_minutes": round((time.perf_counter() - start) / 60, 2),
+        "parameters": sum(p.numel() for p in loaded.family.net.parameters()),
+        "trainable_parameters": sum(
+            p.numel() for p in loaded.family.net.parameters() if p.requires_grad
+        ),
+        "adherence": scores,
+    }
+
+
+def table_rows(key: str, result: dict) -> list[list[str]]:
+    rows = []
+    scores = result["adherence"][TEXT]
+    head = [key, f"{result['images_seen']:,}", f"{result['train_minutes']:.1f}"]
+    for score in SCORES:
+        if score not in scores["samples"]:
+            continue
+        cells = [_cell(scores[which][score]) for which in ("samples", "real", "chance")]
+        rows.append([*head, score, str(scores["samples"][score]["n"]), *cells])
+    return rows
+
+
+def _cell(summary: dict) -> str:
+    key = "rate" if "rate" in summary else "mean"
+    low, high = summary[f"{key}_interval"]
+    return f"{summary[key]:.3f} [{low:.3f}, {high:.3f}]"
+
+
+if __name__ == "__main__":
+    main()
