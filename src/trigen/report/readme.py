@@ -229,8 +229,8 @@ def _verdict(c: ClaimRow) -> str:
 
 
 def claims_table(results: dict[str, Any], source: str) -> tuple[list[str], list[list[str]]]:
-    """(header, rows): every claim of the file, then every claim of the ledger it lacks (added
-    after that run: not run, with the command that runs it)."""
+    """(header, rows): every claim of the file, then every claim of the ledger it lacks (its run
+    predates the claim or stopped before it): not run, with the command that runs it."""
     header = ["id", "claim", "verdict", "the number that decided it (95 % interval, n)", "why"]
     claims = load_claims(results)
     rows = [
@@ -250,7 +250,7 @@ def claims_table(results: dict[str, Any], source: str) -> tuple[list[str], list[
             _one_line(claim.claim),
             "**not run**",
             BLANK,
-            f"not in `{source}` (added to the ledger after its run): `{claim.command}`",
+            f"not in `{source}` (the run predates it or stopped before it): `{claim.command}`",
         ]
         for cid, claim in CLAIMS.items()
         if cid not in known
