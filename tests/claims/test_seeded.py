@@ -11,6 +11,7 @@ import pytest
 from trigen.claims import registry, rules, seeded
 from trigen.claims.ledger import CLAIMS, ClaimResult, Verdict
 from trigen.claims.rules import Decision
+from trigen.eval.fid_bootstrap import FidDraws
 
 S, R, U = Verdict.SUPPORTED, Verdict.REFUTED, Verdict.INCONCLUSIVE  # U: undecided
 
@@ -171,3 +172,103 @@ def test_training_dependent_claims_are_decided_per_seed(key):
     networks (C6, C7)."""
     once = {"C4", "C6", "C7", "C12"}
     assert (registry.ENTRIES[key].per_seed is None) == (key in once)
+
+
+def _fid(value: float, spread: float, seed: int) -> dict:
+    """A FID's draws: replicates ``spread``-wide one spread above the plug-in (64 samples)."""
+    reps = value + spread + np.random.default_rng(seed).normal(0, spread, 200)
+    return FidDraws(value, reps, 64, 300, 16).to_dict()
+
+
+def _c10_run(few: float, seed: int) -> dict:
+    entry = {
+        "sampler": "dpmpp_2m",
+        "few": {"nfe": 5, "fid": _fid(few, 0.3, seed)},
+        "many": {"nfe": 250, "fid": _fid(10.0, 0.3, seed + 100)},
+    }
+    return {"primary": {"unet": entry}}
+
+
+def _wrapped(*runs: dict) -> dict:
+    return {"seeds": list(range(len(runs))), "per_seed": list(runs)}
+
+
+def test_c10_pools_each_seeds_ratio_over_seeds():
+    far = _wrapped(_c10_run(30.0, 0), _c10_run(31.0, 1), _c10_run(29.0, 2))
+    measured, decision = registry.decide("C10", far)
+    assert decision.verdict is S and measured[0].n_of == "seeds" and measured[0].n == 3
+    assert measured[0].value == pytest.approx(np.mean([29.7, 30.7, 28.7]) / 9.7, rel=0.05)
+    split = _wrapped(_c10_run(30.0, 0), _c10_run(10.0, 1))  # seed 1: few steps suffice
+    assert registry.decide("C10", split)[1].verdict is Verdict.UNSTABLE
+
+
+def _c13_run(diffusion_s: float, ar_s: float) -> dict:
+    rounds = 6
+    return {
+        "seconds": {
+            "unet": [diffusion_s] * rounds,
+            "ar": [ar_s * (1 + 0.01 * i) for i in range(6)],
+        },
+        "fastest": "unet",
+        "batch": 16,
+    }
+
+
+def test_c13_pools_each_seeds_median_ratio():
+    fast = _wrapped(_c13_run(0.1, 1.0), _c13_run(0.11, 1.0))
+    measured, decision = registry.decide("C13", fast)
+    assert decision.verdict is S and measured[0].n == 2 and measured[0].n_of == "seeds"
+    assert (
+        registry.decide("C13", _wrapped(_c13_run(0.1, 1.0), _c13_run(2.0, 1.0)))[1].verdict
+        is Verdict.UNSTABLE
+    )
+
+
+def _c14_run(speedup: float, equal: bool = True) -> dict:
+    tokens = [16, 36, 64]
+    return {
+        "seconds": {"ar": [speedup * (1 + 0.01 * i) for i in range(6)], "maskgit": [1.0] * 6},
+        "equal_quality": equal,
+        "latency": {
+            "maskgit": {"tokens": tokens, "seconds": [1.0, 1.01, 1.02]},
+            "ar": {"tokens": tokens, "seconds": [t / 16 for t in tokens]},
+        },
+    }
+
+
+def test_c14_pools_the_speed_up_and_needs_equal_quality_on_every_seed():
+    both = _wrapped(_c14_run(30.0), _c14_run(32.0))
+    measured, decision = registry.decide("C14", both)
+    assert measured[0].n_of == "seeds" and measured[0].value == pytest.approx(
+        31.0 * 1.025
+    )  # medians of rounds
+    assert decision.verdict is S
+    short = _wrapped(_c14_run(30.0), _c14_run(32.0, equal=False))
+    judged = registry.ENTRIES["C14"].judge(short)
+    assert judged.per_seed[1].verdict is U  # a speed-up below AR's quality supports nothing
+    assert judged.decision.verdict is Verdict.UNSTABLE and judged.pooled.verdict is U
+
+
+def _c5_run(slope: float, seed: int) -> dict:
+    gflops = [0.1, 0.2, 0.4, 0.8]
+    fids = [40.0 * (g / 0.1) ** slope for g in gflops]
+    return {"gflops": gflops, "fid": [_fid(f, 0.2, seed + i) for i, f in enumerate(fids)]}
+
+
+def test_c5_pools_each_seeds_slope_over_seeds():
+    down = _wrapped(_c5_run(-0.5, 0), _c5_run(-0.45, 10), _c5_run(-0.55, 20))
+    measured, decision = registry.decide("C5", down)
+    assert decision.verdict is S and measured[0].n == 3 and measured[0].value < 0
+    mixed = _wrapped(_c5_run(-0.5, 0), _c5_run(0.5, 10))
+    assert registry.decide("C5", mixed)[1].verdict is Verdict.UNSTABLE
+
+
+def test_c9_pooled_is_t_over_seeds_of_each_seeds_paired_mean():
+    ev = _wrapped(_c9_run(True, 0), _c9_run(True, 1), _c9_run(True, 2))
+    measured, decision = registry.decide("C9", ev)
+    per_seed = [
+        np.mean(np.subtract(r["bits_per_dim"]["ar"], r["bits_per_dim"]["unet"]))
+        for r in ev["per_seed"]
+    ]
+    assert measured[0].value == pytest.approx(np.mean(per_seed)) and measured[0].n_of == "seeds"
+    assert decision.verdict is S  # AR's exact NLL below the ELBO on every seed
