@@ -14,7 +14,7 @@ import pytest
 from trigen.claims import registry, rules
 from trigen.claims.entry import ClaimEntry, Experiment
 from trigen.claims.ledger import CLAIMS, ClaimResult, Verdict
-from trigen.claims.run import run_claims
+from trigen.claims.run import DECIDED_EARLIER, run_claims
 from trigen.claims.settings import ClaimSettings
 
 SETTINGS = {f.name for f in dataclasses.fields(ClaimSettings)}
@@ -111,7 +111,11 @@ def test_run_claims_runs_each_asked_experiment_once_in_ledger_order(monkeypatch)
     calls: list[str] = []
     monkeypatch.setattr(registry, "ENTRIES", _stub_registry(calls))
     done: list[str] = []
-    ctx = SimpleNamespace(claims=ClaimSettings(run=("C13", "C5", "C2", "C10")), log=lambda _: None)
+    ctx = SimpleNamespace(
+        claims=ClaimSettings(run=("C13", "C5", "C2", "C10")),
+        compare=SimpleNamespace(seed=0),
+        log=lambda _: None,
+    )
     results = run_claims(ctx, lambda r: done.append(r.claim.id))
     assert calls == ["C1/C2", "C5", "C10/C13"]  # C10 and C13 share one run
     assert done == ["C1", "C2", "C5", "C10", "C13"]  # every result of a run is reported
@@ -119,3 +123,9 @@ def test_run_claims_runs_each_asked_experiment_once_in_ledger_order(monkeypatch)
     supported = {r.claim.id for r in results if r.verdict is Verdict.SUPPORTED}
     assert supported == {"C2", "C5", "C10", "C13"}  # C1 ran beside C2 but was not asked for
     assert all(r.why == "not in this preset" for r in results if r.claim.id not in supported)
+    # resumed: an experiment whose asked claims were all decided earlier is not run again; one
+    # with a claim still open runs whole
+    calls.clear()
+    again = run_claims(ctx, lambda r: None, decided={"C2", "C5", "C10"})
+    assert calls == ["C10/C13"]
+    assert {r.claim.id for r in again if r.why == DECIDED_EARLIER} == {"C2", "C5"}

@@ -52,16 +52,22 @@ def _bars(root: Path) -> Path:
 
 
 def test_objective_study_trains_both_variants_and_writes_rows(tmp_path) -> None:
-    from trigen.compare.run import _run_studies
+    from trigen.compare.pieces import Pieces
+    from trigen.compare.run import _train_or_reuse, train_config
+    from trigen.compare.study_runs import run_studies
     from trigen.data.datasets import load_dataset
 
     root = _bars(tmp_path / "data")
     s = compare_settings("smoke", studies=(Study.OBJECTIVE,), data_root=str(root), dataset="idx")
     test = load_dataset(s.dataset, "test", root=s.data_root, resolution=s.resolution)
     results = {"studies": {}, "notes": []}
-    _run_studies(
-        s, tmp_path / "out", {}, FakeEvaluators(), test, torch.device("cpu"), results, print
-    )
+    out, cpu = tmp_path / "out", torch.device("cpu")
+    run_studies(
+        s, {}, FakeEvaluators(), test, results, Pieces(out, {}, resume=False, seed=s.seed),
+        out=out, device=cpu, log=print,
+        train=lambda cfg, run_dir: _train_or_reuse(cfg, run_dir, None, cpu, print),
+        config_for=lambda name, **changes: train_config(name, s, **changes),
+    )  # fmt: skip
     rows = results["studies"]["objective"]
     assert [r["variant"] for r in rows] == ["U-Net (diffusion, v-prediction)", "U-Net (flow)"]
     assert all(r["final_loss"] > 0 and r["params"] > 0 for r in rows)

@@ -47,6 +47,9 @@ class ClaimEntry:
     # where the verdict depends on training: how it is decided on each training seed alone
     # (``claims.seeded``); None for a claim on untrained networks
     per_seed: PerSeed | None = None
+    # the verdict rests on wall-clock timings of this host: a rerun of the same command may
+    # measure other times and decide otherwise (``results.json`` lists its entry as volatile)
+    timed: bool = False
 
     @property
     def claim(self) -> Claim:

@@ -236,5 +236,6 @@ C14 = ClaimEntry(
     rules.c14_parallel_decoding,
     decide_c14,
     PerSeed(runs_of, decide_c14, pool_c14),
+    timed=True,
 )
 ENTRIES = (C14,)

@@ -126,5 +126,5 @@ EXPERIMENT = Experiment(
     serial_claim,
     ("ar_token_resolutions", "latency_nfes", "latency_batches"),
 )
-C7 = ClaimEntry("C7", EXPERIMENT, rules.c7_serial, decide_c7)
+C7 = ClaimEntry("C7", EXPERIMENT, rules.c7_serial, decide_c7, timed=True)
 ENTRIES = (C7,)

@@ -284,6 +284,11 @@ C10 = ClaimEntry(
     "C10", EXPERIMENT, rules.c10_steps, decide_c10, PerSeed(runs_of, decide_c10, pool_c10)
 )
 C13 = ClaimEntry(
-    "C13", EXPERIMENT, rules.c13_speed, decide_c13, PerSeed(runs_of, decide_c13, pool_c13)
+    "C13",
+    EXPERIMENT,
+    rules.c13_speed,
+    decide_c13,
+    PerSeed(runs_of, decide_c13, pool_c13),
+    timed=True,
 )
 ENTRIES = (C10, C13)

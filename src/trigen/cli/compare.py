@@ -16,6 +16,7 @@ from trigen.device import resolve_device
 
 @app.command()
 def compare(
+    ctx: typer.Context,
     preset: Annotated[
         str,
         typer.Option(
@@ -90,6 +91,13 @@ def compare(
         Path, typer.Option(help="reference statistics and classifier cache")
     ] = Path("runs/cache"),
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="continue the compare run in --out from its last finished piece (after a "
+            "crash or Ctrl-C) under its own settings: give none of them, or the same ones"
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Train the families on the same data and budget, measure them, and write the report."""
@@ -135,6 +143,8 @@ def compare(
         )
     settings = with_seeds(settings, seeds, seed)
     dev = resolve_device(device)
+    if resume:
+        settings, reused, dev = _resumed(ctx, out, settings, reused, dev)
     with reporter(quiet).task("compare", "stages") as advance:
         results = run_compare(
             settings,
@@ -145,9 +155,34 @@ def compare(
             log=lambda m: console.print(m, markup=False),
             command=shlex.join(sys.argv),  # quoted: an empty --studies stays ''
             progress=advance,
+            resume=resume,
         )
     _print_summary(results)
     console.print(f"report: {out / 'report.md'} and {out / 'report' / 'index.html'}")
+
+
+# options that say where and how to run, not what to measure
+NOT_SETTINGS = frozenset({"out", "cache_dir", "device", "resume", "quiet"})
+
+
+def _resumed(ctx: typer.Context, out: Path, settings, reused: dict, device):
+    """(settings, reused checkpoints, device) for ``--resume``: the run's own where this command
+    gives no setting (and no --device); else this command's, which the run then checks."""
+    import torch
+
+    from trigen.compare.pieces import settings_from_record, stored_record
+
+    def given(name: str) -> bool:  # typed on this command line (or in the environment)
+        source = ctx.get_parameter_source(name)  # typer's own copy of click's ParameterSource
+        return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
+
+    record = stored_record(out)  # one line when out holds no compare run
+    if not given("device"):
+        device = torch.device(record["device"])
+    if any(given(name) for name in ctx.params if name not in NOT_SETTINGS):
+        return settings, reused, device
+    stored = {name: Path(path) for name, path in record["reuse"].items()}
+    return settings_from_record(record["settings"]), stored, device
 
 
 def _condition_names(text: str | None) -> tuple[str, ...] | None:

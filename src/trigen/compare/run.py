@@ -7,7 +7,7 @@ import json
 import platform
 from collections.abc import Callable
 from dataclasses import replace
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +16,28 @@ import torch
 from trigen import api
 from trigen.atomic import atomic_write_text
 from trigen.claims.context import ClaimContext
+from trigen.claims.registry import ENTRIES
 from trigen.claims.run import run_claims
-from trigen.compare import seeds, studies
+from trigen.compare import seeds
 from trigen.compare.adherence import adherence_study, check_dataset
 from trigen.compare.measure import measure_family
-from trigen.compare.settings import FAMILY_TRAINING, CompareSettings, Study
+from trigen.compare.pieces import (
+    PIECES_DIR,
+    Pieces,
+    clear_run_dir,
+    open_pieces,
+    settings_record,
+)
+from trigen.compare.settings import FAMILY_TRAINING, CompareSettings
+from trigen.compare.study_runs import run_studies
 from trigen.compare.text import captioned_test
 from trigen.config import CAPTIONED_DATASETS, FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
 from trigen.eval.hardware import host_info
 from trigen.measure.evaluators import Evaluators
 from trigen.report.grids import save_grid
-from trigen.report.plots import receptive_fields
 from trigen.report.render import RESULTS_FILE, render
+from trigen.report.volatile import VOLATILE_FIELDS, timed_claim
 
 Log = Callable[[str], None]
 
@@ -81,8 +90,13 @@ def _train_or_reuse(
     device: torch.device,
     log: Log,
     on_fraction: Callable[[float], None] | None = None,
+    clear: bool = False,
 ) -> tuple[api.Loaded, dict[str, Any]]:
+    """``cfg`` trained into ``run_dir`` (or the checkpoint ``reuse``) and its training summary;
+    ``clear``: first remove what an interrupted earlier attempt left in ``run_dir``."""
     if reuse is None:
+        if clear:
+            clear_run_dir(run_dir)
         result = api.train(
             cfg,
             run_dir,
@@ -144,13 +158,32 @@ def run_compare(
     log: Log = lambda _: None,
     command: str = "",
     progress: Callable[[float, float], None] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train (or reuse), measure and report every family of ``s``; returns the results dict.
 
     ``progress(done, total)`` counts stages: each family's training (advancing with its
-    budget) and measurement, each study, each claim asked for, and the report."""
-    out = Path(out)
-    reuse = reuse or {}
+    budget) and measurement, each study, each claim asked for, and the report. Each finished
+    piece is recorded under ``out/pieces`` (:mod:`trigen.compare.pieces`); ``resume``
+    continues the comparison in ``out`` from them, under the same settings only."""
+    out, reuse = Path(out), reuse or {}
+    record = settings_record(s, reuse, str(device))
+    with open_pieces(out, record, resume=resume, seed=s.seed) as pieces:
+        return _compare(s, out, pieces, cache_dir, device, reuse, log, command, progress)
+
+
+def _compare(
+    s: CompareSettings,
+    out: Path,
+    pieces: Pieces,
+    cache_dir: Path | None,
+    device: torch.device,
+    reuse: dict[str, Path],
+    log: Log,
+    command: str,
+    progress: Callable[[float, float], None] | None,
+) -> dict[str, Any]:
+    """:func:`run_compare` once the output directory's pieces are open."""
     adherence = 1 if s.conditions else 0  # the adherence study's stage
     seeds.check_reuse(s, reuse)
     stages = _Stages(
@@ -161,6 +194,7 @@ def run_compare(
     check_dataset(s, train)
     test = load_dataset(s.dataset, "test", root=s.data_root, resolution=s.resolution)
     out.mkdir(parents=True, exist_ok=True)  # after the data loads: a bad dataset leaves no trace
+    pieces.begin()
     log(f"evaluators on {s.dataset} {test.shape}")
     ev = Evaluators.build(
         train,
@@ -189,10 +223,21 @@ def run_compare(
             "domain_classifier_test_accuracy": ev.domain and ev.domain.info.get("test_accuracy"),
             "command": command,
         },
+        # fields a rerun of the same command may change (trigen.report.volatile)
+        "volatile_fields": [
+            *VOLATILE_FIELDS,
+            *(timed_claim(k) for k in s.claims.run if ENTRIES[k].timed),
+        ],
         "families": {},
         "studies": {},
         "notes": [],
     }
+    if s.minutes_per_family is not None:
+        results["notes"].append(
+            "a wall-clock budget: the images each family saw, and every number measured on it, "
+            "depend on how fast this host ran at the time, so a rerun gives other numbers "
+            "(--images or --flops fix the work instead; docs/reproducibility.md)"
+        )
     if ev.domain is None:
         results["notes"].append(
             f"{s.dataset} has no classes: domain FID, class accuracy and confidence are n/a"
@@ -210,20 +255,29 @@ def run_compare(
         for seed in seeds.training_seeds(s.seed, s.seeds):
             config = train_config(name, s, conditions=s.conditions, seed=seed)
             tag = seeds.run_name(name.value, seed, s)
-            log(
-                f"[{tag}] training ({replace(s, lr_cooldown=config.lr_cooldown).budget_text})"
-                if name.value not in reuse
-                else f"[{tag}] reusing {reuse[name.value]}"
-            )
-            loaded, summary = _train_or_reuse(
-                config, out / tag, reuse.get(name.value), device, log, stages.at
-            )
-            stages.advance()
-            runs_by_seed.setdefault(seed, {})[name] = loaded
-            log(f"[{tag}] sampling {s.fid_samples} images and measuring")
-            record, grid = measure_family(loaded, summary, test, ev, s)
-            save_grid(grid, out / f"{tag}_samples.png", nrow=8)
-            record["grid"] = f"{tag}_samples.png"
+            piece = f"family/{tag}"
+            if pieces.get(piece) is None:
+                pieces.start(piece)
+                log(
+                    f"[{tag}] training ({replace(s, lr_cooldown=config.lr_cooldown).budget_text})"
+                    if name.value not in reuse
+                    else f"[{tag}] reusing {reuse[name.value]}"
+                )
+                loaded, summary = _train_or_reuse(
+                    config, out / tag, reuse.get(name.value), device, log, stages.at, pieces.resume
+                )
+                stages.advance()
+                log(f"[{tag}] sampling {s.fid_samples} images and measuring")
+                record, grid = measure_family(loaded, summary, test, ev, s)
+                save_grid(grid, out / f"{tag}_samples.png", nrow=8)
+                pieces.put(piece, {**record, "grid": f"{tag}_samples.png"})
+            else:
+                log(f"[{tag}] trained and measured earlier ({PIECES_DIR}/{piece}.json)")
+                stages.advance()
+            record = pieces.get(piece)  # as a resumed run reads it back
+            # loaded again, finished now or by an earlier run: the studies see the same run
+            source = reuse.get(name.value, out / tag)
+            runs_by_seed.setdefault(seed, {})[name] = api.load(source, device=device)
             records.append(record)
             taken = seeds.training_seeds(s.seed, len(records))
             results["families"][name.value] = seeds.family_record(records, taken)
@@ -236,12 +290,18 @@ def run_compare(
             )
             stages.advance()
         runs[name] = runs_by_seed[s.seed][name]  # the studies measure the first seed's
-    _run_studies(s, out, runs, ev, test, device, results, log)
+    train_run = partial(_train_or_reuse, reuse=None, device=device, log=log, clear=pieces.resume)
+    config_for = partial(train_config, s=s)
+    run_studies(s, runs, ev, test, results, pieces, out=out, device=device, log=log,
+                train=train_run, config_for=config_for)  # fmt: skip
     stages.advance(len(s.studies))
     if s.conditions:
         log(f"study: adherence to {', '.join(s.conditions)}")
-        results["adherence"] = adherence_study(
-            runs, test, s, out, cache_dir=cache_dir, log=log, domain=ev.domain, device=device
+        results["adherence"] = pieces.run(
+            "adherence",
+            lambda: adherence_study(
+                runs, test, s, out, cache_dir=cache_dir, log=log, domain=ev.domain, device=device
+            ),
         )
         stages.advance()
     _write_results(out, results)
@@ -255,8 +315,8 @@ def run_compare(
         out=out,
         cache_dir=cache_dir,
         device=device,
-        train=lambda cfg, run_dir: _train_or_reuse(cfg, run_dir, None, device, log),
-        config_for=lambda name, **changes: train_config(name, s, **changes),
+        train=train_run,
+        config_for=config_for,
         runs_by_seed=runs_by_seed,
         log=log,
         text_reference=(
@@ -265,17 +325,25 @@ def run_compare(
             else None
         ),
     )
+    # claims decided by an earlier run that was interrupted: their experiments are not run again
+    earlier = {k: v for k in s.claims.run if (v := pieces.get(f"claim/{k}")) is not None}
+    stages.advance(sum(k in earlier for k in s.claims.run))
     finished: dict[str, Any] = {}
 
     def claim_done(result) -> None:  # results.json grows claim by claim: a crash loses one
         finished[result.claim.id] = result.to_dict()
-        results["claims"] = list(finished.values())
+        if result.claim.id in s.claims.run:  # not one decided beside it, unasked
+            pieces.put(f"claim/{result.claim.id}", finished[result.claim.id])
+        results["claims"] = list({**earlier, **finished}.values())
         _write_results(out, results)
         log(f"[{result.claim.id}] {result.verdict.value}: {result.why}")
         if result.claim.id in s.claims.run:
             stages.advance()
 
-    results["claims"] = [r.to_dict() for r in run_claims(ctx, claim_done)]
+    results["claims"] = [  # every claim asked for as its piece reads back, the rest not_run
+        (s.claims.runs(r.claim.id) and pieces.get(f"claim/{r.claim.id}")) or r.to_dict()
+        for r in run_claims(ctx, claim_done, decided=earlier)
+    ]
     c6 = next(c for c in results["claims"] if c["id"] == "C6")
     if "resolution" not in results["studies"] and c6["details"].get("points"):
         results["studies"]["resolution"] = c6["details"]["points"]  # the table and figure
@@ -307,48 +375,6 @@ class _Stages:
 def _num(value: float | None, spec: str) -> str:
     """``value`` formatted with ``spec``, or n/a when the metric does not apply."""
     return "n/a" if value is None else format(value, spec)
-
-
-def _run_studies(
-    s: CompareSettings,
-    out: Path,
-    runs: dict[FamilyName, api.Loaded],
-    ev: Evaluators,
-    test,
-    device: torch.device,
-    results: dict[str, Any],
-    log: Log,
-) -> None:
-    st = results["studies"]
-    if Study.NFE in s.studies and ev.domain is None:  # its one quality metric would be n/a
-        results["notes"].append("quality vs NFE skipped: it needs the domain classifier")
-    elif Study.NFE in s.studies:
-        log("study: quality vs NFE")
-        st["nfe"] = studies.nfe_study(runs, ev, s)
-    if Study.CFG in s.studies:
-        log("study: guidance sweep")
-        st["cfg"] = studies.cfg_study(runs, ev, s)
-    if Study.RESOLUTION in s.studies and not s.claims.runs("C6"):  # else C6's sweep fills it
-        log("study: latency and memory vs resolution")
-        st["resolution"] = studies.resolution_study(runs, s, device)
-    if Study.RECEPTIVE_FIELD in s.studies:
-        log("study: effective receptive fields")
-        maps = studies.receptive_field_maps(runs, test)
-        if receptive_fields(maps, out / "report" / "receptive_fields.png") is not None:
-            st["receptive_field_png"] = "receptive_fields.png"
-        st["receptive_field"] = studies.receptive_field_radii(maps)
-    for study, family in studies.VARIANT_STUDIES.items():
-        if study not in s.studies:
-            continue
-        key = study.value
-        log(f"study: {key} ({family.value} variants at equal budget)")
-        rows = []
-        base = train_config(family, s, **s.variant_budget)
-        for variant, cfg in studies.variant_configs(base, key):
-            run_dir = out / key / variant.replace(" ", "_").replace("×", "x")
-            loaded, summary = _train_or_reuse(cfg, run_dir, None, device, log)
-            rows.append(studies.variant_row(variant, loaded, summary.get("final_loss"), ev, s))
-        st[key] = rows
 
 
 def _write_results(out: Path, results: dict[str, Any]) -> None:
