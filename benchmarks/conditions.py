@@ -29,11 +29,12 @@ import argparse
 import shutil
 import time
 
+import _adherence as rates
+from _adherence import add_budget_options, family_recipe, images_of, variant_record
 from _common import add_run_options, markdown_table, start_run, write
 from trigen import api
-from trigen.compare.settings import FAMILY_TRAINING, CompareSettings
 from trigen.conditions_data import attach_conditions, default_cache_dir
-from trigen.config import FamilyName, TrainConfig
+from trigen.config import TrainConfig
 from trigen.data.datasets import load_dataset
 from trigen.families.base import SampleSpec
 from trigen.measure.adherence import condition_adherence
@@ -61,28 +62,12 @@ CONDITIONS = ("attributes", "skeleton")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", default="unet,unet-concat,dit,dit-tokens")
-    parser.add_argument(
-        "--images",
-        type=images_per_variant,
-        default=images_per_variant("40000"),
-        help="training images per model: N, or variant=N,… (what --probe measured 10 minutes buy)",
-    )
     parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget instead")
-    parser.add_argument("--n", type=int, default=256, help="requests per condition")
-    parser.add_argument("--steps", type=int, default=50, help="diffusion sampling steps (DDIM)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_budget_options(parser)
     parser.add_argument(
         "--conditions",
         default=",".join(CONDITIONS),
         help="conditions each model trains with besides the class (attributes, skeleton or both)",
-    )
-    parser.add_argument(
-        "--probe",
-        type=float,
-        default=None,
-        metavar="MINUTES",
-        help="only measure each variant's training images per second over MINUTES and print "
-        "the image count that --minutes 10 buys at that rate (no evaluation)",
     )
     add_run_options(parser)
     args = parser.parse_args()
@@ -95,49 +80,30 @@ def main() -> None:
             probe(name, args)
         return
     rows = []
-    for name in args.variants.split(","):
+    header = ["variant", "images", "min", "condition", "metric", "samples", "real", "chance"]
+    for name in args.variants.split(","):  # the files after each variant: a long run shows progress
         record["variants"][name] = result = run_variant(name, args)
         rows += table_rows(name, result)
-    header = ["variant", "images", "min", "condition", "metric", "samples", "real", "chance"]
-    table = markdown_table(header, rows)
-    write("conditions" + (f"_{args.tag}" if args.tag else ""), record, table, args.out)
-
-
-def images_per_variant(text: str) -> dict[str, int]:
-    """``--images``: one count for every variant (key "") or ``variant=count`` pairs."""
-    if "=" not in text:
-        return {"": int(float(text))}
-    pairs = (item.split("=", 1) for item in text.split(",") if item)
-    return {name.strip(): int(float(count)) for name, count in pairs}
+        table = markdown_table(header, rows)
+        write("conditions" + (f"_{args.tag}" if args.tag else ""), record, table, args.out)
 
 
 def probe(name: str, args: argparse.Namespace) -> None:
-    """Train ``name`` for ``--probe`` minutes and print its rate and the images of 10 minutes."""
-    out = args.out / "runs" / f"probe-{name}"
-    shutil.rmtree(out, ignore_errors=True)
     cfg = TrainConfig(
         **recipe(name),
         conditions=tuple(args.conditions.split(",")),
         seed=args.seed,
         max_minutes=args.probe,
     )
-    trained = api.train(cfg, out, device=args.device)
-    rate = trained.images_seen / (args.probe * 60)
-    print(
-        f"{name}: {trained.images_seen} images in {args.probe} min, {rate:.1f} img/s, "
-        f"10 min ≈ {round(rate * 600, -3):.0f} images",
-        flush=True,
-    )
-    shutil.rmtree(out, ignore_errors=True)
+    rates.probe(name, cfg, args.out / "runs" / f"probe-{name}", args)
 
 
 def run_variant(name: str, args: argparse.Namespace) -> dict:
     out = args.out / "runs" / (f"conditions-{name}" + (f"-{args.tag}" if args.tag else ""))
     shutil.rmtree(out, ignore_errors=True)
-    images = args.images.get(name, args.images.get(""))
-    if not args.minutes and images is None:
-        raise SystemExit(f"--images names no budget for variant {name}")
-    budget = {"max_minutes": args.minutes} if args.minutes else {"max_images": images}
+    budget = (
+        {"max_minutes": args.minutes} if args.minutes else {"max_images": images_of(name, args)}
+    )
     conditions = tuple(args.conditions.split(","))
     cfg = TrainConfig(
         **recipe(name), conditions=conditions, seed=args.seed, checkpoint_every=10_000, **budget
@@ -154,40 +120,12 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     n = args.n if name not in TOKEN_FAMILIES else min(args.n, 128)  # one token a step
     start = time.perf_counter()
     scores = condition_adherence(loaded.family, loaded.data.conditions, test, spec, n=n)
-    return {
-        "config": cfg.to_dict(),
-        "images_seen": trained.images_seen,
-        "train_minutes": round(minutes, 2),
-        "eval_minutes": round((time.perf_counter() - start) / 60, 2),
-        "parameters": sum(p.numel() for p in loaded.family.net.parameters()),
-        "adherence": scores,
-    }
+    return variant_record(cfg, trained, minutes, start, loaded.family.net, scores)
 
 
 def recipe(name: str) -> dict:
     """The variant ``name`` on its family's comparison recipe (:func:`family_recipe`)."""
     return family_recipe(VARIANTS[name])
-
-
-def family_recipe(variant: dict) -> dict:
-    """``variant`` (family, model_overrides) on ``trigen compare``'s recipe for its family (its
-    lr, batch, positions) and the comparison's short-run settings (warm-up, EMA half-life, lr
-    cooldown)."""
-    variant = dict(variant)
-    family = FAMILY_TRAINING.get(FamilyName(variant["family"]), {})
-    short = CompareSettings()
-    merged = {
-        "warmup_images": short.warmup_images,
-        "ema_halflife_images": short.ema_halflife_images,
-        "lr_cooldown": short.lr_cooldown,
-        **family,
-        **variant,
-    }
-    merged["model_overrides"] = {
-        **family.get("model_overrides", {}),
-        **variant.get("model_overrides", {}),
-    }
-    return merged
 
 
 def table_rows(name: str, result: dict) -> list[list[str]]:

@@ -35,8 +35,9 @@ from pathlib import Path
 
 import torch
 
+import _adherence as rates
+from _adherence import add_budget_options, family_recipe, images_of, variant_record
 from _common import add_run_options, markdown_table, start_run, write
-from conditions import family_recipe, images_per_variant
 from trigen import api
 from trigen.compare.settings import CompareSettings
 from trigen.compare.text import TEXT, CaptionedTest, captioned_test
@@ -75,16 +76,7 @@ def main() -> None:
     parser.add_argument("--dataset", choices=tuple(RESOLUTION), default="mnist")
     parser.add_argument("--variants", default="unet,dit")
     parser.add_argument("--encoders", default="wordllama,learned")
-    parser.add_argument(
-        "--images",
-        type=images_per_variant,
-        default=images_per_variant("40000"),
-        help="training images per model: N, or variant=N,… (what --probe measured)",
-    )
-    parser.add_argument("--probe", type=float, default=None, metavar="MINUTES")
-    parser.add_argument("--n", type=int, default=256, help="requests (and held-out requests)")
-    parser.add_argument("--steps", type=int, default=50, help="diffusion sampling steps (DDIM)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_budget_options(parser)  # --n: requests, and as many held-out ones on MNIST
     defaults = CompareSettings()
     parser.add_argument("--matcher-images", type=int, default=defaults.text_match_images)
     parser.add_argument("--domain-images", type=int, default=defaults.domain_images)
@@ -126,17 +118,8 @@ def train_config(name: str, encoder: str, args: argparse.Namespace, **budget) ->
 
 
 def probe(name: str, encoder: str, args: argparse.Namespace) -> None:
-    """Train ``name`` for ``--probe`` minutes and print its rate and the images of 10 minutes."""
-    out = args.out / "runs" / f"probe-text-{name}"
-    shutil.rmtree(out, ignore_errors=True)
-    trained = api.train(train_config(name, encoder, args, max_minutes=args.probe), out)
-    rate = trained.images_seen / (args.probe * 60)
-    print(
-        f"{name}: {trained.images_seen} images in {args.probe} min, {rate:.1f} img/s, "
-        f"10 min ≈ {round(rate * 600, -3):.0f} images",
-        flush=True,
-    )
-    shutil.rmtree(out, ignore_errors=True)
+    cfg = train_config(name, encoder, args, max_minutes=args.probe)
+    rates.probe(name, cfg, args.out / "runs" / f"probe-text-{name}", args)
 
 
 def judges(args: argparse.Namespace) -> CaptionedTest:
@@ -161,10 +144,7 @@ def judges(args: argparse.Namespace) -> CaptionedTest:
 def run_variant(name: str, encoder: str, text: CaptionedTest, args: argparse.Namespace) -> dict:
     out = args.out / "runs" / f"text-{args.dataset}-{name}-{encoder}"
     shutil.rmtree(out, ignore_errors=True)
-    images = args.images.get(name, args.images.get(""))
-    if images is None:
-        raise SystemExit(f"--images names no budget for variant {name}")
-    cfg = train_config(name, encoder, args, max_images=images)
+    cfg = train_config(name, encoder, args, max_images=images_of(name, args))
     start = time.perf_counter()
     trained = api.train(cfg, out, device=args.device)
     minutes = (time.perf_counter() - start) / 60
@@ -183,17 +163,7 @@ def run_variant(name: str, encoder: str, text: CaptionedTest, args: argparse.Nam
             class_conditional=loaded.data.num_classes > 0,
             text=text.reference,
         )
-    return {
-        "config": cfg.to_dict(),
-        "images_seen": trained.images_seen,
-        "train_minutes": round(minutes, 2),
-        "eval_minutes": round((time.perf_counter() - start) / 60, 2),
-        "parameters": sum(p.numel() for p in loaded.family.net.parameters()),
-        "trainable_parameters": sum(
-            p.numel() for p in loaded.family.net.parameters() if p.requires_grad
-        ),
-        "adherence": scores,
-    }
+    return variant_record(cfg, trained, minutes, start, loaded.family.net, scores)
 
 
 def table_rows(key: str, result: dict) -> list[list[str]]:
