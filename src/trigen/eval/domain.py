@@ -21,8 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trigen.data.datasets import ImageDataset
-from trigen.errors import ConfigError, DataError
+from trigen.errors import DataError
 from trigen.eval.trained import (
+    Progress,
+    images_budget,
     load_network,
     network_inputs,
     save_network,
@@ -46,8 +48,6 @@ FIELDS = (
     *("format", "dataset", "shape", "num_classes", "data_sha256"),
     *("max_images", "seconds_budget"),
 )
-
-Progress = Callable[[int, int], None]
 
 
 def _conv(c_in: int, c_out: int) -> nn.Sequential:
@@ -171,14 +171,9 @@ class DomainClassifier:
         ``dataset_test`` gives the accuracy stored with it. ``progress(images_seen,
         max_images)``. No cache if ``cache_dir`` is None.
         """
-        images = int(max_epochs * len(dataset_train))
-        if max_images is not None:
-            images = min(images, max_images)
-        if not (images > 0 and (seconds_budget is None or seconds_budget > 0)):
-            raise ConfigError(
-                f"domain classifier budget must be positive, got {max_images} images, "
-                f"{max_epochs} epochs and {seconds_budget} s"
-            )
+        images = images_budget(
+            "domain classifier", len(dataset_train), max_images, max_epochs, seconds_budget
+        )
         if dataset_train.num_classes < 2:
             raise DataError(f"{dataset_train.name}: a domain classifier needs ≥ 2 classes")
         if dataset_test.shape != dataset_train.shape:

@@ -28,10 +28,11 @@ from torch import Tensor, nn
 from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.data.datasets import ImageDataset
 from trigen.data.transforms import to_model_range
-from trigen.errors import ConfigError, DataError
+from trigen.errors import DataError
 from trigen.eval.retrieval import draw_distractors, r_precision_hits
 from trigen.eval.trained import (
     Progress,
+    images_budget,
     load_network,
     network_inputs,
     save_network,
@@ -181,14 +182,7 @@ class TextMatcher:
         R-precision stored with it (``test_r_precision`` over its first TEST_REQUESTS images,
         ``test_requests``). No cache if ``cache_dir`` is None; ``progress(images_seen,
         max_images)``."""
-        images = int(max_epochs * len(train))
-        if max_images is not None:
-            images = min(images, max_images)
-        if not (images > 0 and (seconds_budget is None or seconds_budget > 0)):
-            raise ConfigError(
-                f"text matcher budget must be positive, got {max_images} images, "
-                f"{max_epochs} epochs and {seconds_budget} s"
-            )
+        images = images_budget("text matcher", len(train), max_images, max_epochs, seconds_budget)
         for data, captions in ((train, train_captions), (test, test_captions)):
             if len(captions) != len(data):
                 raise DataError(f"{data.name}: {len(data)} images but {len(captions)} captions")

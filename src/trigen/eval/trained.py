@@ -20,10 +20,31 @@ from torch import Tensor, nn
 from trigen.atomic import atomic_write, atomic_write_text
 from trigen.data.mnist import sha256_of
 from trigen.data.transforms import to_model_range
-from trigen.errors import CheckpointError, DataError
+from trigen.errors import CheckpointError, ConfigError, DataError
 from trigen.eval.inception import as_uint8_images
 
 Progress = Callable[[int, int], None]
+
+
+def images_budget(
+    what: str,
+    train_images: int,
+    max_images: int | None,
+    max_epochs: float,
+    seconds_budget: float | None,
+) -> int:
+    """Images the ``what`` network trains on: ``max_epochs`` epochs of its ``train_images``
+    training images, or ``max_images`` if fewer; a ConfigError unless that budget (and
+    ``seconds_budget``, when a caller gives one) is positive."""
+    images = int(max_epochs * train_images)
+    if max_images is not None:
+        images = min(images, max_images)
+    if not (images > 0 and (seconds_budget is None or seconds_budget > 0)):
+        raise ConfigError(
+            f"{what} budget must be positive, got {max_images} images, "
+            f"{max_epochs} epochs and {seconds_budget} s"
+        )
+    return images
 
 
 def train_on_budget(
