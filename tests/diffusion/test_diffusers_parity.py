@@ -70,6 +70,14 @@ def listed_sigma(scheduler):
     return lambda i, t: float(scheduler.sigmas[i])
 
 
+def matches_on_listed_sigmas(scheduler, sampler, sigmas, variance_exploding: bool) -> bool:
+    """``sampler`` over ``sigmas`` ends where diffusers' ``scheduler`` ends on its own σ list,
+    both from the same draws at ``sigmas[0]``."""
+    x = start(float(sigmas[0]))
+    theirs = run_diffusers(scheduler, x, listed_sigma(scheduler), variance_exploding)
+    return torch.allclose(sampler(gaussian_denoiser, x, sigmas), theirs, atol=ATOL, rtol=0)
+
+
 def trigen_schedule(scheduler) -> NoiseSchedule:
     """trigen's schedule over diffusers' own ᾱ table (computed in float32 there)."""
     return NoiseSchedule(scheduler.alphas_cumprod.double())
@@ -118,32 +126,27 @@ def test_dpmpp_trailing(order: int, sampler, steps: int) -> None:
     )
     scheduler.set_timesteps(steps)
     sigmas = trigen_schedule(scheduler).sampling_sigmas(steps, Spacing.TRAILING)
-    x = start(float(sigmas[0]))
-    theirs = run_diffusers(scheduler, x, listed_sigma(scheduler), variance_exploding=False)
-    assert torch.allclose(sampler(gaussian_denoiser, x, sigmas), theirs, atol=ATOL, rtol=0)
+    assert matches_on_listed_sigmas(scheduler, sampler, sigmas, variance_exploding=False)
 
 
-@pytest.mark.parametrize(("order", "sampler"), [(2, sample_dpmpp_2m), (3, sample_dpmpp_3m)])
+@pytest.mark.parametrize(
+    ("scheduler_class", "options", "sampler", "variance_exploding"),
+    [
+        ("DPMSolverMultistepScheduler", {"solver_order": 2}, sample_dpmpp_2m, False),
+        ("DPMSolverMultistepScheduler", {"solver_order": 3}, sample_dpmpp_3m, False),
+        # Karras et al.'s Euler step along dx/dσ is DDIM (η = 0) in σ space
+        ("EulerDiscreteScheduler", {}, sample_ddim, True),
+    ],
+)
 @pytest.mark.parametrize("steps", [10, 25])
-def test_dpmpp_on_diffusers_karras_sigmas(order: int, sampler, steps: int) -> None:
+def test_on_diffusers_karras_sigmas(
+    scheduler_class: str, options: dict, sampler, variance_exploding: bool, steps: int
+) -> None:
     """Same σ list (diffusers' Karras grid over the whole trained range, unrounded)."""
-    scheduler = schedulers.DPMSolverMultistepScheduler(use_karras_sigmas=True, solver_order=order)
+    scheduler = getattr(schedulers, scheduler_class)(use_karras_sigmas=True, **options)
     scheduler.set_timesteps(steps)
     sigmas = scheduler.sigmas.double()
-    x = start(float(sigmas[0]))
-    theirs = run_diffusers(scheduler, x, listed_sigma(scheduler), variance_exploding=False)
-    assert torch.allclose(sampler(gaussian_denoiser, x, sigmas), theirs, atol=ATOL, rtol=0)
-
-
-@pytest.mark.parametrize("steps", [10, 25])
-def test_euler_is_ddim_on_diffusers_karras_sigmas(steps: int) -> None:
-    """Karras et al.'s Euler step along dx/dσ is DDIM (η = 0) in σ space."""
-    scheduler = schedulers.EulerDiscreteScheduler(use_karras_sigmas=True)
-    scheduler.set_timesteps(steps)
-    sigmas = scheduler.sigmas.double()
-    x = start(float(sigmas[0]))
-    theirs = run_diffusers(scheduler, x, listed_sigma(scheduler), variance_exploding=True)
-    assert torch.allclose(sample_ddim(gaussian_denoiser, x, sigmas), theirs, atol=ATOL, rtol=0)
+    assert matches_on_listed_sigmas(scheduler, sampler, sigmas, variance_exploding)
 
 
 @pytest.mark.parametrize("steps", [10, 25])
@@ -153,9 +156,7 @@ def test_heun_on_diffusers_karras_sigmas(steps: int) -> None:
     scheduler.set_timesteps(steps)
     sigmas = torch.unique_consecutive(scheduler.sigmas.double())
     assert len(sigmas) == steps + 1 and len(scheduler.timesteps) == 2 * steps - 1
-    x = start(float(sigmas[0]))
-    theirs = run_diffusers(scheduler, x, listed_sigma(scheduler), variance_exploding=True)
-    assert torch.allclose(sample_heun(gaussian_denoiser, x, sigmas), theirs, atol=ATOL, rtol=0)
+    assert matches_on_listed_sigmas(scheduler, sample_heun, sigmas, variance_exploding=True)
 
 
 @pytest.mark.parametrize("steps", [10, 25])
