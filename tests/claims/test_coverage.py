@@ -4,6 +4,8 @@ fails here before it decides a claim). The FID methods are in tests/eval/test_fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from scipy import stats as sps
@@ -15,10 +17,15 @@ REPLICATIONS = 400  # a correct 95 % method lands in [0.92, 0.98] with p ≈ 0.9
 BAND = (0.92, 0.98)
 
 
-def _covered(hits: int) -> float:
+def _covered(interval: Callable[[int], tuple[float, float]], truth: float) -> None:
+    """The intervals (low, high) ``interval(rep)`` of REPLICATIONS replications hold ``truth``
+    about 95 % of the time (a share in BAND)."""
+    hits = 0
+    for rep in range(REPLICATIONS):
+        low, high = interval(rep)
+        hits += low <= truth <= high
     coverage = hits / REPLICATIONS
     assert BAND[0] <= coverage <= BAND[1], coverage
-    return coverage
 
 
 @pytest.mark.parametrize(("n", "p"), [(64, 0.6), (100, 0.09), (160, 0.9), (320, 0.7)])
@@ -33,44 +40,48 @@ def test_wilson_covers_the_true_proportion(n, p):
 @pytest.mark.parametrize("seeds", [2, 3, 5])
 def test_t_over_seeds_covers_the_mean_of_training_outcomes(seeds):
     rng = np.random.default_rng(seeds)
-    hits = sum(
-        (e := stats.seeds_interval("d", rng.normal(0.3, 0.1, seeds))).low <= 0.3 <= e.high
-        for _ in range(REPLICATIONS)
-    )
-    _covered(hits)
+
+    def interval(_: int) -> tuple[float, float]:
+        e = stats.seeds_interval("d", rng.normal(0.3, 0.1, seeds))
+        return e.low, e.high
+
+    _covered(interval, 0.3)
 
 
 def test_ols_slope_covers_the_true_exponent():
     rng = np.random.default_rng(1)
     x = np.array([4.0, 6.0, 8.0, 12.0, 16.0])
-    hits = 0
-    for _ in range(REPLICATIONS):
+
+    def interval(_: int) -> tuple[float, float]:
         y = 0.01 * x**1.1 * np.exp(rng.normal(0, 0.1, x.size))  # timings: log-normal noise
         e = stats.loglog_slope("k", x, y)
-        hits += e.low <= 1.1 <= e.high
-    _covered(hits)
+        return e.low, e.high
+
+    _covered(interval, 1.1)
 
 
 def test_percentile_bootstrap_of_a_mean_covers_on_skewed_per_image_values():
     """Bits/dim and MSE per image are skewed; 100 images per claim or more."""
     rng = np.random.default_rng(2)
-    hits = 0
-    for rep in range(REPLICATIONS):
+
+    def interval(rep: int) -> tuple[float, float]:
         values = rng.gamma(4.0, 0.5, 100)  # mean 2.0, skewness 1
         e = stats.bootstrap("m", values, resamples=400, seed=rep)
-        hits += e.low <= 2.0 <= e.high
-    _covered(hits)
+        return e.low, e.high
+
+    _covered(interval, 2.0)
 
 
 def test_paired_difference_covers_the_mean_difference():
     rng = np.random.default_rng(3)
-    hits = 0
-    for rep in range(REPLICATIONS):
+
+    def interval(rep: int) -> tuple[float, float]:
         base = rng.normal(4.0, 1.0, 100)  # per-image difficulty shared by both models
         a, b = base + rng.normal(0.1, 0.2, 100), base + rng.normal(0.0, 0.2, 100)
         e = stats.paired_difference("a − b", a, b, seed=rep)
-        hits += e.low <= 0.1 <= e.high
-    _covered(hits)
+        return e.low, e.high
+
+    _covered(interval, 0.1)
 
 
 @pytest.mark.parametrize("rounds", [6, 9, 20])
@@ -128,20 +139,19 @@ def test_normalised_adherence_of_hits_covers_the_difference_pooled_over_seeds():
     """R-precision-like hits, 2 seeds × 100 requests: a hits its request at 0.6, b at 0.5, each
     the rolled one at 0.1; the real images always (ceiling 1). True a − b = 0.1 / 0.9."""
     rng = np.random.default_rng(8)
-    truth, hits = 0.1 / 0.9, 0
 
     def draw(p: float) -> list:
         return (rng.random((2, 100)) < p).astype(float).tolist()
 
-    for _ in range(REPLICATIONS):
+    def interval(_: int) -> tuple[float, float]:
         rows = {
             "real": [1.0] * 100,
             "samples": {"a": draw(0.6), "b": draw(0.5)},
             "chance": {"a": draw(0.1), "b": draw(0.1)},
         }
-        low, high = _normalised_difference(rows)
-        hits += low <= truth <= high
-    _covered(hits)
+        return _normalised_difference(rows)
+
+    _covered(interval, 0.1 / 0.9)
 
 
 def test_normalised_correlation_covers_the_difference_pooled_over_seeds():
@@ -151,8 +161,8 @@ def test_normalised_correlation_covers_the_difference_pooled_over_seeds():
     request looked independent and covered 90 %; at 100 requests the percentile interval of a
     correlation covers ≈ 92 %."""
     rng = np.random.default_rng(9)
-    truth, hits = 1 / np.sqrt(1.25) - 1 / np.sqrt(2), 0
-    for _ in range(REPLICATIONS):
+
+    def interval(_: int) -> tuple[float, float]:
         requested = rng.normal(size=(128, 2))
         a, b = (requested + rng.normal(scale=s, size=(2, 128, 2)) for s in (0.5, 1.0))
         rows = {
@@ -160,6 +170,6 @@ def test_normalised_correlation_covers_the_difference_pooled_over_seeds():
             "real": requested.tolist(),
             "samples": {"a": a.tolist(), "b": b.tolist()},
         }
-        low, high = _normalised_difference(rows)
-        hits += low <= truth <= high
-    _covered(hits)
+        return _normalised_difference(rows)
+
+    _covered(interval, 1 / np.sqrt(1.25) - 1 / np.sqrt(2))
