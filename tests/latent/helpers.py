@@ -1,8 +1,7 @@
-"""Tiny data, autoencoders and an official-layout DiT state dict for the latent-space tests."""
+"""Tiny data and autoencoders for the latent-space tests."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -47,33 +46,3 @@ def save_tiny_vae(directory: Path, *, in_channels: int = 3, scaling_factor: floa
     )
     vae.save_pretrained(str(directory))
     return vae.eval()
-
-
-def official_dit_state_dict(*, hidden=128, depth=6, channels=4, patch=2, size=8, classes=5):
-    """Random tensors under the facebookresearch/DiT names and shapes (learned σ: 2C out).
-
-    Width 128 and depth 6 are trigen's DiT-T, so the head count is known without passing it.
-    """
-    g = torch.Generator().manual_seed(1)
-    state: dict[str, torch.Tensor] = {}
-
-    def linear(name: str, fan_out: int, fan_in: int) -> None:
-        state[f"{name}.weight"] = torch.randn(fan_out, fan_in, generator=g) / math.sqrt(fan_in)
-        state[f"{name}.bias"] = 0.02 * torch.randn(fan_out, generator=g)
-
-    tokens = (size // patch) ** 2
-    state["pos_embed"] = 0.1 * torch.randn(1, tokens, hidden, generator=g)
-    state["x_embedder.proj.weight"] = torch.randn(hidden, channels, patch, patch, generator=g)
-    state["x_embedder.proj.bias"] = torch.zeros(hidden)
-    linear("t_embedder.mlp.0", hidden, 256)
-    linear("t_embedder.mlp.2", hidden, hidden)
-    state["y_embedder.embedding_table.weight"] = torch.randn(classes + 1, hidden, generator=g)
-    for n in range(depth):
-        linear(f"blocks.{n}.attn.qkv", 3 * hidden, hidden)
-        linear(f"blocks.{n}.attn.proj", hidden, hidden)
-        linear(f"blocks.{n}.mlp.fc1", 4 * hidden, hidden)
-        linear(f"blocks.{n}.mlp.fc2", hidden, 4 * hidden)
-        linear(f"blocks.{n}.adaLN_modulation.1", 6 * hidden, hidden)
-    linear("final_layer.linear", patch * patch * 2 * channels, hidden)
-    linear("final_layer.adaLN_modulation.1", 2 * hidden, hidden)
-    return state

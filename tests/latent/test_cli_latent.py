@@ -6,7 +6,8 @@ from PIL import Image
 
 from trigen.cli import main
 
-from .helpers import official_dit_state_dict, save_tiny_vae
+from ..interop.official_dit import official_state_dict
+from .helpers import save_tiny_vae
 
 LATENT = 8  # the official-layout DiT works on 8×8 latents; the tiny VAE upsamples by 2
 
@@ -20,7 +21,9 @@ def run(capsys, *argv):
 @pytest.fixture(scope="module")
 def official(tmp_path_factory):
     root = tmp_path_factory.mktemp("official")
-    torch.save(official_dit_state_dict(size=LATENT), root / "DiT-tiny.pt")
+    # width 128 and depth 6 are trigen's DiT-T: the head count is known without passing it
+    state = official_state_dict(hidden=128, depth=6, size=LATENT, learn_sigma=True)
+    torch.save(state, root / "DiT-tiny.pt")
     save_tiny_vae(root / "vae")
     return root / "DiT-tiny.pt", root / "vae"
 
