@@ -134,18 +134,27 @@ def test_unet_export_from_pretrained_and_back_match(tmp_path, case):
     torch.testing.assert_close(back(x, T, y), ours, atol=ATOL, rtol=ATOL)
 
 
+def native_unet(channels: int, **blocks):
+    """A diffusers ``UNet2DModel`` of 16 × 16 images with ``channels`` channels in and out, two
+    levels of 16 and 32 channels and GroupNorms of 8 groups; ``blocks``: its other settings."""
+    return diffusers.UNet2DModel(
+        sample_size=16,
+        in_channels=channels,
+        out_channels=channels,
+        block_out_channels=(16, 32),
+        norm_num_groups=8,
+        **blocks,
+    )
+
+
 @torch.no_grad()
 def test_native_diffusers_unet_imports_exactly(tmp_path):
-    model = diffusers.UNet2DModel(
-        sample_size=16,
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(16, 32),
+    model = native_unet(
+        3,
         layers_per_block=1,
         down_block_types=("DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D"),
         attention_head_dim=8,
-        norm_num_groups=8,
         attn_norm_num_groups=8,
         resnet_time_scale_shift="scale_shift",
         num_class_embeds=4,
@@ -166,15 +175,10 @@ def test_unet_differences_are_refused_with_the_reason(tmp_path):
         to_diffusers(tiny_unet(num_groups=32))
     with pytest.raises(ConfigError, match="one attention head width"):
         to_diffusers(tiny_unet(head_channels=None, num_heads=2, attention_resolutions=(16, 8)))
-    diffusers.UNet2DModel(
-        sample_size=16,
-        in_channels=1,
-        out_channels=1,
-        block_out_channels=(16, 32),
-        norm_num_groups=8,
-        down_block_types=("DownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "UpBlock2D"),
-    ).save_pretrained(tmp_path / "default_resnets")
+    default_resnets = native_unet(
+        1, down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2
+    )
+    default_resnets.save_pretrained(tmp_path / "default_resnets")
     with pytest.raises(ConfigError, match="resnet_time_scale_shift='default'"):
         import_from_diffusers(tmp_path / "default_resnets")
 
