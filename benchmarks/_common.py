@@ -165,3 +165,10 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> l
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return lines
+
+
+def with_interval(row: dict, key: str, spec: str) -> str:
+    """``row[key]`` and its 95 % interval (``key_low``, ``key_high``), each formatted by
+    ``spec``: a markdown cell such as ``12.3 [11.0, 13.9]``."""
+    value, low, high = row[key], row[f"{key}_low"], row[f"{key}_high"]
+    return f"{value:{spec}} [{low:{spec}}, {high:{spec}}]"

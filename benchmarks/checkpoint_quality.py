@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from _common import RESULTS, environment
+from _common import RESULTS, environment, with_interval
 from trigen import api
 from trigen.data.datasets import load_dataset
 from trigen.diffusion.samplers import Sampler, nfe
@@ -109,12 +109,11 @@ def markdown(result: dict) -> str:
     for r in result["rows"]:
         lines.append(
             f"| {r['sampler']} | {r['grid']} | {r['nfe'] or '—'} | {r['cfg']:g} "
-            f"| {r['fid']:.1f} [{r['fid_low']:.1f}, {r['fid_high']:.1f}] "
+            f"| {with_interval(r, 'fid', '.1f')} "
             f"| {r['kid_x1000']:.1f} ± {r['kid_std_x1000']:.1f} "
             f"| {r['precision']:.2f} / {r['recall']:.2f} "
-            f"| {r['domain_fid']:.1f} [{r['domain_fid_low']:.1f}, {r['domain_fid_high']:.1f}] "
-            f"| {r['cond_accuracy']:.3f} [{r['cond_accuracy_low']:.3f}, "
-            f"{r['cond_accuracy_high']:.3f}] | {r['sample_s']:.0f} |"
+            f"| {with_interval(r, 'domain_fid', '.1f')} "
+            f"| {with_interval(r, 'cond_accuracy', '.3f')} | {r['sample_s']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 

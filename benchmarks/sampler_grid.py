@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from _common import RESULTS, environment
+from _common import RESULTS, environment, with_interval
 from flow_vs_eps import score
 from trigen import api
 from trigen.data.datasets import load_dataset
@@ -110,9 +110,8 @@ def markdown(record: dict, command: str) -> str:
     for r in record["rows"]:
         lines.append(
             f"| {r['sampler']} | {r['grid']} | {r['steps']} | {r['nfe']} | "
-            f"{r['domain_fid']:.2f} [{r['domain_fid_low']:.2f}, {r['domain_fid_high']:.2f}] | "
-            f"{r['class_accuracy']:.3f} [{r['class_accuracy_low']:.3f}, "
-            f"{r['class_accuracy_high']:.3f}] | {r['seconds']:.1f} |"
+            f"{with_interval(r, 'domain_fid', '.2f')} | "
+            f"{with_interval(r, 'class_accuracy', '.3f')} | {r['seconds']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
