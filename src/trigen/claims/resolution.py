@@ -163,6 +163,12 @@ def _c11(ev: Evidence, difference) -> Decided:
     return tuple(measured), rules.c11_best_use(decisions)
 
 
+def split_by_seed(ev: Evidence) -> list[Evidence]:
+    """One evidence per training seed, for C8 and C11 alike: the sweep's class-correct flags
+    ``correct[resolution][family]`` of that seed."""
+    return split_at(ev, {"correct": 2})
+
+
 EXPERIMENT = Experiment(
     "quality vs resolution",
     resolution_claims,
@@ -174,18 +180,6 @@ EXPERIMENT = Experiment(
         "resolution_samples",
     ),
 )
-C8 = ClaimEntry(
-    "C8",
-    EXPERIMENT,
-    rules.c8_resolution,
-    decide_c8,
-    PerSeed(lambda ev: split_at(ev, {"correct": 2}), run_c8),
-)
-C11 = ClaimEntry(
-    "C11",
-    EXPERIMENT,
-    rules.c11_best_use,
-    decide_c11,
-    PerSeed(lambda ev: split_at(ev, {"correct": 2}), run_c11),
-)
+C8 = ClaimEntry("C8", EXPERIMENT, rules.c8_resolution, decide_c8, PerSeed(split_by_seed, run_c8))
+C11 = ClaimEntry("C11", EXPERIMENT, rules.c11_best_use, decide_c11, PerSeed(split_by_seed, run_c11))
 ENTRIES = (C8, C11)
