@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from trigen.claims.ledger import Verdict
-from trigen.claims.maskgit import maskgit_latency_vs_tokens, parallel_decoding_claim
+from trigen.claims.maskgit import parallel_decoding_claim
 from trigen.config import FamilyName, TrainConfig
-from trigen.measure.scaling import resolution_sweep
+from trigen.measure.scaling import maskgit_latency_vs_tokens, resolution_sweep
 
 FAST = {"repeats": 1, "retries": 0}  # properties only: no timing is asserted
 MASKGIT = TrainConfig(

@@ -15,19 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from trigen.claims import rules, stats
 from trigen.claims.context import ClaimContext, sampling_call
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, latency_series
 from trigen.claims.seeded import PerSeed, over_training_seeds, runs_of
-from trigen.config import FamilyName, TrainConfig
-from trigen.eval.cost import measure_interleaved, measure_sweep
+from trigen.config import FamilyName
+from trigen.eval.cost import measure_interleaved
 from trigen.eval.fid_bootstrap import corrected
 from trigen.families.base import SampleSpec
 from trigen.measure.samples import generate, sample_spec
-from trigen.measure.scaling import LatencyPoint, ar_latency_vs_tokens, fresh_family
+from trigen.measure.scaling import LatencyPoint, ar_latency_vs_tokens, maskgit_latency_vs_tokens
 from trigen.sampling import class_labels
 
 LATENCY = "seconds per image (batch 1)"  # the y axis of both latency lines
@@ -60,38 +59,6 @@ def _quality(ctx: ClaimContext, name: FamilyName, spec: SampleSpec, steps: int) 
     ctx.log(f"  {name.value} steps {steps}: domain FID∞ {fid:.1f}")
     low_, high_ = (v if np.isfinite(v) else None for v in (low, high))
     return QualityPoint(name.value, steps, fid, low_, high_, accuracy)
-
-
-def maskgit_latency_vs_tokens(
-    cfg: TrainConfig,
-    resolutions: tuple[int, ...],
-    *,
-    steps: int,
-    channels: int = 1,
-    num_classes: int = 10,
-    device: torch.device | str = "cpu",
-    repeats: int = 3,
-    retries: int = 1,
-) -> list[LatencyPoint]:
-    """Seconds to sample one whole image (batch 1) with K = ``steps`` decoding steps against its
-    token count, one point per resolution, on a fresh network of ``cfg``'s preset."""
-    calls, lengths = {}, {}
-    spec = SampleSpec(steps=steps)
-    y = torch.zeros(1, dtype=torch.long, device=device)
-    for res in resolutions:
-        family = fresh_family(cfg, res, channels, num_classes, device)
-
-        def sample(family=family) -> torch.Tensor:
-            with torch.inference_mode():
-                return family.sample(y, spec, torch.Generator(device).manual_seed(0))
-
-        calls[str(res)], lengths[res] = sample, family.seq_len
-    timings = measure_sweep(calls, repeats=repeats, retries=retries, device=device)
-    points = []
-    for res, tokens in lengths.items():
-        extra = {"resolution": res, "batch": 1, "decoding_steps": min(steps, tokens)}
-        points.append(LatencyPoint(tokens, timings[str(res)], min(steps, tokens), extra))
-    return points
 
 
 def _latency_sweeps(ctx: ClaimContext) -> tuple[list[LatencyPoint], list[LatencyPoint]]:

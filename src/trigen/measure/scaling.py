@@ -1,5 +1,6 @@
 """Cost sweeps: what a training step and a sampling step cost as images grow, and how
-sampling time grows with sequence length (autoregression), step count and batch (diffusion).
+sampling time grows with sequence length (autoregression, masked decoding), step count and
+batch (diffusion).
 
 Memory is the peak of tensor allocations (:func:`trigen.eval.memory.peak_allocated_bytes`), not
 the process RSS: it is > 0 for every call and comparable between families and runs. Time is a
@@ -11,6 +12,7 @@ runs in float32.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -213,6 +215,28 @@ def fresh_family(
     return family
 
 
+def _one_image_per_resolution(
+    cfg: TrainConfig,
+    resolutions: tuple[int, ...],
+    sample: Callable[[Family], Tensor],
+    *,
+    channels: int,
+    num_classes: int,
+    device: torch.device | str,
+    repeats: int,
+    retries: int,
+) -> list[tuple[int, int, Timing]]:
+    """(resolution, tokens, timing) of ``sample(family)`` (one whole image, batch 1) on a fresh
+    family of ``cfg``'s preset at each resolution; the points are timed in interleaved rounds
+    (:func:`~trigen.eval.cost.measure_sweep`)."""
+    calls, tokens = {}, {}
+    for res in resolutions:
+        family = fresh_family(cfg, res, channels, num_classes, device)
+        calls[str(res)], tokens[res] = functools.partial(sample, family), family.seq_len
+    timings = measure_sweep(calls, repeats=repeats, retries=retries, device=device)
+    return [(res, n, timings[str(res)]) for res, n in tokens.items()]
+
+
 def ar_latency_vs_tokens(
     cfg: TrainConfig,
     resolutions: tuple[int, ...] = (4, 6, 8, 12, 16),
@@ -235,23 +259,52 @@ def ar_latency_vs_tokens(
 
     if cfg.family is not FamilyName.AR:
         raise ConfigError(f"ar_latency_vs_tokens measures ar configs, not {cfg.family.value}")
-    calls, lengths = {}, {}
-    for res in resolutions:
-        family = fresh_family(cfg, res, channels, num_classes, device)
-        seq_len, y = family.seq_len, class_labels(num_classes, 1).to(device)
+    y = class_labels(num_classes, 1).to(device)
 
-        def sample(net=family.net, n=seq_len, y=y) -> Tensor:
-            gen = torch.Generator(device).manual_seed(0)
-            return generate(
-                net, y, seq_len=n, generator=gen, null_label=num_classes, use_cache=kv_cache
-            )
+    def sample(family: Family) -> Tensor:
+        gen = torch.Generator(device).manual_seed(0)
+        return generate(
+            family.net, y, seq_len=family.seq_len, generator=gen, null_label=num_classes,
+            use_cache=kv_cache,
+        )  # fmt: skip
 
-        calls[str(res)], lengths[res] = sample, seq_len
-    timings = measure_sweep(calls, repeats=repeats, retries=retries, device=device)
-    return [
-        LatencyPoint(n, timings[str(res)], n, {"resolution": res, "kv_cache": kv_cache, "batch": 1})
-        for res, n in lengths.items()
-    ]
+    timed = _one_image_per_resolution(
+        cfg, resolutions, sample, channels=channels, num_classes=num_classes, device=device,
+        repeats=repeats, retries=retries,
+    )  # fmt: skip
+    extra = {"kv_cache": kv_cache, "batch": 1}
+    return [LatencyPoint(n, timing, n, {"resolution": res, **extra}) for res, n, timing in timed]
+
+
+def maskgit_latency_vs_tokens(
+    cfg: TrainConfig,
+    resolutions: tuple[int, ...],
+    *,
+    steps: int,
+    channels: int = 1,
+    num_classes: int = 10,
+    device: torch.device | str = "cpu",
+    repeats: int = 3,
+    retries: int = 1,
+) -> list[LatencyPoint]:
+    """Seconds to sample one whole image (batch 1) with K = ``steps`` decoding steps against its
+    token count, one point per resolution, on a fresh network of ``cfg``'s preset."""
+    spec = SampleSpec(steps=steps)
+    y = torch.zeros(1, dtype=torch.long, device=device)
+
+    def sample(family: Family) -> Tensor:
+        with torch.inference_mode():
+            return family.sample(y, spec, torch.Generator(device).manual_seed(0))
+
+    timed = _one_image_per_resolution(
+        cfg, resolutions, sample, channels=channels, num_classes=num_classes, device=device,
+        repeats=repeats, retries=retries,
+    )  # fmt: skip
+    points = []
+    for res, tokens, timing in timed:
+        extra = {"resolution": res, "batch": 1, "decoding_steps": min(steps, tokens)}
+        points.append(LatencyPoint(tokens, timing, min(steps, tokens), extra))
+    return points
 
 
 def _diffusion_sampling(
