@@ -311,14 +311,12 @@ def _diffusion_sampling(
     cfg: TrainConfig, resolution: int, channels: int, num_classes: int, device
 ) -> Callable[[int, int], Tensor]:
     """(batch, steps) → images: DDIM sampling with a fresh, fixed-seed generator."""
-    cfg = dataclasses.replace(cfg, resolution=resolution)
-    family = build_family(cfg, DataSpec((channels, resolution, resolution), num_classes), device)
+    family = fresh_family(cfg, resolution, channels, num_classes, device)
     if "sampler" not in family.sample_options(SampleSpec(sampler=SWEEP_SAMPLER)):
         raise ConfigError(
             f"the diffusion latency sweeps measure families with a diffusion sampler, not "
             f"{cfg.family.value}"
         )
-    family.net.eval()
 
     def sample(batch: int, steps: int) -> Tensor:
         gen = torch.Generator(device).manual_seed(0)
