@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from trigen.batch import Batch
+from trigen.build import DataSpec, build_family
+from trigen.train.flops import training_flops_per_image
+
 
 class BandFeatures:
     """Stands in for Inception-v3 (no weights to load): the mean of each row of pixels."""
@@ -16,3 +20,37 @@ class BandFeatures:
 
     def features(self, images: torch.Tensor, progress=None) -> np.ndarray:
         return images.double().mean(dim=(1, 3)).numpy()
+
+
+CLASSES = 10
+
+
+class NoiseLoader:
+    """Batches of noise images and class labels: what a step costs does not depend on pixels."""
+
+    def __init__(self, shape: tuple[int, int, int], batch: int) -> None:
+        self.shape, self.batch, self.position = shape, batch, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Batch:
+        self.position += 1
+        g = torch.Generator().manual_seed(self.position)
+        images = torch.rand(self.batch, *self.shape, generator=g) * 2 - 1
+        return Batch(images, torch.randint(CLASSES, (self.batch,), generator=g))
+
+    def state_dict(self) -> dict:
+        return {"position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.position = state["position"]
+
+
+def step_flops(cfg) -> int:
+    """One optimizer step of ``cfg``'s family at its batch, in training FLOPs."""
+    shape = (1, cfg.resolution, cfg.resolution)
+    torch.manual_seed(0)
+    family = build_family(cfg, DataSpec(shape, CLASSES), torch.device("cpu"))
+    per_image = training_flops_per_image(family, NoiseLoader(shape, 1), torch.device("cpu"))
+    return cfg.batch_size * per_image

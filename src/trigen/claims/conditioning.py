@@ -1,16 +1,17 @@
 """Claim C3: DiT's condition injections (adaLN-Zero, adaLN, in-context tokens, cross-attention)
-and the U-Net's AdaGN at equal budget, each trained once per seed, judged by the class accuracy
-of their samples."""
+and the U-Net's AdaGN at equal budget (training FLOPs, or wall-clock minutes where the settings
+give none), each trained once per seed, judged by the class accuracy of their samples."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from trigen.claims import rules, stats
-from trigen.claims.context import ClaimContext, sample_images
+from trigen.claims.context import ClaimContext, sample_images, trained_record
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult
 from trigen.claims.seeded import SEEDS, PerSeed, run_difference, split_at
+from trigen.claims.settings import budget_text, claim_budget
 from trigen.config import FamilyName
 from trigen.measure.variants import conditioning_configs
 
@@ -24,14 +25,16 @@ def conditioning_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
     if ev.domain is None:
         return (C3.not_run("needs a dataset with classes"),)
     correct: dict[str, list] = {}
+    trained: dict[str, list] = {}  # variant → per seed: what its run got
+    budget = claim_budget(cs.variant_flops, cs.variant_minutes)
     for seed in cs.seeds:
-        budget = {"max_minutes": cs.variant_minutes, "max_images": None, "seed": seed}
-        base = ctx.config_for(FamilyName.DIT, **budget)
+        base = ctx.config_for(FamilyName.DIT, seed=seed, **budget)
         runs = conditioning_configs(base)
-        runs.append(("U-Net AdaGN", ctx.config_for(FamilyName.UNET, **budget)))
+        runs.append(("U-Net AdaGN", ctx.config_for(FamilyName.UNET, seed=seed, **budget)))
         for variant, cfg in runs:
-            ctx.log(f"  conditioning: {variant}, seed {seed} ({cs.variant_minutes:g} min)")
-            loaded, _ = ctx.train(cfg, ctx.run_dir("conditioning", variant, seed))
+            ctx.log(f"  conditioning: {variant}, seed {seed} ({budget_text(budget)})")
+            loaded, summary = ctx.train(cfg, ctx.run_dir("conditioning", variant, seed))
+            trained.setdefault(variant, []).append(trained_record(summary))
             images, labels = sample_images(ctx, loaded, cs.variant_samples, seed)
             hits = (ev.domain.predict(images) == labels).double().numpy()
             correct.setdefault(variant, []).append(hits)
@@ -40,7 +43,8 @@ def conditioning_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
         n_seeds=len(cs.seeds),
         n_samples=cs.variant_samples,
         details={
-            "minutes_per_run": cs.variant_minutes,
+            "budget_per_run": budget,
+            "trained": trained,
             "measured": "one condition (the class label) through each injection",
             "beyond the class label": "C15 (attribute vectors, maps, text)",
         },
@@ -83,7 +87,9 @@ def run_c3(ev: Evidence) -> Decided:
 
 
 EXPERIMENT = Experiment(
-    "conditioning variants", conditioning_claim, ("seeds", "variant_minutes", "variant_samples")
+    "conditioning variants",
+    conditioning_claim,
+    ("seeds", "variant_flops", "variant_minutes", "variant_samples"),
 )
 C3 = ClaimEntry(
     "C3",

@@ -111,6 +111,16 @@ class ClaimContext:
         return self.out / "claims" / "-".join(str(p).replace(" ", "_") for p in parts)
 
 
+def trained_record(summary: dict[str, Any]) -> dict[str, Any]:
+    """What one claim training got of its budget, from its training summary (JSON): the images
+    it saw, the training FLOPs they cost and the wall-clock seconds they took."""
+    return {
+        "images": int(summary["images_seen"]),
+        "flops": summary.get("flops"),
+        "seconds": summary.get("seconds"),
+    }
+
+
 def sample_images(
     ctx: ClaimContext, loaded: Loaded, n: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,10 +2,11 @@
 against DiT's specialised injections, the U-Net's and the AR prefix, on every kind of condition.
 
 Each mechanism (:data:`trigen.measure.variants.INJECTIONS`) trains once per seed on MNIST with
-the class, the attribute vector, the skeleton map and the captions together, at equal
-wall-clock budget. Each condition alone is then asked for with the conditions of the first test
-images (:mod:`trigen.measure.adherence_rows`), and every kind scored relative to the real-data
-ceiling (:mod:`trigen.claims.normalised`).
+the class, the attribute vector, the skeleton map and the captions together, at equal budget:
+training FLOPs per run (wall-clock minutes where the settings give none). Each condition alone
+is then asked for with the conditions of the first test images
+(:mod:`trigen.measure.adherence_rows`), and every kind scored relative to the real-data ceiling
+(:mod:`trigen.claims.normalised`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from trigen.claims import rules, stats
-from trigen.claims.context import ClaimContext
+from trigen.claims.context import ClaimContext, trained_record
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, Estimate
 from trigen.claims.normalised import estimate, normalised_scores, raw_scores
 from trigen.claims.seeded import SEEDS, PerSeed, seeds_of
+from trigen.claims.settings import budget_text, claim_budget
 from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
@@ -49,14 +51,14 @@ def injection_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
     measured = {k: c for k, c in MEASURED.items() if text is not None or k != "text"}
     kinds: dict[str, dict[str, Any]] = {}
     tests: dict[tuple[ConditionSpec, ...], ImageDataset] = {}
-    trained: dict[str, list[int]] = {}
+    trained: dict[str, list[dict[str, Any]]] = {}  # mechanism → per seed: what its run got
+    budget = claim_budget(cs.injection_flops, cs.injection_minutes)
     for seed in cs.injection_seeds:
-        budget = {"max_minutes": cs.injection_minutes, "max_images": None, "seed": seed}
-        recipe = partial(ctx.config_for, conditions=CONDITIONS, **budget)
+        recipe = partial(ctx.config_for, conditions=CONDITIONS, seed=seed, **budget)
         for name, cfg in injection_configs(recipe):
-            ctx.log(f"  injection: {name}, seed {seed} ({cs.injection_minutes:g} min)")
+            ctx.log(f"  injection: {name}, seed {seed} ({budget_text(budget)})")
             loaded, summary = ctx.train(cfg, ctx.run_dir("injection", name, seed))
-            trained.setdefault(name, []).append(int(summary["images_seen"]))
+            trained.setdefault(name, []).append(trained_record(summary))
             specs = loaded.data.conditions
             if specs not in tests:  # every run shares the training split's normalisation
                 tests[specs] = _test_split(ctx, cfg, specs, text)
@@ -66,8 +68,9 @@ def injection_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
     not_measured = [] if "text" in measured else [NO_TEXT_JUDGE]
     evidence = {"kinds": kinds, "not_measured": not_measured, SEEDS: list(cs.injection_seeds)}
     details = {
-        "minutes_per_run": cs.injection_minutes,
-        "images_seen": trained,
+        "budget_per_run": budget,
+        "trained": trained,
+        "text_encoder": ctx.config_for(FamilyName.DIT, conditions=CONDITIONS).text_encoder,
         "conditions": list(CONDITIONS),
         "vector_fields": list(VECTOR_FIELDS),
         "margin": rules.SAME_ADHERENCE,
@@ -197,7 +200,7 @@ def split_c15(ev: Evidence) -> list[Evidence]:
 EXPERIMENT = Experiment(
     "condition injection",
     injection_claim,
-    ("injection_seeds", "injection_minutes", "injection_samples"),
+    ("injection_seeds", "injection_flops", "injection_minutes", "injection_samples"),
 )
 C15 = ClaimEntry(
     "C15",

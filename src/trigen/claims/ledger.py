@@ -169,7 +169,8 @@ _CLAIMS = (
         "C1",
         "DiT's global self-attention captures long-range pixel correlations faster than "
         "U-Net's local convolutions",
-        "U-Net and DiT trained with equal budget on the built-in mirror dataset (32 px, the "
+        "U-Net and DiT of comparable parameters trained for equal training FLOPs (the DiT "
+        "paper's axis: the same compute on any host) on the built-in mirror dataset (32 px, the "
         "bottom-right quadrant repeats the top-left one rotated by 180°), over seeds; mirror "
         "consistency of the samples (1 = exact, 0 = no dependency); radius of the effective "
         "receptive field holding 90 % of the gradient mass",
@@ -180,7 +181,8 @@ _CLAIMS = (
         "C2",
         "DiT's constant token count avoids the information loss of repeated down/up-sampling",
         "denoising MSE of x̂₀ at low noise (σ ≤ 0.2) on the same test images and noise, U-Net "
-        "vs DiT of comparable parameters, and the high-frequency energy of samples vs data",
+        "vs DiT of comparable parameters (the C1 runs, equal training FLOPs), and the "
+        "high-frequency energy of samples vs data",
         "supported when the t 95 % interval over seeds of DiT − U-Net low-noise MSE (each "
         "seed's mean over the same images and noise) lies below 0, refuted "
         "when it lies above 0",
@@ -189,9 +191,9 @@ _CLAIMS = (
         "C3",
         "adaLN-Zero is DiT's best injection of the class label",
         "DiT with adaLN-Zero, adaLN, in-context tokens and cross-attention, and the U-Net's "
-        "AdaGN, at equal budget, each trained once per seed: class accuracy of the samples "
-        "(domain classifier). It measures one condition, the class label; conditions beyond "
-        "it (attribute vectors, maps, text) are C15's",
+        "AdaGN, at equal training FLOPs (the DiT paper's axis), each trained once per seed: "
+        "class accuracy of the samples (domain classifier). It measures one condition, the "
+        "class label; conditions beyond it (attribute vectors, maps, text) are C15's",
         "adaLN-Zero − each other DiT injection, per seed, t over seeds with a Bonferroni share "
         "of 95 %: above 0 for every one supports the claim, below 0 for one refutes it",
     ),
@@ -237,8 +239,11 @@ _CLAIMS = (
         "C8",
         "AR is precise at low resolution and loses global structure at high resolution; "
         "diffusion keeps it",
-        "AR and diffusion trained at equal wall-clock at several resolutions, once per seed: "
-        "class accuracy of the samples (domain classifier) against resolution",
+        "AR and diffusion trained for equal training FLOPs per run at several resolutions, once "
+        "per seed: class accuracy of the samples (domain classifier) against resolution. The "
+        "claim is about what each family makes of the same compute at each resolution; FLOPs "
+        "count that compute, where equal wall-clock measured it on one host at one moment (a "
+        "rerun or another host trained other amounts)",
         "supported when the t 95 % interval over seeds of (AR − diffusion accuracy at the lowest "
         "resolution) − (the same at the highest) lies above 0, refuted when below 0",
     ),
@@ -308,11 +313,11 @@ _CLAIMS = (
         "C15",
         "DiT's condition injection is uniform and extends to several conditions (text, maps, "
         "attribute vectors)",
-        "on MNIST, at equal training budget per seed (wall-clock minutes), one model per "
-        "mechanism trained on the class, the Morpho-MNIST attributes, the skeleton map and the "
-        "captions together: DiT uniform (t, class, vector, map patches and caption all tokens in "
-        "one self-attention), DiT specialised (adaLN-Zero, vector into adaLN, map as a zero "
-        "patch embedding, caption by cross-attention), the U-Net (vector into the time "
+        "on MNIST, at equal training FLOPs per run and seed (the DiT paper's axis), one model "
+        "per mechanism trained on the class, the Morpho-MNIST attributes, the skeleton map and "
+        "the captions together: DiT uniform (t, class, vector, map patches and caption all "
+        "tokens in one self-attention), DiT specialised (adaLN-Zero, vector into adaLN, map as "
+        "a zero patch embedding, caption by cross-attention), the U-Net (vector into the time "
         "embedding, hint encoder, cross-attention) and the raster AR model (all as prefix "
         "tokens). Each condition alone is asked for (the others and the class null) with the "
         "conditions of the first test images; per kind, normalised adherence (sample − chance) "

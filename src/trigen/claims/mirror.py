@@ -1,20 +1,22 @@
 """Claims C1 (long-range structure) and C2 (fine detail), from one set of runs: the U-Net and a
-DiT of comparable parameters trained with equal budget on the built-in ``mirror`` dataset, once
-per training seed."""
+DiT of comparable parameters trained with equal budget (training FLOPs, or wall-clock minutes
+where the settings give none) on the built-in ``mirror`` dataset, once per training seed."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import torch
 
 from trigen.build import DataSpec, build_family
 from trigen.claims import rules, stats
-from trigen.claims.context import ClaimContext, sample_images
+from trigen.claims.context import ClaimContext, sample_images, trained_record
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult
 from trigen.claims.seeded import SEEDS, PerSeed, run_difference, split_at
+from trigen.claims.settings import budget_text, claim_budget
 from trigen.config import FamilyName
 from trigen.data.datasets import load_dataset
 from trigen.eval.consistency import mirror_consistency
@@ -50,21 +52,23 @@ def mirror_claims(ctx: ClaimContext) -> tuple[ClaimResult, ClaimResult]:
     res = cs.mirror_resolution
     test = load_dataset(MIRROR, "test", resolution=res)
     spec = DataSpec(test.shape, test.num_classes)
-    budget = {"max_minutes": cs.mirror_minutes, "max_images": None, "dataset": MIRROR}
-    unet_cfg = ctx.config_for(FamilyName.UNET, resolution=res, **budget)
+    budget = claim_budget(cs.mirror_flops, cs.mirror_minutes)
+    unet_cfg = ctx.config_for(FamilyName.UNET, resolution=res, dataset=MIRROR, **budget)
     dit_overrides = _matched_dit(ctx, unet_cfg, spec)
     per_seed: dict[str, list] = {"unet": [], "dit": []}
+    trained: dict[str, list] = {"unet": [], "dit": []}  # per seed: what each run got
     for seed in cs.seeds:
         for name in (FamilyName.UNET, FamilyName.DIT):
-            cfg = ctx.config_for(name, resolution=res, seed=seed, **budget)
+            cfg = ctx.config_for(name, resolution=res, seed=seed, dataset=MIRROR, **budget)
             if name is FamilyName.DIT:
                 cfg = dataclasses.replace(
                     cfg, model_overrides={**cfg.model_overrides, **dit_overrides}
                 )
-            ctx.log(f"  mirror {name.value} seed {seed} ({cs.mirror_minutes:g} min)")
-            loaded, _ = ctx.train(cfg, ctx.run_dir(MIRROR, name.value, seed))
+            ctx.log(f"  mirror {name.value} seed {seed} ({budget_text(budget)})")
+            loaded, summary = ctx.train(cfg, ctx.run_dir(MIRROR, name.value, seed))
+            trained[name.value].append(trained_record(summary))
             per_seed[name.value].append(_mirror_measure(ctx, loaded, test, seed))
-    return _mirror_results(ctx, per_seed)
+    return _mirror_results(ctx, per_seed, {"budget_per_run": budget, "trained": trained})
 
 
 def _mirror_measure(ctx: ClaimContext, loaded: Loaded, test, seed: int) -> dict:
@@ -91,8 +95,11 @@ def _mirror_measure(ctx: ClaimContext, loaded: Loaded, test, seed: int) -> dict:
     }
 
 
-def _mirror_results(ctx: ClaimContext, per_seed: dict[str, list]) -> tuple[ClaimResult, ...]:
-    """C1 and C2 decided on per-seed values (t over training seeds), per-sample values kept."""
+def _mirror_results(
+    ctx: ClaimContext, per_seed: dict[str, list], runs: dict[str, Any]
+) -> tuple[ClaimResult, ...]:
+    """C1 and C2 decided on per-seed values (t over training seeds), per-sample values kept;
+    ``runs``: the training budget and what each run got of it."""
     params = {f: rs[0]["params"] for f, rs in per_seed.items()}
     seeds, n_samples = len(per_seed["unet"]), ctx.claims.mirror_samples
     trained = list(ctx.claims.seeds)
@@ -108,7 +115,7 @@ def _mirror_results(ctx: ClaimContext, per_seed: dict[str, list]) -> tuple[Claim
         },
         n_seeds=seeds,
         n_samples=n_samples,
-        details={"params": params, "minutes_per_run": ctx.claims.mirror_minutes},
+        details={"params": params, **runs},
     )
     c2 = C2.result(
         {"mse": per_sample("mse"), "hf": per_sample("hf"), SEEDS: trained},
@@ -176,7 +183,7 @@ def run_c2(ev: Evidence) -> Decided:
 EXPERIMENT = Experiment(
     "long-range consistency and fine detail on `mirror`",
     mirror_claims,
-    settings=("seeds", "mirror_resolution", "mirror_minutes", "mirror_samples"),
+    settings=("seeds", "mirror_resolution", "mirror_flops", "mirror_minutes", "mirror_samples"),
 )
 C1 = ClaimEntry(
     "C1",

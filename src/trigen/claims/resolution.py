@@ -1,16 +1,18 @@
 """Claims C8 (AR loses global structure at high resolution, diffusion keeps it) and C11 (best
 use of each family by resolution), from one grid of runs: every family at every resolution,
-equal minutes per run, once per seed, judged by the class accuracy of the samples."""
+equal training FLOPs per run (wall-clock minutes where the settings give none), once per seed,
+judged by the class accuracy of the samples."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from trigen.claims import rules, stats
-from trigen.claims.context import ClaimContext, sample_images
+from trigen.claims.context import ClaimContext, sample_images, trained_record
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, Estimate, Series
 from trigen.claims.seeded import SEEDS, PerSeed, run_difference, split_at
+from trigen.claims.settings import budget_text, claim_budget
 from trigen.config import FamilyName
 from trigen.data.datasets import load_dataset
 from trigen.eval.domain import DomainClassifier
@@ -19,12 +21,14 @@ C11_CLAIMED = {"lowest": "ar", "middle": "unet", "highest": "dit"}  # the family
 
 
 def resolution_claims(ctx: ClaimContext) -> tuple[ClaimResult, ClaimResult]:
-    """C8 and C11 from one grid of runs: every family at every resolution, equal minutes."""
+    """C8 and C11 from one grid of runs: every family at every resolution, equal budget."""
     cs = ctx.claims
     if ctx.train_data.num_classes < 2:
         reason = "needs a dataset with classes (class accuracy is the quality measure)"
         return C8.not_run(reason), C11.not_run(reason)
     correct: dict[int, dict[str, np.ndarray]] = {}
+    budget = claim_budget(cs.resolution_flops, cs.resolution_minutes)
+    trained: dict[str, list] = {}  # "<family> at <res> px" → per seed: what its run got
     for res in cs.quality_resolutions:
         train = load_dataset(
             ctx.compare.dataset, "train", root=ctx.compare.data_root, resolution=res
@@ -41,17 +45,15 @@ def resolution_claims(ctx: ClaimContext) -> tuple[ClaimResult, ClaimResult]:
         for family in cs.resolution_families:
             name = FamilyName(family)
             for seed in cs.seeds:
-                minutes = cs.resolution_minutes
-                cfg = ctx.config_for(
-                    name, resolution=res, max_minutes=minutes, max_images=None, seed=seed
-                )
-                ctx.log(f"  resolution {res} px: {family}, seed {seed} ({minutes:g} min)")
-                loaded, _ = ctx.train(cfg, ctx.run_dir("resolution", res, family, seed))
+                cfg = ctx.config_for(name, resolution=res, seed=seed, **budget)
+                ctx.log(f"  resolution {res} px: {family}, seed {seed} ({budget_text(budget)})")
+                loaded, summary = ctx.train(cfg, ctx.run_dir("resolution", res, family, seed))
+                trained.setdefault(f"{family} at {res} px", []).append(trained_record(summary))
                 images, labels = sample_images(ctx, loaded, cs.resolution_samples, seed)
                 hits = (domain.predict(images) == labels).double().numpy()
                 correct[res].setdefault(family, []).append(hits)
     seeds, samples = len(cs.seeds), cs.resolution_samples
-    details = {"series": _accuracy_series(correct), "minutes_per_run": cs.resolution_minutes}
+    details = {"series": _accuracy_series(correct), "budget_per_run": budget, "trained": trained}
     lowest = correct[min(correct)]
     diffusion = "unet" if "unet" in lowest else "dit"
     if "ar" not in lowest or diffusion not in lowest:
@@ -176,6 +178,7 @@ EXPERIMENT = Experiment(
         "seeds",
         "quality_resolutions",
         "resolution_families",
+        "resolution_flops",
         "resolution_minutes",
         "resolution_samples",
     ),

@@ -83,6 +83,13 @@ def compare(
             "beside samples to the report"
         ),
     ] = None,
+    text_encoder: Annotated[
+        str | None,
+        typer.Option(
+            help="a text condition's encoder in every training that takes captions: wordllama "
+            "(frozen, pretrained) or learned (from the captions) [wordllama]"
+        ),
+    ] = None,
     reuse: Annotated[
         list[str] | None, typer.Option(help="family=checkpoint: skip its training (repeatable)")
     ] = None,
@@ -136,6 +143,7 @@ def compare(
         reference_images=reference_images,
         studies=parse(studies, Study, "study"),
         conditions=_condition_names(conditions),
+        text_encoder=text_encoder,
     )
     if claims is not None:
         settings = dataclasses.replace(

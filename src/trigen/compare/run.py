@@ -35,6 +35,7 @@ from trigen.config import CAPTIONED_DATASETS, FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
 from trigen.eval.hardware import host_info
 from trigen.measure.evaluators import Evaluators
+from trigen.provenance import code_commit
 from trigen.report.grids import save_grid
 from trigen.report.render import RESULTS_FILE, render
 from trigen.report.volatile import VOLATILE_FIELDS, timed_claim
@@ -62,6 +63,7 @@ def train_config(name: FamilyName, s: CompareSettings, **changes: Any) -> TrainC
         "ema_halflife_images": s.ema_halflife_images,
         "warmup_images": s.warmup_images,
         "lr_cooldown": s.lr_cooldown,
+        "text_encoder": s.text_encoder,  # read only by a training that takes captions
         "log_every": 10,
         "checkpoint_every": 10**9,
         "batch_size": 64,
@@ -232,6 +234,10 @@ def _compare(
         "studies": {},
         "notes": [],
     }
+    if (commit := code_commit()) is not None:  # the code's commit, where it runs from a checkout
+        results["meta"]["commit"] = commit
+    if "text" in s.conditions:
+        results["meta"]["text_encoder"] = s.text_encoder
     if s.minutes_per_family is not None:
         results["notes"].append(
             "a wall-clock budget: the images each family saw, and every number measured on it, "

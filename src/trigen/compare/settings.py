@@ -9,7 +9,7 @@ from typing import Any
 
 from trigen.claims.ledger import CLAIMS
 from trigen.claims.settings import ClaimSettings
-from trigen.config import FamilyName, TrainConfig
+from trigen.config import TEXT_ENCODERS, FamilyName, TrainConfig
 from trigen.errors import ConfigError
 
 # At 16 px, patch 4 gives 4×4 = 16 tokens: ~3× the images/s of patch 2 at the same width, which
@@ -25,6 +25,22 @@ DEMO_MODELS = {"dit": "DiT-T/4"}
 # 690, 70 img/s at 16 px), so 1.2e13 FLOPs buy U-Net 60k images (1.5 min), DiT 100k (2.4 min)
 # and AR 6.9k (1.7 min): the 6 minutes of training the demo had at 2 minutes each
 DEMO_FLOPS = 1.2e13
+# The claims' own trainings train for training FLOPs too (ClaimSettings.*_flops), the same for
+# every model a claim compares: C1/C2 the U-Net and its matched DiT, C3 the injections, C8/C11
+# every family at every resolution, C15 the mechanisms. Each budget is what the minutes each run
+# had bought on the reference CPU, spread over the claim's runs at each model's speed there, so
+# a preset takes about the time it took: FLOPs per run = the runs' minutes ÷ Σ 1 / speed. Speeds
+# (GFLOP/s): U-Net 132, DiT 83, AR 121 at 16 px (above); 156, 97, 130 at 28 and 32 px (the hour
+# preset's); at 8 px, not measured, half the 16 px ones. Training MFLOP per image: mirror 32 px
+# U-Net 812, matched DiT 291; C3's DiTs 119-138 at 16 px, 376-435 at 28; C15's DiT uniform
+# 607, specialised 266, U-Net 243, AR prefix 2242 at 16 px (1217, 574, 686, 9702 at 28).
+CLAIM_FLOPS_16PX = {
+    "mirror_flops": 1.1e13,  # 1.5 min each: U-Net 13.5k images (70 s), DiT 38k (113 s)
+    "variant_flops": 5.5e12,  # 1 min each: a DiT 40-46k images (66 s), the U-Net 27k (42 s)
+    "resolution_flops": 7.5e12,  # 1.5 min each: AR 910 images at 28 px, 22k at 8 px
+    "injection_flops": 6e12,  # 1 min each: DiT uniform 9.9k images, AR prefix 2.7k
+}
+"""The claims' FLOPs per run in the demo (16 px; the minutes ClaimSettings gives by default)."""
 BUDGET_FIELDS = ("minutes_per_family", "images_per_family", "flops_per_family")
 """The kinds of per-family training budget; a comparison sets exactly one."""
 
@@ -115,6 +131,9 @@ class CompareSettings:
     # named conditions every family trains with beside the class label (attributes, skeleton;
     # aliases vector, map); with any, an adherence study follows the headline measurements
     conditions: tuple[str, ...] = ()
+    # the text condition's encoder in every training that takes captions (TEXT_ENCODERS):
+    # wordllama, frozen and pretrained, or learned from the captions
+    text_encoder: str = TrainConfig.text_encoder
     adherence_samples: int = 160  # test images whose conditions are requested, per condition
     # … at most, for a family that needs more network evaluations per image than the diffusion
     # sampler (one per token: the pixel transformer, PixelCNN)
@@ -163,6 +182,11 @@ class CompareSettings:
         for name in ("domain_images", "text_match_images"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.text_encoder not in TEXT_ENCODERS:
+            raise ConfigError(
+                f"unknown text encoder {self.text_encoder!r}; choose one of: "
+                f"{', '.join(TEXT_ENCODERS)}"
+            )
         if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(f"batch_size must be positive, got {self.batch_size}")
         object.__setattr__(self, "conditions", _condition_names(self.conditions, self.families))
@@ -217,7 +241,10 @@ PRESETS: dict[str, CompareSettings] = {
         # (±0.075 at 160), so the AR's cfg-3 accuracy is judged on an interval, not a point
         study_samples=320,
         claims=ClaimSettings(
-            memory_resolutions=(16, 32, 64, 128), memory_batch=1, nfe_targets=(5, 10, 20, 250)
+            memory_resolutions=(16, 32, 64, 128),
+            memory_batch=1,
+            nfe_targets=(5, 10, 20, 250),
+            **CLAIM_FLOPS_16PX,
         ),
     ),
     # an hour on 2 CPU cores: longer training, full FID sample size, every study
@@ -242,7 +269,13 @@ PRESETS: dict[str, CompareSettings] = {
         conditioning_flops=9e12,  # a DiT variant ≈ 1.5 min at 28 px, a U-Net one ≈ 1
         text_match_images=80_000,  # what 180 s bought at 28 px
         ema_halflife_images=10000.0,
-        claims=ClaimSettings(run=tuple(CLAIMS), nfe_samples=200, variant_samples=200),
+        claims=ClaimSettings(
+            run=tuple(CLAIMS),
+            nfe_samples=200,
+            variant_samples=200,
+            # C3 and C15 train at 28 px here: the same minutes as the demo's at 28 px speeds
+            **{**CLAIM_FLOPS_16PX, "variant_flops": 6.3e12, "injection_flops": 7e12},
+        ),
     ),
     # every claim of the ledger at the largest scale 2 CPU cores allow in well under 3 hours
     "claims": CompareSettings(
@@ -262,12 +295,16 @@ PRESETS: dict[str, CompareSettings] = {
         claims=ClaimSettings(
             run=tuple(CLAIMS),
             mirror_minutes=1.25,
+            mirror_flops=9e12,  # 1.25 min each (U-Net 11k images, DiT 31k)
+            variant_flops=CLAIM_FLOPS_16PX["variant_flops"],
             resolution_minutes=1.0,
+            resolution_flops=5e12,  # 1 min each (AR 610 images at 28 px, 14k at 8 px)
             memory_batch=1,
             nfe_targets=(5, 10, 20, 50, 250),
             nfe_samples=96,
             variant_samples=128,
             injection_minutes=2.0,
+            injection_flops=1.2e13,  # 2 min each (DiT uniform 20k images, AR prefix 5.4k)
         ),
     ),
     # seconds: a smoke test of the whole pipeline (tests and CI)
@@ -301,8 +338,13 @@ PRESETS: dict[str, CompareSettings] = {
             bootstrap=20,
             mirror_resolution=8,
             mirror_minutes=0.01,
+            # a few steps of each model at batch 32: the largest one step is U-Net's 1.6e9 at
+            # 8 px (mirror, C3), the AR's 2.7e10 at 12 px (C8/C11), its 2.1e10 with C15's
+            # conditions at 8 px
+            mirror_flops=4e9,
             mirror_samples=20,
             variant_minutes=0.01,
+            variant_flops=4e9,
             variant_samples=20,
             scaling_images=64,
             memory_resolutions=(8, 16),
@@ -311,6 +353,7 @@ PRESETS: dict[str, CompareSettings] = {
             latency_batches=(1, 2),
             quality_resolutions=(8, 12),
             resolution_minutes=0.01,
+            resolution_flops=3e10,
             resolution_samples=20,
             nfe_targets=(2, 4),
             nfe_samples=20,
@@ -327,6 +370,7 @@ PRESETS: dict[str, CompareSettings] = {
             maskgit_latency_steps=3,
             injection_seeds=(0,),
             injection_minutes=0.01,
+            injection_flops=2.5e10,
             injection_samples=16,
         ),
     ),
