@@ -101,8 +101,9 @@ def compare(
     resume: Annotated[
         bool,
         typer.Option(
+            "--resume",
             help="continue the compare run in --out from its last finished piece (after a "
-            "crash or Ctrl-C) under its own settings: give none of them, or the same ones"
+            "crash or Ctrl-C) under its own settings: give none of them, or the same ones",
         ),
     ] = False,
     quiet: Quiet = False,
