@@ -52,12 +52,14 @@ def injection_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
     kinds: dict[str, dict[str, Any]] = {}
     tests: dict[tuple[ConditionSpec, ...], ImageDataset] = {}
     trained: dict[str, list[dict[str, Any]]] = {}  # mechanism → per seed: what its run got
+    encoders: set[str] = set()  # the text encoder every run used (one: the comparison's)
     budget = claim_budget(cs.injection_flops, cs.injection_minutes)
     for seed in cs.injection_seeds:
         recipe = partial(ctx.config_for, conditions=CONDITIONS, seed=seed, **budget)
         for name, cfg in injection_configs(recipe):
             ctx.log(f"  injection: {name}, seed {seed} ({budget_text(budget)})")
             loaded, summary = ctx.train(cfg, ctx.run_dir("injection", name, seed))
+            encoders.add(cfg.text_encoder)
             trained.setdefault(name, []).append(trained_record(summary))
             specs = loaded.data.conditions
             if specs not in tests:  # every run shares the training split's normalisation
@@ -70,7 +72,7 @@ def injection_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
     details = {
         "budget_per_run": budget,
         "trained": trained,
-        "text_encoder": ctx.config_for(FamilyName.DIT, conditions=CONDITIONS).text_encoder,
+        "text_encoder": ", ".join(sorted(encoders)),
         "conditions": list(CONDITIONS),
         "vector_fields": list(VECTOR_FIELDS),
         "margin": rules.SAME_ADHERENCE,
