@@ -7,53 +7,19 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import time
-from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
 
 from trigen.compare.pieces import PIECES_DIR, RUN_FILE
-from trigen.report.volatile import without_volatile
 
-from ..reliability.helpers import PYTHON, assert_one_line_error, run_cli, subprocess_env
+from ..reliability.helpers import assert_one_line_error, run_cli
+from .kill_helpers import PIECES, differences, finished_pieces, kill_rounds, stable, tiny
 
-# two diffusion families at 8 px on 64 images each, a study of guidance and one of receptive
-# fields, and a claim that trains runs of its own (C5, DiT sizes at 64 images each): 5 pieces
-TINY = [
-    *("compare", "--preset", "smoke", "--families", "unet,dit", "--images", "64"),
-    *("--fid-samples", "8", "--reference-images", "8"),
-    *("--studies", "cfg,receptive_field", "--claims", "C5", "--device", "cpu"),
-]
-PIECES = 5
 KILLS = 3
-POLL_S = 0.02
 TIME_LIMIT_S = 1800  # a hung child fails the test instead of hanging CI
-
-
-def tiny(out: Path, cache: Path, *extra: str) -> list[str]:
-    return [*TINY, "--out", str(out), "--cache-dir", str(cache), *extra]
-
-
-def stable(out: Path) -> dict:
-    """``out/results.json`` without the fields it says may differ between reruns, and without
-    the code's commit (a commit landing in this checkout while the test runs changes it)."""
-    results = json.loads((out / "results.json").read_text())
-    results["meta"].pop("commit", None)
-    return without_volatile(results, results["volatile_fields"])
-
-
-def differences(a, b, path: str = "") -> list[str]:
-    """Where two JSON documents differ, as JSON Pointers (for a failure's message)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        keys = [*a, *(k for k in b if k not in a)]
-        return [d for k in keys for d in differences(a.get(k), b.get(k), f"{path}/{k}")]
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        pairs = enumerate(zip(a, b, strict=True))
-        return [d for i, (x, y) in pairs for d in differences(x, y, f"{path}/{i}")]
-    return [] if a == b else [path]
 
 
 def run_in_process(argv: list[str]) -> str:
@@ -104,57 +70,13 @@ def test_the_same_command_twice_gives_the_same_results(straight, tmp_path):
     assert {"dataset", "budget", "image_shape"} <= set(kept["meta"])
 
 
-def finished_pieces(out: Path) -> int:
-    """How many pieces of the comparison in ``out`` have finished."""
-    return sum(path.name != RUN_FILE for path in (out / PIECES_DIR).rglob("*.json"))
-
-
-def entries(out: Path) -> int:
-    """Files and directories under ``out``: run directories, checkpoints (and their temporary
-    copies), grids, figures, pieces appear one by one as a comparison goes."""
-    return sum(1 for _ in out.rglob("*")) if out.exists() else 0
-
-
-def wait_until(proc: subprocess.Popen, count, at_least: int, deadline: float) -> bool:
-    """Block until ``count() >= at_least``; False if the child exited first."""
-    while count() < at_least:
-        if proc.poll() is not None:
-            return False
-        assert time.monotonic() < deadline, "the compare child made no progress in time"
-        time.sleep(POLL_S)
-    return True
-
-
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_results(straight, tmp_path):
-    """Each round lets the child finish a piece, then kills it as soon as a random number (1 to
-    12) of further files or directories appeared under its output: mid-training, mid-write of a
-    checkpoint, a grid or a piece, mid-measuring. Counted in the child's own progress, not in
-    seconds, so a busy machine moves the kills no later."""
+    """Killed at random moments (:func:`kill_rounds`), then resumed here to the end: the results
+    of an uninterrupted run."""
     out, cache = tmp_path / "out", tmp_path / "cache"
-    rng = random.Random(27)
     deadline = time.monotonic() + TIME_LIMIT_S
-    killed_at: list[int] = []
-    while len(killed_at) < KILLS:
-        argv = tiny(out, cache, *(["--resume"] if killed_at else []))
-        log_path = tmp_path / f"child-{len(killed_at)}.log"
-        with log_path.open("w") as log:
-            proc = subprocess.Popen(
-                [PYTHON, "-m", "trigen", *argv], env=subprocess_env(), stdout=log, stderr=log
-            )
-            try:
-                before = finished_pieces(out) if out.exists() else 0
-                if wait_until(proc, partial(finished_pieces, out), before + 1, deadline):
-                    target = entries(out) + rng.randint(1, 12)
-                    wait_until(proc, partial(entries, out), target, deadline)
-            finally:  # a failing wait leaves no child behind
-                finished = proc.poll() is not None
-                proc.kill()
-                proc.wait()
-        if finished:  # it finished every piece first
-            assert proc.returncode == 0, log_path.read_text()
-            break
-        killed_at.append(finished_pieces(out))
+    killed_at = kill_rounds(out, cache, random.Random(27), KILLS, deadline, tmp_path)
     assert killed_at, "the child finished before any kill"
     # the last resumption, here: the bare form takes the run's own settings
     text = run_in_process(["compare", "--resume", "--out", str(out), "--cache-dir", str(cache)])
