@@ -258,7 +258,7 @@ def init_claim(
     )
     pairs = sorted(exp.pairs, key=lambda p: p.size)
     series = []
-    for arm in {r.arm for r in exp.runs}:
+    for arm in dict.fromkeys(r.arm for r in exp.runs):  # in run order: a set's is per process
         runs = [r for r in exp.runs if r.arm == arm and r.size == pairs[0].size]
         steps = [s for s, _ in runs[0].curve]
         mean = [sum(r.curve[i][1] for r in runs) / len(runs) for i in range(len(steps))]

@@ -180,7 +180,8 @@ def speed_claim(ctx: ClaimContext, points: list[NfePoint]) -> ClaimResult:
     ar_spec = sample_spec(FamilyName.AR, ctx.compare)
     images = generate(ar.family, labels, ar_spec, seed=ctx.compare.seed, batch=TIMING_BATCH)
     ar_fid = corrected(instrument.draws(ev.domain.features(images)))[0]
-    best = {f: min(p.fid for p in points if p.family == f) for f in {p.family for p in points}}
+    families = dict.fromkeys(p.family for p in points)  # in sweep order, not a set's
+    best = {f: min(p.fid for p in points if p.family == f) for f in families}
     level = max([ar_fid, *best.values()])  # every family reaches it (point values: a setting)
     chosen = {}
     for family in best:
