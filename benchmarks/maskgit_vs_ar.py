@@ -40,13 +40,13 @@ import torch
 from _common import environment, markdown_table, write
 from trigen import api
 from trigen.build import DataSpec, build_family
-from trigen.claims.stats import loglog_slope
 from trigen.compare.settings import FAMILY_TRAINING
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
 from trigen.families.base import SampleSpec
 from trigen.measure.evaluators import Evaluators
 from trigen.measure.samples import generate
+from trigen.measure.stats import loglog_slope
 from trigen.sampling import class_labels
 
 RESOLUTION = 16

@@ -18,10 +18,10 @@ import torch
 
 from _common import add_run_options, interleaved, markdown_table, median, start_run, write
 from trigen.build import build_family
-from trigen.compare.run import train_config
-from trigen.compare.settings import PRESETS
+from trigen.compare.training import train_config
 from trigen.config import FamilyName
 from trigen.data.loader import BatchLoader
+from trigen.experiment.settings import PRESETS
 from trigen.runner import data_spec_for
 from trigen.train.flops import training_flops_per_image
 

@@ -53,13 +53,32 @@ def test_no_package_imports_one_that_imports_it_back():
 def test_measurement_and_claims_sit_below_what_orchestrates_and_renders_them():
     edges = package_imports()
     assert not reaches(edges, "measure") & {"compare", "claims", "report", "cli", "api"}
-    assert not reaches(edges, "claims") & {"compare", "report", "cli", "api"}
-    assert not reaches(edges, "report") & {"compare", "cli", "api"}
+    assert not reaches(edges, "claims") & {"compare", "experiment", "report", "cli", "api"}
+    assert not reaches(edges, "report") & {"compare", "experiment", "cli", "api"}
+
+
+def test_compare_and_claims_do_not_import_each_other():
+    """The comparison of the families and the claims ledger are siblings: what runs both
+    (``trigen compare``'s presets and its run) is ``experiment``, above them."""
+    edges = package_imports()
+    assert "claims" not in edges["compare"] and "compare" not in edges["claims"]
+    assert not reaches(edges, "compare") & {"experiment", "cli"}
 
 
 def test_the_building_blocks_know_nothing_of_training_or_measuring():
     edges = package_imports()
-    above = {"families", "train", "eval", "measure", "claims", "compare", "cli", "api", "build"}
+    above = {
+        "families",
+        "train",
+        "eval",
+        "measure",
+        "claims",
+        "compare",
+        "experiment",
+        "cli",
+        "api",
+    }
+    above |= {"build"}
     for low in ("nn", "models", "text", "data", "diffusion", "conditions", "autoregressive"):
         assert not reaches(edges, low) & above, low
 
@@ -67,4 +86,8 @@ def test_the_building_blocks_know_nothing_of_training_or_measuring():
 def test_only_the_entry_points_import_the_cli_and_the_public_api():
     edges = package_imports()
     assert {p for p, targets in edges.items() if "cli" in targets} == {"__main__"}
-    assert {p for p, targets in edges.items() if "api" in targets} <= {"cli", "compare"}
+    assert {p for p, targets in edges.items() if "api" in targets} <= {
+        "cli",
+        "compare",
+        "experiment",
+    }

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -34,6 +35,13 @@ class Loaded:
     data: DataSpec
     step: int
     images_seen: int
+
+
+TrainAndLoad = Callable[[TrainConfig, Path], tuple[Loaded, dict[str, Any]]]
+"""Trains a config into a run directory (or reuses what is there) → (loaded family, training
+summary as JSON): how a comparison's studies and claims train their own runs."""
+ConfigFor = Callable[..., TrainConfig]
+"""``config_for(family, **changes)``: a comparison's recipe for a family, with changes."""
 
 
 def load(

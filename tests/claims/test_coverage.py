@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from trigen.claims import stats
+from trigen.measure import stats
 from trigen.measure.intervals import wilson_interval
 
 REPLICATIONS = 400  # a correct 95 % method lands in [0.92, 0.98] with p ≈ 0.99

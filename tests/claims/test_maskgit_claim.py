@@ -58,9 +58,9 @@ class StubDomain:
 def test_the_claim_runs_end_to_end_on_tiny_families(tmp_path):
     from trigen.build import DataSpec, build_family
     from trigen.claims.registry import decide
-    from trigen.compare.settings import compare_settings
     from trigen.eval.fid_bootstrap import FidBootstrap
     from trigen.eval.stats import FeatureStats
+    from trigen.experiment.settings import compare_settings
 
     spec = DataSpec((1, 4, 4), 3)
     s = compare_settings("smoke", resolution=4, sample_batch_size=8)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trigen.claims import stats
 from trigen.errors import ConfigError
+from trigen.measure import stats
 
 
 def test_interval_narrows_with_more_samples():

@@ -7,11 +7,12 @@ import json
 import pytest
 
 from trigen.cli import main
-from trigen.compare.run import train_config
-from trigen.compare.settings import BUDGET_FIELDS, PRESETS, compare_settings
+from trigen.compare.settings import BUDGET_FIELDS
 from trigen.compare.studies import VARIANT_STUDIES, variant_configs
+from trigen.compare.training import train_config
 from trigen.config import FamilyName
 from trigen.errors import ConfigError
+from trigen.experiment.settings import PRESETS, compare_settings
 from trigen.report.table import metric_rows, training_spent
 
 from .stand_ins import step_flops

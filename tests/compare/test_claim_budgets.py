@@ -17,11 +17,11 @@ from trigen.claims import registry
 from trigen.claims.mirror import MIRROR, _matched_dit
 from trigen.claims.settings import ClaimSettings, budget_text, claim_budget
 from trigen.cli import main
-from trigen.compare.run import TRAIN_BUDGETS, train_config
-from trigen.compare.settings import PRESETS
+from trigen.compare.training import TRAIN_BUDGETS, train_config
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import load_dataset
 from trigen.errors import ConfigError
+from trigen.experiment.settings import PRESETS
 from trigen.measure import evaluators
 from trigen.measure.variants import conditioning_configs
 from trigen.provenance import code_commit

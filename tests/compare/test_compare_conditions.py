@@ -14,12 +14,12 @@ from trigen.build import DataSpec, build_family
 from trigen.cli import main
 from trigen.compare.adherence import check_dataset, requests_per_condition
 from trigen.compare.adherence_grids import stroke
-from trigen.compare.settings import compare_settings
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
 from trigen.data.idx import IDX_SPLIT_FILES, write_idx
 from trigen.errors import ConfigError
 from trigen.eval.morpho import measure_attributes
+from trigen.experiment.settings import compare_settings
 from trigen.measure import evaluators
 
 from .stand_ins import BandFeatures
@@ -68,7 +68,7 @@ def test_the_conditions_option_reaches_the_settings(monkeypatch):
         seen.append(settings)
         return {"families": {}}
 
-    monkeypatch.setattr("trigen.compare.run.run_compare", fake_run)
+    monkeypatch.setattr("trigen.experiment.run.run_compare", fake_run)
     for option, names in ((["--conditions", "attributes,map"], ("attributes", "skeleton")),
                           (["--conditions", "none"], ()), ([], ())):  # fmt: skip
         assert main(["compare", "--preset", "smoke", "--out", "unused", *option]) == 0

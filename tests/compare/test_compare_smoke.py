@@ -89,8 +89,9 @@ def _check_claims(claims: list[dict]) -> None:
 
 
 def test_every_family_trains_with_the_comparison_settings():
-    from trigen.compare.run import train_config
-    from trigen.compare.settings import FAMILY_TRAINING, compare_settings
+    from trigen.compare.settings import FAMILY_TRAINING
+    from trigen.compare.training import train_config
+    from trigen.experiment.settings import compare_settings
 
     s = compare_settings("demo", minutes_per_family=1.5)
     for name in s.families:
@@ -114,10 +115,10 @@ def test_every_family_trains_with_the_comparison_settings():
 
 
 def test_dit_variant_studies_keep_the_recipe_and_change_one_thing():
-    from trigen.compare.run import train_config
-    from trigen.compare.settings import compare_settings
     from trigen.compare.studies import variant_configs
+    from trigen.compare.training import train_config
     from trigen.config import FamilyName
+    from trigen.experiment.settings import compare_settings
 
     base = train_config(FamilyName.DIT, compare_settings("hour"))
     for study, field in (("conditioning", "conditioning"), ("dit_scaling", "depth")):

@@ -14,11 +14,11 @@ import torch
 
 from trigen.cli import main
 from trigen.compare.adherence import check_dataset
-from trigen.compare.run import run_compare
-from trigen.compare.settings import compare_settings
 from trigen.config import FamilyName
 from trigen.data.datasets import ImageDataset
 from trigen.errors import ConfigError
+from trigen.experiment.run import run_compare
+from trigen.experiment.settings import compare_settings
 from trigen.measure import evaluators
 
 from .stand_ins import BandFeatures

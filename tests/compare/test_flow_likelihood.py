@@ -4,9 +4,9 @@ import torch
 from torch import nn
 
 from trigen.compare.measure import likelihood_record
-from trigen.compare.settings import compare_settings
 from trigen.data.datasets import ImageDataset
 from trigen.diffusion.schedules import FlowSchedule, NoiseSchedule
+from trigen.experiment.settings import compare_settings
 from trigen.families.capabilities import NO_LIKELIHOOD
 from trigen.families.diffusion import DiffusionFamily
 

@@ -6,12 +6,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trigen.compare.run import train_config
-from trigen.compare.settings import PRESETS, Study, compare_settings
+from trigen.compare.settings import Study
 from trigen.compare.studies import VARIANT_STUDIES, variant_configs
+from trigen.compare.training import train_config
 from trigen.config import FamilyName
 from trigen.data.idx import write_idx
 from trigen.diffusion.precond import Objective
+from trigen.experiment.settings import PRESETS, compare_settings
 
 
 def test_objective_study_changes_only_the_objective() -> None:
@@ -53,8 +54,8 @@ def _bars(root: Path) -> Path:
 
 def test_objective_study_trains_both_variants_and_writes_rows(tmp_path) -> None:
     from trigen.compare.pieces import Pieces
-    from trigen.compare.run import _train_or_reuse, train_config
     from trigen.compare.study_runs import run_studies
+    from trigen.compare.training import train_config, train_or_reuse
     from trigen.data.datasets import load_dataset
 
     root = _bars(tmp_path / "data")
@@ -65,7 +66,7 @@ def test_objective_study_trains_both_variants_and_writes_rows(tmp_path) -> None:
     run_studies(
         s, {}, FakeEvaluators(), test, results, Pieces(out, {}, resume=False, seed=s.seed),
         out=out, device=cpu, log=print,
-        train=lambda cfg, run_dir: _train_or_reuse(cfg, run_dir, None, cpu, print),
+        train=lambda cfg, run_dir: train_or_reuse(cfg, run_dir, None, cpu, print),
         config_for=lambda name, **changes: train_config(name, s, **changes),
     )  # fmt: skip
     rows = results["studies"]["objective"]

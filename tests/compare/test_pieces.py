@@ -17,9 +17,10 @@ from trigen.compare.pieces import (
     settings_record,
     stored_record,
 )
-from trigen.compare.settings import PRESETS, Study, compare_settings
+from trigen.compare.settings import Study
 from trigen.config import FamilyName
 from trigen.errors import ConfigError, DataError
+from trigen.experiment.settings import PRESETS, ExperimentSettings, compare_settings
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -29,7 +30,7 @@ def test_every_preset_reads_back_as_written(preset):
     )
     record = settings_record(s, {}, "cpu")
     assert json.loads(json.dumps(record)) == record  # plain JSON
-    assert settings_from_record(record["settings"]) == s
+    assert settings_from_record(record["settings"], ExperimentSettings) == s
 
 
 def test_the_first_differing_setting_is_named_with_both_values():

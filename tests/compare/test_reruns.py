@@ -102,7 +102,7 @@ def test_resume_refuses_a_directory_without_a_run_and_changed_settings(tmp_path,
     # a directory whose run began (its settings written down) but finished nothing
     out = tmp_path / "out"
     from trigen.compare.pieces import settings_record
-    from trigen.compare.settings import compare_settings
+    from trigen.experiment.settings import compare_settings
 
     s = compare_settings("smoke", images_per_family=64)
     record = settings_record(s, {}, "cpu")

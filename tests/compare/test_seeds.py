@@ -13,9 +13,9 @@ from scipy import stats as sps
 
 from trigen.cli import main
 from trigen.compare import seeds
-from trigen.compare.settings import compare_settings
 from trigen.data.idx import IDX_SPLIT_FILES, write_idx
 from trigen.errors import ConfigError
+from trigen.experiment.settings import compare_settings, with_seeds
 from trigen.measure import evaluators
 from trigen.report.seeds import seed_rows
 
@@ -89,12 +89,12 @@ def test_one_seed_has_no_interval_over_seeds_and_is_never_exact():
 
 def test_seeds_are_derived_from_the_base_seed():
     assert seeds.training_seeds(5, 3) == (5, 6, 7)
-    s = seeds.with_seeds(compare_settings("demo"), 2, 10)
+    s = with_seeds(compare_settings("demo"), 2, 10)
     assert (s.seed, s.seeds) == (10, 2)
     assert s.claims.seeds == s.claims.injection_seeds == (10, 11)
-    one = seeds.with_seeds(compare_settings("claims"), 1, 4)
+    one = with_seeds(compare_settings("claims"), 1, 4)
     assert one.seeds == 1 and one.claims.seeds == (4, 5, 6)  # a claim over seeds keeps ≥ 2
-    assert seeds.with_seeds(compare_settings("smoke"), None, None) == compare_settings("smoke")
+    assert with_seeds(compare_settings("smoke"), None, None) == compare_settings("smoke")
     assert "10, 11" in seeds.describe(s) and "mean over seeds" in seeds.describe(s)
     assert "no interval over seeds" in seeds.describe(compare_settings("demo"))
     assert compare_settings("demo").seeds == 1 and compare_settings("claims").seeds >= 2
@@ -106,7 +106,7 @@ def test_zero_seeds_and_reuse_over_seeds_are_refused():
     with pytest.raises(ConfigError, match="--seeds must be at least 1"):
         compare_settings("demo", seeds=0)
     with pytest.raises(ConfigError, match="--seeds must be at least 1"):
-        seeds.with_seeds(compare_settings("demo"), 0, None)
+        with_seeds(compare_settings("demo"), 0, None)
     with pytest.raises(ConfigError, match="--reuse"):
         seeds.check_reuse(compare_settings("claims"), {"unet": "runs/unet"})
     seeds.check_reuse(compare_settings("demo"), {"unet": "runs/unet"})  # one seed: fine

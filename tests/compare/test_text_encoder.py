@@ -11,11 +11,11 @@ import pytest
 import typer
 
 from trigen.cli import main
-from trigen.compare import run
-from trigen.compare.run import train_config
-from trigen.compare.settings import compare_settings
+from trigen.compare.training import train_config
 from trigen.config import TEXT_ENCODERS, TrainConfig
 from trigen.errors import ConfigError
+from trigen.experiment import run
+from trigen.experiment.settings import compare_settings
 from trigen.measure import evaluators
 from trigen.provenance import code_commit
 

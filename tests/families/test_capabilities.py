@@ -18,10 +18,10 @@ from trigen.batch import Batch
 from trigen.build import DataSpec, build_family
 from trigen.claims.context import ClaimContext
 from trigen.compare.measure import likelihood_record, measure_family
-from trigen.compare.settings import compare_settings
 from trigen.compare.studies import nfe_study, receptive_field_maps
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
+from trigen.experiment.settings import compare_settings
 from trigen.families.base import Family, SampleSpec
 from trigen.families.capabilities import (
     ELBO,

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from trigen.claims import rules, stats
+from trigen.claims import rules
 from trigen.claims.context import ClaimContext, sample_images, trained_record
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult
 from trigen.claims.seeded import SEEDS, PerSeed, run_difference, split_at
 from trigen.claims.settings import budget_text, claim_budget
 from trigen.config import FamilyName
+from trigen.measure import stats
 from trigen.measure.variants import conditioning_configs
 
 ADALN_ZERO = "adaln_zero"  # the variant the claim is about; the others are measured against it

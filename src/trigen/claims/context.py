@@ -12,20 +12,16 @@ from typing import Any, Protocol
 import torch
 
 from trigen.claims.settings import ClaimSettings
-from trigen.config import FamilyName, TrainConfig
+from trigen.config import FamilyName
 from trigen.data.datasets import ImageDataset
 from trigen.families.base import SampleSpec
 from trigen.measure.evaluators import Evaluators
 from trigen.measure.samples import SamplingSettings, generate, sample_spec
 from trigen.measure.text_adherence import TextReference
-from trigen.runs import Loaded
+from trigen.runs import ConfigFor, Loaded, TrainAndLoad
 from trigen.sampling import class_labels
 
 Log = Callable[[str], None]
-TrainRun = Callable[[TrainConfig, Path], tuple[Loaded, dict[str, Any]]]
-"""Trains ``config`` into a run directory (or reuses it) → (loaded family, training summary)."""
-ConfigFor = Callable[..., TrainConfig]
-"""``config_for(family, **changes)``: the comparison's recipe for a family, with changes."""
 
 
 class ComparisonSettings(SamplingSettings, Protocol):
@@ -60,7 +56,7 @@ class ClaimContext:
     out: Path
     cache_dir: Path | None
     device: torch.device
-    train: TrainRun
+    train: TrainAndLoad
     config_for: ConfigFor
     log: Log
     # the judges of samples asked for the comparison's test captions (its text matcher trains or

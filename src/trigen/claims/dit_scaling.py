@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trigen.claims import rules, stats
+from trigen.claims import rules
 from trigen.claims.context import ClaimContext, sample_images
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, Estimate, Series
@@ -13,6 +13,7 @@ from trigen.claims.seeded import PerSeed, over_training_seeds, runs_of
 from trigen.config import FamilyName
 from trigen.eval.cost import count_parameters
 from trigen.eval.fid_bootstrap import FidDraws, corrected
+from trigen.measure import stats
 from trigen.measure.probes import forward_flops
 from trigen.measure.variants import dit_scaling_configs
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from trigen.claims import rules, stats
+from trigen.claims import rules
 from trigen.claims.context import ClaimContext, trained_record
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, Estimate
@@ -28,6 +28,7 @@ from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
 from trigen.errors import ConfigError, DataError
+from trigen.measure import stats
 from trigen.measure.adherence_rows import ceiling_rows, sample_rows
 from trigen.measure.samples import sample_spec
 from trigen.measure.text_adherence import TextReference

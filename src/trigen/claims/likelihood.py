@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from trigen.claims import rules, stats
+from trigen.claims import rules
 from trigen.claims.context import ClaimContext
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult
 from trigen.claims.seeded import PerSeed, over_training_seeds, runs_of
 from trigen.config import FamilyName
 from trigen.eval.likelihood import bits_per_dim, evaluate_nll
+from trigen.measure import stats
 
 
 def likelihood_claim(ctx: ClaimContext) -> tuple[ClaimResult, ...]:

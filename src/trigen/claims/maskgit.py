@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trigen.claims import rules, stats
+from trigen.claims import rules
 from trigen.claims.context import ClaimContext, sampling_call
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, latency_series
@@ -25,6 +25,7 @@ from trigen.config import FamilyName
 from trigen.eval.cost import measure_interleaved
 from trigen.eval.fid_bootstrap import corrected
 from trigen.families.base import SampleSpec
+from trigen.measure import stats
 from trigen.measure.samples import generate, sample_spec
 from trigen.measure.scaling import LatencyPoint, ar_latency_vs_tokens, maskgit_latency_vs_tokens
 from trigen.sampling import class_labels

@@ -4,11 +4,12 @@ comparison's presets, 16 → 256 px, each point on its own network, with log-log
 
 from __future__ import annotations
 
-from trigen.claims import rules, stats
+from trigen.claims import rules
 from trigen.claims.context import ClaimContext
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, Estimate, Series
 from trigen.config import FamilyName
+from trigen.measure import stats
 from trigen.measure.scaling import ResolutionPoint, probed, resolution_sweep
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from trigen.build import DataSpec, build_family
-from trigen.claims import rules, stats
+from trigen.claims import rules
 from trigen.claims.context import ClaimContext, sample_images, trained_record
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult
@@ -24,6 +24,7 @@ from trigen.eval.cost import count_parameters
 from trigen.eval.denoising import denoising_mse
 from trigen.eval.receptive_field import erf_radius, receptive_field
 from trigen.eval.spectrum import hf_ratio
+from trigen.measure import stats
 from trigen.measure.probes import PROBE_TIMESTEP, RF_BATCH
 from trigen.runs import Loaded
 

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from trigen.claims.ledger import Estimate
-from trigen.claims.stats import percentile_interval
+from trigen.measure.stats import percentile_interval
 
 RESAMPLES = 2000  # enough replicates for a Bonferroni share's far tails (≈ 8 beyond 99.6 %)
 SEED = 0  # fixed: the decider, and `trigen recheck`, draw the same replicates

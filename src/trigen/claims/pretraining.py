@@ -33,12 +33,12 @@ from trigen.claims.entry import ClaimEntry, Decided, Evidence
 from trigen.claims.finetune import EVAL_IMAGES, build_arm, first, train
 from trigen.claims.ledger import ClaimResult, Estimate, Series
 from trigen.claims.rules import Decision
-from trigen.claims.stats import seeds_interval
 from trigen.config import TrainConfig
 from trigen.data.datasets import ImageDataset, load_dataset
 from trigen.errors import ConfigError
 from trigen.families.base import Family
 from trigen.interop.common import LoadReport
+from trigen.measure.stats import seeds_interval
 
 PRETRAIN_SEED = 0  # one pretrained network per experiment, whatever the fine-tuning seeds
 Log = Callable[[str], None]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trigen.claims import rules, stats
+from trigen.claims import rules
 from trigen.claims.context import ClaimContext, sample_images, trained_record
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, Estimate, Series
@@ -16,6 +16,7 @@ from trigen.claims.settings import budget_text, claim_budget
 from trigen.config import FamilyName
 from trigen.data.datasets import load_dataset
 from trigen.eval.domain import DomainClassifier
+from trigen.measure import stats
 
 C11_CLAIMED = {"lowest": "ar", "middle": "unet", "highest": "dit"}  # the family best at each
 

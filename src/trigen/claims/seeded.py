@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trigen.claims import rules, stats
+from trigen.claims import rules
 from trigen.claims.ledger import ClaimResult, Estimate, Verdict
 from trigen.claims.rules import Decision
+from trigen.measure import stats
 
 if TYPE_CHECKING:
     from trigen.claims.context import ClaimContext

@@ -9,12 +9,13 @@ import dataclasses
 import torch
 
 from trigen.build import DataSpec, build_family
-from trigen.claims import rules, stats
+from trigen.claims import rules
 from trigen.claims.context import ClaimContext
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, Estimate, latency_series
 from trigen.config import FamilyName
 from trigen.families.base import SampleSpec
+from trigen.measure import stats
 from trigen.measure.scaling import (
     ar_latency_vs_tokens,
     diffusion_latency_vs_batch,

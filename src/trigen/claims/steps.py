@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trigen.claims import rules, stats
+from trigen.claims import rules
 from trigen.claims.context import ClaimContext, sampling_call
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
 from trigen.claims.ledger import ClaimResult, Series
@@ -18,6 +18,7 @@ from trigen.config import FamilyName
 from trigen.diffusion.samplers import Sampler, nfe, parse_sampler
 from trigen.eval.cost import measure_interleaved
 from trigen.eval.fid_bootstrap import FidDraws, corrected
+from trigen.measure import stats
 from trigen.measure.samples import generate, sample_spec
 from trigen.sampling import class_labels
 

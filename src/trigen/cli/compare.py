@@ -110,11 +110,11 @@ def compare(
 ) -> None:
     """Train the families on the same data and budget, measure them, and write the report."""
     from trigen.claims.settings import parse_claim_ids
-    from trigen.compare.run import run_compare
-    from trigen.compare.seeds import with_seeds
-    from trigen.compare.settings import Study, compare_settings
+    from trigen.compare.settings import Study
     from trigen.config import FamilyName as Fam
     from trigen.errors import ConfigError
+    from trigen.experiment.run import run_compare
+    from trigen.experiment.settings import compare_settings, with_seeds
 
     def parse(text: str | None, enum, what: str):
         if text is None:
@@ -180,6 +180,7 @@ def _resumed(ctx: typer.Context, out: Path, settings, reused: dict, device):
     import torch
 
     from trigen.compare.pieces import settings_from_record, stored_record
+    from trigen.experiment.settings import ExperimentSettings
 
     def given(name: str) -> bool:  # typed on this command line (or in the environment)
         source = ctx.get_parameter_source(name)  # typer's own copy of click's ParameterSource
@@ -191,7 +192,7 @@ def _resumed(ctx: typer.Context, out: Path, settings, reused: dict, device):
     if any(given(name) for name in ctx.params if name not in NOT_SETTINGS):
         return settings, reused, device
     stored = {name: Path(path) for name, path in record["reuse"].items()}
-    return settings_from_record(record["settings"]), stored, device
+    return settings_from_record(record["settings"], ExperimentSettings), stored, device
 
 
 def _condition_names(text: str | None) -> tuple[str, ...] | None:

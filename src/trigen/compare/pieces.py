@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from trigen.atomic import atomic_write_text
 from trigen.compare.settings import CompareSettings
@@ -37,6 +37,7 @@ from trigen.train.lock import RunLock
 PIECES_DIR = "pieces"
 RUN_FILE = "run.json"
 FORMAT = 1  # of run.json and the piece files
+S = TypeVar("S", bound=CompareSettings)
 
 
 def settings_record(s: CompareSettings, reuse: dict[str, Path], device: str) -> dict[str, Any]:
@@ -49,10 +50,11 @@ def settings_record(s: CompareSettings, reuse: dict[str, Path], device: str) -> 
     }
 
 
-def settings_from_record(record: dict[str, Any]) -> CompareSettings:
-    """The :class:`CompareSettings` that :func:`settings_record` wrote down (its ``settings``)."""
+def settings_from_record(record: dict[str, Any], cls: type[S]) -> S:
+    """The settings (``cls``: :class:`CompareSettings` or a subclass) that
+    :func:`settings_record` wrote down (its ``settings``)."""
     try:
-        return _from_json(CompareSettings, record)
+        return _from_json(cls, record)
     except (TypeError, ValueError, KeyError, AttributeError) as err:
         raise DataError(
             f"the run's settings cannot be read back ({err}); resume with its options given "

@@ -13,12 +13,11 @@ intervals over samples of that one run, and its ``across_seeds`` says there is n
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from trigen.claims.stats import LEVEL, MIN_SEEDS, seeds_interval
 from trigen.errors import ConfigError
+from trigen.measure.stats import LEVEL, MIN_SEEDS, seeds_interval
 
 if TYPE_CHECKING:
     from trigen.compare.settings import CompareSettings
@@ -49,25 +48,6 @@ def training_seeds(base: int, count: int) -> tuple[int, ...]:
     if count < 1:
         raise ConfigError(f"--seeds must be at least 1 (training seeds per family), got {count}")
     return tuple(range(base, base + count))
-
-
-def with_seeds(s: CompareSettings, count: int | None, base: int | None) -> CompareSettings:
-    """``s`` with ``count`` training seeds from ``base`` (None: the preset's). Given either, the
-    claims' own training seeds are derived from the same base too: ``count`` of them from two
-    seeds on; with one, as many as the preset trains (a claim over seeds needs two to decide),
-    so every training of the run follows ``--seed``."""
-    if count is None and base is None:
-        return s
-    base = s.seed if base is None else base
-    count = s.seeds if count is None else count
-    training_seeds(base, count)  # a bad count fails here, in one line
-    cs = s.claims
-    claims = dataclasses.replace(
-        cs,
-        seeds=training_seeds(base, count if count > 1 else len(cs.seeds)),
-        injection_seeds=training_seeds(base, count if count > 1 else len(cs.injection_seeds)),
-    )
-    return dataclasses.replace(s, seed=base, seeds=count, claims=claims)
 
 
 def check_reuse(s: CompareSettings, reuse: Mapping[str, object]) -> None:

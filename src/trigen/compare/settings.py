@@ -1,14 +1,13 @@
-"""What ``trigen compare`` runs: families, budget, evaluation sizes and studies, as presets."""
+"""What a comparison of the families runs: families, budget, evaluation sizes, studies, and each
+family's training recipe. The presets, which add the claims' settings, are
+:mod:`trigen.experiment.settings`'s."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from trigen.claims.ledger import CLAIMS
-from trigen.claims.settings import ClaimSettings
 from trigen.config import TEXT_ENCODERS, FamilyName, TrainConfig
 from trigen.errors import ConfigError
 
@@ -25,22 +24,6 @@ DEMO_MODELS = {"dit": "DiT-T/4"}
 # 690, 70 img/s at 16 px), so 1.2e13 FLOPs buy U-Net 60k images (1.5 min), DiT 100k (2.4 min)
 # and AR 6.9k (1.7 min): the 6 minutes of training the demo had at 2 minutes each
 DEMO_FLOPS = 1.2e13
-# The claims' own trainings train for training FLOPs too (ClaimSettings.*_flops), the same for
-# every model a claim compares: C1/C2 the U-Net and its matched DiT, C3 the injections, C8/C11
-# every family at every resolution, C15 the mechanisms. Each budget is what the minutes each run
-# had bought on the reference CPU, spread over the claim's runs at each model's speed there, so
-# a preset takes about the time it took: FLOPs per run = the runs' minutes ÷ Σ 1 / speed. Speeds
-# (GFLOP/s): U-Net 132, DiT 83, AR 121 at 16 px (above); 156, 97, 130 at 28 and 32 px (the hour
-# preset's); at 8 px, not measured, half the 16 px ones. Training MFLOP per image: mirror 32 px
-# U-Net 812, matched DiT 291; C3's DiTs 119-138 at 16 px, 376-435 at 28; C15's DiT uniform
-# 607, specialised 266, U-Net 243, AR prefix 2242 at 16 px (1217, 574, 686, 9702 at 28).
-CLAIM_FLOPS_16PX = {
-    "mirror_flops": 1.1e13,  # 1.5 min each: U-Net 13.5k images (70 s), DiT 38k (113 s)
-    "variant_flops": 5.5e12,  # 1 min each: a DiT 40-46k images (66 s), the U-Net 27k (42 s)
-    "resolution_flops": 7.5e12,  # 1.5 min each: AR 910 images at 28 px, 22k at 8 px
-    "injection_flops": 6e12,  # 1 min each: DiT uniform 9.9k images, AR prefix 2.7k
-}
-"""The claims' FLOPs per run in the demo (16 px; the minutes ClaimSettings gives by default)."""
 BUDGET_FIELDS = ("minutes_per_family", "images_per_family", "flops_per_family")
 """The kinds of per-family training budget; a comparison sets exactly one."""
 
@@ -142,8 +125,6 @@ class CompareSettings:
     # captions, one busy core: test R-precision 0.46 at 16 px after 27k images (60 s), 0.43 at
     # 28 px (26k), 0.41 on held-out combinations at both; 0.48 at 16 px after one epoch (51k)
     text_match_images: int = 25_000
-    # the claims ledger: which claims to test and each experiment's budget
-    claims: ClaimSettings = field(default_factory=ClaimSettings)
 
     def __post_init__(self) -> None:
         if not self.families:
@@ -229,161 +210,3 @@ def _condition_names(names: tuple[str, ...], families: tuple[FamilyName, ...]) -
     except ConfigError as err:
         raise ConfigError(f"compare conditions: {err}") from None
     return checked
-
-
-PRESETS: dict[str, CompareSettings] = {
-    # MaskGIT is opt-in here (--families unet,dit,ar,maskgit adds ~4 minutes, past the 15)
-    # make demo: ≤ 15 minutes on 2 CPU cores, set-up included; the claims that fit (C6, C7, C9,
-    # C10, C13) replace the NFE and resolution studies, which they extend
-    "demo": CompareSettings(
-        studies=(Study.CFG, Study.RECEPTIVE_FIELD),
-        # the guidance sweep on twice the headline's samples: ±0.05 on a class accuracy near 0.7
-        # (±0.075 at 160), so the AR's cfg-3 accuracy is judged on an interval, not a point
-        study_samples=320,
-        claims=ClaimSettings(
-            memory_resolutions=(16, 32, 64, 128),
-            memory_batch=1,
-            nfe_targets=(5, 10, 20, 250),
-            **CLAIM_FLOPS_16PX,
-        ),
-    ),
-    # an hour on 2 CPU cores: longer training, full FID sample size, every study
-    "hour": CompareSettings(
-        families=(FamilyName.UNET, FamilyName.DIT, FamilyName.AR, FamilyName.MASKGIT),
-        resolution=28,
-        models={"dit": "DiT-T/4"},
-        # 28 px: U-Net 97k images (6.4 min on the reference CPU), DiT 159k (10.3), AR and
-        # MaskGIT 7.3k each (≈ 7.7, their 28 px speed estimated from 16 px and interleaved
-        # steps): the 32 minutes of training 8 minutes each had
-        flops_per_family=6e13,
-        fid_samples=1000,
-        reference_images=2000,
-        nll_images=500,
-        study_samples=300,
-        nfe_steps=(5, 10, 20, 50, 250),
-        nfe_samplers=("ddim", "dpmpp_2m", "heun", "ddpm"),
-        cfg_scales=(1.0, 1.5, 2.0, 3.0, 4.0),
-        resolutions=(8, 16, 28, 32),
-        studies=tuple(Study),
-        conditioning_minutes=1.5,
-        conditioning_flops=9e12,  # a DiT variant ≈ 1.5 min at 28 px, a U-Net one ≈ 1
-        text_match_images=80_000,  # what 180 s bought at 28 px
-        ema_halflife_images=10000.0,
-        claims=ClaimSettings(
-            run=tuple(CLAIMS),
-            nfe_samples=200,
-            variant_samples=200,
-            # C3 and C15 train at 28 px here: the same minutes as the demo's at 28 px speeds
-            **{**CLAIM_FLOPS_16PX, "variant_flops": 6.3e12, "injection_flops": 7e12},
-        ),
-    ),
-    # every claim of the ledger at the largest scale 2 CPU cores allow in well under 3 hours
-    "claims": CompareSettings(
-        families=(FamilyName.UNET, FamilyName.DIT, FamilyName.AR, FamilyName.MASKGIT),
-        # two training seeds of every family: the claims on them (C5, C9, C10, C13, C14) are
-        # decided per seed and pooled; the claims' own runs train on claims.seeds (3, 2 for C15)
-        seeds=2,
-        # U-Net 80k images, DiT 133k, AR and MaskGIT 9.2k each: the 10 minutes of training
-        # 2.5 minutes each had on the reference CPU
-        flops_per_family=1.6e13,
-        fid_samples=500,
-        reference_images=1000,
-        nll_images=300,
-        study_samples=200,
-        cfg_scales=(1.0, 1.5, 2.0, 3.0),
-        studies=(Study.CFG, Study.RECEPTIVE_FIELD, Study.OBJECTIVE),
-        claims=ClaimSettings(
-            run=tuple(CLAIMS),
-            mirror_minutes=1.25,
-            mirror_flops=9e12,  # 1.25 min each (U-Net 11k images, DiT 31k)
-            variant_flops=CLAIM_FLOPS_16PX["variant_flops"],
-            resolution_minutes=1.0,
-            resolution_flops=5e12,  # 1 min each (AR 610 images at 28 px, 14k at 8 px)
-            memory_batch=1,
-            nfe_targets=(5, 10, 20, 50, 250),
-            nfe_samples=96,
-            variant_samples=128,
-            injection_minutes=2.0,
-            injection_flops=1.2e13,  # 2 min each (DiT uniform 20k images, AR prefix 5.4k)
-        ),
-    ),
-    # seconds: a smoke test of the whole pipeline (tests and CI)
-    "smoke": CompareSettings(
-        families=(FamilyName.UNET, FamilyName.DIT, FamilyName.AR, FamilyName.MASKGIT),
-        resolution=8,
-        # one step of MaskGIT's or the AR's 32 images (1.1e10 at 8 px) and some: they train 2
-        # steps, the U-Net 10, DiT 15
-        flops_per_family=1.5e10,
-        batch_size=32,
-        fid_samples=20,
-        reference_images=20,
-        nll_images=8,
-        elbo_timesteps=2,
-        sampling_steps=3,
-        maskgit_steps=3,
-        study_samples=10,
-        nfe_steps=(2, 3),
-        nfe_samplers=("ddim", "heun"),
-        cfg_scales=(1.0, 2.0),
-        resolutions=(8,),
-        domain_images=2_000,
-        conditioning_minutes=0.05,
-        conditioning_flops=5e9,
-        adherence_samples=16,
-        adherence_samples_slow=8,
-        text_match_images=1_000,
-        claims=ClaimSettings(
-            run=tuple(CLAIMS),
-            seeds=(0, 1),
-            bootstrap=20,
-            mirror_resolution=8,
-            mirror_minutes=0.01,
-            # a few steps of each model at batch 32: the largest one step is U-Net's 1.6e9 at
-            # 8 px (mirror, C3), the AR's 2.7e10 at 12 px (C8/C11), its 2.1e10 with C15's
-            # conditions at 8 px
-            mirror_flops=4e9,
-            mirror_samples=20,
-            variant_minutes=0.01,
-            variant_flops=4e9,
-            variant_samples=20,
-            scaling_images=64,
-            memory_resolutions=(8, 16),
-            ar_token_resolutions=(4, 5, 6),  # a fit needs ≥ 3 points
-            latency_nfes=(2, 4),
-            latency_batches=(1, 2),
-            quality_resolutions=(8, 12),
-            resolution_minutes=0.01,
-            resolution_flops=3e10,
-            resolution_samples=20,
-            nfe_targets=(2, 4),
-            nfe_samples=20,
-            vit_subsets=(16, 32),
-            vit_pretrain_steps=2,
-            vit_finetune_steps=2,
-            gpt2_pretrain_steps=2,
-            gpt2_finetune_steps=2,
-            pretraining_batch=8,
-            maskgit_steps=(2, 4),
-            maskgit_samples=20,
-            maskgit_repeats=1,
-            maskgit_resolutions=(4, 6, 8),
-            maskgit_latency_steps=3,
-            injection_seeds=(0,),
-            injection_minutes=0.01,
-            injection_flops=2.5e10,
-            injection_samples=16,
-        ),
-    ),
-}
-
-
-def compare_settings(preset: str, **overrides) -> CompareSettings:
-    """The named preset with ``overrides`` (None values ignored) applied."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown compare preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    for given in [name for name in BUDGET_FIELDS if name in changes]:
-        for other in BUDGET_FIELDS:  # a budget given replaces the preset's, of whatever kind
-            if other != given:
-                changes.setdefault(other, None)
-    return dataclasses.replace(PRESETS[preset], **changes)

@@ -10,7 +10,6 @@ from typing import Any
 
 import torch
 
-from trigen.claims.context import ConfigFor, TrainRun
 from trigen.compare import studies
 from trigen.compare.pieces import Pieces
 from trigen.compare.settings import CompareSettings, Study
@@ -18,7 +17,7 @@ from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
 from trigen.measure.evaluators import Evaluators
 from trigen.report.plots import receptive_fields
-from trigen.runs import Loaded
+from trigen.runs import ConfigFor, Loaded, TrainAndLoad
 
 Log = Callable[[str], None]
 
@@ -34,11 +33,14 @@ def run_studies(
     out: Path,
     device: torch.device,
     log: Log,
-    train: TrainRun,
+    train: TrainAndLoad,
     config_for: ConfigFor,
+    resolution: bool = True,
 ) -> None:
     """Run the studies ``s`` asks for into ``results["studies"]`` (notes into
-    ``results["notes"]``); the variant studies ``train`` runs of ``config_for``'s recipes."""
+    ``results["notes"]``); the variant studies ``train`` runs of ``config_for``'s recipes.
+    ``resolution``: whether the resolution study runs when asked (not where a claim's sweep
+    measures the same points)."""
     st = results["studies"]
 
     def study(key: str, title: str, compute: Callable[[], Any]) -> Any:
@@ -54,7 +56,7 @@ def run_studies(
         st["nfe"] = study("nfe", "quality vs NFE", lambda: studies.nfe_study(runs, ev, s))
     if Study.CFG in s.studies:
         st["cfg"] = study("cfg", "guidance sweep", lambda: studies.cfg_study(runs, ev, s))
-    if Study.RESOLUTION in s.studies and not s.claims.runs("C6"):  # else C6's sweep fills it
+    if Study.RESOLUTION in s.studies and resolution:
         st["resolution"] = study(
             "resolution",
             "latency and memory vs resolution",
@@ -89,7 +91,7 @@ def _variant_study(
     s: CompareSettings,
     out: Path,
     ev: Evaluators,
-    train: TrainRun,
+    train: TrainAndLoad,
 ) -> list[dict[str, Any]]:
     """The rows of variant study ``key``: the recipe ``base`` trained several ways."""
     rows = []

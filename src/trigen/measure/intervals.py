@@ -1,5 +1,5 @@
 """Intervals the measuring instruments report beside their values (the claims build their
-estimates on these too, in :mod:`trigen.claims.stats`)."""
+estimates on these too, in :mod:`trigen.measure.stats`)."""
 
 from __future__ import annotations
 

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import stats as sps
 
-from trigen.claims.ledger import Estimate
 from trigen.errors import ConfigError
 from trigen.eval import fid_bootstrap
 from trigen.eval.fid_bootstrap import FidDraws
+from trigen.measure.estimate import Estimate
 from trigen.measure.intervals import LEVEL, wilson_interval
 
 BOOTSTRAP_RESAMPLES = 1000

@@ -1,4 +1,5 @@
-"""``trigen compare``: train every family on the same data and budget, measure, report."""
+"""``trigen compare``: train every family on the same data and budget, measure it, run the studies,
+test the claims on it, and render the report."""
 
 from __future__ import annotations
 
@@ -21,19 +22,14 @@ from trigen.claims.run import run_claims
 from trigen.compare import seeds
 from trigen.compare.adherence import adherence_study, check_dataset
 from trigen.compare.measure import measure_family
-from trigen.compare.pieces import (
-    PIECES_DIR,
-    Pieces,
-    clear_run_dir,
-    open_pieces,
-    settings_record,
-)
-from trigen.compare.settings import FAMILY_TRAINING, CompareSettings
+from trigen.compare.pieces import PIECES_DIR, Pieces, open_pieces, settings_record
 from trigen.compare.study_runs import run_studies
 from trigen.compare.text import captioned_test
-from trigen.config import CAPTIONED_DATASETS, FamilyName, TrainConfig
+from trigen.compare.training import budget_text, train_config, train_or_reuse
+from trigen.config import CAPTIONED_DATASETS, FamilyName
 from trigen.data.datasets import load_dataset
 from trigen.eval.hardware import host_info
+from trigen.experiment.settings import ExperimentSettings
 from trigen.measure.evaluators import Evaluators
 from trigen.provenance import code_commit
 from trigen.report.grids import save_grid
@@ -43,115 +39,8 @@ from trigen.report.volatile import VOLATILE_FIELDS, timed_claim
 Log = Callable[[str], None]
 
 
-TRAIN_BUDGETS = ("max_steps", "max_images", "max_minutes", "max_flops")
-
-
-def train_config(name: FamilyName, s: CompareSettings, **changes: Any) -> TrainConfig:
-    """The training run of family ``name`` under the comparison's shared budget; ``changes``
-    that set a budget (a claim's own minutes, images or FLOPs) replace that budget whole."""
-    values: dict[str, Any] = {
-        "family": name,
-        "model": s.models.get(name.value, ""),
-        "dataset": s.dataset,
-        "data_root": s.data_root,
-        "resolution": s.resolution,
-        "precision": s.precision,
-        "seed": s.seed,
-        "max_minutes": s.minutes_per_family,
-        "max_images": s.images_per_family,
-        "max_flops": s.flops_per_family,
-        "ema_halflife_images": s.ema_halflife_images,
-        "warmup_images": s.warmup_images,
-        "lr_cooldown": s.lr_cooldown,
-        "text_encoder": s.text_encoder,  # read only by a training that takes captions
-        "log_every": 10,
-        "checkpoint_every": 10**9,
-        "batch_size": 64,
-        **FAMILY_TRAINING.get(name, {}),
-    }
-    if s.batch_size is not None:  # the user's choice overrides every recipe
-        values["batch_size"] = s.batch_size
-    if any(changes.get(budget) is not None for budget in TRAIN_BUDGETS):
-        values.update(dict.fromkeys(TRAIN_BUDGETS))
-    values.update(changes)
-    return TrainConfig.from_dict(values)
-
-
-def _loss_curve(run_dir: Path) -> list[list[float]]:
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [[r["images"], r["loss"]] for r in records]
-
-
-def _train_or_reuse(
-    cfg: TrainConfig,
-    run_dir: Path,
-    reuse: Path | None,
-    device: torch.device,
-    log: Log,
-    on_fraction: Callable[[float], None] | None = None,
-    clear: bool = False,
-) -> tuple[api.Loaded, dict[str, Any]]:
-    """``cfg`` trained into ``run_dir`` (or the checkpoint ``reuse``) and its training summary;
-    ``clear``: first remove what an interrupted earlier attempt left in ``run_dir``."""
-    if reuse is None:
-        if clear:
-            clear_run_dir(run_dir)
-        result = api.train(
-            cfg,
-            run_dir,
-            device=device,
-            on_log=lambda r: None,
-            on_warning=log,
-            on_progress=None if on_fraction is None else lambda b: on_fraction(b.fraction),
-        )
-        summary = {
-            "images_seen": result.images_seen,
-            "seconds": result.seconds,
-            "images_per_second": result.images_per_second,
-            "flops": result.flops,  # training FLOPs: images seen × flops_per_image
-            "flops_per_image": result.flops_per_image,
-            "final_loss": result.last_loss,
-        }
-        source = run_dir
-    else:
-        source, summary = reuse, {}
-    loaded = api.load(source, device=device)
-    summary["batch_size"] = loaded.config.batch_size
-    summary["lr"] = loaded.config.lr
-    summary["lr_cooldown"] = loaded.config.lr_cooldown
-    summary.setdefault("images_seen", loaded.images_seen)
-    curve = _loss_curve(
-        source if source.is_dir() and (source / "metrics.jsonl").exists() else source.parent.parent
-    )
-    summary["loss_curve"] = curve
-    if "final_loss" not in summary and curve:
-        summary["final_loss"] = curve[-1][1]
-    return loaded, summary
-
-
-def _budget_text(s: CompareSettings, reuse: dict[str, Path]) -> str:
-    """The shared budget, and which families came from checkpoints trained elsewhere (their
-    own budgets: the images each saw are in its row)."""
-    text = s.budget_text
-    cooldowns = {name.value: train_config(name, s).lr_cooldown for name in s.families}
-    own = [  # families whose recipe keeps another lr schedule than the shared one
-        f"{name}: {'constant lr' if c == 0 else f'cooldown {c:.0%}'}"
-        for name, c in cooldowns.items()
-        if c != s.lr_cooldown
-    ]
-    if own:
-        text += f" ({'; '.join(own)})"
-    if not reuse:
-        return text
-    reused = ", ".join(f"{name} from {path}" for name, path in sorted(reuse.items()))
-    return f"{text}; reused (trained elsewhere, own budget): {reused}"
-
-
 def run_compare(
-    s: CompareSettings,
+    s: ExperimentSettings,
     out: Path,
     *,
     cache_dir: Path | None,
@@ -175,7 +64,7 @@ def run_compare(
 
 
 def _compare(
-    s: CompareSettings,
+    s: ExperimentSettings,
     out: Path,
     pieces: Pieces,
     cache_dir: Path | None,
@@ -213,7 +102,7 @@ def _compare(
         "meta": {
             "dataset": s.dataset,
             "image_shape": list(test.shape),
-            "budget": _budget_text(s, reuse or {}),
+            "budget": budget_text(s, reuse or {}),
             "seeds": seeds.describe(s),
             "precision": s.precision,
             "device": str(device),
@@ -269,7 +158,7 @@ def _compare(
                     if name.value not in reuse
                     else f"[{tag}] reusing {reuse[name.value]}"
                 )
-                loaded, summary = _train_or_reuse(
+                loaded, summary = train_or_reuse(
                     config, out / tag, reuse.get(name.value), device, log, stages.at, pieces.resume
                 )
                 stages.advance()
@@ -296,10 +185,22 @@ def _compare(
             )
             stages.advance()
         runs[name] = runs_by_seed[s.seed][name]  # the studies measure the first seed's
-    train_run = partial(_train_or_reuse, reuse=None, device=device, log=log, clear=pieces.resume)
+    train_run = partial(train_or_reuse, reuse=None, device=device, log=log, clear=pieces.resume)
     config_for = partial(train_config, s=s)
-    run_studies(s, runs, ev, test, results, pieces, out=out, device=device, log=log,
-                train=train_run, config_for=config_for)  # fmt: skip
+    run_studies(
+        s,
+        runs,
+        ev,
+        test,
+        results,
+        pieces,
+        out=out,
+        device=device,
+        log=log,
+        train=train_run,
+        config_for=config_for,
+        resolution=not s.claims.runs("C6"),  # else C6's sweep measures its points
+    )
     stages.advance(len(s.studies))
     if s.conditions:
         log(f"study: adherence to {', '.join(s.conditions)}")
