@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from trigen.compare import pieces as pieces_module
 from trigen.compare.pieces import (
     Pieces,
     first_difference,
@@ -92,3 +93,18 @@ def test_open_pieces_refuses_in_one_line(tmp_path):
     (tmp_path / "pieces" / "family" / "unet.json").write_text("{")
     with pytest.raises(DataError, match="unreadable"):
         Pieces(tmp_path, record, resume=True, seed=0).get("family/unet")
+
+
+def test_a_resumed_run_says_when_other_code_made_its_earlier_pieces(tmp_path, monkeypatch):
+    record = settings_record(compare_settings("smoke"), {}, "cpu")
+    monkeypatch.setattr(pieces_module, "code_commit", lambda: "abc1234")
+    with open_pieces(tmp_path, record, resume=False, seed=0) as pieces:
+        pieces.begin()
+        assert pieces.code_change() is None  # a fresh start has nothing to compare
+    assert stored_record(tmp_path)["commit"] == "abc1234"
+    with open_pieces(tmp_path, record, resume=True, seed=0) as same:
+        assert same.code_change() is None  # the commit is not a setting: resuming is allowed
+    monkeypatch.setattr(pieces_module, "code_commit", lambda: "def5678+dirty")
+    with open_pieces(tmp_path, record, resume=True, seed=0) as moved:
+        note = moved.code_change()
+    assert note is not None and "def5678+dirty" in note and "abc1234" in note

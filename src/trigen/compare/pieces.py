@@ -31,12 +31,14 @@ from typing import Any, TypeVar
 from trigen.atomic import atomic_write_text
 from trigen.compare.settings import CompareSettings
 from trigen.errors import ConfigError, DataError
+from trigen.provenance import code_commit
 from trigen.rng import seed_globals
 from trigen.train.lock import RunLock
 
 PIECES_DIR = "pieces"
 RUN_FILE = "run.json"
 FORMAT = 1  # of run.json and the piece files
+COMMIT = "commit"  # run.json's field naming the code that began the run (trigen.provenance)
 S = TypeVar("S", bound=CompareSettings)
 
 
@@ -123,8 +125,25 @@ class Pieces:
         the settings; call once ``out`` may be created."""
         self._lock = RunLock(self.root).__enter__()
         if not self.resume:
-            text = json.dumps({"format": FORMAT, **self.record}, indent=1)
+            text = json.dumps({"format": FORMAT, **self.record, COMMIT: code_commit()}, indent=1)
             atomic_write_text(self.root / RUN_FILE, text)
+
+    def code_change(self) -> str | None:
+        """On a resumed run, a note when the code's commit differs from the one that began it
+        (``+dirty`` and unknown included): its finished pieces were measured by that code and are
+        kept, so a reader of the results should know. None on a fresh start or the same commit
+        (uncommitted edits between the two cannot be told apart: the note needs a clean tree)."""
+        if not self.resume:
+            return None
+        began = stored_record(self.out).get(COMMIT)
+        now = code_commit()
+        if began == now:
+            return None
+        return (
+            f"resumed under code {now or 'of no known commit'}; the pieces finished before the "
+            f"interruption were made by {began or 'code of no recorded commit'}: numbers from "
+            "both are in this file (rerun from scratch for one code's numbers)"
+        )
 
     def close(self) -> None:
         if self._lock is not None:
@@ -173,7 +192,7 @@ def open_pieces(out: Path, record: dict[str, Any], *, resume: bool, seed: int) -
     holds none, or one that ran under other settings (a one-line ConfigError naming the first
     that differs). Nothing is written before these checks pass, nor before ``begin()``."""
     if resume:
-        stored = {k: v for k, v in stored_record(out).items() if k != "format"}
+        stored = {k: v for k, v in stored_record(out).items() if k not in ("format", COMMIT)}
         if (found := first_difference(stored, record)) is not None:
             where, before, now = found
             raise ConfigError(

@@ -28,7 +28,8 @@ VARIANT_STUDIES: dict[Study, FamilyName] = {
     Study.DIT_SCALING: FamilyName.DIT,
     Study.OBJECTIVE: FamilyName.UNET,
 }
-"""The variant studies and the family whose recipe (``compare.training.train_config``) each varies."""
+"""The variant studies and the family whose recipe (``compare.training.train_config``) each
+varies."""
 
 
 def nfe_study(runs: dict[FamilyName, Loaded], ev: Evaluators, s: CompareSettings) -> list[dict]:

@@ -125,6 +125,9 @@ def _compare(
     }
     if (commit := code_commit()) is not None:  # the code's commit, where it runs from a checkout
         results["meta"]["commit"] = commit
+    if (change := pieces.code_change()) is not None:
+        results["notes"].append(change)
+        log(change)
     if "text" in s.conditions:
         results["meta"]["text_encoder"] = s.text_encoder
     if s.minutes_per_family is not None:
