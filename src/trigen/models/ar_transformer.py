@@ -26,17 +26,15 @@ from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from trigen.batch import NO_CONDITIONS
 from trigen.conditions import ConditionSpec
 from trigen.errors import ConfigError
-from trigen.models.prefix import prefix_for, prefix_length
+from trigen.models.prefix import prefix_length
 from trigen.models.presets import check_field_types, from_preset, preset_fields
-from trigen.models.token_blocks import LN_EPS, Block, Positions, gpt2_init
-from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
+from trigen.models.token_blocks import Positions, TokenTransformer
 from trigen.nn.kv_cache import KVCache
-from trigen.nn.rope import rope_2d_angles
 
 PIXEL_VOCAB = 256
 """Vocabulary of a pixel model: the 256 intensity levels of an 8-bit sub-pixel."""
@@ -165,7 +163,7 @@ def ar_config(preset: str, **kwargs) -> ARTransformerConfig:
     return token_model_config(ARTransformerConfig, AR_PRESETS, preset, **kwargs)
 
 
-class ARTransformer(nn.Module):
+class ARTransformer(TokenTransformer):
     """Causal transformer: data tokens (B, T) and classes y (B,) → next-token logits (B, T', V).
 
     Input vocabulary: ``tok_embedder`` (vocab_size rows) for data tokens and ``y_embedder``
@@ -175,40 +173,10 @@ class ARTransformer(nn.Module):
     1/√(2·depth), zero biases.
     """
 
-    # repeated units: recomputed by gradient checkpointing, sharded by FSDP (trigen.train)
-    unit_types = (Block,)
-
     def __init__(self, cfg: ARTransformerConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.tok_embedder = nn.Embedding(cfg.vocab_size, cfg.width)
-        self.y_embedder = LabelEmbedder(cfg.num_classes, cfg.width)
-        if cfg.positions.learned_table:
-            self.pos_embed = nn.Parameter(torch.zeros(cfg.seq_len, cfg.width))
-        if cfg.positions.rotary:
-            h, w, c = cfg.grid
-            # stream position p predicts x_p, whose pixel is p // c: rotate by that (row, col)
-            pixel = torch.arange(cfg.seq_len) // c
-            angles = rope_2d_angles(cfg.width // cfg.heads, pixel // w, pixel % w)
-            # the prefix has no place in the image: angle 0, no rotation
-            angles = torch.cat([angles.new_zeros(cfg.prefix_len, angles.shape[1]), angles])
-            self.register_buffer("rope_cos", angles.cos(), persistent=False)  # (P + L, Dh/2)
-            self.register_buffer("rope_sin", angles.sin(), persistent=False)
-        if cfg.positions is Positions.TWO_D:
-            h, w, c = cfg.grid
-            # the pixel of stream position p is p // c: repeat each (row, col) c times
-            fixed = sincos_pos_embed_2d(cfg.width, h, w).repeat_interleave(c, dim=0)
-            self.register_buffer("pos_fixed", fixed, persistent=False)  # (L, D)
-            self.channel_embed = nn.Parameter(torch.zeros(c, cfg.width))
-        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.depth))
-        self.norm = nn.LayerNorm(cfg.width, eps=LN_EPS)
-        self.head = nn.Linear(cfg.width, cfg.vocab_size)
-        self.prefix_embedder = prefix_for(cfg)
-        self.initialize_weights()
-
-    def initialize_weights(self) -> None:
-        """GPT-2 initialisation (see the class docstring)."""
-        gpt2_init(self)
+        # stream position p (the class token at p = 0) predicts x_p: it is rotated as x_p's
+        # pixel; the prefix before it has no place in the image
+        super().__init__(cfg, input_vocab=cfg.vocab_size, unrotated=cfg.prefix_len, causal=True)
 
     def new_cache(
         self, batch: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None

@@ -19,14 +19,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from trigen.batch import NO_CONDITIONS
 from trigen.models.ar_transformer import ARTransformerConfig, token_model_config
-from trigen.models.prefix import prefix_for
-from trigen.models.token_blocks import LN_EPS, Block, Positions, gpt2_init
-from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
-from trigen.nn.rope import rope_2d_angles
+from trigen.models.token_blocks import Positions, TokenTransformer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +57,7 @@ def maskgit_config(preset: str, **kwargs) -> MaskGITConfig:
     return token_model_config(MaskGITConfig, MASKGIT_PRESETS, preset, **kwargs)
 
 
-class MaskGIT(nn.Module):
+class MaskGIT(TokenTransformer):
     """Bidirectional transformer: tokens (B, L) with [MASK]s and classes y (B,) → logits (B, L, V).
 
     Input vocabulary: ``tok_embedder`` (vocab_size + 1 rows, the last is [MASK]) and
@@ -68,40 +65,13 @@ class MaskGIT(nn.Module):
     the head predicts the vocab_size data tokens only. GPT-2 init as the AR transformer.
     """
 
-    # repeated units: recomputed by gradient checkpointing, sharded by FSDP (trigen.train)
-    unit_types = (Block,)
-
     def __init__(self, cfg: MaskGITConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.tok_embedder = nn.Embedding(cfg.vocab_size + 1, cfg.width)
-        self.y_embedder = LabelEmbedder(cfg.num_classes, cfg.width)
-        h, w, c = cfg.grid
-        pixel = torch.arange(cfg.seq_len) // c  # data position i is channel i % c of pixel i // c
-        if cfg.positions.learned_table:
-            self.pos_embed = nn.Parameter(torch.zeros(cfg.seq_len, cfg.width))
-        if cfg.positions.rotary:
-            angles = rope_2d_angles(cfg.width // cfg.heads, pixel // w, pixel % w)  # (L, Dh/2)
-            # the prefix and the class token have no place in the image: angle 0, no rotation
-            unrotated = angles.new_zeros(cfg.prefix_len + 1, angles.shape[1])
-            angles = torch.cat([unrotated, angles])  # (P + 1 + L, Dh/2)
-            self.register_buffer("rope_cos", angles.cos(), persistent=False)
-            self.register_buffer("rope_sin", angles.sin(), persistent=False)
+        # the prefix and the class token have no place in the image: angle 0, no rotation
+        unrotated = cfg.prefix_len + 1
+        super().__init__(cfg, input_vocab=cfg.vocab_size + 1, unrotated=unrotated, causal=False)
         if cfg.positions is Positions.TWO_D:
-            fixed = sincos_pos_embed_2d(cfg.width, h, w).repeat_interleave(c, dim=0)  # (L, D)
-            channel = torch.arange(cfg.seq_len) % c
-            self.register_buffer("pos_fixed", fixed, persistent=False)
+            channel = torch.arange(cfg.seq_len) % cfg.grid[2]  # data position i is channel i % c
             self.register_buffer("channel_of", channel, persistent=False)
-            self.channel_embed = nn.Parameter(torch.zeros(c, cfg.width))
-        self.blocks = nn.ModuleList(Block(cfg, i, causal=False) for i in range(cfg.depth))
-        self.norm = nn.LayerNorm(cfg.width, eps=LN_EPS)
-        self.head = nn.Linear(cfg.width, cfg.vocab_size)
-        self.prefix_embedder = prefix_for(cfg)
-        self.initialize_weights()
-
-    def initialize_weights(self) -> None:
-        """GPT-2 initialisation, as the AR transformer's (:func:`gpt2_init`)."""
-        gpt2_init(self)
 
     def absolute_positions(self) -> Tensor | float:
         """Position vectors (L, D) of the data positions (0 when they are rotary only)."""

@@ -1,5 +1,5 @@
 """What the two token transformers (raster AR and MaskGIT) share: their position choices, the
-pre-norm block and GPT-2's initialisation."""
+pre-norm block, GPT-2's initialisation and the body built from them (:class:`TokenTransformer`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from trigen.models.prefix import prefix_for
 from trigen.nn.attention import Attention
+from trigen.nn.embeddings import LabelEmbedder, sincos_pos_embed_2d
 from trigen.nn.kv_cache import KVCache
 from trigen.nn.mlp import Mlp
 from trigen.nn.modulation import adaln_modulation, gated_residual, modulate
+from trigen.nn.rope import rope_2d_angles
 
 if TYPE_CHECKING:
     from trigen.models.ar_transformer import ARTransformerConfig
@@ -114,3 +117,52 @@ class Block(nn.Module):
         shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(c).chunk(6, dim=-1)
         x = gated_residual(x, attend(modulate(self.norm1(x), shift1, scale1)), gate1)
         return gated_residual(x, self.mlp(modulate(self.norm2(x), shift2, scale2)), gate2)
+
+
+class TokenTransformer(nn.Module):
+    """The body of both token transformers: the token and class embedders, the position table,
+    fixed 2-D positions or rotary angles that ``cfg.positions`` asks for, ``cfg.depth`` blocks,
+    the final norm, the untied head over ``cfg.vocab_size`` data tokens and the named
+    conditions' prefix embedder, GPT-2 initialised (:func:`gpt2_init`).
+
+    ``input_vocab``: rows of the token embedding (the AR transformer's ``vocab_size``; MaskGIT's
+    one more, the [MASK] token). ``unrotated``: the stream positions before the first data
+    position that have no place in the image (the prefix; MaskGIT's class token too): angle 0,
+    no rotation. ``causal``: whether a position attends to the positions before it only.
+    """
+
+    # repeated units: recomputed by gradient checkpointing, sharded by FSDP (trigen.train)
+    unit_types = (Block,)
+
+    def __init__(
+        self, cfg: ARTransformerConfig, *, input_vocab: int, unrotated: int, causal: bool
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tok_embedder = nn.Embedding(input_vocab, cfg.width)
+        self.y_embedder = LabelEmbedder(cfg.num_classes, cfg.width)
+        if cfg.positions.learned_table:
+            self.pos_embed = nn.Parameter(torch.zeros(cfg.seq_len, cfg.width))
+        h, w, c = cfg.grid
+        if cfg.positions.rotary:
+            # data position i (the AR stream position that predicts x_i) is channel i % c of
+            # pixel i // c: rotate by that pixel's (row, col)
+            pixel = torch.arange(cfg.seq_len) // c
+            angles = rope_2d_angles(cfg.width // cfg.heads, pixel // w, pixel % w)  # (L, Dh/2)
+            angles = torch.cat([angles.new_zeros(unrotated, angles.shape[1]), angles])
+            self.register_buffer("rope_cos", angles.cos(), persistent=False)  # (U + L, Dh/2)
+            self.register_buffer("rope_sin", angles.sin(), persistent=False)
+        if cfg.positions is Positions.TWO_D:
+            # the pixel of data position i is i // c: repeat each (row, col) c times
+            fixed = sincos_pos_embed_2d(cfg.width, h, w).repeat_interleave(c, dim=0)
+            self.register_buffer("pos_fixed", fixed, persistent=False)  # (L, D)
+            self.channel_embed = nn.Parameter(torch.zeros(c, cfg.width))
+        self.blocks = nn.ModuleList(Block(cfg, i, causal=causal) for i in range(cfg.depth))
+        self.norm = nn.LayerNorm(cfg.width, eps=LN_EPS)
+        self.head = nn.Linear(cfg.width, cfg.vocab_size)
+        self.prefix_embedder = prefix_for(cfg)
+        self.initialize_weights()
+
+    def initialize_weights(self) -> None:
+        """GPT-2 initialisation (:func:`gpt2_init`)."""
+        gpt2_init(self)
