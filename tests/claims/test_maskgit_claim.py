@@ -11,7 +11,7 @@ import torch
 from trigen.claims.ledger import Verdict
 from trigen.claims.maskgit import parallel_decoding_claim
 from trigen.config import FamilyName, TrainConfig
-from trigen.measure.scaling import maskgit_latency_vs_tokens, resolution_sweep
+from trigen.measure.scaling import LatencySetup, maskgit_latency_vs_tokens, resolution_sweep
 
 FAST = {"repeats": 1, "retries": 0}  # properties only: no timing is asserted
 MASKGIT = TrainConfig(
@@ -22,7 +22,7 @@ MASKGIT = TrainConfig(
 
 
 def test_latency_points_decode_in_k_steps_at_most_one_per_token():
-    points = maskgit_latency_vs_tokens(MASKGIT, (4, 6), steps=20, **FAST)
+    points = maskgit_latency_vs_tokens(MASKGIT, (4, 6), steps=20, setup=LatencySetup(**FAST))
     assert [p.x for p in points] == [16, 36]  # tokens per image
     assert [p.steps for p in points] == [16, 20]  # K, capped at the token count
     assert all(p.timing.median_s > 0 and p.extra["batch"] == 1 for p in points)

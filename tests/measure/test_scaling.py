@@ -9,6 +9,7 @@ import torch
 from trigen.config import TrainConfig
 from trigen.errors import ConfigError
 from trigen.measure.scaling import (
+    LatencySetup,
     ar_latency_vs_tokens,
     diffusion_latency_vs_batch,
     diffusion_latency_vs_nfe,
@@ -16,6 +17,7 @@ from trigen.measure.scaling import (
 )
 
 FAST = {"repeats": 1, "retries": 0}  # properties only: no timing is asserted
+FAST_SETUP = LatencySetup(**FAST)
 UNET = TrainConfig(family="unet", model="unet-tiny", model_overrides={"model_channels": 8})
 DIT = TrainConfig(
     family="dit", model="DiT-T/4", model_overrides={"depth": 1, "hidden": 32, "rope": True}
@@ -78,15 +80,15 @@ def test_a_family_without_cost_probes_is_refused_before_it_is_measured():
 
 @pytest.mark.parametrize("kv_cache", [True, False])
 def test_ar_sampling_takes_one_step_per_token(kv_cache):
-    points = ar_latency_vs_tokens(AR, (4, 5), kv_cache=kv_cache, **FAST)
+    points = ar_latency_vs_tokens(AR, (4, 5), kv_cache=kv_cache, setup=FAST_SETUP)
     assert [p.x for p in points] == [16, 25]
     assert all(p.steps == p.x and p.extra["kv_cache"] is kv_cache for p in points)
 
 
 def test_diffusion_sweeps_return_the_requested_step_counts_and_batches():
-    by_nfe = diffusion_latency_vs_nfe(DIT, (1, 3), resolution=8, **FAST)
+    by_nfe = diffusion_latency_vs_nfe(DIT, (1, 3), resolution=8, setup=FAST_SETUP)
     assert [(p.x, p.steps) for p in by_nfe] == [(1, 1), (3, 3)]
-    by_batch = diffusion_latency_vs_batch(UNET, (1, 3), steps=2, resolution=8, **FAST)
+    by_batch = diffusion_latency_vs_batch(UNET, (1, 3), steps=2, resolution=8, setup=FAST_SETUP)
     assert [(p.x, p.steps, p.extra["batch"]) for p in by_batch] == [(1, 2, 1), (3, 2, 3)]
     assert json.loads(json.dumps(by_batch[1].to_dict()))["seconds_per_image"] > 0
     with pytest.raises(ConfigError, match="ar"):

@@ -27,7 +27,12 @@ from trigen.eval.fid_bootstrap import corrected
 from trigen.families.base import SampleSpec
 from trigen.measure import stats
 from trigen.measure.samples import generate, sample_spec
-from trigen.measure.scaling import LatencyPoint, ar_latency_vs_tokens, maskgit_latency_vs_tokens
+from trigen.measure.scaling import (
+    LatencyPoint,
+    LatencySetup,
+    ar_latency_vs_tokens,
+    maskgit_latency_vs_tokens,
+)
 from trigen.sampling import class_labels
 
 LATENCY = "seconds per image (batch 1)"  # the y axis of both latency lines
@@ -65,18 +70,15 @@ def _quality(ctx: ClaimContext, name: FamilyName, spec: SampleSpec, steps: int) 
 def _latency_sweeps(ctx: ClaimContext) -> tuple[list[LatencyPoint], list[LatencyPoint]]:
     """(MaskGIT at the fixed K, AR with KV cache) seconds per image against tokens."""
     cs = ctx.claims
-    common = {
-        "channels": ctx.test_data.shape[0],
-        "num_classes": ctx.test_data.num_classes,
-        "device": ctx.device,
-        "repeats": cs.maskgit_repeats,
-        "retries": 1,
-    }
+    data = ctx.test_data
+    setup = LatencySetup(
+        data.shape[0], data.num_classes, ctx.device, repeats=cs.maskgit_repeats, retries=1
+    )
     mg_cfg, ar_cfg = ctx.config_for(FamilyName.MASKGIT), ctx.config_for(FamilyName.AR)
     mg = maskgit_latency_vs_tokens(
-        mg_cfg, cs.maskgit_resolutions, steps=cs.maskgit_latency_steps, **common
+        mg_cfg, cs.maskgit_resolutions, steps=cs.maskgit_latency_steps, setup=setup
     )
-    ar = ar_latency_vs_tokens(ar_cfg, cs.maskgit_resolutions, kv_cache=True, **common)
+    ar = ar_latency_vs_tokens(ar_cfg, cs.maskgit_resolutions, kv_cache=True, setup=setup)
     return mg, ar
 
 

@@ -4,11 +4,8 @@ with and without KV cache, diffusion against NFE and batch; network calls counte
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
-from trigen.build import DataSpec, build_family
 from trigen.claims import rules
 from trigen.claims.context import ClaimContext
 from trigen.claims.entry import ClaimEntry, Decided, Evidence, Experiment
@@ -17,9 +14,11 @@ from trigen.config import FamilyName
 from trigen.families.base import SampleSpec
 from trigen.measure import stats
 from trigen.measure.scaling import (
+    LatencySetup,
     ar_latency_vs_tokens,
     diffusion_latency_vs_batch,
     diffusion_latency_vs_nfe,
+    fresh_family,
 )
 
 CALL_COUNT_STEPS = 10  # sampler steps when counting a diffusion sampler's network calls
@@ -43,17 +42,14 @@ def count_network_calls(family, labels: torch.Tensor, spec: SampleSpec) -> int:
     return calls
 
 
-def _serial_calls(ctx: ClaimContext, name: FamilyName, resolutions) -> dict:
+def _serial_calls(ctx: ClaimContext, name: FamilyName, resolutions, setup: LatencySetup) -> dict:
     """Network calls per sample, counted at each resolution (at CALL_COUNT_STEPS steps)."""
-    channels, classes = ctx.channels_and_classes()
     pixels, calls = [], []
     for res in resolutions:
-        cfg = dataclasses.replace(ctx.config_for(name), resolution=res)
-        family = build_family(cfg, DataSpec((channels, res, res), classes), ctx.device)
-        family.net.eval()
+        family = fresh_family(ctx.config_for(name), res, setup)
         labels = torch.zeros(1, dtype=torch.long, device=ctx.device)
         calls.append(count_network_calls(family, labels, SampleSpec(steps=CALL_COUNT_STEPS)))
-        pixels.append(channels * res * res)
+        pixels.append(setup.channels * res * res)
     return {"steps": CALL_COUNT_STEPS, "pixels": pixels, "calls": calls}
 
 
@@ -62,14 +58,13 @@ def serial_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
     diffusion = next((f for f in (FamilyName.UNET, FamilyName.DIT) if f in ctx.runs), None)
     if FamilyName.AR not in ctx.runs or diffusion is None:
         return (C7.not_run("needs the AR family and a diffusion family"),)
-    channels, classes = ctx.channels_and_classes()
     cs = ctx.claims
-    common = {"channels": channels, "num_classes": classes, "device": ctx.device}
+    setup = LatencySetup(*ctx.channels_and_classes(), ctx.device)
     ar_cfg, diff_cfg = ctx.config_for(FamilyName.AR), ctx.config_for(diffusion)
-    cached = ar_latency_vs_tokens(ar_cfg, cs.ar_token_resolutions, kv_cache=True, **common)
-    uncached = ar_latency_vs_tokens(ar_cfg, cs.ar_token_resolutions, kv_cache=False, **common)
-    by_nfe = diffusion_latency_vs_nfe(diff_cfg, cs.latency_nfes, **common)
-    by_batch = diffusion_latency_vs_batch(diff_cfg, cs.latency_batches, **common)
+    cached = ar_latency_vs_tokens(ar_cfg, cs.ar_token_resolutions, kv_cache=True, setup=setup)
+    uncached = ar_latency_vs_tokens(ar_cfg, cs.ar_token_resolutions, kv_cache=False, setup=setup)
+    by_nfe = diffusion_latency_vs_nfe(diff_cfg, cs.latency_nfes, setup=setup)
+    by_batch = diffusion_latency_vs_batch(diff_cfg, cs.latency_batches, setup=setup)
 
     def fit(name: str, pts) -> Estimate:
         return stats.loglog_slope(name, [p.x for p in pts], [p.timing.median_s for p in pts])
@@ -79,7 +74,7 @@ def serial_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
         "tokens": [p.x for p in cached],
         "seconds": [p.timing.median_s for p in cached],
         "diffusion": diffusion.value,
-        "diffusion_calls": _serial_calls(ctx, diffusion, ends),
+        "diffusion_calls": _serial_calls(ctx, diffusion, ends, setup),
     }
     shown = (
         fit("AR (no cache) sampling time ∝ tokens^k", uncached),
@@ -98,7 +93,7 @@ def serial_claim(ctx: ClaimContext) -> tuple[ClaimResult]:
         n_samples=len(cached),
         details={
             "fits": [e.to_dict() for e in shown],
-            "ar_calls": _serial_calls(ctx, FamilyName.AR, ends),
+            "ar_calls": _serial_calls(ctx, FamilyName.AR, ends, setup),
             "ar_kv_cache": [p.to_dict() for p in cached],
             "ar_no_cache": [p.to_dict() for p in uncached],
             "diffusion_vs_nfe": [p.to_dict() for p in by_nfe],

@@ -94,6 +94,23 @@ class LatencyPoint:
         }
 
 
+@dataclass(frozen=True)
+class LatencySetup:
+    """What every latency sweep shares: the images (``channels``, ``num_classes``) of the fresh
+    networks it builds, the ``device``, and how each point is timed: ``repeats`` calls, up to
+    ``retries`` more rounds when the times spread (:func:`~trigen.eval.cost.measure_sweep`)."""
+
+    channels: int = 1
+    num_classes: int = 10
+    device: torch.device | str = "cpu"
+    repeats: int = 5
+    retries: int = 2
+
+    def time(self, calls: dict[str, Callable[[], object]]) -> dict[str, Timing]:
+        """Each call's :class:`~trigen.eval.cost.Timing`, timed in interleaved rounds."""
+        return measure_sweep(calls, repeats=self.repeats, retries=self.retries, device=self.device)
+
+
 def _skipped(label: str, res: int, batch: int, tokens: int | None, arch: str, reason: str):
     return ResolutionPoint(label, res, tokens, None, arch, None, None, None, None, batch, reason)
 
@@ -201,15 +218,13 @@ def resolution_sweep(
     ]
 
 
-def fresh_family(
-    cfg: TrainConfig, res: int, channels: int, num_classes: int, device: torch.device | str
-) -> Family:
-    """An untrained family of ``cfg``'s preset at ``res`` px, in eval mode: what one sampling
-    pass costs does not depend on the weights."""
+def fresh_family(cfg: TrainConfig, res: int, setup: LatencySetup) -> Family:
+    """An untrained family of ``cfg``'s preset at ``res`` px for ``setup``'s images and device,
+    in eval mode: what one sampling pass costs does not depend on the weights."""
     family = build_family(
         dataclasses.replace(cfg, resolution=res),
-        DataSpec((channels, res, res), num_classes),
-        device,
+        DataSpec((setup.channels, res, res), setup.num_classes),
+        setup.device,
     )
     family.net.eval()
     return family
@@ -219,21 +234,16 @@ def _one_image_per_resolution(
     cfg: TrainConfig,
     resolutions: tuple[int, ...],
     sample: Callable[[Family], Tensor],
-    *,
-    channels: int,
-    num_classes: int,
-    device: torch.device | str,
-    repeats: int,
-    retries: int,
+    setup: LatencySetup,
 ) -> list[tuple[int, int, Timing]]:
     """(resolution, tokens, timing) of ``sample(family)`` (one whole image, batch 1) on a fresh
     family of ``cfg``'s preset at each resolution; the points are timed in interleaved rounds
     (:func:`~trigen.eval.cost.measure_sweep`)."""
     calls, tokens = {}, {}
     for res in resolutions:
-        family = fresh_family(cfg, res, channels, num_classes, device)
+        family = fresh_family(cfg, res, setup)
         calls[str(res)], tokens[res] = functools.partial(sample, family), family.seq_len
-    timings = measure_sweep(calls, repeats=repeats, retries=retries, device=device)
+    timings = setup.time(calls)
     return [(res, n, timings[str(res)]) for res, n in tokens.items()]
 
 
@@ -242,11 +252,7 @@ def ar_latency_vs_tokens(
     resolutions: tuple[int, ...] = (4, 6, 8, 12, 16),
     *,
     kv_cache: bool,
-    channels: int = 1,
-    num_classes: int = 10,
-    device: torch.device | str = "cpu",
-    repeats: int = 5,
-    retries: int = 2,
+    setup: LatencySetup = LatencySetup(),
 ) -> list[LatencyPoint]:
     """Seconds to sample one whole image (batch 1) against its token count, one point per
     resolution; ``steps`` = tokens (one network call per token, run in series). An instrument
@@ -259,19 +265,17 @@ def ar_latency_vs_tokens(
 
     if cfg.family is not FamilyName.AR:
         raise ConfigError(f"ar_latency_vs_tokens measures ar configs, not {cfg.family.value}")
-    y = class_labels(num_classes, 1).to(device)
+    device = setup.device
+    y = class_labels(setup.num_classes, 1).to(device)
 
     def sample(family: Family) -> Tensor:
         gen = torch.Generator(device).manual_seed(0)
         return generate(
-            family.net, y, seq_len=family.seq_len, generator=gen, null_label=num_classes,
+            family.net, y, seq_len=family.seq_len, generator=gen, null_label=setup.num_classes,
             use_cache=kv_cache,
         )  # fmt: skip
 
-    timed = _one_image_per_resolution(
-        cfg, resolutions, sample, channels=channels, num_classes=num_classes, device=device,
-        repeats=repeats, retries=retries,
-    )  # fmt: skip
+    timed = _one_image_per_resolution(cfg, resolutions, sample, setup)
     extra = {"kv_cache": kv_cache, "batch": 1}
     return [LatencyPoint(n, timing, n, {"resolution": res, **extra}) for res, n, timing in timed]
 
@@ -281,25 +285,19 @@ def maskgit_latency_vs_tokens(
     resolutions: tuple[int, ...],
     *,
     steps: int,
-    channels: int = 1,
-    num_classes: int = 10,
-    device: torch.device | str = "cpu",
-    repeats: int = 3,
-    retries: int = 1,
+    setup: LatencySetup = LatencySetup(repeats=3, retries=1),
 ) -> list[LatencyPoint]:
     """Seconds to sample one whole image (batch 1) with K = ``steps`` decoding steps against its
     token count, one point per resolution, on a fresh network of ``cfg``'s preset."""
     spec = SampleSpec(steps=steps)
+    device = setup.device
     y = torch.zeros(1, dtype=torch.long, device=device)
 
     def sample(family: Family) -> Tensor:
         with torch.inference_mode():
             return family.sample(y, spec, torch.Generator(device).manual_seed(0))
 
-    timed = _one_image_per_resolution(
-        cfg, resolutions, sample, channels=channels, num_classes=num_classes, device=device,
-        repeats=repeats, retries=retries,
-    )  # fmt: skip
+    timed = _one_image_per_resolution(cfg, resolutions, sample, setup)
     points = []
     for res, tokens, timing in timed:
         extra = {"resolution": res, "batch": 1, "decoding_steps": min(steps, tokens)}
@@ -307,24 +305,27 @@ def maskgit_latency_vs_tokens(
     return points
 
 
-def _diffusion_sampling(
-    cfg: TrainConfig, resolution: int, channels: int, num_classes: int, device
-) -> Callable[[int, int], Tensor]:
-    """(batch, steps) → images: DDIM sampling with a fresh, fixed-seed generator."""
-    family = fresh_family(cfg, resolution, channels, num_classes, device)
+def _diffusion_sweep(
+    cfg: TrainConfig, resolution: int, setup: LatencySetup, calls: dict[int, tuple[int, int]]
+) -> dict[int, Timing]:
+    """Timing of each swept value's whole DDIM sampling call of (batch, steps) ``calls[x]``,
+    each with a fresh, fixed-seed generator, on one fresh network of ``cfg``'s preset."""
+    family = fresh_family(cfg, resolution, setup)
     if "sampler" not in family.sample_options(SampleSpec(sampler=SWEEP_SAMPLER)):
         raise ConfigError(
             f"the diffusion latency sweeps measure families with a diffusion sampler, not "
             f"{cfg.family.value}"
         )
+    device = setup.device
 
     def sample(batch: int, steps: int) -> Tensor:
         gen = torch.Generator(device).manual_seed(0)
-        labels = class_labels(num_classes, batch).to(device)
+        labels = class_labels(setup.num_classes, batch).to(device)
         with torch.inference_mode():
             return family.sample(labels, SampleSpec(sampler=SWEEP_SAMPLER, steps=steps), gen)
 
-    return sample
+    timings = setup.time({str(x): functools.partial(sample, *call) for x, call in calls.items()})
+    return {x: timings[str(x)] for x in calls}
 
 
 def diffusion_latency_vs_nfe(
@@ -333,21 +334,15 @@ def diffusion_latency_vs_nfe(
     *,
     batch: int = 1,
     resolution: int = SWEEP_RESOLUTION,
-    channels: int = 1,
-    num_classes: int = 10,
-    device: torch.device | str = "cpu",
-    repeats: int = 5,
-    retries: int = 2,
+    setup: LatencySetup = LatencySetup(),
 ) -> list[LatencyPoint]:
     """Seconds of a whole DDIM sampling call of ``batch`` images against its network
     evaluations: each step predicts the whole image at once, so time ∝ NFE, not pixels."""
     from trigen.diffusion.samplers import nfe
 
-    sample = _diffusion_sampling(cfg, resolution, channels, num_classes, device)
-    calls = {str(n): (lambda n=n: sample(batch, n)) for n in nfes}
-    timings = measure_sweep(calls, repeats=repeats, retries=retries, device=device)
+    timings = _diffusion_sweep(cfg, resolution, setup, {n: (batch, n) for n in nfes})
     extra = {"resolution": resolution, "batch": batch, "sampler": SWEEP_SAMPLER}
-    return [LatencyPoint(n, timings[str(n)], nfe(SWEEP_SAMPLER, n), dict(extra)) for n in nfes]
+    return [LatencyPoint(n, timings[n], nfe(SWEEP_SAMPLER, n), dict(extra)) for n in nfes]
 
 
 def diffusion_latency_vs_batch(
@@ -356,22 +351,15 @@ def diffusion_latency_vs_batch(
     *,
     steps: int = 10,
     resolution: int = SWEEP_RESOLUTION,
-    channels: int = 1,
-    num_classes: int = 10,
-    device: torch.device | str = "cpu",
-    repeats: int = 5,
-    retries: int = 2,
+    setup: LatencySetup = LatencySetup(),
 ) -> list[LatencyPoint]:
     """Seconds of a whole ``steps``-step DDIM sampling call against the batch (images sampled
     together); ``extra['seconds_per_image']`` shows what batching buys."""
     from trigen.diffusion.samplers import nfe
 
-    sample = _diffusion_sampling(cfg, resolution, channels, num_classes, device)
-    calls = {str(b): (lambda b=b: sample(b, steps)) for b in batches}
-    timings = measure_sweep(calls, repeats=repeats, retries=retries, device=device)
+    timings = _diffusion_sweep(cfg, resolution, setup, {b: (b, steps) for b in batches})
     points = []
     for b in batches:
-        timing = timings[str(b)]
-        extra = {"resolution": resolution, "batch": b, "seconds_per_image": timing.median_s / b}
-        points.append(LatencyPoint(b, timing, nfe(SWEEP_SAMPLER, steps), extra))
+        extra = {"resolution": resolution, "batch": b, "seconds_per_image": timings[b].median_s / b}
+        points.append(LatencyPoint(b, timings[b], nfe(SWEEP_SAMPLER, steps), extra))
     return points
