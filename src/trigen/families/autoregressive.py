@@ -29,7 +29,7 @@ from trigen.families.capabilities import (
     Likelihood,
     TokenGradientProbe,
 )
-from trigen.families.labels import ClassConditioning
+from trigen.families.labels import ClassConditioning, Conditioned, ConditionedImageFamily
 
 
 def sequence_nll(
@@ -76,20 +76,13 @@ def sample_tokens(
     )  # fmt: skip
 
 
-class _SequenceLikelihood(FamilyDefaults):
+class _SequenceLikelihood(Conditioned, FamilyDefaults):
     """``loss``/``nll`` shared by the token families: the NLL of ``self.tokens(images)`` in nats per
     image (B,), with label and condition dropout in ``loss`` only. What the tokens are (pixels or
     VQ codes) and so what the number means is the subclass's business (``likelihood``)."""
 
     net: nn.Module
-    num_classes: int
     image_shape: tuple[int, int, int]
-    label_dropout: float
-    conditions: tuple[ConditionSpec, ...]
-
-    def __post_init__(self) -> None:
-        self.conditions = tuple(self.conditions)
-        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout, self.conditions)
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -193,20 +186,13 @@ class PixelTokens:
 
 
 @dataclass
-class AutoregressiveFamily(PixelTokens, _SequenceLikelihood):
+class AutoregressiveFamily(PixelTokens, _SequenceLikelihood, ConditionedImageFamily):
     """A token model over the pixels of images ``image_shape`` (C, H, W): 256 levels per sub-pixel.
 
     ``loss`` and ``nll`` are the exact NLL in nats per image of the 8-bit images (sum over the
     C·H·W sub-pixels); ``loss`` replaces labels by the null class with ``label_dropout`` so
     that classifier-free guidance works at sampling time.
     """
-
-    net: nn.Module
-    num_classes: int
-    image_shape: tuple[int, int, int]
-    label_dropout: float = 0.1
-    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
-    conditioning: ClassConditioning = field(init=False, repr=False)
 
     likelihood: ClassVar[Likelihood] = EXACT
     """``nll`` is the exact likelihood of the 8-bit images, so bits/dim is meaningful."""

@@ -10,10 +10,10 @@ and sees only the null class (index 0).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from trigen.batch import NO_CONDITIONS, Batch
 from trigen.conditions import (
@@ -136,3 +136,31 @@ class ClassConditioning:
             return labels
         dropped = rand(labels.shape[0], labels, generator) < self.dropout
         return torch.where(dropped, torch.full_like(labels, self.null_class), labels)
+
+
+class Conditioned:
+    """A family conditioned on ``num_classes`` classes and the named ``conditions``, each dropped
+    to its null with ``label_dropout`` in training: once the dataclass is made, ``conditions`` is
+    a tuple and ``conditioning`` holds their rules."""
+
+    num_classes: int
+    label_dropout: float
+    conditions: tuple[ConditionSpec, ...]
+    conditioning: ClassConditioning
+
+    def __post_init__(self) -> None:
+        self.conditions = tuple(self.conditions)
+        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout, self.conditions)
+
+
+@dataclass
+class ConditionedImageFamily(Conditioned):
+    """The fields of a family whose ``net`` models images ``image_shape`` (C, H, W) of
+    ``num_classes`` classes and named ``conditions`` (the pixel AR and PixelCNN families)."""
+
+    net: nn.Module
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    label_dropout: float = 0.1
+    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
+    conditioning: ClassConditioning = field(init=False, repr=False)

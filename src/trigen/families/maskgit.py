@@ -33,7 +33,7 @@ from trigen.families.autoregressive import (
 )
 from trigen.families.base import TOKEN_SAMPLING_OPTIONS, SampleSpec
 from trigen.families.capabilities import CostProbe, FamilyDefaults, Likelihood, Scored
-from trigen.families.labels import ClassConditioning
+from trigen.families.labels import ClassConditioning, Conditioned
 
 NLL_SAMPLES = 4
 """Monte-Carlo draws (mask size and mask) per image of the order-agnostic bound in ``nll``."""
@@ -42,7 +42,7 @@ NLL_KIND = "order-agnostic upper bound (masked-token loss is not an exact likeli
 """What ``nll`` reports, in words for eval and compare."""
 
 
-class _MaskedTokens(FamilyDefaults):
+class _MaskedTokens(Conditioned, FamilyDefaults):
     """``loss`` / ``nll`` / token sampling shared by the masked-token families; what the tokens
     are (pixels or VQ codes) is the subclass's ``tokens`` / ``seq_len``."""
 
@@ -62,8 +62,7 @@ class _MaskedTokens(FamilyDefaults):
     a small image's tokens)."""
 
     def __post_init__(self) -> None:
-        self.conditions = tuple(self.conditions)
-        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout, self.conditions)
+        super().__post_init__()
         if self.choice_temperature < 0:
             raise ConfigError(f"choice_temperature must be ≥ 0, got {self.choice_temperature}")
         if self.nll_samples < 1:

@@ -8,18 +8,17 @@ needs one forward per sub-pixel in raster order (R → G → B within a pixel).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from trigen.autoregressive import logistic_mixture
 from trigen.autoregressive.filters import check_sampling
 from trigen.autoregressive.generate import sample_token
 from trigen.autoregressive.objectives import token_nll
 from trigen.batch import NO_CONDITIONS, Batch
-from trigen.conditions import ConditionSpec
 from trigen.data.transforms import from_model_range, to_model_range
 from trigen.errors import ConfigError
 from trigen.families.autoregressive import check_image_shape
@@ -31,7 +30,7 @@ from trigen.families.capabilities import (
     InputGradientProbe,
     Likelihood,
 )
-from trigen.families.labels import ClassConditioning
+from trigen.families.labels import ConditionedImageFamily
 from trigen.models.pixelcnn import PixelCNNConfig, PixelCNNOutput
 
 PixelLogits = Callable[[Tensor, Tensor, Mapping[str, Tensor]], Tensor]
@@ -40,7 +39,7 @@ pixel."""
 
 
 @dataclass
-class PixelCNNFamily(FamilyDefaults):
+class PixelCNNFamily(ConditionedImageFamily, FamilyDefaults):
     """A PixelCNN over images ``image_shape`` (C, H, W) with 256 levels per sub-pixel.
 
     ``loss`` and ``nll`` are the exact NLL in nats per image of the 8-bit images (sum over the
@@ -49,19 +48,11 @@ class PixelCNNFamily(FamilyDefaults):
     guidance works at sampling time.
     """
 
-    net: nn.Module
-    num_classes: int
-    image_shape: tuple[int, int, int]
-    label_dropout: float = 0.1
-    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
-    conditioning: ClassConditioning = field(init=False, repr=False)
-
     likelihood: ClassVar[Likelihood] = EXACT
     """``nll`` is the exact likelihood of the 8-bit images, so bits/dim is meaningful."""
 
     def __post_init__(self) -> None:
-        self.conditions = tuple(self.conditions)
-        self.conditioning = ClassConditioning(self.num_classes, self.label_dropout, self.conditions)
+        super().__post_init__()
         cfg = self.config
         built_for = (cfg.in_channels, cfg.input_size, cfg.input_size)
         if tuple(self.image_shape) != built_for or cfg.num_classes != self.num_classes:
