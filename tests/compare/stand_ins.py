@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from trigen.batch import Batch
 from trigen.build import DataSpec, build_family
+from trigen.data.idx import IDX_SPLIT_FILES, write_idx
+from trigen.measure import evaluators
 from trigen.train.flops import training_flops_per_image
 
 
@@ -20,6 +25,28 @@ class BandFeatures:
 
     def features(self, images: torch.Tensor, progress=None) -> np.ndarray:
         return images.double().mean(dim=(1, 3)).numpy()
+
+
+def write_idx_split(root: Path, split: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """``split``'s IDX image and label files under ``root``: uint8 images (N, H, W), labels (N,)."""
+    image_stem, label_stem = IDX_SPLIT_FILES[split]
+    write_idx(root / image_stem, images)
+    write_idx(root / label_stem, labels.astype(np.uint8))
+
+
+def idx_comparison_data(
+    tmp_path: Path, monkeypatch, write_split: Callable[[Path, str, int, int], None]
+) -> Path:
+    """What a smoke-sized comparison runs on offline: an IDX dataset of 60 training and 24 test
+    images (``write_split(root, split, n, seed)``) in ``tmp_path/data``, returned; a fresh
+    trigen cache under ``tmp_path``; and :class:`BandFeatures` standing in for Inception."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_split(data, "train", 60, 0)
+    write_split(data, "test", 24, 1)
+    monkeypatch.setenv("TRIGEN_CACHE", str(tmp_path / "trigen-cache"))
+    monkeypatch.setattr(evaluators, "InceptionFeatures", BandFeatures)
+    return data
 
 
 CLASSES = 10

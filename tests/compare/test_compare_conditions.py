@@ -16,13 +16,11 @@ from trigen.compare.adherence import check_dataset, requests_per_condition
 from trigen.compare.adherence_grids import stroke
 from trigen.config import FamilyName, TrainConfig
 from trigen.data.datasets import ImageDataset
-from trigen.data.idx import IDX_SPLIT_FILES, write_idx
 from trigen.errors import ConfigError
 from trigen.eval.morpho import measure_attributes
 from trigen.experiment.settings import compare_settings
-from trigen.measure import evaluators
 
-from .stand_ins import BandFeatures
+from .stand_ins import idx_comparison_data, write_idx_split
 
 SIDE = 8  # the smoke preset's resolution
 
@@ -34,21 +32,13 @@ def _write_strokes(root, split: str, n: int, seed: int) -> None:
     images = np.stack(
         [stroke(2 * SIDE, 2 * SIDE, w, s)[..., 0] for w, s in zip(widths, slants, strict=True)]
     )
-    image_stem, label_stem = IDX_SPLIT_FILES[split]
-    write_idx(root / image_stem, images)
-    write_idx(root / label_stem, (np.arange(n) % 10).astype(np.uint8))
+    write_idx_split(root, split, images, np.arange(n) % 10)
 
 
 @pytest.fixture
 def strokes(tmp_path, monkeypatch):
     """A tiny digit-like dataset, its conditions cached under tmp_path, a stand-in Inception."""
-    data = tmp_path / "data"
-    data.mkdir()
-    _write_strokes(data, "train", 60, seed=0)
-    _write_strokes(data, "test", 24, seed=1)
-    monkeypatch.setenv("TRIGEN_CACHE", str(tmp_path / "trigen-cache"))
-    monkeypatch.setattr(evaluators, "InceptionFeatures", BandFeatures)
-    return data
+    return idx_comparison_data(tmp_path, monkeypatch, _write_strokes)
 
 
 def _compare(tmp_path, data, out: str, *extra: str) -> tuple[int, dict | None]:

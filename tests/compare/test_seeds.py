@@ -13,13 +13,11 @@ from scipy import stats as sps
 
 from trigen.cli import main
 from trigen.compare import seeds
-from trigen.data.idx import IDX_SPLIT_FILES, write_idx
 from trigen.errors import ConfigError
 from trigen.experiment.settings import compare_settings, with_seeds
-from trigen.measure import evaluators
 from trigen.report.seeds import seed_rows
 
-from .stand_ins import BandFeatures
+from .stand_ins import idx_comparison_data, write_idx_split
 
 
 def _record(fid: float, accuracy: float, bpd: float) -> dict:
@@ -139,21 +137,14 @@ def _write_digits(root, split: str, n: int, seed: int) -> None:
     images = rng.integers(0, 40, (n, 16, 16)).astype(np.uint8)
     for i, c in enumerate(labels):
         images[i, c : c + 6, 4:10] = 255
-    image_stem, label_stem = IDX_SPLIT_FILES[split]
-    write_idx(root / image_stem, images)
-    write_idx(root / label_stem, labels.astype(np.uint8))
+    write_idx_split(root, split, images, labels)
 
 
 @pytest.mark.slow
 def test_a_two_seed_compare_keeps_per_seed_values_and_their_aggregate(tmp_path, monkeypatch):
     """Smoke-sized: the U-Net and the pixel transformer at 8 px, two seeds each, one cheap claim
     on the trained families (C9) decided per seed and pooled."""
-    data = tmp_path / "data"
-    data.mkdir()
-    _write_digits(data, "train", 60, seed=0)
-    _write_digits(data, "test", 24, seed=1)
-    monkeypatch.setenv("TRIGEN_CACHE", str(tmp_path / "trigen-cache"))
-    monkeypatch.setattr(evaluators, "InceptionFeatures", BandFeatures)
+    data = idx_comparison_data(tmp_path, monkeypatch, _write_digits)
     out = tmp_path / "cmp"
     argv = ["compare", "--preset", "smoke", "--families", "unet,ar", "--dataset", "idx"]
     argv += ["--data-root", str(data), "--images", "32", "--reference-images", "16"]
