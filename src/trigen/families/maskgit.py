@@ -33,7 +33,7 @@ from trigen.families.autoregressive import (
 )
 from trigen.families.base import TOKEN_SAMPLING_OPTIONS, SampleSpec
 from trigen.families.capabilities import CostProbe, FamilyDefaults, Likelihood, Scored
-from trigen.families.labels import ClassConditioning, Conditioned
+from trigen.families.labels import ClassConditioning, Conditioned, ConditionedImageFamily
 
 NLL_SAMPLES = 4
 """Monte-Carlo draws (mask size and mask) per image of the order-agnostic bound in ``nll``."""
@@ -170,18 +170,13 @@ class _MaskedTokens(Conditioned, FamilyDefaults):
 
 
 @dataclass
-class MaskGITFamily(PixelTokens, _MaskedTokens):
+class MaskGITFamily(PixelTokens, _MaskedTokens, ConditionedImageFamily):
     """A masked-token model over the pixels of images ``image_shape`` (C, H, W), 256 levels per
-    sub-pixel; ``nll`` is the order-agnostic bound in nats per image (sum over C·H·W)."""
+    sub-pixel; ``nll`` is the order-agnostic bound in nats per image (sum over C·H·W). The
+    decoding options are keyword-only, after the fields of every pixel family."""
 
-    net: nn.Module
-    num_classes: int
-    image_shape: tuple[int, int, int]
-    label_dropout: float = 0.1
-    choice_temperature: float = maskgit.DEFAULT_CHOICE_TEMPERATURE
-    nll_samples: int = NLL_SAMPLES
-    conditions: tuple[ConditionSpec, ...] = ()  # named conditions besides the class
-    conditioning: ClassConditioning = field(init=False, repr=False)
+    choice_temperature: float = field(default=maskgit.DEFAULT_CHOICE_TEMPERATURE, kw_only=True)
+    nll_samples: int = field(default=NLL_SAMPLES, kw_only=True)
 
     likelihood: ClassVar[Likelihood] = Likelihood(Scored.PIXELS, exact=False, kind=NLL_KIND)
     """Neither exact nor a token NLL: a bound on the pixels' NLL."""
