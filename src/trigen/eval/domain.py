@@ -22,15 +22,7 @@ from torch import Tensor, nn
 
 from trigen.data.datasets import ImageDataset
 from trigen.errors import DataError
-from trigen.eval.trained import (
-    Progress,
-    images_budget,
-    load_network,
-    network_inputs,
-    save_network,
-    train_on_budget,
-    weights_hash,
-)
+from trigen.eval.trained import Progress, TrainedNetwork, images_budget, train_on_budget
 
 FORMAT_VERSION = 1  # bump when DomainNet or the metadata change: old caches are then retrained
 WIDTH = 16  # channels of the first convolution; the next two stages use 2× and 4×
@@ -101,24 +93,21 @@ def inception_score(probs: Tensor) -> float:
     return math.exp(float(kl.mean()))
 
 
-class DomainClassifier:
+class DomainClassifier(TrainedNetwork):
     """A trained :class:`DomainNet`, its metadata ``info`` and its weights hash ``network_id``."""
 
-    def __init__(self, net: DomainNet, info: dict, network_id: str) -> None:
-        self.net = net.eval()
-        self.info = info
-        self.network_id = network_id
-        self.shape = tuple(info["shape"])  # (C, H, W) the classifier was trained on
+    what = "domain classifier"
+    cache_fields = FIELDS
 
-    def _inputs(self, images: Tensor) -> Tensor:
-        """uint8 or [-1, 1] float images → the net's float input, on its device."""
-        return network_inputs(images, self.shape, self.net, "domain classifier")
+    @staticmethod
+    def empty(stored: dict) -> nn.Module:
+        return DomainNet(stored["shape"][0], stored["num_classes"])
 
     @torch.inference_mode()
     def _map(self, fn: Callable[[Tensor], Tensor], images: Tensor, progress: Progress | None):
         out = []
         for start in range(0, images.shape[0], EVAL_BATCH):
-            out.append(fn(self._inputs(images[start : start + EVAL_BATCH])).float().cpu())
+            out.append(fn(self.inputs(images[start : start + EVAL_BATCH])).float().cpu())
             if progress is not None:
                 progress(min(start + EVAL_BATCH, images.shape[0]), images.shape[0])
         return torch.cat(out)
@@ -189,16 +178,15 @@ class DomainClassifier:
         }
         stem = f"domain-{info['dataset']}-{dataset_train.shape[-1]}px-{info['data_sha256'][:16]}"
         stem += f"-{images}img" + ("" if seconds_budget is None else f"-{seconds_budget:g}s")
-        if cache_dir is not None and (found := _load(Path(cache_dir), stem, info)):
-            return cls(found[0].to(device), found[1], weights_hash(found[0]))
+        if (cached := cls.cached(cache_dir, stem, info, device)) is not None:
+            return cached
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(seed)
             net = DomainNet(dataset_train.shape[0], dataset_train.num_classes).to(device)
         stats = _train(net, dataset_train, images, seconds_budget, seed, progress)
-        classifier = cls(net, info, network_id=weights_hash(net))
+        classifier = cls(net, info)
         info.update(stats, seed=seed, test_accuracy=classifier.accuracy(dataset_test))
-        if cache_dir is not None:
-            save_network(Path(cache_dir), stem, net, info)
+        classifier.save(cache_dir, stem)
         return classifier
 
 
@@ -222,12 +210,3 @@ def _train(
         net, loss_of_batch, batch=BATCH, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY,
         max_images=max_images, seconds_budget=seconds_budget, progress=progress,
     )  # fmt: skip
-
-
-def _load(cache_dir: Path, stem: str, info: dict) -> tuple[nn.Module, dict] | None:
-    """The cached network matching ``info`` and its stored metadata, None if absent."""
-
-    def build(stored: dict) -> nn.Module:
-        return DomainNet(stored["shape"][0], stored["num_classes"])
-
-    return load_network(cache_dir, stem, info, FIELDS, build, "domain classifier")

@@ -30,15 +30,7 @@ from trigen.data.datasets import ImageDataset
 from trigen.data.transforms import to_model_range
 from trigen.errors import DataError
 from trigen.eval.retrieval import draw_distractors, r_precision_hits
-from trigen.eval.trained import (
-    Progress,
-    images_budget,
-    load_network,
-    network_inputs,
-    save_network,
-    train_on_budget,
-    weights_hash,
-)
+from trigen.eval.trained import Progress, TrainedNetwork, images_budget, train_on_budget
 from trigen.text import LearnedTextEncoder, TextEncoderKind, WordTokenizer, build_vocabulary
 
 FORMAT_VERSION = 1  # bump when TextMatchNet, its training or the metadata change
@@ -119,24 +111,27 @@ def info_nce(logits: Tensor, ids: Tensor) -> Tensor:
     return (image_to_text.mean() + text_to_image.mean()) / 2
 
 
-class TextMatcher:
+class TextMatcher(TrainedNetwork):
     """A trained :class:`TextMatchNet`, its tokenizer, its metadata ``info`` (settings, training,
     test R-precision) and its weights hash ``network_id``."""
 
-    def __init__(self, net: TextMatchNet, info: dict[str, Any], network_id: str) -> None:
-        self.net = net.eval()
-        self.info = info
-        self.network_id = network_id
-        self.shape = tuple(info["shape"])  # (C, H, W) the matcher was trained on
+    what = "text matcher"
+    cache_fields = FIELDS
+
+    def __init__(
+        self, net: TextMatchNet, info: dict[str, Any], network_id: str | None = None
+    ) -> None:
+        super().__init__(net, info, network_id)
         self.tokenizer = WordTokenizer(info["vocabulary"])
+
+    @staticmethod
+    def empty(stored: dict) -> nn.Module:
+        return TextMatchNet(stored["shape"][0], stored["vocabulary"])
 
     @torch.inference_mode()
     def image_embeddings(self, images: Tensor) -> Tensor:
         """Unit embeddings (N, EMBED_DIM) float32 of uint8 or [-1, 1] images (N, C, H, W)."""
-        parts = [
-            self.net.embed_images(network_inputs(chunk, self.shape, self.net, "text matcher"))
-            for chunk in images.split(EVAL_BATCH)
-        ]
+        parts = [self.net.embed_images(self.inputs(chunk)) for chunk in images.split(EVAL_BATCH)]
         return torch.cat(parts).cpu() if parts else torch.zeros(0, EMBED_DIM)
 
     @torch.inference_mode()
@@ -198,8 +193,8 @@ class TextMatcher:
         }
         key = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
         stem = f"textmatch-{train.name}-{train.shape[-1]}px-{key[:16]}"
-        if cache_dir is not None and (found := _load(Path(cache_dir), stem, info)):
-            return cls(found[0].to(device), found[1], weights_hash(found[0]))
+        if (cached := cls.cached(cache_dir, stem, info, device)) is not None:
+            return cached
         vocabulary = build_vocabulary(train_captions)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(seed)
@@ -208,10 +203,9 @@ class TextMatcher:
         budget = {"seconds_budget": seconds_budget, "max_images": images}
         stats = _train(net, train, ids, seed, budget, progress)
         info.update(stats, vocabulary=list(vocabulary))
-        matcher = cls(net, info, weights_hash(net))
+        matcher = cls(net, info)
         info.update(_test_r_precision(matcher, test, test_captions))
-        if cache_dir is not None:
-            save_network(Path(cache_dir), stem, net, info)
+        matcher.save(cache_dir, stem)
         return matcher
 
 
@@ -253,12 +247,3 @@ def _test_r_precision(
         return {"test_r_precision": None, "test_requests": 0}
     hits = r_precision_hits(matcher.scores(test.images[requests], captions, requests, others))
     return {"test_r_precision": float(hits.mean()), "test_requests": len(requests)}
-
-
-def _load(cache_dir: Path, stem: str, info: dict) -> tuple[nn.Module, dict] | None:
-    """The cached matcher matching ``info`` and its stored metadata, None if absent."""
-
-    def build(stored: dict) -> nn.Module:
-        return TextMatchNet(stored["shape"][0], stored["vocabulary"])
-
-    return load_network(cache_dir, stem, info, FIELDS, build, "text matcher")

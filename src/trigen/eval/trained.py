@@ -1,7 +1,8 @@
 """Evaluation networks trained by trigen itself (the domain classifier, the text matcher): a
-training loop bounded by time or images, and an on-disk cache of safetensors weights plus a JSON
-that vouches for them (settings, the training data's hash, the weights' sha256). Never pickled;
-both files written atomically, the JSON last, so its presence means a complete entry.
+training loop bounded by time or images, an on-disk cache of safetensors weights plus a JSON
+that vouches for them (settings, the training data's hash, the weights' sha256), and what every
+such network holds (:class:`TrainedNetwork`). Never pickled; both files written atomically, the
+JSON last, so its presence means a complete entry.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -144,3 +145,45 @@ def network_inputs(images: Tensor, shape: tuple[int, ...], net: nn.Module, what:
         )
     device = next(net.parameters()).device
     return to_model_range(as_uint8_images(images)).to(device)
+
+
+class TrainedNetwork:
+    """A network trained by trigen to judge images, in eval mode, with its metadata ``info``
+    (settings, training, its own test score; ``info["shape"]`` is the (C, H, W) it was trained
+    on) and ``network_id``, its weights' sha256. A subclass says what it is (``what``, for error
+    messages), which ``cache_fields`` of ``info`` a cached copy must match to be reused, and
+    builds its untrained network from stored metadata (``empty``)."""
+
+    what: ClassVar[str]
+    cache_fields: ClassVar[tuple[str, ...]]
+
+    def __init__(self, net: nn.Module, info: dict[str, Any], network_id: str | None = None) -> None:
+        self.net = net.eval()
+        self.info = info
+        self.network_id = network_id or weights_hash(net)
+        self.shape = tuple(info["shape"])  # (C, H, W) the network was trained on
+
+    @staticmethod
+    def empty(stored: dict[str, Any]) -> nn.Module:
+        """The untrained network that the metadata ``stored`` with a cached copy describes."""
+        raise NotImplementedError
+
+    @classmethod
+    def cached(
+        cls, cache_dir: Path | None, stem: str, info: dict[str, Any], device: torch.device | str
+    ) -> Self | None:
+        """The copy cached as ``stem`` in ``cache_dir`` made with ``info``'s settings and data,
+        on ``device``; None when there is none, or no cache (``cache_dir`` None)."""
+        if cache_dir is None:
+            return None
+        found = load_network(Path(cache_dir), stem, info, cls.cache_fields, cls.empty, cls.what)
+        return None if found is None else cls(found[0].to(device), found[1])
+
+    def save(self, cache_dir: Path | None, stem: str) -> None:
+        """Cache the network and its ``info`` as ``stem`` in ``cache_dir`` (None: nowhere)."""
+        if cache_dir is not None:
+            save_network(Path(cache_dir), stem, self.net, self.info)
+
+    def inputs(self, images: Tensor) -> Tensor:
+        """uint8 or [-1, 1] float images (N, C, H, W) → the net's float input, on its device."""
+        return network_inputs(images, self.shape, self.net, self.what)
