@@ -11,18 +11,14 @@ from typing import Any
 from trigen.config import TEXT_ENCODERS, FamilyName, TrainConfig
 from trigen.errors import ConfigError
 
-# At 16 px, patch 4 gives 4×4 = 16 tokens: ~3× the images/s of patch 2 at the same width, which
-# wins at a 2-minute budget (with RoPE, equal time: class accuracy 0.46 at 22k images vs 0.30 for
-# patch 2 at 11k, MNIST 16 px, measured with the domain classifier)
+# At 16 px, patch 4 (16 tokens) trains ~3× faster than patch 2 and wins a short budget
+# (docs/measurements.md, "DiT patch 4 at 16 px")
 DEMO_MODELS = {"dit": "DiT-T/4"}
 
 # Every family trains for the same compute, in training FLOPs (images seen × one image's forward
 # and backward, counted: trigen.train.flops), the axis the DiT paper compares on; the wall-clock
-# each took is measured and reported. Per image at 16 px (this recipe): U-Net 200 MFLOP, DiT-T/4
-# 120, pixel transformer 1730, MaskGIT 1736; at 28 px 619, 378, 8262, 8275. On the reference CPU
-# (AMD EPYC, 2 threads, README) training ran at 132, 83 and 121 GFLOP/s (U-Net, DiT, AR; 658,
-# 690, 70 img/s at 16 px), so 1.2e13 FLOPs buy U-Net 60k images (1.5 min), DiT 100k (2.4 min)
-# and AR 6.9k (1.7 min): the 6 minutes of training the demo had at 2 minutes each
+# each took is measured and reported. The demo's: what its 2 minutes per family bought on the
+# reference CPU (docs/measurements.md, "Compute budgets of the presets")
 DEMO_FLOPS = 1.2e13
 BUDGET_FIELDS = ("minutes_per_family", "images_per_family", "flops_per_family")
 """The kinds of per-family training budget; a comparison sets exactly one."""
@@ -102,14 +98,13 @@ class CompareSettings:
     # budget they train as many images as each family
     conditioning_flops: float | None = DEMO_FLOPS
     # training images of the domain classifier (capped at its MAX_EPOCHS epochs): an image
-    # budget, so the judge is the same network on a busy host as on an idle one; 2 MNIST epochs
-    # (98.8 % test accuracy at 28 px) took 40-90 s of one core
+    # budget, so the judge is the same network on a busy host as on an idle one (2 MNIST epochs;
+    # docs/measurements.md, "The judges' training images")
     domain_images: int = 120_000
     ema_halflife_images: float = 2000.0  # short runs: average over the last few thousand images
     warmup_images: int = 1000
-    # every family's lr decays linearly to zero over this last fraction of its budget: at 28 px
-    # and 15 minutes it took DiT-T/4's FID@1k from 44.4 to 29.0 and the U-Net's from 23.3 to 20.7
-    # (same seed, same host; a second seed is in the README, "Quality per CPU-minute")
+    # every family's lr decays linearly to zero over this last fraction of its budget
+    # (docs/measurements.md, "The lr cooldown")
     lr_cooldown: float = 0.3
     # named conditions every family trains with beside the class label (attributes, skeleton;
     # aliases vector, map); with any, an adherence study follows the headline measurements
@@ -121,9 +116,8 @@ class CompareSettings:
     # … at most, for a family that needs more network evaluations per image than the diffusion
     # sampler (one per token: the pixel transformer, PixelCNN)
     adherence_samples_slow: int = 64
-    # training images of the text matcher that judges captions (trigen.eval.text_match); MNIST
-    # captions, one busy core: test R-precision 0.46 at 16 px after 27k images (60 s), 0.43 at
-    # 28 px (26k), 0.41 on held-out combinations at both; 0.48 at 16 px after one epoch (51k)
+    # training images of the text matcher that judges captions (trigen.eval.text_match; its
+    # test R-precision per count: docs/measurements.md, "The judges' training images")
     text_match_images: int = 25_000
 
     def __post_init__(self) -> None:

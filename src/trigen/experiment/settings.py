@@ -45,17 +45,13 @@ def with_seeds(s: ExperimentSettings, count: int | None, base: int | None) -> Ex
 # The claims' own trainings train for training FLOPs too (ClaimSettings.*_flops), the same for
 # every model a claim compares: C1/C2 the U-Net and its matched DiT, C3 the injections, C8/C11
 # every family at every resolution, C15 the mechanisms. Each budget is what the minutes each run
-# had bought on the reference CPU, spread over the claim's runs at each model's speed there, so
-# a preset takes about the time it took: FLOPs per run = the runs' minutes ÷ Σ 1 / speed. Speeds
-# (GFLOP/s): U-Net 132, DiT 83, AR 121 at 16 px (above); 156, 97, 130 at 28 and 32 px (the hour
-# preset's); at 8 px, not measured, half the 16 px ones. Training MFLOP per image: mirror 32 px
-# U-Net 812, matched DiT 291; C3's DiTs 119-138 at 16 px, 376-435 at 28; C15's DiT uniform
-# 607, specialised 266, U-Net 243, AR prefix 2242 at 16 px (1217, 574, 686, 9702 at 28).
+# had bought on the reference CPU, spread over the claim's runs at each model's speed there; the
+# minutes and images each buys: docs/measurements.md, "Compute budgets of the presets".
 CLAIM_FLOPS_16PX = {
-    "mirror_flops": 1.1e13,  # 1.5 min each: U-Net 13.5k images (70 s), DiT 38k (113 s)
-    "variant_flops": 5.5e12,  # 1 min each: a DiT 40-46k images (66 s), the U-Net 27k (42 s)
-    "resolution_flops": 7.5e12,  # 1.5 min each: AR 910 images at 28 px, 22k at 8 px
-    "injection_flops": 6e12,  # 1 min each: DiT uniform 9.9k images, AR prefix 2.7k
+    "mirror_flops": 1.1e13,
+    "variant_flops": 5.5e12,
+    "resolution_flops": 7.5e12,
+    "injection_flops": 6e12,
 }
 """The claims' FLOPs per run in the demo (16 px; the minutes ClaimSettings gives by default)."""
 PRESETS: dict[str, ExperimentSettings] = {
@@ -79,9 +75,7 @@ PRESETS: dict[str, ExperimentSettings] = {
         families=(FamilyName.UNET, FamilyName.DIT, FamilyName.AR, FamilyName.MASKGIT),
         resolution=28,
         models={"dit": "DiT-T/4"},
-        # 28 px: U-Net 97k images (6.4 min on the reference CPU), DiT 159k (10.3), AR and
-        # MaskGIT 7.3k each (≈ 7.7, their 28 px speed estimated from 16 px and interleaved
-        # steps): the 32 minutes of training 8 minutes each had
+        # the 32 minutes of training that 8 minutes each had on the reference CPU, at 28 px
         flops_per_family=6e13,
         fid_samples=1000,
         reference_images=2000,
@@ -93,8 +87,8 @@ PRESETS: dict[str, ExperimentSettings] = {
         resolutions=(8, 16, 28, 32),
         studies=tuple(Study),
         conditioning_minutes=1.5,
-        conditioning_flops=9e12,  # a DiT variant ≈ 1.5 min at 28 px, a U-Net one ≈ 1
-        text_match_images=80_000,  # what 180 s bought at 28 px
+        conditioning_flops=9e12,
+        text_match_images=80_000,
         ema_halflife_images=10000.0,
         claims=ClaimSettings(
             run=tuple(CLAIMS),
@@ -110,8 +104,7 @@ PRESETS: dict[str, ExperimentSettings] = {
         # two training seeds of every family: the claims on them (C5, C9, C10, C13, C14) are
         # decided per seed and pooled; the claims' own runs train on claims.seeds (3, 2 for C15)
         seeds=2,
-        # U-Net 80k images, DiT 133k, AR and MaskGIT 9.2k each: the 10 minutes of training
-        # 2.5 minutes each had on the reference CPU
+        # the 10 minutes of training that 2.5 minutes each had on the reference CPU
         flops_per_family=1.6e13,
         fid_samples=500,
         reference_images=1000,
@@ -122,24 +115,23 @@ PRESETS: dict[str, ExperimentSettings] = {
         claims=ClaimSettings(
             run=tuple(CLAIMS),
             mirror_minutes=1.25,
-            mirror_flops=9e12,  # 1.25 min each (U-Net 11k images, DiT 31k)
+            mirror_flops=9e12,
             variant_flops=CLAIM_FLOPS_16PX["variant_flops"],
             resolution_minutes=1.0,
-            resolution_flops=5e12,  # 1 min each (AR 610 images at 28 px, 14k at 8 px)
+            resolution_flops=5e12,
             memory_batch=1,
             nfe_targets=(5, 10, 20, 50, 250),
             nfe_samples=96,
             variant_samples=128,
             injection_minutes=2.0,
-            injection_flops=1.2e13,  # 2 min each (DiT uniform 20k images, AR prefix 5.4k)
+            injection_flops=1.2e13,
         ),
     ),
     # seconds: a smoke test of the whole pipeline (tests and CI)
     "smoke": ExperimentSettings(
         families=(FamilyName.UNET, FamilyName.DIT, FamilyName.AR, FamilyName.MASKGIT),
         resolution=8,
-        # one step of MaskGIT's or the AR's 32 images (1.1e10 at 8 px) and some: they train 2
-        # steps, the U-Net 10, DiT 15
+        # one step of MaskGIT's or the AR's 32 images at 8 px and some
         flops_per_family=1.5e10,
         batch_size=32,
         fid_samples=20,
@@ -165,9 +157,7 @@ PRESETS: dict[str, ExperimentSettings] = {
             bootstrap=20,
             mirror_resolution=8,
             mirror_minutes=0.01,
-            # a few steps of each model at batch 32: the largest one step is U-Net's 1.6e9 at
-            # 8 px (mirror, C3), the AR's 2.7e10 at 12 px (C8/C11), its 2.1e10 with C15's
-            # conditions at 8 px
+            # a few steps of each model at batch 32 (above its largest step)
             mirror_flops=4e9,
             mirror_samples=20,
             variant_minutes=0.01,
