@@ -94,14 +94,16 @@ def main() -> None:
     text = judges(args)
     record["text_matcher"] = text.summary()
     rows = []
+    header = ["variant/encoder", "images", "min", "score", "n", "samples", "real", "chance"]
     for name in args.variants.split(","):
         for encoder in args.encoders.split(","):
             key = f"{name}/{encoder}"
             record["variants"][key] = result = run_variant(name, encoder, text, args)
             rows += table_rows(key, result)
-    header = ["variant/encoder", "images", "min", "score", "n", "samples", "real", "chance"]
-    table = markdown_table(header, rows)
-    write(f"text_{args.dataset}" + (f"_{args.tag}" if args.tag else ""), record, table, args.out)
+            # after each model: a long run stopped part-way keeps what it measured
+            table = markdown_table(header, rows)
+            write(f"text_{args.dataset}" + (f"_{args.tag}" if args.tag else ""), record, table,
+                  args.out)  # fmt: skip
 
 
 def train_config(name: str, encoder: str, args: argparse.Namespace, **budget) -> TrainConfig:
