@@ -187,3 +187,17 @@ def test_run_lock_refuses_second_holder(tmp_path):
         pass
     with RunLock(tmp_path):  # released after the first holder leaves
         pass
+
+
+def test_a_run_that_fails_before_writing_leaves_no_directory(tmp_path):
+    fresh, kept = tmp_path / "fresh", tmp_path / "kept"
+    kept.mkdir()
+    for run_dir in (fresh, kept):
+        with pytest.raises(ConfigError), RunLock(run_dir):
+            raise ConfigError("bad budget")
+    assert not fresh.exists()  # created by the lock, nothing written: gone
+    assert kept.is_dir()  # the user's own directory stays
+    with pytest.raises(ConfigError), RunLock(fresh):
+        (fresh / "metrics.jsonl").write_text("{}\n")
+        raise ConfigError("after a write")
+    assert (fresh / "metrics.jsonl").is_file()  # something written: kept for the user to see
