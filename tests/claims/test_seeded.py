@@ -202,6 +202,19 @@ def test_c10_pools_each_seeds_ratio_over_seeds():
     assert registry.decide("C10", split)[1].verdict is Verdict.UNSTABLE
 
 
+def test_c10_cannot_decide_where_many_steps_reach_the_real_images():
+    """FID∞ at the most NFE estimated 0 (the samples as close to the test images as the set
+    size can tell): the ratio is undefined on that seed, so the family decides nothing — no
+    crash, no verdict from a 0/0."""
+    indistinguishable = {"unet": {**_c10_run(30.0, 0)["primary"]["unet"]}}
+    indistinguishable["unet"]["many"] = {"nfe": 250, "fid": _fid(0.2, 0.3, 5)}  # FID∞ → 0
+    runs = _wrapped(_c10_run(30.0, 1), {"primary": indistinguishable})
+    measured, decision = registry.decide("C10", runs)
+    assert decision.verdict is Verdict.UNSTABLE  # seed 0 supported; seed 1 cannot tell
+    pooled = measured[0]
+    assert not pooled.determined and "undefined on 1 of 2 seeds" in pooled.method
+
+
 def _c13_run(diffusion_s: float, ar_s: float) -> dict:
     rounds = 6
     return {

@@ -66,3 +66,8 @@ def test_round_ratio_is_the_median_of_the_rounds_with_its_stated_coverage():
         stats.round_ratio("a ÷ b", [1.0, 0.0])
     with pytest.raises(ConfigError):
         stats.round_ratio("a ÷ b", [])
+
+
+def test_seeds_interval_of_an_undefined_seed_is_undetermined():
+    e = stats.seeds_interval("ratio", [1.2, float("nan"), 1.1])
+    assert not e.determined and e.n == 3 and "undefined on 1 of 3 seeds" in e.method

@@ -11,6 +11,7 @@ interval is (−∞, ∞) and no rule can decide on it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -102,8 +103,13 @@ def seeds_interval(
     name: str, values: Sequence[float], *, unit: str = "", level: float = LEVEL
 ) -> Estimate:
     """Mean over training seeds with a Student-t interval (n − 1 degrees of freedom);
-    undetermined with one seed (a single training run says nothing about the next)."""
+    undetermined with one seed (a single training run says nothing about the next) and where a
+    seed's value is undefined (NaN or infinite: a ratio whose denominator was 0 on that seed)."""
     v = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(v)):
+        bad = int(np.sum(~np.isfinite(v)))
+        why = f"undefined on {bad} of {v.size} seeds: no mean, no interval"
+        return Estimate.undetermined(name, math.nan, why, unit, int(v.size), "seeds")
     if v.size < MIN_SEEDS:
         why = f"{v.size} seed: no interval (needs ≥ {MIN_SEEDS})"
         return Estimate.undetermined(name, float(v.mean()), why, unit, int(v.size), "seeds")
