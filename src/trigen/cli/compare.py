@@ -20,8 +20,8 @@ def compare(
     preset: Annotated[
         str,
         typer.Option(
-            help="demo (≈15 min on 2 CPU cores) | hour (28 px, ≈1 h) | claims (every claim, "
-            "≈1.5 h) | smoke"
+            help="demo (≈10 min on 2 CPU cores) | hour (28 px, ≈1 h) | claims (every claim, "
+            "≈3 h) | smoke"
         ),
     ] = "demo",
     families: Annotated[
@@ -162,7 +162,9 @@ def compare(
             device=dev,
             reuse=reused,
             log=lambda m: console.print(m, markup=False),
-            command=shlex.join(sys.argv),  # quoted: an empty --studies stays ''
+            # as typed, whichever way trigen was started (`trigen`, `python -m trigen`); quoted: an
+            # empty --studies stays ''
+            command=shlex.join(["trigen", *sys.argv[1:]]),
             progress=advance,
             resume=resume,
         )

@@ -56,7 +56,7 @@ CLAIM_FLOPS_16PX = {
 """The claims' FLOPs per run in the demo (16 px; the minutes ClaimSettings gives by default)."""
 PRESETS: dict[str, ExperimentSettings] = {
     # MaskGIT is opt-in here (--families unet,dit,ar,maskgit adds ~4 minutes, past the 15)
-    # make demo: ≤ 15 minutes on 2 CPU cores, set-up included; the claims that fit (C6, C7, C9,
+    # make demo: ≈ 10 minutes on 2 CPU cores, the install aside; the claims that fit (C6, C7, C9,
     # C10, C13) replace the NFE and resolution studies, which they extend
     "demo": ExperimentSettings(
         studies=(Study.CFG, Study.RECEPTIVE_FIELD),
