@@ -130,18 +130,19 @@ class Pieces:
 
     def code_change(self) -> str | None:
         """On a resumed run, a note when the code's commit differs from the one that began it
-        (``+dirty`` and unknown included): its finished pieces were measured by that code and are
-        kept, so a reader of the results should know. None on a fresh start or the same commit
-        (uncommitted edits between the two cannot be told apart: the note needs a clean tree)."""
+        (``+dirty`` counts as another commit): its finished pieces were measured by that code and
+        are kept, so a reader of the results should know. None on a fresh start, on the same
+        commit, or where either commit is unknown (uncommitted edits that leave the commit string
+        the same cannot be told apart)."""
         if not self.resume:
             return None
         began = stored_record(self.out).get(COMMIT)
         now = code_commit()
-        if began == now:
-            return None
+        if began is None or now is None or began == now:
+            return None  # the same commit, or one side unknown (no checkout, git failed)
         return (
-            f"resumed under code {now or 'of no known commit'}; the pieces finished before the "
-            f"interruption were made by {began or 'code of no recorded commit'}: numbers from "
+            f"resumed under code {now}; the pieces finished before the interruption were made "
+            f"by {began}: numbers from "
             "both are in this file (rerun from scratch for one code's numbers)"
         )
 
