@@ -142,8 +142,8 @@ class Pieces:
             return None  # the same commit, or one side unknown (no checkout, git failed)
         return (
             f"resumed under code {now}; the pieces finished before the interruption were made "
-            f"by {began}: numbers from "
-            "both are in this file (rerun from scratch for one code's numbers)"
+            f"by {began}: numbers from both are in this file (rerun from scratch for one code's "
+            "numbers)"
         )
 
     def close(self) -> None:

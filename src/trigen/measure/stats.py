@@ -1,7 +1,7 @@
 """Intervals for the claims: Wilson for proportions, bootstrap over samples, Student t over seeds,
 log-log slopes, order statistics for medians of timed rounds, bias-corrected FID.
 
-Every function returns an :class:`~trigen.claims.ledger.Estimate` whose ``level`` is the
+Every function returns an :class:`~trigen.measure.estimate.Estimate` whose ``level`` is the
 coverage its method gives (95 % unless asked for another, e.g. a Bonferroni share) and whose
 ``method`` names the method and ``n_of`` what ``n`` counts. Each method's coverage is measured by
 simulation in ``tests/claims/test_coverage.py``. Where no interval can be made honestly (one
