@@ -28,7 +28,7 @@ demo: setup
 	$(VENV)/bin/trigen compare --preset demo --out $(DEMO) --cache-dir runs/cache
 	@echo "report: $(DEMO)/report/index.html ($(DEMO)/report.md); sample grids: $(DEMO)/*_samples.png"
 
-# every claim of the ledger (≈3 h on 2 cores: 2 h 10 min through C9 on 2026-12-07, Intel Xeon);
+# every claim of the ledger (≈3 h on 2 cores: 2 h 55 min on 2026-12-07, Intel Xeon AVX-512);
 # C4/C12 pretrain on Fashion-MNIST (system-deps)
 CLAIMS_RUN := runs/claims
 claims: setup system-deps

@@ -159,9 +159,11 @@ def test_claims_table_holds_every_ledger_claim_and_each_seeds_verdict():
         ],
         "pooled_verdict": {"verdict": "supported", "why": "c"},
     }
+    results["claims"][0]["why"] = "the seeds disagree: seed 0: supported (a); seed 1: … (b)"
     _, rows = claims_table(results, "docs/claims/results.json")
     assert [row[0] for row in rows] == list(CLAIMS)  # file order, then the ledger's others
     assert rows[0][2] == "**unstable** (seed 0 supported, seed 1 inconclusive; pooled supported)"
+    assert rows[0][4].startswith("the seeds disagree; pooled over seeds: c")
     assert rows[1][3] == "DiT − U-Net: 0.42 [0.31, 0.55] (n = 3 seeds, t 95 % over seeds)"
     for row in rows[2:]:
         assert row[2] == "**not run**" and CLAIMS[row[0]].command in row[4]

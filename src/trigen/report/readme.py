@@ -228,6 +228,21 @@ def _verdict(c: ClaimRow) -> str:
     return text
 
 
+def _why(c: ClaimRow) -> str:
+    """The reason in one line. A claim decided seed by seed: how the seeds' verdicts combine and
+    the pooled reason (the verdict column names each seed's verdict, the report its reason)."""
+    pooled = _get(c.details, "pooled_verdict")
+    seeds = _get(c.details, "per_seed_verdicts")
+    if not (isinstance(seeds, list) and seeds and isinstance(pooled, dict) and pooled.get("why")):
+        return _one_line(c.why)
+    lead = (
+        "no seed decides alone"
+        if c.why.startswith("seed ")
+        else c.why.split(": seed ", 1)[0]  # "the seeds disagree", "every seed supported", …
+    )
+    return _one_line(f"{lead}; pooled over seeds: {pooled['why']} (each seed's reason: the report)")
+
+
 def claims_table(results: dict[str, Any], source: str) -> tuple[list[str], list[list[str]]]:
     """(header, rows): every claim of the file, then every claim of the ledger it lacks (its run
     predates the claim or stopped before it): not run, with the command that runs it."""
@@ -239,7 +254,7 @@ def claims_table(results: dict[str, Any], source: str) -> tuple[list[str], list[
             _one_line(c.claim),
             _verdict(c),
             _one_line(headline(c)) if c.ran else BLANK,
-            _one_line(c.why) or BLANK,
+            _why(c) or BLANK,
         ]
         for c in claims
     ]
