@@ -35,8 +35,8 @@ def _scaling_run(ctx: ClaimContext) -> tuple[ClaimResult]:
     for variant, cfg in dit_scaling_configs(base):
         ctx.log(f"  DiT scaling: {variant} ({cs.scaling_images} images)")
         loaded, _ = ctx.train(cfg, ctx.run_dir("scaling", variant.replace("×", "x")))
-        images, _ = sample_images(ctx, loaded, cs.variant_samples, ctx.compare.seed)
-        d = instrument.draws(ev.domain.features(images))
+        images, labels = sample_images(ctx, loaded, cs.variant_samples, ctx.compare.seed)
+        d = instrument.draws(ev.domain.features(images), labels.numpy())
         g = forward_flops(loaded.family) / 1e9
         gflops.append(g)
         draws.append(d.to_dict())

@@ -60,7 +60,8 @@ def _quality(ctx: ClaimContext, name: FamilyName, spec: SampleSpec, steps: int) 
     images = generate(
         loaded.family, labels, spec, seed=ctx.compare.seed, batch=ctx.compare.sample_batch_size
     )
-    fid, low, high = corrected(ev.domain_fid(cs.bootstrap).draws(ev.domain.features(images)))
+    instrument = ev.domain_fid(cs.bootstrap)
+    fid, low, high = corrected(instrument.draws(ev.domain.features(images), labels.numpy()))
     accuracy = ev.domain.conditional_accuracy(images, labels) if loaded.data.num_classes else None
     ctx.log(f"  {name.value} steps {steps}: domain FID∞ {fid:.1f}")
     low_, high_ = (v if np.isfinite(v) else None for v in (low, high))

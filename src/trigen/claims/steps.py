@@ -82,11 +82,12 @@ def nfe_sweep(ctx: ClaimContext) -> list[NfePoint]:
     instrument = ev.domain_fid(cs.bootstrap)
     if ev.domain is None or instrument is None:
         return []
-    real = ev.real_features(cs.nfe_samples)
-    floor = None if real is None else instrument.draws(real)
     points = []
     for name, loaded in ctx.diffusion_runs().items():
         labels = class_labels(loaded.data.num_classes, cs.nfe_samples)
+        strata = labels.numpy()  # balanced requests: resampled within each class
+        real = ev.real_features(strata)
+        floor = None if real is None else instrument.draws(real, strata)
         for sampler in cs.nfe_samplers:
             for target in cs.nfe_targets:
                 steps = steps_for_nfe(sampler, target)
@@ -100,7 +101,7 @@ def nfe_sweep(ctx: ClaimContext) -> list[NfePoint]:
                     batch=ctx.compare.sample_batch_size,
                 )
                 seconds = (time.perf_counter() - start) / len(images)
-                draws = instrument.draws(ev.domain.features(images))
+                draws = instrument.draws(ev.domain.features(images), strata)
                 p = NfePoint(name.value, sampler, steps, nfe(sampler, steps), seconds, draws, floor)
                 points.append(p)
                 ctx.log(f"  {name.value} {sampler} NFE {p.nfe}: domain FID∞ {p.fid:.2f}")
@@ -180,7 +181,7 @@ def speed_claim(ctx: ClaimContext, points: list[NfePoint]) -> ClaimResult:
     labels = class_labels(ar.data.num_classes, n)
     ar_spec = sample_spec(FamilyName.AR, ctx.compare)
     images = generate(ar.family, labels, ar_spec, seed=ctx.compare.seed, batch=TIMING_BATCH)
-    ar_fid = corrected(instrument.draws(ev.domain.features(images)))[0]
+    ar_fid = corrected(instrument.draws(ev.domain.features(images), labels.numpy()))[0]
     families = dict.fromkeys(p.family for p in points)  # in sweep order, not a set's
     best = {f: min(p.fid for p in points if p.family == f) for f in families}
     level = max([ar_fid, *best.values()])  # every family reaches it (point values: a setting)

@@ -59,6 +59,7 @@ class Evaluators:
     # claims' FID∞ (first BASIS_IMAGES) and the real-vs-real floor (the rest)
     domain_ref: np.ndarray | None = None
     domain_real: np.ndarray | None = None
+    domain_real_labels: np.ndarray | None = None  # the classes of domain_real's images
     # ``progress(done, total)`` in images during the Inception pass of :meth:`quality`
     progress: Callable[[int, int], None] | None = None
 
@@ -70,18 +71,36 @@ class Evaluators:
         basis = self.domain_real[:BASIS_IMAGES]
         return FidBootstrap(self.domain_ref, basis_from=basis, resamples=resamples, seed=seed)
 
-    def real_features(self, n: int) -> np.ndarray | None:
-        """Domain features of ``n`` real training images that neither the reference nor the
-        FID∞ axes saw: a perfect model's samples, scored by any instrument as the floor."""
+    def real_features(self, labels: np.ndarray | torch.Tensor) -> np.ndarray | None:
+        """Domain features of real training images that neither the reference nor the FID∞
+        axes saw, one per requested label: a perfect model's samples for ``labels`` (N,),
+        scored by any instrument as the floor. Labels of the dataset's classes get an image of
+        that class each (the pool's first ones, row i for labels[i]: balanced requests give a
+        balanced set, as the samples are); others (the null class of an unconditional model)
+        get the pool's first N images. None where the pool has too few."""
+        labels = np.asarray(labels)
         pool = None if self.domain_real is None else self.domain_real[BASIS_IMAGES:]
+        n = labels.size
         if pool is None or not 2 <= n <= len(pool):
             return None
-        return pool[:n]
+        classes = (
+            None if self.domain_real_labels is None else self.domain_real_labels[BASIS_IMAGES:]
+        )
+        if classes is None or not np.isin(labels, classes).all():
+            return pool[:n]
+        rows = np.empty(n, dtype=np.int64)
+        for c in np.unique(labels):
+            want, have = np.flatnonzero(labels == c), np.flatnonzero(classes == c)
+            if want.size > have.size:
+                return None
+            rows[want] = have[: want.size]
+        return pool[rows]
 
-    def real_floor(self, n: int) -> float | None:
-        """Plug-in domain FID of ``n`` real training images against the reference: what a
-        perfect model scores at this sample count (the floor every plug-in value carries)."""
-        real = self.real_features(n)
+    def real_floor(self, labels: np.ndarray | torch.Tensor) -> float | None:
+        """Plug-in domain FID of real training images for ``labels`` (:meth:`real_features`)
+        against the reference: what a perfect model scores for these requests (the floor
+        every plug-in value carries at this sample count)."""
+        real = self.real_features(labels)
         if real is None or self.domain_ref_stats is None:
             return None
         return fid(FeatureStats.from_features(real), self.domain_ref_stats)
@@ -113,9 +132,12 @@ class Evaluators:
             train, test, cache_dir, max_images=domain_images, device=device
         )
         domain_ref = domain.features(test.images[:n])
-        real = domain.features(train.images[-(BASIS_IMAGES + FLOOR_IMAGES) :])
+        pool = slice(-(BASIS_IMAGES + FLOOR_IMAGES), None)
+        real, real_labels = domain.features(train.images[pool]), train.labels[pool].numpy()
         ref_domain_stats = FeatureStats.from_features(domain_ref)
-        return cls(inception, ref, ref_stats, domain, ref_domain_stats, domain_ref, real)
+        return cls(
+            inception, ref, ref_stats, domain, ref_domain_stats, domain_ref, real, real_labels
+        )
 
     def quality(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
         """Every sample-quality metric of uint8 images (N, C, H, W) generated for ``labels``."""
@@ -164,8 +186,8 @@ class Evaluators:
             "domain_fid": interval.value,
             "domain_fid_low": interval.low,
             "domain_fid_high": interval.high,
-            # real training images scored the same way at the same n: the floor of the value
-            "domain_fid_real": self.real_floor(len(images)),
+            # real training images for the same labels scored the same way: the value's floor
+            "domain_fid_real": self.real_floor(labels),
             "cond_accuracy": accuracy,
             "cond_accuracy_low": low,
             "cond_accuracy_high": high,
