@@ -108,3 +108,20 @@ def test_a_resumed_run_says_when_other_code_made_its_earlier_pieces(tmp_path, mo
     with open_pieces(tmp_path, record, resume=True, seed=0) as moved:
         note = moved.code_change()
     assert note is not None and "def5678+dirty" in note and "abc1234" in note
+
+
+def test_a_resumed_run_keeps_the_command_and_date_that_began_it(tmp_path):
+    record = settings_record(compare_settings("smoke"), {}, "cpu")
+    began = {"command": "trigen compare --preset smoke --out x", "date": "2026-12-07T08:31:00"}
+    with open_pieces(tmp_path, record, resume=False, seed=0, origin=began) as pieces:
+        pieces.begin()
+        assert pieces.origin() == began
+    later = {"command": "trigen compare --resume --out x", "date": "2026-12-07T10:47:00"}
+    with open_pieces(tmp_path, record, resume=True, seed=0, origin=later) as resumed:
+        assert resumed.origin() == began  # not a setting: a different command line may resume
+    run_file = tmp_path / "pieces" / "run.json"
+    stored = json.loads(run_file.read_text())
+    del stored["origin"]  # a run begun before run.json kept its origin
+    run_file.write_text(json.dumps(stored))
+    with open_pieces(tmp_path, record, resume=True, seed=0, origin=later) as old:
+        assert old.origin() == {}

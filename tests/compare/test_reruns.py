@@ -90,6 +90,9 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_results(s
     assert "trained and measured earlier" in text
     assert finished_pieces(out) == PIECES
     assert stable(out) == stable(straight), differences(stable(out), stable(straight))
+    meta = json.loads((out / "results.json").read_text())["meta"]
+    assert "--resume" not in meta["command"]  # the command that began the run, kept in run.json
+    assert "--resume" in meta["resumed_with"] and meta["resumed_at"] >= meta["date"]
     print(f"killed after {killed_at} of {PIECES} pieces had finished")
 
 

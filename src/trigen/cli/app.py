@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from trigen.cli import invocation
 from trigen.errors import TrigenError
 from trigen.progress import LiveReporter, PlainReporter, Reporter, SilentReporter
 
@@ -69,6 +70,7 @@ class StopFlag:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one line and exit 2; nothing else is caught."""
+    invocation.remember(argv)
     try:
         # outside standalone mode click returns the code of a typer.Exit instead of raising it
         code = app(args=argv, standalone_mode=False)

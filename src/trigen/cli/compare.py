@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from trigen.cli import invocation
 from trigen.cli.app import Quiet, app, console, reporter
 from trigen.device import resolve_device
 
@@ -162,9 +161,7 @@ def compare(
             device=dev,
             reuse=reused,
             log=lambda m: console.print(m, markup=False),
-            # as typed, whichever way trigen was started (`trigen`, `python -m trigen`); quoted: an
-            # empty --studies stays ''
-            command=shlex.join(["trigen", *sys.argv[1:]]),
+            command=invocation.command_line(),
             progress=advance,
             resume=resume,
         )

@@ -39,6 +39,7 @@ PIECES_DIR = "pieces"
 RUN_FILE = "run.json"
 FORMAT = 1  # of run.json and the piece files
 COMMIT = "commit"  # run.json's field naming the code that began the run (trigen.provenance)
+ORIGIN = "origin"  # run.json's field: the command and date that began the run
 S = TypeVar("S", bound=CompareSettings)
 
 
@@ -115,8 +116,16 @@ def _shown(value: Any) -> str:
 class Pieces:
     """The finished pieces of the comparison in ``out``, begun under ``record``."""
 
-    def __init__(self, out: Path, record: dict[str, Any], resume: bool, seed: int) -> None:
+    def __init__(
+        self,
+        out: Path,
+        record: dict[str, Any],
+        resume: bool,
+        seed: int,
+        origin: dict[str, str] | None = None,
+    ) -> None:
         self.out, self.record, self.resume, self.seed = Path(out), record, resume, seed
+        self._origin = origin or {}
         self.root = self.out / PIECES_DIR
         self._lock: RunLock | None = None
 
@@ -125,8 +134,17 @@ class Pieces:
         the settings; call once ``out`` may be created."""
         self._lock = RunLock(self.root).__enter__()
         if not self.resume:
-            text = json.dumps({"format": FORMAT, **self.record, COMMIT: code_commit()}, indent=1)
-            atomic_write_text(self.root / RUN_FILE, text)
+            stored = {"format": FORMAT, **self.record, COMMIT: code_commit(), ORIGIN: self._origin}
+            atomic_write_text(self.root / RUN_FILE, json.dumps(stored, indent=1))
+
+    def origin(self) -> dict[str, str]:
+        """How the run began: ``{"command", "date"}`` as this process was given them on a fresh
+        start, as run.json keeps them on a resumed one (empty for a run begun before run.json
+        kept them)."""
+        if not self.resume:
+            return dict(self._origin)
+        stored = stored_record(self.out).get(ORIGIN)
+        return dict(stored) if isinstance(stored, dict) else {}
 
     def code_change(self) -> str | None:
         """On a resumed run, a note when the code's commit differs from the one that began it
@@ -187,13 +205,23 @@ class Pieces:
 
 
 @contextmanager
-def open_pieces(out: Path, record: dict[str, Any], *, resume: bool, seed: int) -> Iterator[Pieces]:
+def open_pieces(
+    out: Path,
+    record: dict[str, Any],
+    *,
+    resume: bool,
+    seed: int,
+    origin: dict[str, str] | None = None,
+) -> Iterator[Pieces]:
     """The pieces of a comparison under ``record`` (:func:`settings_record`) in ``out``. A fresh
     start refuses a directory that already holds a comparison; ``resume`` refuses one that
     holds none, or one that ran under other settings (a one-line ConfigError naming the first
-    that differs). Nothing is written before these checks pass, nor before ``begin()``."""
+    that differs). Nothing is written before these checks pass, nor before ``begin()``.
+    ``origin``: the command and date of this start, kept in run.json on a fresh one."""
     if resume:
-        stored = {k: v for k, v in stored_record(out).items() if k not in ("format", COMMIT)}
+        stored = {
+            k: v for k, v in stored_record(out).items() if k not in ("format", COMMIT, ORIGIN)
+        }
         if (found := first_difference(stored, record)) is not None:
             where, before, now = found
             raise ConfigError(
@@ -206,7 +234,7 @@ def open_pieces(out: Path, record: dict[str, Any], *, resume: bool, seed: int) -
             f"{out} already holds a compare run; pass --resume to continue it, or choose "
             "another --out directory"
         )
-    pieces = Pieces(out, record, resume, seed)
+    pieces = Pieces(out, record, resume, seed, origin)
     try:
         yield pieces
     finally:

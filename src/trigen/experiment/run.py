@@ -59,7 +59,8 @@ def run_compare(
     continues the comparison in ``out`` from them, under the same settings only."""
     out, reuse = Path(out), reuse or {}
     record = settings_record(s, reuse, str(device))
-    with open_pieces(out, record, resume=resume, seed=s.seed) as pieces:
+    origin = {"command": command, "date": dt.datetime.now().isoformat(timespec="seconds")}
+    with open_pieces(out, record, resume=resume, seed=s.seed, origin=origin) as pieces:
         return _compare(s, out, pieces, cache_dir, device, reuse, log, command, progress)
 
 
@@ -98,6 +99,8 @@ def _compare(
     )
     # the Inception pass dominates a family's measuring stage: it moves that stage's bar
     ev.progress = lambda done, total: stages.at(done / max(total, 1))
+    now = dt.datetime.now().isoformat(timespec="seconds")
+    began = pieces.origin()  # a resumed run names the command and date that began it
     results: dict[str, Any] = {
         "meta": {
             "dataset": s.dataset,
@@ -110,9 +113,9 @@ def _compare(
             "host": host_info().to_dict(),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
-            "date": dt.datetime.now().isoformat(timespec="seconds"),
+            "date": began.get("date") or now,
             "domain_classifier_test_accuracy": ev.domain and ev.domain.info.get("test_accuracy"),
-            "command": command,
+            "command": began.get("command") or command,
         },
         # fields a rerun of the same command may change (trigen.report.volatile)
         "volatile_fields": [
@@ -125,6 +128,8 @@ def _compare(
     }
     if (commit := code_commit()) is not None:  # the code's commit, where it runs from a checkout
         results["meta"]["commit"] = commit
+    if pieces.resume:
+        results["meta"]["resumed_with"], results["meta"]["resumed_at"] = command, now
     if (change := pieces.code_change()) is not None:
         results["notes"].append(change)
         log(change)

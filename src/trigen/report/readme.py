@@ -69,6 +69,7 @@ def source_text(results: dict[str, Any], source: str) -> str:
     parts = [
         f"`{_one_line(meta['command'])}`" if meta.get("command") else None,
         f"run {meta['date']}" if meta.get("date") else None,
+        f"resumed {meta['resumed_at']}" if meta.get("resumed_at") else None,
         f"commit {meta['commit']}" if meta.get("commit") else None,
         cpu,
         meta.get("precision"),

@@ -20,6 +20,7 @@ DEEP = "**"
 VOLATILE_FIELDS: tuple[str, ...] = (
     "/meta/date",  # when it ran
     "/meta/command",  # how it was invoked: two runs differ at least in --out
+    *("/meta/resumed_with", "/meta/resumed_at"),  # how and when an interrupted run went on
     *("/meta/cpu", "/meta/host", "/meta/torch", "/meta/threads"),  # the host and its software
     # wall-clock times and the speeds derived from them, wherever they are recorded
     *("/**/*seconds", "/**/*seconds_per_image", "/**/*per_second"),
