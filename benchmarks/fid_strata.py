@@ -22,7 +22,6 @@ import numpy as np
 from _common import add_run_options, markdown_table, start_run, write
 from trigen.data.datasets import load_dataset
 from trigen.eval.domain import DomainClassifier
-from trigen.eval.fid import frechet_distance
 from trigen.eval.fid_bootstrap import FidBootstrap, corrected
 from trigen.measure.evaluators import BASIS_IMAGES
 
@@ -46,8 +45,8 @@ def main() -> None:
     feats, labels = clf.features(train.images[:POOL]), train.labels[:POOL].numpy()
     ref_feats = clf.features(test.images)
     basis, pool, classes = feats[:BASIS_IMAGES], feats[BASIS_IMAGES:], labels[BASIS_IMAGES:]
-    boot = FidBootstrap(ref_feats[:REFERENCE], basis_from=basis, resamples=0)
-    large = _plug_in(boot, pool[:8000], ref_feats[REFERENCE:])
+    # the plug-in of 8,000 training images against the other test images, in the same axes
+    large = FidBootstrap(ref_feats[REFERENCE:], basis_from=basis, resamples=0).draws(pool[:8000])
     rng = np.random.default_rng(0)
     rows, record = [], {}
     for design in ("random", "balanced"):
@@ -69,13 +68,13 @@ def main() -> None:
     header = ["real images drawn", "n", "repeats", "plug-in FID", "FID∞ free", "FID∞ in classes"]
     note = (
         f"Large-sample plug-in (8,000 training vs {len(test) - REFERENCE:,} test images, "
-        f"16 axes): {large:.2f}."
+        f"16 axes): {large.value:.2f}."
     )
     table = [*markdown_table(header, rows), "", note]
     write(
         "fid_strata" + (f"_{args.tag}" if args.tag else ""),
         {"environment": env, "settings": {"n": args.n, "repeats": args.repeats,
-         "resolution": args.resolution}, "large_sample_plug_in": large, "sets": record},
+         "resolution": args.resolution}, "large_sample_plug_in": large.value, "sets": record},
         table,
         args.out,
     )  # fmt: skip
@@ -91,12 +90,6 @@ def _draw(rng: np.random.Generator, design: str, classes: np.ndarray, n: int) ->
         slots = np.flatnonzero(wanted == c)
         rows[slots] = rng.choice(np.flatnonzero(classes == c), slots.size, replace=False)
     return rows
-
-
-def _plug_in(boot: FidBootstrap, gen: np.ndarray, ref: np.ndarray) -> float:
-    """The plug-in FID of two feature sets in ``boot``'s principal axes."""
-    a, b = boot.project(gen), boot.project(ref)
-    return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 
 if __name__ == "__main__":
