@@ -92,6 +92,7 @@ BAD = [
     (["--map", "test:0", "--labels", "all"], "not 'all'"),
     (["--cfg", "texture=2"], "guidance names condition 'texture'"),
     (["--cfg", "class=2,class=3"], "twice"),
+    (["--prompt", "a thin 7", "--labels", "0"], "trained with a text condition"),
 ]
 
 

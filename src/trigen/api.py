@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Mapping
+import warnings
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,8 @@ def sample(
     batch_size: int = 256,
     compiled: bool = False,
     conds: Mapping[str, Tensor] | None = None,
+    prompts: Sequence[str] | None = None,
+    on_warning: Callable[[str], None] = warnings.warn,
 ) -> np.ndarray:
     """Sample one image per label; returns uint8 (N, H, W, C). Deterministic given ``seed``
     and ``batch_size`` (each chunk of ``batch_size`` labels has its own seeded generator, so
@@ -87,14 +90,36 @@ def sample(
     ``compiled`` compiles a diffusion network for sampling first (in place; worth it from a few
     thousand images on, :func:`trigen.sampling.compile_for_sampling`); other families ignore it.
     ``conds``: the named conditions (:mod:`trigen.conditions`), one row per label.
+    ``prompts``: captions for a model trained with a text condition, one per label or one for
+    all (:mod:`trigen.text.prompts`: a prompt longer than the model's text context is cut and
+    ``on_warning`` names what was kept; "" is the null caption).
     """
     from trigen.sampling import compile_for_sampling, sample_sharded
 
+    if prompts is not None:
+        conds = {**(conds or {}), **_prompt_conds(family, prompts, labels.shape[0], on_warning)}
     if compiled:
         compile_for_sampling(family)
     images = sample_sharded(family, labels, spec, seed=seed, batch_size=batch_size, conds=conds)
     assert images is not None  # one process is its own rank 0
     return images
+
+
+def _prompt_conds(
+    family: Family, prompts: Sequence[str], n: int, warn: Callable[[str], None]
+) -> dict[str, Tensor]:
+    from trigen.text.prompts import prompt_tokens
+
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    if len(prompts) not in (1, n):
+        raise ConfigError(f"prompts: give one per label ({n}) or one for all, got {len(prompts)}")
+    inner = getattr(family, "diffusion", family)  # a latent family conditions its diffusion
+    conditioning = getattr(inner, "conditioning", None)
+    specs = conditioning.conditions if conditioning is not None else ()
+    dropout = conditioning.dropout if conditioning is not None else 0.0
+    repeat = n if len(prompts) == 1 else 1
+    return prompt_tokens(prompts, specs, dropout=dropout, repeat=repeat, warn=warn)
 
 
 def with_net(family: Family, net: torch.nn.Module) -> Family:

@@ -11,8 +11,9 @@ nested in the given order (``class=2,skeleton=1.5``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from trigen.conditions import ConditionKind, ConditionSpec
 from trigen.data.transforms import to_model_range
 from trigen.errors import ConfigError, DataError
 from trigen.guidance import NO_GUIDANCE
+
+if TYPE_CHECKING:
+    from trigen.runs import Loaded
 
 TEST_PREFIX = "test:"
 
@@ -157,20 +161,13 @@ def read_prompts(prompts: Sequence[str] | None, prompts_file: Path | None) -> li
 
 
 def prompt_condition(
-    prompts: Sequence[str], specs: Sequence[ConditionSpec], n: int, warn
+    prompts: Sequence[str], loaded: Loaded, n: int, warn: Callable[[str], None]
 ) -> dict[str, Tensor]:
-    """``{name: (len(prompts)·n, L) token ids}``: each prompt n times in a row; a prompt longer
-    than the model's text context is cut, and ``warn`` names what was kept."""
-    from trigen.text import tokenizer_for
+    """``{name: (len(prompts)·n, L) token ids}`` of ``loaded``'s text condition: each prompt n
+    times in a row (:func:`trigen.text.prompts.prompt_tokens`: a long prompt is cut and ``warn``
+    names what was kept; an empty one needs a model trained with condition dropout)."""
+    from trigen.text.prompts import prompt_tokens
 
-    texts = [s for s in specs if s.kind is ConditionKind.TOKENS]
-    if not texts:
-        raise ConfigError("--prompt: this model was not trained with a text condition")
-    spec = texts[0]
-    tokenizer = tokenizer_for(spec)
-    ids, truncated = tokenizer.encode(list(prompts), spec.size)
-    kept = tokenizer.decode(ids)
-    for prompt, cut, text in zip(prompts, truncated, kept, strict=True):
-        if cut:
-            warn(f"prompt {prompt[:40]!r}… is longer than {spec.size} tokens: kept {text!r}")
-    return {spec.name: ids.repeat_interleave(n, dim=0)}
+    return prompt_tokens(
+        prompts, loaded.data.conditions, dropout=loaded.config.label_dropout, repeat=n, warn=warn
+    )

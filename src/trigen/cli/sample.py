@@ -171,7 +171,7 @@ def sample(
     total = n * len(prompts) if prompts else n
     conds = _conditions(loaded, attributes, map_, total if labels != "all" else None)
     if prompts:
-        conds.update(prompt_condition(prompts, loaded.data.conditions, n, warn))
+        conds.update(prompt_condition(prompts, loaded, n, warn))
     given = {name for name in SAMPLE_OPTIONS if _given(ctx, name)}
     refuse_unused(loaded.family, spec, given, f"this {loaded.config.family.value} checkpoint")
     if steps is None:
