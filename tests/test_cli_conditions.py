@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw
 
 from trigen.cli import main
 from trigen.data.idx import IDX_SPLIT_FILES, write_idx
+from trigen.report.grids import row_labels
 
 TINY_DIT = ["--set", "model_overrides={depth=1, hidden=32, heads=2}"]
 SIDE = 16
@@ -173,6 +174,8 @@ def test_prompts_make_a_grid_with_a_labelled_row_each(text_run, tmp_path, capsys
     assert "longer than 8 tokens: kept" in text  # the cut is named
     image = Image.open(grid)
     assert image.height >= 3 * 8 * 2 and image.width > 3 * 10 * 2  # three rows, a label margin
+    rows = [long, "a thick seven slanting to the right", "thin 3, upright"]
+    assert row_labels(grid) == rows  # each row's prompt, in order, uncut
 
 
 @pytest.mark.slow

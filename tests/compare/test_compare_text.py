@@ -14,12 +14,14 @@ import torch
 
 from trigen.cli import main
 from trigen.compare.adherence import check_dataset
+from trigen.compare.adherence_grids import HELD_OUT_MARK
 from trigen.config import FamilyName
 from trigen.data.datasets import ImageDataset
 from trigen.errors import ConfigError
 from trigen.experiment.run import run_compare
 from trigen.experiment.settings import compare_settings
 from trigen.measure import evaluators
+from trigen.report.grids import row_labels
 
 from .stand_ins import BandFeatures
 
@@ -70,6 +72,10 @@ def test_compare_with_text_reports_caption_adherence(tmp_path, stand_ins, capsys
     assert [g["file"] for g in study["grids"]] == ["adherence_unet_text.png"]
     assert "* marks a held-out combination" in study["grids"][0]["title"]
     assert (out / "adherence_unet_text.png").stat().st_size > 1000
+    rows = row_labels(out / "adherence_unet_text.png")  # a caption per row: one per class first
+    assert rows is not None and len(rows) > 10 and len(set(rows[:10])) == 10
+    held = [r.removeprefix(HELD_OUT_MARK) for r in rows if r.startswith(HELD_OUT_MARK)]
+    assert held and all(h.strip() for h in held)  # held-out combinations asked too, marked
     report = (out / "report.md").read_text()
     assert "## Condition adherence" in report and "real test images (the ceiling)" in report
     assert "text R-precision (chance 0.01) [95 %]" in report and "bin acc., held-out" in report

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 
 from trigen.atomic import atomic_write
 
@@ -40,7 +42,9 @@ def save_labelled_grid(
     images: np.ndarray, labels: list[str], path: Path, nrow: int, scale: int = 2
 ) -> Path:
     """Tile uint8 images (N, H, W, C) ``nrow`` to a row and write them with ``labels[r]``
-    printed left of row r (a prompt per row), as one RGB PNG."""
+    printed left of row r (a prompt per row), as one RGB PNG. The labels, uncut, are also
+    stored in the PNG as the JSON text chunk ``ROW_LABELS_KEY`` (read back with
+    :func:`row_labels`), so a script finds each row's prompt without reading the picture."""
     grid = make_grid(images, nrow)
     if grid.shape[-1] == 1:
         grid = np.repeat(grid, 3, axis=-1)
@@ -57,10 +61,20 @@ def save_labelled_grid(
     draw = ImageDraw.Draw(canvas)
     for r, text in enumerate(texts[:rows]):
         draw.text((4, r * row_height + row_height / 2 - 5), text, fill="black", font=font)
-    atomic_write(path, lambda tmp: canvas.save(tmp, format="PNG"))
+    info = PngInfo()
+    info.add_itxt(ROW_LABELS_KEY, json.dumps(list(labels), ensure_ascii=False))
+    atomic_write(path, lambda tmp: canvas.save(tmp, format="PNG", pnginfo=info))
     return path
 
 
+def row_labels(path: Path) -> list[str] | None:
+    """The row labels a :func:`save_labelled_grid` PNG stores; None for another image."""
+    with Image.open(path) as image:
+        text = getattr(image, "text", {}).get(ROW_LABELS_KEY)
+    return None if text is None else list(json.loads(text))
+
+
+ROW_LABELS_KEY = "trigen:row-labels"
 LABEL_CHARS = 48  # a row label longer than this is cut with an ellipsis
 
 
