@@ -132,15 +132,29 @@ def test_a_null_condition_is_an_absent_one_and_leaves_the_others(name, make, log
         torch.testing.assert_close(mixed[0], logits_of(net, c)[0], rtol=1e-5, atol=1e-5)
 
 
+CAPTION = ConditionSpec(
+    "caption", ConditionKind.TOKENS, 6, encoder="learned", vocabulary=("<unk>", "a", "thin", "7")
+)
+
+
+def captions(batch: int = 3) -> torch.Tensor:
+    ids = torch.full((batch, 6), -1)
+    ids[:, :3] = torch.tensor([1, 2, 3])
+    ids[0, 1] = -1  # rows differ in length
+    return ids
+
+
 def test_pixelcnn_conditions_are_the_identity_at_init():
-    """Zero-initialised vector biases and map convolutions: a fresh conditioned PixelCNN is its
-    class-only self, whatever the conditions."""
-    net, plain = pixelcnn(), pixelcnn(specs=())
+    """Zero-initialised vector biases, map convolutions and pooled-caption bias: a fresh
+    conditioned PixelCNN is its class-only self, whatever the conditions."""
+    net, plain = pixelcnn(specs=(*SPECS, CAPTION)), pixelcnn(specs=())
     missing, unexpected = plain.load_state_dict(net.state_dict(), strict=False)
-    assert not missing and all("vector" in k or "map_" in k for k in unexpected)
+    assert not missing and unexpected
+    assert all("vector" in k or "map_" in k or "text" in k for k in unexpected), unexpected
     with torch.no_grad():
         want = plain(images(), LABELS)
-        torch.testing.assert_close(net(images(), LABELS, conds()), want, rtol=0, atol=0)
+        given = dict(conds(), caption=captions())
+        torch.testing.assert_close(net(images(), LABELS, given), want, rtol=0, atol=0)
         torch.testing.assert_close(net(images(), LABELS), want, rtol=0, atol=0)
 
 
@@ -186,8 +200,9 @@ def test_kv_cache_with_a_prefix_equals_the_full_forward(positions):
     assert cache.length == net.cfg.prefix_len + net.cfg.seq_len
 
 
-def test_prefix_positions_are_not_rotated():
-    for net in (ar(positions="rotary"), maskgit(positions="rope")):
+@pytest.mark.parametrize("specs", [SPECS, (VECTOR, CAPTION)], ids=["vector+map", "caption"])
+def test_prefix_positions_are_not_rotated(specs):
+    for net in (ar(specs=specs, positions="rotary"), maskgit(specs=specs, positions="rope")):
         unrotated = net.cfg.prefix_len + (1 if isinstance(net, MaskGIT) else 0)
         assert torch.equal(net.rope_cos[:unrotated], torch.ones_like(net.rope_cos[:unrotated]))
         assert torch.equal(net.rope_sin[:unrotated], torch.zeros_like(net.rope_sin[:unrotated]))
