@@ -197,3 +197,20 @@ def test_bad_prompt_input_is_one_line(text_run, tmp_path, capsys, extra, needle)
     code, text = run(capsys, *argv, *extra, "--out", str(grid))
     assert code == 2 and needle in text and len(text.strip().splitlines()) == 1, text
     assert not grid.exists()
+
+
+def test_training_on_captions_without_wordllama_installed_is_one_line(
+    tmp_path, capsys, monkeypatch
+):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "wordllama" else real(name)
+    )
+    out = tmp_path / "never"
+    argv = ["train", "--family", "dit", "--resolution", "8", "--condition", "text", "--steps", "1"]
+    code, text = run(capsys, *argv, "--out", str(out), *TINY_DIT)
+    assert code == 2 and "pip install wordllama==0.4.0.post1" in text, text
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "wordllama" in errors[0] and not out.exists()

@@ -58,7 +58,10 @@ def load_conditioned(
     if "text" in names:
         from trigen.data.captioned import load_captioned
         from trigen.text import text_spec, tokenizer_for
+        from trigen.text.wordllama import wordllama_root
 
+        if cfg.text_encoder == "wordllama":
+            wordllama_root()  # a missing install fails here, before the captions are measured
         captioned = load_captioned(
             cfg.dataset, split, cache_dir=cache_dir, seed=cfg.seed,
             root=Path(cfg.data_root) if cfg.data_root else None, resolution=cfg.resolution,
