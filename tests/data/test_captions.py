@@ -48,14 +48,19 @@ def digit_set(labels: np.ndarray) -> ImageDataset:
 def test_every_caption_names_its_class_thickness_and_slant_and_no_other():
     rows = np.repeat(GRID, 40, axis=0)  # 40 draws per combination: every template shows up
     texts = cap.caption_digits(rows[:, 0], rows[:, 1:], seed=0)
-    for (digit, thick, slant, _), text in zip(rows, texts, strict=True):
+    sized = set()
+    for (digit, thick, slant, size), text in zip(rows, texts, strict=True):
         assert mentions(text, class_words(digit)), text
+        assert not mentions(text, cap.SIZE_WORDS[1 - size]), text  # a size word is its own bin's
+        if mentions(text, cap.SIZE_WORDS[size]):
+            sized.add(int(size))
         assert mentions(text, thickness_words(thick)), text
         assert mentions(text, slant_words(slant)), text
         others = [w for b in range(3) if b != thick for w in thickness_words(b)]
         others += [w for b in range(3) if b != slant for w in slant_words(b)]
         assert not mentions(text, others), text
         assert not re.search(r"\ba (?!one\b)[aeiou8]", text), text  # "an eight", "an upright"
+    assert sized == {0, 1}  # both size bins are named by the templates that name a size
 
 
 def test_every_word_and_template_is_used():
