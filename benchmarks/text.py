@@ -1,7 +1,8 @@
 """Text adherence per family, mechanism and text encoder: MNIST captions and OpenMoji (issue 26).
 
     python benchmarks/text.py --dataset mnist|openmoji [--variants unet,dit,dit-tokens,...]
-        [--encoders wordllama,learned] [--images N | variant=N,…] [--probe MINUTES]
+        [--encoders wordllama,learned | --models unet/wordllama,…] [--images N | variant=N,…]
+        [--probe MINUTES]
         [--n 256] [--steps 50] [--threads N] [--tag T]
 
 Each variant trains once per text encoder with its class label and a caption per image (MNIST:
@@ -76,6 +77,10 @@ def main() -> None:
     parser.add_argument("--dataset", choices=tuple(RESOLUTION), default="mnist")
     parser.add_argument("--variants", default="unet,dit")
     parser.add_argument("--encoders", default="wordllama,learned")
+    parser.add_argument(
+        "--models", default="", help="variant/encoder,…: these models instead of every variant "
+        "with every encoder (e.g. unet/wordllama,unet/learned,dit/wordllama)",
+    )  # fmt: skip
     add_budget_options(parser)  # --n: requests, and as many held-out ones on MNIST
     defaults = CompareSettings()
     parser.add_argument("--matcher-images", type=int, default=defaults.text_match_images)
@@ -95,15 +100,25 @@ def main() -> None:
     record["text_matcher"] = text.summary()
     rows = []
     header = ["variant/encoder", "images", "min", "score", "n", "samples", "real", "chance"]
-    for name in args.variants.split(","):
-        for encoder in args.encoders.split(","):
-            key = f"{name}/{encoder}"
-            record["variants"][key] = result = run_variant(name, encoder, text, args)
-            rows += table_rows(key, result)
-            # after each model: a long run stopped part-way keeps what it measured
-            table = markdown_table(header, rows)
-            write(f"text_{args.dataset}" + (f"_{args.tag}" if args.tag else ""), record, table,
-                  args.out)  # fmt: skip
+    for name, encoder in models(args):
+        key = f"{name}/{encoder}"
+        record["variants"][key] = result = run_variant(name, encoder, text, args)
+        rows += table_rows(key, result)
+        # after each model: a long run stopped part-way keeps what it measured
+        table = markdown_table(header, rows)
+        write(f"text_{args.dataset}" + (f"_{args.tag}" if args.tag else ""), record, table,
+              args.out)  # fmt: skip
+
+
+def models(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(variant, encoder) pairs: ``--models``, or every variant with every encoder."""
+    if not args.models:
+        return [(v, e) for v in args.variants.split(",") for e in args.encoders.split(",")]
+    pairs = [tuple(m.split("/")) for m in args.models.split(",")]
+    bad = [m for m in pairs if len(m) != 2 or m[0] not in VARIANTS]
+    if bad:
+        raise SystemExit(f"--models takes variant/encoder pairs of {', '.join(VARIANTS)}: {bad}")
+    return pairs
 
 
 def train_config(name: str, encoder: str, args: argparse.Namespace, **budget) -> TrainConfig:
