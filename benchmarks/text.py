@@ -20,7 +20,8 @@ intervals. Encoders: ``wordllama`` (frozen pretrained token embeddings + a train
 and ``learned`` (from scratch, its own tokenizer over the training captions).
 
 Variants: unet (cross-attention + pooled text in the time embedding), dit (cross-attention,
-PixArt), dit-tokens (every condition a token in self-attention, the uniform mechanism),
+PixArt), dit-tokens (every condition a token in self-attention, the uniform mechanism), dit-joint
+(MM-DiT: joint attention, the caption with its own weights, plus the pooled caption in adaLN),
 dit-pooled (pooled text in adaLN only), ar and maskgit (caption prefix, LlamaGen), pixelcnn
 (pooled text as a bias).
 
@@ -54,6 +55,7 @@ VARIANTS: dict[str, dict] = {
     "dit-tokens": dict(
         family="dit", model_overrides={"conditioning": "in_context", "text_injection": "tokens"}
     ),
+    "dit-joint": dict(family="dit", model_overrides={"text_injection": "joint"}),
     "dit-pooled": dict(family="dit", model_overrides={"text_injection": "pooled"}),
     "ar": dict(family="ar"),
     "maskgit": dict(family="maskgit"),

@@ -141,10 +141,17 @@ CAPTION = ConditionSpec(
 TEXT_SPEC = DataSpec((1, 8, 8), 3, ("a", "b", "c"), (CAPTION,))
 
 
-@pytest.mark.parametrize("name", list(EVERY))
-def test_every_generator_family_trains_and_samples_from_captions(name):
+TEXT_CASES = {name: (name, overrides) for name, overrides in EVERY.items()} | {
+    f"dit-{mode}": ("dit", TINY | {"text_injection": mode})
+    for mode in ("tokens", "joint", "pooled")
+}
+
+
+@pytest.mark.parametrize("case", list(TEXT_CASES))
+def test_every_generator_family_trains_and_samples_from_captions(case):
     torch.manual_seed(0)
-    cfg = TrainConfig(family=name, model_overrides=EVERY[name])
+    name, overrides = TEXT_CASES[case]
+    cfg = TrainConfig(family=name, model_overrides=overrides)
     fam = build_family(cfg, TEXT_SPEC, "cpu")
     ids = torch.tensor([[1, 2, 3, -1, -1], [3, -1, -1, -1, -1]])
     batch = Batch(torch.rand(2, 1, 8, 8) * 2 - 1, torch.arange(2), {"caption": ids})

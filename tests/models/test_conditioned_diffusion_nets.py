@@ -140,7 +140,7 @@ def text_dit(**overrides) -> DiT:
     return net
 
 
-TEXT_MODES = ["cross_attn", "tokens", "pooled"]
+TEXT_MODES = ["cross_attn", "tokens", "joint", "pooled"]
 
 
 @pytest.mark.parametrize("mode", ["cross_attn", "pooled"])
@@ -153,7 +153,7 @@ def test_caption_cross_attention_and_pooled_adaln_are_the_identity_at_init(mode)
 
 @pytest.mark.parametrize("mode", TEXT_MODES)
 def test_a_caption_moves_the_output_and_the_empty_caption_is_its_null(mode):
-    net = text_dit(text_injection=mode, rope=mode == "tokens")
+    net = text_dit(text_injection=mode, rope=mode in ("tokens", "joint"))
     nudge_zero_initialised(net)
     x, t, y, _ = inputs()
     ids = captions()
@@ -167,6 +167,47 @@ def test_a_caption_moves_the_output_and_the_empty_caption_is_its_null(mode):
 def test_pooled_text_needs_adaln():
     with pytest.raises(Exception, match="pooled feeds adaLN"):
         text_dit(text_injection="pooled", conditioning="in_context")
+
+
+def test_joint_text_needs_adaln_zero():
+    for conditioning in ("adaln", "in_context", "cross_attn"):
+        with pytest.raises(Exception, match="joint"):
+            text_dit(text_injection="joint", conditioning=conditioning)
+
+
+def test_mmdit_caption_stream_starts_as_the_identity_and_its_padding_is_never_read():
+    """Joint attention (SD3): the caption's own adaLN-Zero gates start closed, so a block leaves
+    the caption tokens as they came; the image tokens read the caption's real positions only."""
+    net = text_dit(text_injection="joint")
+    block = net.blocks[0]
+    assert block.caption is not None and net.blocks[-1].caption.last
+    x, t, y, _ = inputs()
+    with torch.no_grad():
+        text = net.text({"caption": captions()}, 3, x.device)
+        c = net.t_embedder(t) + net.y_embedder(y)
+        tokens = torch.cat([net.x_embedder(x) + net.pos_embed, text.hidden], dim=1)
+        out = block(tokens, c, None, text)
+        L = text.hidden.shape[1]
+        assert torch.equal(out[:, -L:], tokens[:, -L:])  # the caption stream: identity at init
+        nudge_zero_initialised(net)
+        base = block(tokens, c, None, text)
+        assert not torch.equal(base[:, -L:], tokens[:, -L:])
+        padded = tokens.clone()
+        padded[:, -L:][~text.mask] = 123.0  # whatever sits at the padding
+        again = block(padded, c, None, text)
+        torch.testing.assert_close(again[:, :-L], base[:, :-L], rtol=0, atol=1e-6)
+
+
+def test_mmdit_trains_every_parameter():
+    """No parameter without a gradient (a data-parallel job would stop on one): the last block
+    keeps only the caption weights that feed its attention."""
+    net = text_dit(text_injection="joint", rope=True)
+    nudge_zero_initialised(net)
+    x, t, y, _ = inputs()
+    net(x, t, y, {"caption": captions()}).square().mean().backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None]
+    assert not missing, missing
+    assert not hasattr(net.blocks[-1].caption, "mlp")
 
 
 def text_unet() -> UNet:

@@ -10,7 +10,8 @@ self-attention (cross-attention variant: they join its context), so ``conditioni
 with ``vector_injection="tokens"``, ``map_injection="tokens"`` and ``text_injection="tokens"`` is
 one uniform mechanism: every condition, the timestep and a caption included, is a token. A caption
 (a token condition, :mod:`trigen.text`) is read by cross-attention in every block (PixArt-α), as
-tokens in joint self-attention (MM-DiT), or pooled into adaLN only.
+tokens in the shared self-attention, by joint attention with its own weights plus the pooled
+caption in adaLN (MM-DiT, SD3), or pooled into adaLN only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trigen.batch import NO_CONDITIONS
@@ -38,7 +40,7 @@ from trigen.nn.conditioning import VectorEmbedders, map_channels, map_input, spe
 from trigen.nn.embeddings import LabelEmbedder, TimestepEmbedder, sincos_pos_embed_2d
 from trigen.nn.mlp import Mlp
 from trigen.nn.modulation import adaln_modulation, gated_residual, modulate
-from trigen.nn.rope import rope_2d_angles
+from trigen.nn.rope import apply_rope, rope_2d_angles
 from trigen.text.conditions import TextConditions
 from trigen.text.encoder import TextStates
 
@@ -59,15 +61,36 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2).contiguous()  # (B, T, D)
 
 
+class CaptionStream(nn.Module):
+    """MM-DiT's caption stream in one block (SD3, Esser et al. 2024): the caption tokens' own
+    adaLN-Zero modulation, LayerNorms, ``qkv``, output ``proj`` and MLP; they meet the image
+    tokens only inside the joint attention. The last block keeps only what feeds that attention
+    (SD3's ``context_pre_only``): its caption outputs are never read."""
+
+    def __init__(self, cfg: DiTConfig, *, last: bool) -> None:
+        super().__init__()
+        D = cfg.hidden
+        self.last = last
+        self.norm1 = nn.LayerNorm(D, elementwise_affine=False, eps=LN_EPS)
+        self.qkv = nn.Linear(D, 3 * D)
+        self.adaLN_modulation = adaln_modulation(D, 2 if last else 6)
+        if not last:
+            self.proj = nn.Linear(D, D)
+            self.norm2 = nn.LayerNorm(D, elementwise_affine=False, eps=LN_EPS)
+            self.mlp = Mlp(D, int(D * cfg.mlp_ratio))
+
+
 class DiTBlock(nn.Module):
     """Pre-norm transformer block, (B, T, D) → (B, T, D), conditioned per ``conditioning``.
 
     adaLN(-Zero): ``adaLN_modulation`` regresses shift/scale (and gates) from c (B, D);
     LayerNorms have no affine. in_context: a plain block with affine LayerNorms (c unused).
     cross_attn: plus a cross-attention over the condition tokens c (B, 2, D).
+    ``text_injection`` joint: the last ``caption_tokens`` of x are the caption's, updated by
+    their own :class:`CaptionStream` (``last``: the network's final block).
     """
 
-    def __init__(self, cfg: DiTConfig) -> None:
+    def __init__(self, cfg: DiTConfig, *, last: bool = False) -> None:
         super().__init__()
         D, mode = cfg.hidden, cfg.conditioning
         self.mode = mode
@@ -85,6 +108,11 @@ class DiTBlock(nn.Module):
         self.mlp = Mlp(D, int(D * cfg.mlp_ratio))
         if adaptive:
             self.adaLN_modulation = adaln_modulation(D, 6 if mode is Conditioning.ADALN_ZERO else 4)
+        self.caption = None
+        self.caption_tokens = 0
+        if cfg.has_text and cfg.text_injection is TextInjection.JOINT:
+            self.caption = CaptionStream(cfg, last=last)
+            self.caption_tokens = cfg.text_tokens
 
     def forward(
         self,
@@ -93,7 +121,10 @@ class DiTBlock(nn.Module):
         rope: tuple[Tensor, Tensor] | None = None,
         text: TextStates | None = None,
     ) -> Tensor:
-        """``text``: the captions' states, read by cross-attention after self-attention."""
+        """``text``: the captions' states, read by cross-attention after self-attention (its
+        mask also hides a caption's padding from the joint attention)."""
+        if self.caption is not None:
+            return self._joint(x, c, rope, text)
         if self.mode is Conditioning.ADALN_ZERO:
             mod = self.adaLN_modulation(c).chunk(6, dim=1)  # each (B, D)
             shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod
@@ -114,6 +145,44 @@ class DiTBlock(nn.Module):
             x = x + self.cross_attn(self.norm_cross(x), c)
         x = self._read_text(x, text)
         return x + self.mlp(self.norm2(x))
+
+    def _joint(
+        self, x: Tensor, c: Tensor, rope: tuple[Tensor, Tensor] | None, text: TextStates | None
+    ) -> Tensor:
+        """MM-DiT: image (and condition) tokens and caption tokens, each modulated and projected
+        by their own weights, attend jointly over both; then each its own MLP."""
+        cap_stream = self.caption
+        assert cap_stream is not None
+        L = self.caption_tokens
+        image, cap = x[:, :-L], x[:, -L:]  # (B, T, D), (B, L, D)
+        B, T, D = image.shape
+        shift, scale, gate, shift2, scale2, gate2 = self.adaLN_modulation(c).chunk(6, dim=1)
+        mod = cap_stream.adaLN_modulation(c).chunk(2 if cap_stream.last else 6, dim=1)
+        qkv = torch.cat(
+            [
+                self.attn.qkv(modulate(self.norm1(image), shift, scale)),
+                cap_stream.qkv(modulate(cap_stream.norm1(cap), mod[0], mod[1])),
+            ],
+            dim=1,
+        )  # (B, T + L, 3D)
+        heads = self.attn.num_heads
+        q, k, v = qkv.view(B, T + L, 3, heads, D // heads).permute(2, 0, 3, 1, 4).unbind(0)
+        if rope is not None:  # the caption's angles are zero: it is not rotated
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        mask = None
+        if text is not None:  # every image token, and the caption's real positions
+            seen = torch.cat([text.mask.new_ones(B, T), text.mask], dim=1)  # (B, T + L)
+            mask = seen[:, None, None, :]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = out.transpose(1, 2).reshape(B, T + L, D)
+        image = gated_residual(image, self.attn.proj(out[:, :T]), gate)
+        image = gated_residual(image, self.mlp(modulate(self.norm2(image), shift2, scale2)), gate2)
+        if cap_stream.last:  # nothing reads the caption after the final block
+            return torch.cat([image, cap], dim=1)
+        cap = gated_residual(cap, cap_stream.proj(out[:, T:]), mod[2])
+        cap_in = modulate(cap_stream.norm2(cap), mod[3], mod[4])
+        cap = gated_residual(cap, cap_stream.mlp(cap_in), mod[5])
+        return torch.cat([image, cap], dim=1)
 
     def _read_text(self, x: Tensor, text: TextStates | None) -> Tensor:
         if self.text_attn is None or text is None:
@@ -173,7 +242,8 @@ class DiT(nn.Module):
         self.text = self.text_pooled = self.text_type = None
         if cfg.has_text:
             self.text = TextConditions(cfg.conditions, D)
-            if cfg.text_injection is TextInjection.POOLED:  # added to c: zero at init
+            pooled = (TextInjection.POOLED, TextInjection.JOINT)  # SD3: pooled text in c too
+            if cfg.text_injection in pooled:  # added to c: zero at init
                 self.text_pooled = nn.Linear(D, D)
             if cfg.text_injection is TextInjection.TOKENS:  # tells caption tokens from the rest
                 self.text_type = nn.Parameter(torch.zeros(1, 1, D))
@@ -192,7 +262,8 @@ class DiT(nn.Module):
             angles = torch.cat(parts)
             self.register_buffer("rope_cos", angles.cos(), persistent=False)  # (T', Dh/2)
             self.register_buffer("rope_sin", angles.sin(), persistent=False)
-        self.blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.depth))
+        last = cfg.depth - 1
+        self.blocks = nn.ModuleList(DiTBlock(cfg, last=i == last) for i in range(cfg.depth))
         self.final_layer = FinalLayer(cfg)
         C = cfg.out_channels
         self.output_conv = nn.Conv2d(C, C, 3, padding=1) if cfg.output_conv else None
@@ -207,6 +278,7 @@ class DiT(nn.Module):
         if self.vector_embedders is not None and not self.cfg.vectors_as_tokens:
             vectors = [e.mlp[2] for e in self.vector_embedders.embedders.values()]
         text = [b.text_attn.proj for b in self.blocks if b.text_attn is not None]
+        text += [b.caption.adaLN_modulation[1] for b in self.blocks if b.caption is not None]
         if self.text_pooled is not None:
             text.append(self.text_pooled)
         return [*adaln, *vectors, *text, self.final_layer.linear]
@@ -270,6 +342,8 @@ class DiT(nn.Module):
             c = c + self.text_pooled(text.pooled)
         if self.text_type is not None:  # joint attention over image and caption tokens
             x = torch.cat([x, text.hidden + self.text_type], dim=1)
+        elif self.cfg.text_tokens:  # MM-DiT: the caption's own stream tells it apart
+            x = torch.cat([x, text.hidden], dim=1)
         rope = (self.rope_cos, self.rope_sin) if self.cfg.rope else None
         for block in self.blocks:
             x = block(x, c, rope, text)

@@ -40,7 +40,8 @@ class TextInjection(StrEnum):
     """Where a text condition enters."""
 
     CROSS_ATTN = "cross_attn"  # every block cross-attends to the caption (PixArt-α)
-    TOKENS = "tokens"  # the caption's states join the image tokens in self-attention (MM-DiT)
+    TOKENS = "tokens"  # the caption's states join the image tokens in self-attention (shared)
+    JOINT = "joint"  # MM-DiT (SD3): joint attention, the caption with its own weights, + pooled
     POOLED = "pooled"  # only the pooled caption, into adaLN's c (DiT issue #30: not enough)
 
 
@@ -85,6 +86,12 @@ class DiTConfig:
                 "text_injection pooled feeds adaLN: use conditioning adaln_zero or adaln, or "
                 "text_injection cross_attn / tokens"
             )
+        joint = self.text_injection is TextInjection.JOINT
+        if self.has_text and joint and self.conditioning is not Conditioning.ADALN_ZERO:
+            raise ConfigError(
+                "text_injection joint (MM-DiT) modulates the caption stream by adaLN-Zero: use "
+                "conditioning adaln_zero, or text_injection cross_attn / tokens"
+            )
         if self.patch_size not in PATCH_SIZES:
             raise ConfigError(f"DiT patch_size must be one of {PATCH_SIZES}, got {self.patch_size}")
         if self.input_size <= 0 or self.input_size % self.patch_size:
@@ -126,8 +133,9 @@ class DiTConfig:
 
     @property
     def text_tokens(self) -> int:
-        """Tokens the captions add to the image tokens (``text_injection`` tokens)."""
-        return text_length(self.conditions) * (self.text_injection is TextInjection.TOKENS)
+        """Tokens the captions add to the image tokens (``text_injection`` tokens or joint)."""
+        joins = self.text_injection in (TextInjection.TOKENS, TextInjection.JOINT)
+        return text_length(self.conditions) * joins
 
     @property
     def vectors_as_tokens(self) -> bool:
