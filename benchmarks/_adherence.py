@@ -92,14 +92,14 @@ def probe(name: str, cfg: TrainConfig, out: Path, args: argparse.Namespace) -> N
 
 
 def variant_record(
-    cfg: TrainConfig, trained: api.TrainResult, train_minutes: float, eval_start: float,
+    cfg: TrainConfig, images_seen: int, train_minutes: float, eval_start: float,
     net: torch.nn.Module, scores: dict,
 ) -> dict:  # fmt: skip
     """One variant's results: its config, images seen, minutes of training and of evaluation
     (since ``eval_start``, a ``time.perf_counter()``), parameters and adherence ``scores``."""
     return {
         "config": cfg.to_dict(),
-        "images_seen": trained.images_seen,
+        "images_seen": images_seen,
         "train_minutes": round(train_minutes, 2),
         "eval_minutes": round((time.perf_counter() - eval_start) / 60, 2),
         "parameters": sum(p.numel() for p in net.parameters()),

@@ -120,7 +120,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     n = args.n if name not in TOKEN_FAMILIES else min(args.n, 128)  # one token a step
     start = time.perf_counter()
     scores = condition_adherence(loaded.family, loaded.data.conditions, test, spec, n=n)
-    return variant_record(cfg, trained, minutes, start, loaded.family.net, scores)
+    return variant_record(cfg, trained.images_seen, minutes, start, loaded.family.net, scores)
 
 
 def recipe(name: str) -> dict:

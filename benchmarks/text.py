@@ -2,8 +2,7 @@
 
     python benchmarks/text.py --dataset mnist|openmoji [--variants unet,dit,dit-tokens,...]
         [--encoders wordllama,learned | --models unet/wordllama,…] [--images N | variant=N,…]
-        [--probe MINUTES]
-        [--n 256] [--steps 50] [--threads N] [--tag T]
+        [--probe MINUTES] [--n 256] [--steps 50] [--cfg 1] [--reuse] [--threads N] [--tag T]
 
 Each variant trains once per text encoder with its class label and a caption per image (MNIST:
 the digit, its thickness and slant in words, :mod:`trigen.data.captions`, with held-out
@@ -31,6 +30,8 @@ Writes benchmarks/results/text_<dataset>[_<tag>].{json,md}; runs under benchmark
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -85,6 +86,13 @@ def main() -> None:
     )  # fmt: skip
     add_budget_options(parser)  # --n: requests, and as many held-out ones on MNIST
     defaults = CompareSettings()
+    parser.add_argument(
+        "--cfg", type=float, default=1.0, help="guidance scale over the caption at sampling"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure a model whose run directory already "
+        "trained the same config to its image budget again, without training it",
+    )  # fmt: skip
     parser.add_argument("--matcher-images", type=int, default=defaults.text_match_images)
     parser.add_argument("--domain-images", type=int, default=defaults.domain_images)
     parser.add_argument("--cache", type=Path, default=Path("runs/cache"))
@@ -162,11 +170,16 @@ def judges(args: argparse.Namespace) -> CaptionedTest:
 
 def run_variant(name: str, encoder: str, text: CaptionedTest, args: argparse.Namespace) -> dict:
     out = args.out / "runs" / f"text-{args.dataset}-{name}-{encoder}"
-    shutil.rmtree(out, ignore_errors=True)
     cfg = train_config(name, encoder, args, max_images=images_of(name, args))
-    start = time.perf_counter()
-    trained = api.train(cfg, out, device=args.device)
-    minutes = (time.perf_counter() - start) / 60
+    reused = finished_run(out, cfg) if args.reuse else None
+    if reused is None:
+        shutil.rmtree(out, ignore_errors=True)
+        start = time.perf_counter()
+        images_seen = api.train(cfg, out, device=args.device).images_seen
+        minutes = (time.perf_counter() - start) / 60
+    else:
+        images_seen, minutes = reused
+        print(f"{name}/{encoder}: reusing {out} ({images_seen:,} images, {minutes:.1f} min)")
     loaded = api.load(out, device=args.device)
     specs = loaded.data.conditions
     n = args.n if name not in TOKEN_FAMILIES else min(args.n, 128)  # one token a step
@@ -176,13 +189,33 @@ def run_variant(name: str, encoder: str, text: CaptionedTest, args: argparse.Nam
             loaded.family,
             specs,
             text.tokenized(specs),
-            SampleSpec(steps=args.steps),
+            SampleSpec(steps=args.steps, cfg=args.cfg),
             n=n,
             seed=args.seed,
             class_conditional=loaded.data.num_classes > 0,
             text=text.reference,
         )
-    return variant_record(cfg, trained, minutes, start, loaded.family.net, scores)
+    record = variant_record(cfg, images_seen, minutes, start, loaded.family.net, scores)
+    return record | {"cfg": args.cfg, "reused": reused is not None}
+
+
+def finished_run(out: Path, cfg: TrainConfig) -> tuple[int, float] | None:
+    """(images seen, training minutes) of a run in ``out`` that trained ``cfg`` to its image
+    budget (its config and a checkpoint at the budget; the minutes from its metrics log, the
+    last line's, a little short of the whole), else None: the run is trained afresh."""
+    try:
+        config = json.loads((out / "config.json").read_text())
+        lines = (out / "metrics.jsonl").read_text().splitlines()
+    except (OSError, ValueError):
+        return None
+    if config.get("config") != json.loads(json.dumps(cfg.to_dict())):
+        return None
+    logged = [json.loads(line) for line in lines if line.strip()]
+    loaded = api.load(out)
+    if loaded.images_seen < cfg.max_images:
+        return None
+    minutes = logged[-1]["elapsed_s"] / 60 if logged else math.nan  # (a run too short to log)
+    return loaded.images_seen, minutes
 
 
 def table_rows(key: str, result: dict) -> list[list[str]]:
