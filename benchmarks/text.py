@@ -4,14 +4,15 @@
         [--encoders wordllama,learned | --models unet/wordllama,…] [--images N | variant=N,…]
         [--probe MINUTES] [--n 256] [--steps 50] [--cfg 1] [--reuse] [--threads N] [--tag T]
 
-Each variant trains once per text encoder with its class label and a caption per image (MNIST:
+Each variant trains once per text encoder with a caption per image as its only condition (MNIST:
 the digit, its thickness and slant in words, :mod:`trigen.data.captions`, with held-out
 combinations never seen in training; OpenMoji: the glyph's own annotation and tags at 32 px),
-each dropped on its own and together at 10 %, on the same image budget, with its family's
-``trigen compare`` recipe (``benchmarks/conditions.py``). ``--probe`` measures instead what 10
-minutes of training buy per variant on this host, for the issue's wall-clock protocol as an
-image count. Then the captions of the first ``--n`` test images (and ``--n`` held-out ones on
-MNIST) are requested with the class label null and the samples scored as in ``trigen compare
+dropped at 10 % (``--with-class`` adds the class label: then the model leans on the label and
+ignores the caption's digit when asked with the label null), on the same image budget, with its
+family's ``trigen compare`` recipe (``benchmarks/conditions.py``). ``--probe`` measures instead
+what 10 minutes of training buy per variant on this host, for the issue's wall-clock protocol as
+an image count. Then the captions of the first ``--n`` test images (and ``--n`` held-out ones on
+MNIST) are requested (the class label null) and the samples scored as in ``trigen compare
 --conditions text`` (:mod:`trigen.measure.text_adherence`): R-precision among 100 captions by the
 in-domain text matcher, its cosine, and on MNIST class accuracy and thickness/slant bin accuracy,
 beside the real test images (the ceiling) and the requests rolled by one (chance), with 95 %
@@ -90,6 +91,10 @@ def main() -> None:
         "--cfg", type=float, default=1.0, help="guidance scale over the caption at sampling"
     )
     parser.add_argument(
+        "--with-class", action="store_true", help="train with the class label beside the "
+        "caption (asked with it null); by default the caption is the only condition",
+    )  # fmt: skip
+    parser.add_argument(
         "--reuse", action="store_true", help="measure a model whose run directory already "
         "trained the same config to its image budget again, without training it",
     )  # fmt: skip
@@ -136,6 +141,7 @@ def train_config(name: str, encoder: str, args: argparse.Namespace, **budget) ->
         **family_recipe(VARIANTS[name]),
         dataset=args.dataset,
         resolution=RESOLUTION[args.dataset],
+        conditional=args.with_class,  # text-to-image: the caption alone names the digit
         conditions=(TEXT,),
         text_encoder=encoder,
         seed=args.seed,
