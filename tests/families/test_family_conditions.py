@@ -158,6 +158,8 @@ def test_every_generator_family_trains_and_samples_from_captions(case):
     fam.loss(batch, torch.Generator().manual_seed(0)).mean().backward()
     embed = [p for n, p in fam.net.named_parameters() if n.endswith("token_embed.weight")]
     assert len(embed) == 1 and embed[0].grad is not None  # (zero behind a zero-init output)
+    unreached = [n for n, p in fam.net.named_parameters() if p.requires_grad and p.grad is None]
+    assert not unreached, unreached  # a parameter no loss reaches would stop a DDP job
     spec = SampleSpec(steps=2, guidance=(("caption", 2.0),))
     with torch.no_grad():
         images = fam.sample(

@@ -97,3 +97,23 @@ def test_captions_longer_than_the_context_are_refused():
     encoder, _ = _encoder_and_tokenizer(TextEncoderKind.LEARNED)
     with pytest.raises(DataError, match="reads 16"):
         encoder(torch.zeros(1, CONTEXT + 1, dtype=torch.int64))
+
+
+def test_an_owner_keeps_only_the_nulls_it_reads_and_loads_checkpoints_that_had_both():
+    from trigen.text.conditions import TextConditions
+
+    spec = text_spec("caption", "learned", 6, CAPTIONS)
+    torch.manual_seed(0)
+    both = TextConditions([spec], 16)
+    torch.manual_seed(0)
+    states_only = TextConditions([spec], 16, pooled=False)
+    keys = set(both.state_dict()) - set(states_only.state_dict())
+    assert keys == {"encoders.caption.null_pooled"}
+    states_only.load_state_dict(both.state_dict())  # strict: the unread null is ignored
+    for name, value in states_only.state_dict().items():
+        assert torch.equal(value, both.state_dict()[name]), name
+    ids = torch.full((2, 6), PAD)
+    ids[0, :2] = torch.tensor([1, 2])
+    a, b = both({"caption": ids}, 2, "cpu"), states_only({"caption": ids}, 2, "cpu")
+    assert torch.equal(a.hidden, b.hidden) and torch.equal(a.mask, b.mask)
+    assert torch.equal(a.pooled[0], b.pooled[0]) and not torch.equal(a.pooled[1], b.pooled[1])

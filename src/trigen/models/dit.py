@@ -241,9 +241,10 @@ class DiT(nn.Module):
                 self.map_type = nn.Parameter(torch.zeros(1, 1, D))
         self.text = self.text_pooled = self.text_type = None
         if cfg.has_text:
-            self.text = TextConditions(cfg.conditions, D)
-            pooled = (TextInjection.POOLED, TextInjection.JOINT)  # SD3: pooled text in c too
-            if cfg.text_injection in pooled:  # added to c: zero at init
+            pooled = cfg.text_injection in (TextInjection.POOLED, TextInjection.JOINT)  # SD3 too
+            states = cfg.text_injection is not TextInjection.POOLED
+            self.text = TextConditions(cfg.conditions, D, states=states, pooled=pooled)
+            if pooled:  # added to c: zero at init
                 self.text_pooled = nn.Linear(D, D)
             if cfg.text_injection is TextInjection.TOKENS:  # tells caption tokens from the rest
                 self.text_type = nn.Parameter(torch.zeros(1, 1, D))

@@ -255,7 +255,7 @@ class PixelCNN(nn.Module):
             self.vector_embedders = VectorEmbedders(config.conditions, D, zero_init=True)
         self.text = self.text_pooled = None  # a caption, pooled: a vector bias like the class
         if text_specs(config.conditions):
-            self.text = TextConditions(config.conditions, D)
+            self.text = TextConditions(config.conditions, D, states=False)
             self.text_pooled = zero_module(nn.Linear(D, D))
         self.map_encoder = None
         if map_dim:

@@ -65,7 +65,7 @@ class ConditionPrefix(nn.Module):
         if map_channels(specs):
             channels = map_channels(specs)
             self.map_embedder = nn.Conv2d(channels, width, map_patch, stride=map_patch)
-        self.text = TextConditions(specs, width) if text_specs(specs) else None
+        self.text = TextConditions(specs, width, pooled=False) if text_specs(specs) else None
         self.pos_embed = nn.Parameter(torch.zeros(self.num_tokens, width))
         self.initialize_weights()
 

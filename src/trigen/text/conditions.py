@@ -30,13 +30,25 @@ class TextConditions(nn.Module):
     """Token conditions (B, L_i) → one :class:`TextStates` of ``width``: the hidden states and
     masks of every caption concatenated along the sequence (ΣL_i), their pooled vectors summed."""
 
-    def __init__(self, specs: Sequence[ConditionSpec], width: int, *, layers: int = 2) -> None:
+    def __init__(
+        self,
+        specs: Sequence[ConditionSpec],
+        width: int,
+        *,
+        layers: int = 2,
+        states: bool = True,
+        pooled: bool = True,
+    ) -> None:
+        """``states``/``pooled``: whether the owner reads the hidden states, the pooled vector
+        (the encoders keep only the learned nulls it reads: every parameter gets a gradient)."""
         super().__init__()
         self.specs = text_specs(specs)
         self.width = width
         self.encoders = nn.ModuleDict(
             {s.name: build_text_encoder(s, width, layers=layers) for s in self.specs}
         )
+        for encoder in self.encoders.values():
+            encoder.keep_nulls(states=states, pooled=pooled)
 
     def __len__(self) -> int:
         return len(self.specs)

@@ -90,6 +90,21 @@ class TextEncoder(nn.Module, ABC):
         self.null_token = nn.Parameter(torch.randn(width) * INIT_STD)
         self.null_pooled = nn.Parameter(torch.randn(width) * INIT_STD)
 
+    def keep_nulls(self, *, states: bool, pooled: bool) -> None:
+        """Keep only the learned nulls of what the owning network reads (its hidden ``states``,
+        its ``pooled`` vector): a parameter no loss reaches would stop a data-parallel job. A
+        checkpoint written before still loads: its unread null is ignored."""
+        for name, read in (("null_token", states), ("null_pooled", pooled)):
+            if not read:
+                delattr(self, name)
+                self.register_parameter(name, None)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        for name in ("null_token", "null_pooled"):
+            if getattr(self, name) is None:
+                state_dict.pop(prefix + name, None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     @abstractmethod
     def embed_tokens(self, ids: Tensor) -> Tensor:
         """Token ids (B, L) without PAD → (B, L, width)."""
@@ -108,9 +123,12 @@ class TextEncoder(nn.Module, ABC):
             x = block(x, attend)  # (B, L, D)
         x = self.norm(x) * mask[..., None]  # padding (and null rows) zero
         pooled = x.sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp_min(1)  # (B, D)
-        null_caption = first[..., None] * self.null_token  # (B, L, D): one learned token
-        hidden = torch.where(null[:, None, None], null_caption.to(x.dtype), x)
-        pooled = torch.where(null[:, None], self.null_pooled.to(x.dtype), pooled)
+        hidden = x  # an unread null stays zero
+        if self.null_token is not None:
+            null_caption = first[..., None] * self.null_token  # (B, L, D): one learned token
+            hidden = torch.where(null[:, None, None], null_caption.to(x.dtype), x)
+        if self.null_pooled is not None:
+            pooled = torch.where(null[:, None], self.null_pooled.to(x.dtype), pooled)
         return TextStates(hidden, torch.where(null[:, None], first, mask), pooled)
 
 
